@@ -1,0 +1,180 @@
+//! A node's configuration, as the actors use it. The `zkr` binary fills it from a TOML file
+//! (or the embedded default, or a ZooKeeper `zoo.cfg`); every field has ZooKeeper's default
+//! unless noted.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Identity, addresses and timing.
+    pub node: NodeSection,
+    /// Authentication and ACL settings.
+    pub auth: AuthSection,
+    /// Optional ZooKeeper features.
+    pub features: FeaturesSection,
+    /// Log and snapshot settings.
+    pub storage: StorageSection,
+    /// Prometheus exporter.
+    pub metrics: MetricsSection,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Server id (`myid`); 0 for a standalone node.
+    pub id: u8,
+    /// Where the log and snapshots live.
+    pub data_dir: PathBuf,
+    /// Client port.
+    pub client_port: u16,
+    /// Address the client port binds to.
+    pub client_address: IpAddr,
+    /// ZooKeeper's tickTime, ms.
+    pub tick_time_ms: u32,
+    /// Smallest session timeout granted, ms (default 2 × tick).
+    pub min_session_timeout_ms: Option<u32>,
+    /// Largest session timeout granted, ms (default 20 × tick).
+    pub max_session_timeout_ms: Option<u32>,
+    /// Connections per client IP (`maxClientCnxns`); 0 = unlimited.
+    pub max_client_connections: u32,
+    /// Largest frame payload accepted (`jute.maxbuffer`), bytes.
+    pub jute_max_buffer_bytes: usize,
+    /// Requests in flight across all connections before sockets stop being read
+    /// (`globalOutstandingLimit`).
+    pub global_outstanding_limit: usize,
+    /// Four-letter words answered (`4lw.commands.whitelist`); `"*"` allows all.
+    pub four_letter_words: Vec<String>,
+    /// Handshake deadline for a new connection, ms (`zookeeper.nio.sessionlessCnxnTimeout`).
+    pub sessionless_connection_timeout_ms: u32,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection {
+            id: 0,
+            data_dir: PathBuf::from("./zkr-data"),
+            client_port: 2181,
+            client_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            tick_time_ms: 2000,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            max_client_connections: 60,
+            jute_max_buffer_bytes: crate::proto::codes::JUTE_MAX_BUFFER_DEFAULT,
+            global_outstanding_limit: 1000,
+            four_letter_words: vec!["srvr".into()],
+            sessionless_connection_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl NodeSection {
+    /// The client socket address.
+    pub fn client_socket(&self) -> SocketAddr {
+        SocketAddr::new(self.client_address, self.client_port)
+    }
+
+    /// The negotiated-timeout lower bound, ms.
+    pub fn min_session_timeout(&self) -> i32 {
+        self.min_session_timeout_ms.unwrap_or(2 * self.tick_time_ms) as i32
+    }
+
+    /// The negotiated-timeout upper bound, ms.
+    pub fn max_session_timeout(&self) -> i32 {
+        self.max_session_timeout_ms
+            .unwrap_or(20 * self.tick_time_ms) as i32
+    }
+
+    /// Is the four-letter word `w` allowed?
+    pub fn four_letter_word_allowed(&self, w: &str) -> bool {
+        self.four_letter_words.iter().any(|x| x == "*" || x == w)
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// `user:base64(sha1(user:password))` of the super user
+    /// (`zookeeper.DigestAuthenticationProvider.superDigest`).
+    pub super_digest: Option<String>,
+    /// `zookeeper.skipACL`: no ACL checks at all.
+    pub skip_acl: bool,
+}
+
+/// `[features]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeaturesSection {
+    /// TTL nodes (`zookeeper.extendedTypesEnabled`).
+    pub extended_types: bool,
+    /// Dynamic reconfiguration (`reconfigEnabled`).
+    pub reconfig_enabled: bool,
+    /// How often containers and TTL nodes are checked, ms (`znode.container.checkIntervalMs`).
+    pub container_check_interval_ms: u32,
+    /// Most container/TTL deletions per minute (`znode.container.maxPerMinute`).
+    pub container_max_per_minute: u32,
+}
+
+impl Default for FeaturesSection {
+    fn default() -> Self {
+        FeaturesSection {
+            extended_types: false,
+            reconfig_enabled: false,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// fsync before acknowledging (`zookeeper.forceSync`).
+    pub force_sync: bool,
+    /// Txns between snapshots (`snapCount`), randomised per snapshot between half and all.
+    pub snap_count: u64,
+    /// Snapshots kept by purge (`autopurge.snapRetainCount`).
+    pub snap_retain_count: u32,
+    /// Hours between purges (`autopurge.purgeInterval`); 0 = off.
+    pub purge_interval_hours: u32,
+    /// Keep everything in memory, nothing on disk (tests and experiments only).
+    pub in_memory: bool,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            force_sync: true,
+            snap_count: 100_000,
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
+            in_memory: false,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Prometheus port (`/metrics`); 0 = off.
+    pub port: u16,
+    /// Address the exporter binds to.
+    pub address: IpAddr,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            port: 7000,
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! One actor per client socket: the handshake, then requests in arrival order.
+//!
+//! Reads are answered here, on this connection's arbiter, when nothing of the connection is
+//! pending; writes, syncs and closeSession go to the pipeline with a pending slot in the
+//! [`Outbox`], and the store answers them in order. Frames that arrive while the session is
+//! being created are kept and processed once it exists (clients pipeline behind the
+//! ConnectRequest).
+//!
+//! The socket's write half belongs to a writer task fed by the outbox channel; it batches
+//! whatever is queued into one write.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+
+use super::fourlw;
+use super::outbox::{Out, Outbox, Pending};
+use crate::acl;
+use crate::node::context::NodeContext;
+use crate::pipeline::actor::{CreateSession, SubmitWrite};
+use crate::proto::codes::opcode;
+use crate::proto::frame::{FrameError, Inbound};
+use crate::proto::jute::{DecodeError, Jute, Reader};
+use crate::proto::records::{ConnectRequest, ConnectResponse, Id, RequestHeader};
+use crate::proto::reply;
+use crate::proto::{ErrorCode, Request};
+use crate::session::LiveSession;
+
+enum State {
+    /// Waiting for the ConnectRequest.
+    New,
+    /// Session being created; frames that arrive meanwhile wait here.
+    Establishing(VecDeque<Bytes>),
+    /// Serving requests.
+    Established(Arc<LiveSession>),
+    /// Closing: ignore whatever arrives.
+    Closing,
+}
+
+/// A client connection.
+pub struct Connection {
+    node: Arc<NodeContext>,
+    outbox: Arc<Outbox>,
+    remote: SocketAddr,
+    state: State,
+}
+
+/// The writer task has finished (socket closed or failed): stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriterDone;
+
+/// The session this connection asked for now exists.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Established;
+
+impl Connection {
+    /// Starts a connection actor for an accepted socket (on the current arbiter).
+    pub fn start(node: Arc<NodeContext>, stream: tokio::net::TcpStream, remote: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = node.next_conn_id();
+        let outbox = Arc::new(Outbox::new(id, remote, tx, node.stats.clone()));
+        outbox.add_identity(Id {
+            scheme: "ip".into(),
+            id: acl::ip_identity(remote.ip()),
+        });
+        outbox.stats.established_ms.store(
+            crate::clock::wall_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let max = node.config.node.jute_max_buffer_bytes;
+        Connection::create(move |ctx| {
+            ctx.add_stream(tokio_util::codec::FramedRead::new(
+                read,
+                crate::proto::frame::ClientCodec::new(max),
+            ));
+            let me = ctx.address();
+            actix_rt::spawn(async move {
+                writer(write, rx).await;
+                me.do_send(WriterDone);
+            });
+            Connection {
+                node,
+                outbox,
+                remote,
+                state: State::New,
+            }
+        });
+    }
+
+    fn close(&mut self) {
+        self.state = State::Closing;
+        self.outbox.close();
+    }
+
+    fn on_connect(&mut self, payload: Bytes, ctx: &mut Context<Self>) {
+        let req = match ConnectRequest::from_bytes(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(remote = %self.remote, error = %e, "malformed ConnectRequest; closing");
+                return self.close();
+            }
+        };
+        let last_zxid = self.node.store.tree().last_zxid();
+        if req.last_zxid_seen > last_zxid {
+            tracing::info!(
+                remote = %self.remote,
+                client_zxid = %format!("{:#x}", req.last_zxid_seen),
+                our_zxid = %format!("{last_zxid:#x}"),
+                "refusing session: the client has seen a newer zxid than this server"
+            );
+            return self.close();
+        }
+        let cfg = &self.node.config.node;
+        let (min, max) = (cfg.min_session_timeout(), cfg.max_session_timeout());
+        let timeout = req.time_out.clamp(min, max.max(min));
+        let now = crate::clock::now_ms();
+        if req.session_id == 0 {
+            let id = self.node.session_ids.next_id();
+            let password = crate::session::new_password();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.outbox.push_pending(Pending::Connect {
+                read_only: req.read_only,
+                established: Some(tx),
+            });
+            self.node.store.register(self.outbox.clone());
+            self.state = State::Establishing(VecDeque::new());
+            let me = ctx.address();
+            actix_rt::spawn(async move {
+                if rx.await.is_ok() {
+                    me.do_send(Established);
+                }
+            });
+            crate::link::send(
+                &self.node.pipeline,
+                "connection -> pipeline",
+                CreateSession {
+                    session_id: id,
+                    timeout_ms: timeout,
+                    password,
+                    origin: self.outbox.clone(),
+                },
+            );
+            return;
+        }
+        let live = self.node.sessions.get(req.session_id);
+        if let Some(s) = &live {
+            if let Some(old) = s.connection() {
+                if old.id() != self.outbox.id() {
+                    old.close();
+                }
+            }
+        }
+        match live {
+            Some(s) if !s.is_closing() && s.password == req.passwd => {
+                s.set_timeout_ms(timeout as i64);
+                s.touch(now, self.node.sessions.tick_ms());
+                s.bind(self.outbox.clone());
+                self.outbox.set_session(s.id, timeout);
+                self.node.store.register(self.outbox.clone());
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    time_out: timeout,
+                    session_id: s.id,
+                    passwd: s.password.clone(),
+                    read_only: req.read_only.map(|_| false),
+                };
+                self.outbox.send_now(reply::bare(&resp));
+                tracing::debug!(remote = %self.remote, session = %format!("{:#x}", s.id), "session resumed");
+                self.state = State::Established(s);
+            }
+            _ => {
+                tracing::info!(remote = %self.remote, session = %format!("{:#x}", req.session_id), "invalid session or password: answering expired");
+                self.outbox
+                    .send_now(reply::bare(&ConnectResponse::invalid(req.read_only)));
+                self.close();
+            }
+        }
+    }
+
+    fn on_request(&mut self, payload: Bytes, session: &Arc<LiveSession>) {
+        let node = &self.node;
+        session.touch(crate::clock::now_ms(), node.sessions.tick_ms());
+        node.stats.packet_received();
+        let max_field = node.config.node.jute_max_buffer_bytes * 2;
+        let mut r = Reader::with_limit(payload, max_field);
+        let header = match RequestHeader::read(&mut r) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!(remote = %self.remote, error = %e, "malformed request header; closing");
+                return self.close();
+            }
+        };
+        let stats = &self.outbox.stats;
+        stats
+            .received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .last_op
+            .store(header.typ as i64, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .last_cxid
+            .store(header.xid as i64, std::sync::atomic::Ordering::Relaxed);
+        let request = match Request::decode(header.typ, &mut r) {
+            Ok(req) => req,
+            Err(DecodeError::UnknownValue { .. }) => {
+                metrics::counter!("zkr_bad_requests_total", "reason" => "unknown_opcode")
+                    .increment(1);
+                return self.refuse(header.xid, ErrorCode::Unimplemented);
+            }
+            Err(e) => {
+                metrics::counter!("zkr_bad_requests_total", "reason" => "malformed").increment(1);
+                tracing::debug!(remote = %self.remote, opcode = header.typ, error = %e, "malformed request body");
+                let zxid = node.store.tree().last_zxid();
+                self.outbox.push_ready(
+                    reply::header_only(header.xid, zxid, ErrorCode::MarshallingError.code()),
+                    false,
+                );
+                return;
+            }
+        };
+        match request {
+            Request::Auth(packet) => self.on_auth(header.xid, packet),
+            Request::Check(_) => self.refuse(header.xid, ErrorCode::Unimplemented),
+            Request::Sasl(_) => {
+                // No SASL mechanism is configured on this node.
+                self.outbox.push_ready(
+                    reply::header_only(header.xid, 0, ErrorCode::AuthFailed.code()),
+                    true,
+                );
+                self.state = State::Closing;
+            }
+            req if req.is_write() || matches!(req, Request::Sync(_)) => {
+                self.outbox.push_pending(Pending::Write {
+                    xid: header.xid,
+                    opcode: header.typ,
+                    arrived: Instant::now(),
+                });
+                if header.typ == opcode::CLOSE_SESSION {
+                    self.state = State::Closing;
+                }
+                crate::link::send(
+                    &node.pipeline,
+                    "connection -> pipeline",
+                    SubmitWrite {
+                        session_id: session.id,
+                        xid: header.xid,
+                        ids: self.outbox.identities(),
+                        request: req,
+                        origin: Some(self.outbox.clone()),
+                    },
+                );
+            }
+            req => {
+                if let Some((xid, req)) = self.outbox.admit_read(header.xid, req) {
+                    let started = Instant::now();
+                    let close = node.store.serve_read(&self.outbox, xid, req);
+                    node.stats
+                        .record_latency_us(started.elapsed().as_micros() as u64);
+                    if close {
+                        self.close();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unknown opcode or a lone check: Unimplemented, then close (ZooKeeper 3.9.3+).
+    fn refuse(&mut self, xid: i32, code: ErrorCode) {
+        let zxid = self.node.store.tree().last_zxid();
+        self.outbox
+            .push_ready(reply::header_only(xid, zxid, code.code()), true);
+        self.state = State::Closing;
+    }
+
+    fn on_auth(&mut self, xid: i32, packet: crate::proto::records::AuthPacket) {
+        let data = packet.auth.unwrap_or_default();
+        let ok = match packet.scheme.as_str() {
+            "digest" => {
+                let text = String::from_utf8_lossy(&data).into_owned();
+                let digest = acl::digest_id(&text);
+                if self.node.config.auth.super_digest.as_deref() == Some(digest.as_str()) {
+                    self.outbox.add_identity(Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    });
+                }
+                self.outbox.add_identity(Id {
+                    scheme: "digest".into(),
+                    id: digest,
+                });
+                true
+            }
+            "ip" => {
+                self.outbox.add_identity(Id {
+                    scheme: "ip".into(),
+                    id: acl::ip_identity(self.remote.ip()),
+                });
+                true
+            }
+            _ => false,
+        };
+        if ok {
+            self.outbox.push_ready(reply::header_only(xid, 0, 0), false);
+        } else {
+            tracing::info!(remote = %self.remote, scheme = %packet.scheme, "auth failed: no provider for the scheme");
+            metrics::counter!("zkr_auth_failures_total").increment(1);
+            self.outbox.push_ready(
+                reply::header_only(xid, 0, ErrorCode::AuthFailed.code()),
+                true,
+            );
+            self.state = State::Closing;
+        }
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        metrics::gauge!("num_alive_connections").increment(1.0);
+        let deadline =
+            Duration::from_millis(self.node.config.node.sessionless_connection_timeout_ms as u64);
+        ctx.run_later(deadline, |act, _| {
+            if matches!(act.state, State::New) {
+                tracing::debug!(remote = %act.remote, "no handshake in time; closing");
+                act.close();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        metrics::gauge!("num_alive_connections").decrement(1.0);
+        self.outbox.close();
+        self.node.store.unregister(self.outbox.id());
+        let session = self.outbox.session();
+        if session != 0 {
+            if let Some(s) = self.node.sessions.get(session) {
+                s.unbind(self.outbox.id());
+            }
+        }
+        self.node.release_ip(self.remote.ip());
+    }
+}
+
+impl StreamHandler<Result<Inbound, FrameError>> for Connection {
+    fn handle(&mut self, item: Result<Inbound, FrameError>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(Inbound::FourLetterWord(word)) => {
+                let text = fourlw::answer(&self.node, &word, &self.outbox);
+                if !text.is_empty() {
+                    self.outbox.send_now(Bytes::from(text));
+                }
+                self.close();
+            }
+            Ok(Inbound::Frame(payload)) => match &mut self.state {
+                State::New => self.on_connect(payload, ctx),
+                State::Establishing(buf) => buf.push_back(payload),
+                State::Established(s) => {
+                    let s = s.clone();
+                    self.on_request(payload, &s);
+                }
+                State::Closing => {}
+            },
+            Err(e) => {
+                if let FrameError::BadLength { len, max } = e {
+                    metrics::counter!("zkr_bad_requests_total", "reason" => "frame_length")
+                        .increment(1);
+                    tracing::info!(remote = %self.remote, len, max, "frame length out of bounds; closing");
+                }
+                self.close();
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // The client closed its side: flush what is queued, then stop.
+        self.outbox.close();
+        if matches!(self.state, State::Closing) || self.outbox.queued() == 0 {
+            ctx.stop();
+        }
+    }
+}
+
+impl Handler<Established> for Connection {
+    type Result = ();
+    fn handle(&mut self, _: Established, _: &mut Context<Self>) {
+        let session = self.outbox.session();
+        let Some(live) = self.node.sessions.get(session) else {
+            return self.close();
+        };
+        let buffered = match std::mem::replace(&mut self.state, State::Established(live.clone())) {
+            State::Establishing(b) => b,
+            other => {
+                self.state = other;
+                return;
+            }
+        };
+        for payload in buffered {
+            if !matches!(self.state, State::Established(_)) {
+                break;
+            }
+            self.on_request(payload, &live);
+        }
+    }
+}
+
+impl Handler<WriterDone> for Connection {
+    type Result = ();
+    fn handle(&mut self, _: WriterDone, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// Writes everything the outbox queues, batching what is ready into one write.
+async fn writer(mut sock: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>) {
+    let mut batch: Vec<Out> = Vec::with_capacity(64);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        batch.clear();
+        if rx.recv_many(&mut batch, 256).await == 0 {
+            break;
+        }
+        buf.clear();
+        let mut close = false;
+        for item in batch.drain(..) {
+            match item {
+                Out::Frame(b) => buf.extend_from_slice(&b),
+                Out::Close => {
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if !buf.is_empty() && sock.write_all(&buf).await.is_err() {
+            break;
+        }
+        if close {
+            let _ = sock.flush().await;
+            let _ = sock.shutdown().await;
+            break;
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Four-letter words on the client port (ZooKeeper's `FourLetterCommands` and `server/command`).
+//! Output formats follow ZooKeeper's so that `zkServer.sh status`, monitoring scripts and the
+//! client libraries' parsers keep working (protocol doc §21).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::outbox::Outbox;
+use crate::node::context::{Mode, NodeContext};
+
+/// The version zkr reports where ZooKeeper reports its own (clients pick features from it).
+pub const ZK_COMPAT_VERSION: &str = "3.9.4";
+
+/// The version line text: ZooKeeper's compatibility version, then zkr's.
+pub fn version_string() -> String {
+    format!(
+        "{ZK_COMPAT_VERSION}-zkr-{}, built on {} UTC",
+        env!("CARGO_PKG_VERSION"),
+        "2026-11-26 00:00"
+    )
+}
+
+/// The text answer to `word` (may be empty: the connection is just closed).
+pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
+    if word == "\u{fff4}" {
+        // Telnet's interrupt: close, unless the default whitelist makes it a refused word.
+        return if node.config.node.four_letter_word_allowed("*") {
+            String::new()
+        } else {
+            format!("{word} is not executed because it is not in the whitelist.\n")
+        };
+    }
+    if !node.config.node.four_letter_word_allowed(word) {
+        return format!("{word} is not executed because it is not in the whitelist.\n");
+    }
+    metrics::counter!("zkr_four_letter_words_total", "word" => word.to_string()).increment(1);
+    match word {
+        "ruok" => "imok".into(),
+        "isro" => if node.mode() == Mode::ReadOnly {
+            "ro"
+        } else {
+            "rw"
+        }
+        .into(),
+        "srvr" => server_summary(node, None),
+        "stat" => server_summary(node, Some(this)),
+        "mntr" => monitor(node),
+        "conf" => conf(node),
+        "cons" => {
+            let mut s = String::new();
+            for c in node.store.connections() {
+                s.push_str(&connection_line(&c, true));
+                s.push('\n');
+            }
+            s.push('\n');
+            s
+        }
+        "crst" => {
+            for c in node.store.connections() {
+                c.stats.received.store(0, Ordering::Relaxed);
+                c.stats.sent.store(0, Ordering::Relaxed);
+            }
+            "Connection stats reset.\n".into()
+        }
+        "srst" => {
+            node.stats.reset();
+            "Server stats reset.\n".into()
+        }
+        "wchs" => {
+            let (conns, paths, total) = node.store.with_watches(|w| w.summary());
+            format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
+        }
+        "wchc" => {
+            let by_conn = node.store.with_watches(|w| w.by_watcher());
+            let sessions: std::collections::HashMap<u64, i64> = node
+                .store
+                .connections()
+                .iter()
+                .map(|c| (c.id(), c.session()))
+                .collect();
+            let mut s = String::new();
+            let mut entries: Vec<_> = by_conn.into_iter().collect();
+            entries.sort();
+            for (conn, paths) in entries {
+                let sid = sessions.get(&conn).copied().unwrap_or(0);
+                let _ = writeln!(s, "0x{sid:x}");
+                for p in paths {
+                    let _ = writeln!(s, "\t{p}");
+                }
+            }
+            s
+        }
+        "wchp" => {
+            let by_path = node.store.with_watches(|w| w.by_path());
+            let sessions: std::collections::HashMap<u64, i64> = node
+                .store
+                .connections()
+                .iter()
+                .map(|c| (c.id(), c.session()))
+                .collect();
+            let mut entries: Vec<_> = by_path.into_iter().collect();
+            entries.sort();
+            let mut s = String::new();
+            for (p, conns) in entries {
+                let _ = writeln!(s, "{p}");
+                for c in conns {
+                    let _ = writeln!(s, "\t0x{:x}", sessions.get(&c).copied().unwrap_or(0));
+                }
+            }
+            s
+        }
+        "dump" => dump(node),
+        "envi" => envi(node),
+        "dirs" => {
+            let size = dir_size(&node.config.node.data_dir);
+            format!("datadir_size: {size}\nlogdir_size: {size}\n")
+        }
+        "gtmk" | "stmk" => "0".into(),
+        "hash" => format!("{:x}: 0\n", node.store.tree().last_zxid()),
+        _ => String::new(),
+    }
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn server_summary(node: &NodeContext, clients_of: Option<&Outbox>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Zookeeper version: {}", version_string());
+    if node.mode() == Mode::ReadOnly {
+        s.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
+    if clients_of.is_some() {
+        s.push_str("Clients:\n");
+        for c in node.store.connections() {
+            s.push_str(&connection_line(&c, false));
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    let (min, avg, max) = node.stats.latency_ms();
+    let tree = node.store.tree();
+    let _ = writeln!(s, "Latency min/avg/max: {min}/{}/{max}", java_double(avg));
+    let _ = writeln!(s, "Received: {}", node.stats.received());
+    let _ = writeln!(s, "Sent: {}", node.stats.sent());
+    let _ = writeln!(s, "Connections: {}", node.store.connections().len());
+    let _ = writeln!(
+        s,
+        "Outstanding: {}",
+        node.stats.outstanding.load(Ordering::Relaxed).max(0)
+    );
+    let _ = writeln!(s, "Zxid: 0x{:x}", tree.last_zxid());
+    let _ = writeln!(s, "Mode: {}", node.mode().name());
+    let _ = writeln!(s, "Node count: {}", tree.node_count());
+    s
+}
+
+/// A double as Java prints it in these outputs (at most 4 fraction digits, at least one).
+fn java_double(v: f64) -> String {
+    let r = (v * 10_000.0).round() / 10_000.0;
+    let mut t = format!("{r}");
+    if !t.contains('.') {
+        t.push_str(".0");
+    }
+    t
+}
+
+fn connection_line(c: &Outbox, full: bool) -> String {
+    let st = &c.stats;
+    let mut s = format!(
+        " /{}:{}[1](queued={},recved={},sent={}",
+        c.remote().ip(),
+        c.remote().port(),
+        c.queued(),
+        st.received.load(Ordering::Relaxed),
+        st.sent.load(Ordering::Relaxed)
+    );
+    if full && c.session() != 0 {
+        let op = match st.last_op.load(Ordering::Relaxed) as i32 {
+            11 => "PING",
+            4 => "GETD",
+            5 => "SETD",
+            1 | 15 | 19 | 21 => "CREA",
+            2 => "DELE",
+            3 => "EXIS",
+            8 | 12 => "GETC",
+            14 => "MULT",
+            9 => "SYNC",
+            101 | 105 => "SETW",
+            -11 => "CLOS",
+            _ => "NA",
+        };
+        let _ = write!(
+            s,
+            ",sid=0x{:x},lop={op},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat=0,minlat=0,avglat=0,maxlat=0",
+            c.session(),
+            st.established_ms.load(Ordering::Relaxed),
+            c.timeout_ms(),
+            st.last_cxid.load(Ordering::Relaxed),
+            st.last_zxid.load(Ordering::Relaxed).max(0),
+            st.last_response_ms.load(Ordering::Relaxed),
+        );
+    }
+    s.push(')');
+    s
+}
+
+fn monitor(node: &NodeContext) -> String {
+    let (min, avg, max) = node.stats.latency_ms();
+    let tree = node.store.tree();
+    let watch_count = node.store.with_watches(|w| w.count());
+    let (open_fds, max_fds) = fd_counts();
+    let mut lines: Vec<(String, String)> = vec![
+        ("version".into(), version_string()),
+        ("server_state".into(), node.mode().name().into()),
+        ("avg_latency".into(), java_double(avg)),
+        ("max_latency".into(), max.to_string()),
+        ("min_latency".into(), min.to_string()),
+        ("packets_received".into(), node.stats.received().to_string()),
+        ("packets_sent".into(), node.stats.sent().to_string()),
+        (
+            "num_alive_connections".into(),
+            node.store.connections().len().to_string(),
+        ),
+        (
+            "outstanding_requests".into(),
+            node.stats
+                .outstanding
+                .load(Ordering::Relaxed)
+                .max(0)
+                .to_string(),
+        ),
+        ("znode_count".into(), tree.node_count().to_string()),
+        ("watch_count".into(), watch_count.to_string()),
+        (
+            "ephemerals_count".into(),
+            tree.ephemeral_count().to_string(),
+        ),
+        (
+            "approximate_data_size".into(),
+            tree.approximate_data_size().to_string(),
+        ),
+        ("open_file_descriptor_count".into(), open_fds.to_string()),
+        ("max_file_descriptor_count".into(), max_fds.to_string()),
+        (
+            "uptime".into(),
+            (crate::clock::now_ms() - node.started_ms).to_string(),
+        ),
+        ("global_sessions".into(), node.sessions.len().to_string()),
+        ("local_sessions".into(), "0".into()),
+        ("last_proposal_size".into(), "-1".into()),
+        ("connection_drop_probability".into(), "0.0".into()),
+        ("outstanding_tls_handshake".into(), "0".into()),
+        ("auth_failed_count".into(), "0".into()),
+    ];
+    lines.push(("last_zxid".into(), format!("0x{:x}", tree.last_zxid())));
+    let mut s = String::new();
+    for (k, v) in lines {
+        let _ = writeln!(s, "zk_{k}\t{v}");
+    }
+    s
+}
+
+fn fd_counts() -> (u64, u64) {
+    let open = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and has no other effect.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        0
+    };
+    (open, max)
+}
+
+fn conf(node: &NodeContext) -> String {
+    let c = &node.config.node;
+    let data = c.data_dir.display();
+    let mut s = String::new();
+    let _ = writeln!(s, "clientPort={}", c.client_port);
+    let _ = writeln!(s, "secureClientPort=-1");
+    let _ = writeln!(s, "dataDir={data}/version-2");
+    let _ = writeln!(s, "dataDirSize={}", dir_size(&c.data_dir));
+    let _ = writeln!(s, "dataLogDir={data}/version-2");
+    let _ = writeln!(s, "dataLogSize={}", dir_size(&c.data_dir));
+    let _ = writeln!(s, "tickTime={}", c.tick_time_ms);
+    let _ = writeln!(s, "maxClientCnxns={}", c.max_client_connections);
+    let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout());
+    let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout());
+    let _ = writeln!(s, "clientPortListenBacklog=-1");
+    let _ = writeln!(s, "serverId={}", c.id);
+    s
+}
+
+fn dump(node: &NodeContext) -> String {
+    let mut s = String::from("SessionTracker dump:\n");
+    let sessions = node.sessions.all();
+    let mut by_deadline: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for x in &sessions {
+        by_deadline.entry(x.deadline_ms()).or_default().push(x.id);
+    }
+    let _ = writeln!(
+        s,
+        "Session Sets ({})/({}):",
+        by_deadline.len(),
+        sessions.len()
+    );
+    let wall_offset = crate::clock::wall_ms() - crate::clock::now_ms();
+    for (deadline, mut ids) in by_deadline {
+        ids.sort();
+        let _ = writeln!(s, "{} expire at {}:", ids.len(), deadline + wall_offset);
+        for id in ids {
+            let _ = writeln!(s, "\t0x{id:x}");
+        }
+    }
+    let tree = node.store.tree();
+    let eph = tree.all_ephemerals();
+    let _ = writeln!(
+        s,
+        "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
+        eph.len()
+    );
+    let mut owners: Vec<_> = eph.iter().collect();
+    owners.sort_by_key(|(k, _)| **k);
+    for (sid, paths) in owners {
+        let _ = writeln!(s, "0x{sid:x}:");
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s.push_str("Connections dump:\nConnections Sets (0)/(0):\n");
+    s
+}
+
+fn envi(node: &NodeContext) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let user = std::env::var("USER").unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let mut s = String::from("Environment:\n");
+    let _ = writeln!(s, "zookeeper.version={}", version_string());
+    let _ = writeln!(s, "zkr.version={}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(s, "host.name={host}");
+    let _ = writeln!(s, "java.version=none (zkr is written in Rust)");
+    let _ = writeln!(s, "os.name={}", std::env::consts::OS);
+    let _ = writeln!(s, "os.arch={}", std::env::consts::ARCH);
+    let _ = writeln!(s, "user.name={user}");
+    let _ = writeln!(s, "user.home={home}");
+    let _ = writeln!(s, "user.dir={cwd}");
+    let _ = writeln!(s, "zkr.data.dir={}", node.config.node.data_dir.display());
+    s
+}

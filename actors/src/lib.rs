@@ -1,0 +1,22 @@
+//! zkr's actors and their pure cores.
+//!
+//! Pure cores (no IO, no clock, no actix): [`proto`] (the jute codec), [`tree`] (data tree and
+//! watch manager), [`acl`], [`pipeline::prep`] (write validation), [`session::expiry`].
+//! Actor shells: [`connection`], [`store`], [`pipeline`], [`txnlog`], [`session::tracker`], and
+//! [`node`], which wires them together.
+
+#![warn(missing_docs)]
+
+pub mod acl;
+pub mod clock;
+pub mod config;
+pub mod connection;
+pub mod link;
+pub mod node;
+pub mod pipeline;
+pub mod proto;
+pub mod session;
+pub mod store;
+pub mod tree;
+pub mod txn;
+pub mod txnlog;

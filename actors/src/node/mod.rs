@@ -1,0 +1,162 @@
+//! The node supervisor: builds a node's actors from its configuration and starts them.
+//!
+//! A standalone node is an ensemble of one: client listener → connections → pipeline → log →
+//! pipeline → store → connections, with the session tracker on its own arbiter. Message graph
+//! (one-way sends, no actor awaits another):
+//!
+//! ```text
+//!  listener ─► connection ──writes──► pipeline ──Append──► log
+//!                 │  ▲                   ▲  │                │
+//!           reads │  │ replies, events   │  └─◄─Durable──────┘
+//!                 ▼  │                   │  Apply
+//!               store (tree + watches) ◄─┘
+//!  tracker ──ExpireSession──► pipeline
+//! ```
+
+pub mod context;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::acl::AclPolicy;
+use crate::config::NodeConfig;
+use crate::pipeline::actor::{Pipeline, PipelineConfig};
+use crate::pipeline::prep::PrepConfig;
+use crate::session::tracker::SessionTracker;
+use crate::session::{SessionIdGenerator, SessionRegistry};
+use crate::store::actor::StoreActor;
+use crate::store::Store;
+use crate::tree::DataTree;
+use crate::txnlog::memory::MemoryLog;
+use context::{Mode, NodeContext};
+use stats::ServerStats;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The client port could not be bound.
+    #[error("cannot listen on client address {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The metrics exporter could not start.
+    #[error("cannot start the metrics exporter on {addr}: {message}")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A started node.
+pub struct RunningNode {
+    /// Shared state (for tests and the binary).
+    pub context: Arc<NodeContext>,
+    /// The bound client address.
+    pub client_addr: SocketAddr,
+}
+
+/// Starts a standalone node inside the current actix `System`.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
+    if config.metrics.port != 0 {
+        start_metrics(&config)?;
+    }
+    let tick_ms = config.node.tick_time_ms.max(1) as i64;
+    let policy = AclPolicy {
+        skip_acl: config.auth.skip_acl,
+        sasl_enabled: false,
+    };
+    let tree = DataTree::new();
+    let last_zxid = tree.last_zxid();
+    let store = Arc::new(Store::new(tree, policy.clone()));
+    let sessions = Arc::new(SessionRegistry::new(tick_ms));
+    let stats = Arc::new(ServerStats::default());
+    let store_actor = StoreActor::new(store.clone(), sessions.clone(), stats.clone()).start();
+    let pipeline_config = PipelineConfig {
+        prep: PrepConfig {
+            acl: policy,
+            extended_types: config.features.extended_types,
+            reconfig_enabled: config.features.reconfig_enabled,
+            standalone: true,
+        },
+        container_check_interval: Duration::from_millis(
+            config.features.container_check_interval_ms.max(10) as u64,
+        ),
+        container_max_per_minute: config.features.container_max_per_minute,
+    };
+    let pipeline = Pipeline::new(
+        pipeline_config,
+        store.clone(),
+        store_actor,
+        Box::new(MemoryLog::default()),
+        last_zxid,
+    )
+    .start();
+    let tracker_arbiter = Arbiter::new();
+    {
+        let sessions = sessions.clone();
+        let pipeline = pipeline.clone();
+        SessionTracker::start_in_arbiter(&tracker_arbiter.handle(), move |_| {
+            SessionTracker::new(sessions, pipeline)
+        });
+    }
+    let addr = config.node.client_socket();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let client_addr = listener.local_addr().unwrap_or(addr);
+    let context = Arc::new(NodeContext::new(
+        config.clone(),
+        store,
+        sessions,
+        SessionIdGenerator::new(config.node.id, crate::clock::wall_ms()),
+        pipeline,
+        stats,
+        Mode::Standalone,
+    ));
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let arbiters: Vec<ArbiterHandle> = (0..workers).map(|_| Arbiter::new().handle()).collect();
+    actix_rt::spawn(crate::connection::listener::serve(
+        context.clone(),
+        listener,
+        arbiters,
+    ));
+    // Keep the tracker's arbiter alive for the life of the system.
+    std::mem::forget(tracker_arbiter);
+    tracing::info!(%client_addr, data_dir = %config.node.data_dir.display(), "zkr standalone node serving");
+    Ok(RunningNode {
+        context,
+        client_addr,
+    })
+}
+
+fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
+    let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
+    let (recorder, exporter) = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .build()
+        .map_err(|e| StartError::Metrics {
+            addr,
+            message: e.to_string(),
+        })?;
+    metrics::set_global_recorder(recorder).map_err(|e| StartError::Metrics {
+        addr,
+        message: e.to_string(),
+    })?;
+    actix_rt::spawn(async move {
+        if let Err(e) = exporter.await {
+            tracing::error!(error = ?e, "metrics exporter stopped");
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The live session registry: what connections and the tracker share about each session.
+//!
+//! The replicated session table (id, timeout, password) lives in the data tree; this registry
+//! adds the local, non-replicated part: the deadline refreshed by every request (an atomic, so a
+//! touch costs no message), the closing flag, and the connection currently bound to the session.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use super::expiry::round_up;
+use crate::connection::Outbox;
+use crate::txn::SessionId;
+
+/// One live session.
+#[derive(Debug)]
+pub struct LiveSession {
+    /// The session id.
+    pub id: SessionId,
+    /// The password.
+    pub password: Bytes,
+    timeout_ms: AtomicI64,
+    deadline_ms: AtomicI64,
+    closing: AtomicBool,
+    conn: Mutex<Option<Arc<Outbox>>>,
+}
+
+impl LiveSession {
+    /// Negotiated timeout.
+    pub fn timeout_ms(&self) -> i64 {
+        self.timeout_ms.load(Ordering::Acquire)
+    }
+
+    /// Sets the timeout (a reconnect renegotiates it).
+    pub fn set_timeout_ms(&self, t: i64) {
+        self.timeout_ms.store(t, Ordering::Release)
+    }
+
+    /// The current deadline (monotonic ms).
+    pub fn deadline_ms(&self) -> i64 {
+        self.deadline_ms.load(Ordering::Acquire)
+    }
+
+    /// Refreshes the deadline: `now + timeout` rounded up to the tick.
+    pub fn touch(&self, now_ms: i64, tick_ms: i64) {
+        let d = round_up(now_ms + self.timeout_ms(), tick_ms);
+        self.deadline_ms.fetch_max(d, Ordering::AcqRel);
+    }
+
+    /// Marks the session as closing (expiry or close in progress); returns whether it already was.
+    pub fn mark_closing(&self) -> bool {
+        self.closing.swap(true, Ordering::AcqRel)
+    }
+
+    /// Is the session closing?
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Binds a connection; returns the one it replaces.
+    pub fn bind(&self, conn: Arc<Outbox>) -> Option<Arc<Outbox>> {
+        self.conn.lock().replace(conn)
+    }
+
+    /// Unbinds `conn_id` if it is the bound connection.
+    pub fn unbind(&self, conn_id: u64) {
+        let mut c = self.conn.lock();
+        if c.as_ref().is_some_and(|o| o.id() == conn_id) {
+            *c = None;
+        }
+    }
+
+    /// The bound connection.
+    pub fn connection(&self) -> Option<Arc<Outbox>> {
+        self.conn.lock().clone()
+    }
+}
+
+/// All live sessions of this server.
+#[derive(Debug)]
+pub struct SessionRegistry {
+    sessions: DashMap<SessionId, Arc<LiveSession>>,
+    fresh: Mutex<Vec<SessionId>>,
+    tick_ms: i64,
+}
+
+impl SessionRegistry {
+    /// An empty registry with expiry buckets `tick_ms` wide.
+    pub fn new(tick_ms: i64) -> SessionRegistry {
+        SessionRegistry {
+            sessions: DashMap::new(),
+            fresh: Mutex::new(Vec::new()),
+            tick_ms,
+        }
+    }
+
+    /// The tick.
+    pub fn tick_ms(&self) -> i64 {
+        self.tick_ms
+    }
+
+    /// Adds a session touched at `now_ms`.
+    pub fn insert(
+        &self,
+        id: SessionId,
+        timeout_ms: i64,
+        password: Bytes,
+        now_ms: i64,
+    ) -> Arc<LiveSession> {
+        let s = Arc::new(LiveSession {
+            id,
+            password,
+            timeout_ms: AtomicI64::new(timeout_ms),
+            deadline_ms: AtomicI64::new(round_up(now_ms + timeout_ms, self.tick_ms)),
+            closing: AtomicBool::new(false),
+            conn: Mutex::new(None),
+        });
+        self.sessions.insert(id, s.clone());
+        self.fresh.lock().push(id);
+        s
+    }
+
+    /// Sessions inserted since the last call (the tracker schedules them).
+    pub fn take_fresh(&self) -> Vec<SessionId> {
+        std::mem::take(&mut *self.fresh.lock())
+    }
+
+    /// The session `id`.
+    pub fn get(&self, id: SessionId) -> Option<Arc<LiveSession>> {
+        self.sessions.get(&id).map(|e| e.value().clone())
+    }
+
+    /// Removes `id`, returning it.
+    pub fn remove(&self, id: SessionId) -> Option<Arc<LiveSession>> {
+        self.sessions.remove(&id).map(|(_, s)| s)
+    }
+
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True when there is no session.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Every session.
+    pub fn all(&self) -> Vec<Arc<LiveSession>> {
+        self.sessions.iter().map(|e| e.value().clone()).collect()
+    }
+}

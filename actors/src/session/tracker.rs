@@ -1,0 +1,72 @@
+//! The session tracker actor: expires sessions whose deadline passed.
+//!
+//! Connections refresh deadlines in the registry (an atomic store per request). The tracker keeps
+//! the [`ExpiryQueue`] core; when a bucket comes due it re-reads each session's deadline, moves
+//! the ones that were touched meanwhile, and for the rest marks them closing and asks the
+//! pipeline to commit a closeSession txn. It runs on its own arbiter so a busy mailbox elsewhere
+//! cannot delay expiry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::expiry::ExpiryQueue;
+use super::SessionRegistry;
+use crate::pipeline::actor::{ExpireSession, Pipeline};
+
+/// How often the tracker looks at the queue.
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The tracker actor.
+pub struct SessionTracker {
+    registry: Arc<SessionRegistry>,
+    queue: ExpiryQueue,
+    pipeline: Addr<Pipeline>,
+}
+
+impl SessionTracker {
+    /// A tracker over `registry`, expiring through `pipeline`.
+    pub fn new(registry: Arc<SessionRegistry>, pipeline: Addr<Pipeline>) -> SessionTracker {
+        let queue = ExpiryQueue::new(registry.tick_ms());
+        SessionTracker {
+            registry,
+            queue,
+            pipeline,
+        }
+    }
+
+    fn check(&mut self) {
+        let now = crate::clock::now_ms();
+        // Sessions the queue does not know yet (new, or restored at start-up).
+        for id in self.registry.take_fresh() {
+            if let Some(s) = self.registry.get(id) {
+                self.queue.schedule(id, s.deadline_ms());
+            }
+        }
+        for id in self.queue.take_due(now) {
+            let Some(s) = self.registry.get(id) else {
+                continue;
+            };
+            if s.is_closing() {
+                continue;
+            }
+            if s.deadline_ms() > now {
+                self.queue.schedule(id, s.deadline_ms());
+                continue;
+            }
+            if !s.mark_closing() {
+                crate::link::send(&self.pipeline, "tracker -> pipeline", ExpireSession(id));
+            }
+        }
+        metrics::gauge!("global_sessions").set(self.registry.len() as f64);
+    }
+}
+
+impl Actor for SessionTracker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(CHECK_INTERVAL, |act, _| act.check());
+    }
+}

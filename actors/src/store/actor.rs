@@ -1,0 +1,178 @@
+//! The store actor: applies committed txns in zxid order, fires watches, answers the writes of
+//! local connections (and the reads queued behind them), and keeps the live session registry in
+//! step with the replicated session table.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::read::{self, Watches};
+use super::replies;
+use super::Store;
+use crate::acl;
+use crate::connection::Outbox;
+use crate::node::stats::ServerStats;
+use crate::proto::codes::perms;
+use crate::proto::reply;
+use crate::session::SessionRegistry;
+use crate::txn::{Txn, TxnOp};
+
+/// One committed item, in commit order.
+#[derive(Debug)]
+pub enum CommitItem {
+    /// A txn; `origin` is the local connection that asked for it, if any.
+    Txn {
+        /// The txn.
+        txn: Arc<Txn>,
+        /// Who gets the reply.
+        origin: Option<Arc<Outbox>>,
+    },
+    /// A sync whose predecessors are all committed: answer it.
+    Sync {
+        /// The path to echo.
+        path: String,
+        /// Who gets the reply.
+        origin: Arc<Outbox>,
+    },
+}
+
+/// Pipeline → store: apply these, in order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Apply(pub Vec<CommitItem>);
+
+/// The store actor.
+pub struct StoreActor {
+    store: Arc<Store>,
+    sessions: Arc<SessionRegistry>,
+    stats: Arc<ServerStats>,
+}
+
+impl StoreActor {
+    /// A store actor over `store`, keeping `sessions` in step and latency in `stats`.
+    pub fn new(
+        store: Arc<Store>,
+        sessions: Arc<SessionRegistry>,
+        stats: Arc<ServerStats>,
+    ) -> StoreActor {
+        StoreActor {
+            store,
+            sessions,
+            stats,
+        }
+    }
+}
+
+impl Actor for StoreActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Apply> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
+        let store = &self.store;
+        let policy = store.policy().clone();
+        let now = crate::clock::now_ms();
+        let mut tree = store.tree.write();
+        let mut watches = store.watches.lock();
+        for item in msg.0 {
+            match item {
+                CommitItem::Txn { txn, origin } => {
+                    let (result, changes) = tree.apply(&txn);
+                    metrics::counter!("zkr_txns_applied_total").increment(1);
+                    for ch in &changes {
+                        for fired in watches.trigger(&ch.path, ch.event) {
+                            let Some(target) =
+                                store.conns.get(&fired.watcher).map(|e| e.value().clone())
+                            else {
+                                continue;
+                            };
+                            let visible = target.with_identities(|ids| {
+                                acl::check(&policy, &ch.acl, perms::READ, ids)
+                            });
+                            if visible {
+                                target.send_now(reply::notification(
+                                    txn.zxid,
+                                    fired.event,
+                                    &fired.path,
+                                ));
+                            }
+                        }
+                    }
+                    match &txn.op {
+                        TxnOp::CreateSession {
+                            timeout_ms,
+                            password,
+                        } => {
+                            let live = self.sessions.insert(
+                                txn.session_id,
+                                *timeout_ms as i64,
+                                password.clone(),
+                                now,
+                            );
+                            if let Some(o) = &origin {
+                                o.set_session(txn.session_id, *timeout_ms);
+                                live.bind(o.clone());
+                            }
+                        }
+                        TxnOp::CloseSession { .. } => {
+                            if let Some(live) = self.sessions.remove(txn.session_id) {
+                                if let Some(conn) = live.connection() {
+                                    let is_origin =
+                                        origin.as_ref().is_some_and(|o| o.id() == conn.id());
+                                    if !is_origin {
+                                        conn.close();
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                    if let Some(o) = origin {
+                        let stats = &self.stats;
+                        let answered = o.complete_head(
+                            |pending| {
+                                if let crate::connection::Pending::Write { arrived, .. } = &pending
+                                {
+                                    stats.record_latency_us(arrived.elapsed().as_micros() as u64);
+                                }
+                                replies::write_reply(pending, &txn, &result)
+                            },
+                            |xid, req| {
+                                read::execute(
+                                    &tree,
+                                    &mut Watches::Locked(&mut watches),
+                                    &policy,
+                                    &o,
+                                    xid,
+                                    req,
+                                )
+                            },
+                        );
+                        if !answered && !o.is_closed() {
+                            tracing::error!(conn = o.id(), zxid = %format!("{:#x}", txn.zxid), "reply had no pending slot; closing the connection");
+                            o.close();
+                        }
+                    }
+                }
+                CommitItem::Sync { path, origin } => {
+                    let zxid = tree.last_zxid();
+                    origin.complete_head(
+                        |pending| replies::sync_reply(pending, &path, zxid),
+                        |xid, req| {
+                            read::execute(
+                                &tree,
+                                &mut Watches::Locked(&mut watches),
+                                &policy,
+                                &origin,
+                                xid,
+                                req,
+                            )
+                        },
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! The watch manager (`WatchManager` + `DataTree` watch tables of ZooKeeper).
+//!
+//! Two tables, data and child. Each (watcher, path) entry in a table holds a set of modes:
+//! standard (one-shot), persistent, persistent-recursive. Recursive watches live only in the data
+//! table and also match every descendant of their path.
+//!
+//! Invariants:
+//! * per trigger, a watcher gets at most one event (several matching watches collapse);
+//! * matched standard watches are removed, persistent ones stay;
+//! * `by_watcher` and `by_path` always describe the same set of entries.
+//!
+//! Generic over the watcher key `W` (the server uses a connection id), so it is a pure core.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use super::path;
+use crate::proto::codes::{event_type, watcher_type};
+
+/// How a watch fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchMode {
+    /// One-shot.
+    Standard,
+    /// Stays after firing; exact path.
+    Persistent,
+    /// Stays after firing; the path and every descendant (data table only).
+    PersistentRecursive,
+}
+
+impl WatchMode {
+    fn bit(self) -> u8 {
+        match self {
+            WatchMode::Standard => 1,
+            WatchMode::Persistent => 2,
+            WatchMode::PersistentRecursive => 4,
+        }
+    }
+}
+
+/// Which table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// Data watches (exists, getData, persistent, recursive).
+    Data,
+    /// Child watches (getChildren, persistent).
+    Child,
+}
+
+#[derive(Debug)]
+struct WatchTable<W> {
+    by_path: HashMap<String, HashMap<W, u8>>,
+    by_watcher: HashMap<W, HashSet<String>>,
+    recursive: usize,
+}
+
+impl<W: Clone + Eq + Hash> WatchTable<W> {
+    fn new() -> Self {
+        WatchTable {
+            by_path: HashMap::new(),
+            by_watcher: HashMap::new(),
+            recursive: 0,
+        }
+    }
+
+    fn add(&mut self, path: &str, w: &W, mode: WatchMode) {
+        let modes = self
+            .by_path
+            .entry(path.to_string())
+            .or_default()
+            .entry(w.clone())
+            .or_insert(0);
+        if *modes & mode.bit() == 0 && mode == WatchMode::PersistentRecursive {
+            self.recursive += 1;
+        }
+        *modes |= mode.bit();
+        self.by_watcher
+            .entry(w.clone())
+            .or_default()
+            .insert(path.to_string());
+    }
+
+    fn modes(&self, path: &str, w: &W) -> u8 {
+        self.by_path
+            .get(path)
+            .and_then(|m| m.get(w))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Clears `bits` of (path, w); returns whether any were set.
+    fn clear(&mut self, path: &str, w: &W, bits: u8) -> bool {
+        let Some(watchers) = self.by_path.get_mut(path) else {
+            return false;
+        };
+        let Some(modes) = watchers.get_mut(w) else {
+            return false;
+        };
+        let had = *modes & bits;
+        if had & WatchMode::PersistentRecursive.bit() != 0 {
+            self.recursive -= 1;
+        }
+        *modes &= !bits;
+        if *modes == 0 {
+            watchers.remove(w);
+            if watchers.is_empty() {
+                self.by_path.remove(path);
+            }
+            if let Some(paths) = self.by_watcher.get_mut(w) {
+                paths.remove(path);
+                if paths.is_empty() {
+                    self.by_watcher.remove(w);
+                }
+            }
+        }
+        had != 0
+    }
+
+    fn remove_watcher(&mut self, w: &W) {
+        if let Some(paths) = self.by_watcher.remove(w) {
+            for p in paths {
+                if let Some(watchers) = self.by_path.get_mut(&p) {
+                    if let Some(m) = watchers.remove(w) {
+                        if m & WatchMode::PersistentRecursive.bit() != 0 {
+                            self.recursive -= 1;
+                        }
+                    }
+                    if watchers.is_empty() {
+                        self.by_path.remove(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fires `path`: every watcher on the path, plus recursive watchers on its ancestors, once
+    /// each, skipping `skip`. Standard watches on the path are consumed.
+    fn trigger(&mut self, path: &str, skip: &HashSet<W>) -> Vec<W> {
+        let mut fired: Vec<W> = Vec::new();
+        let mut seen: HashSet<W> = HashSet::new();
+        let mut consumed: Vec<W> = Vec::new();
+        if let Some(watchers) = self.by_path.get(path) {
+            for (w, modes) in watchers {
+                if *modes & WatchMode::Standard.bit() != 0 {
+                    consumed.push(w.clone());
+                }
+                if !skip.contains(w) && seen.insert(w.clone()) {
+                    fired.push(w.clone());
+                }
+            }
+        }
+        if self.recursive > 0 {
+            for ancestor in path::ancestors(path) {
+                if let Some(watchers) = self.by_path.get(ancestor) {
+                    for (w, modes) in watchers {
+                        if *modes & WatchMode::PersistentRecursive.bit() != 0
+                            && !skip.contains(w)
+                            && seen.insert(w.clone())
+                        {
+                            fired.push(w.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for w in consumed {
+            self.clear(path, &w, WatchMode::Standard.bit());
+        }
+        fired
+    }
+
+    fn count(&self) -> usize {
+        self.by_path.values().map(|m| m.len()).sum()
+    }
+}
+
+/// A watch event for one watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired<W> {
+    /// Who gets it.
+    pub watcher: W,
+    /// `event_type::*`.
+    pub event: i32,
+    /// The path of the node that changed (or whose children changed).
+    pub path: String,
+}
+
+/// Data and child watch tables.
+#[derive(Debug)]
+pub struct WatchManager<W> {
+    data: WatchTable<W>,
+    child: WatchTable<W>,
+}
+
+impl<W: Clone + Eq + Hash> Default for WatchManager<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<W: Clone + Eq + Hash> WatchManager<W> {
+    /// No watches.
+    pub fn new() -> Self {
+        WatchManager {
+            data: WatchTable::new(),
+            child: WatchTable::new(),
+        }
+    }
+
+    fn table(&mut self, t: Table) -> &mut WatchTable<W> {
+        match t {
+            Table::Data => &mut self.data,
+            Table::Child => &mut self.child,
+        }
+    }
+
+    /// Registers a watch.
+    pub fn add(&mut self, table: Table, path: &str, w: &W, mode: WatchMode) {
+        self.table(table).add(path, w, mode)
+    }
+
+    /// addWatch: persistent goes in both tables, recursive in the data table only.
+    pub fn add_persistent(&mut self, path: &str, w: &W, recursive: bool) {
+        if recursive {
+            self.data.add(path, w, WatchMode::PersistentRecursive);
+        } else {
+            self.data.add(path, w, WatchMode::Persistent);
+            self.child.add(path, w, WatchMode::Persistent);
+        }
+    }
+
+    /// Forgets every watch of `w` (its connection closed).
+    pub fn remove_watcher(&mut self, w: &W) {
+        self.data.remove_watcher(w);
+        self.child.remove_watcher(w);
+    }
+
+    /// The events `change` fires, in ZooKeeper's order (`DataTree.createNode/deleteNode/setData`).
+    /// `event` is an `event_type` and `path` the node the change is about.
+    pub fn trigger(&mut self, path: &str, event: i32) -> Vec<Fired<W>> {
+        let none = HashSet::new();
+        let mk = |ws: Vec<W>, path: &str| {
+            ws.into_iter()
+                .map(|watcher| Fired {
+                    watcher,
+                    event,
+                    path: path.to_string(),
+                })
+                .collect::<Vec<_>>()
+        };
+        match event {
+            event_type::NODE_CREATED | event_type::NODE_DATA_CHANGED => {
+                mk(self.data.trigger(path, &none), path)
+            }
+            event_type::NODE_CHILDREN_CHANGED => mk(self.child.trigger(path, &none), path),
+            event_type::NODE_DELETED => {
+                let first = self.data.trigger(path, &none);
+                let skip: HashSet<W> = first.iter().cloned().collect();
+                let second = self.child.trigger(path, &skip);
+                let mut all = mk(first, path);
+                all.extend(mk(second, path));
+                all
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// checkWatches: does `w` hold a watch of `typ` (`watcher_type`) on `path`?
+    /// `None` for an unknown type.
+    pub fn contains(&self, path: &str, w: &W, typ: i32) -> Option<bool> {
+        let (d, c) = (self.data.modes(path, w), self.child.modes(path, w));
+        let std = WatchMode::Standard.bit();
+        Some(match typ {
+            watcher_type::CHILDREN => c & std != 0,
+            watcher_type::DATA => d & std != 0,
+            watcher_type::PERSISTENT => d & WatchMode::Persistent.bit() != 0,
+            watcher_type::PERSISTENT_RECURSIVE => d & WatchMode::PersistentRecursive.bit() != 0,
+            watcher_type::ANY => d != 0 || c != 0,
+            _ => return None,
+        })
+    }
+
+    /// removeWatches: removes the watches of `typ` that `w` holds on `path`; whether any were
+    /// removed, or `None` for an unknown type.
+    pub fn remove(&mut self, path: &str, w: &W, typ: i32) -> Option<bool> {
+        let std = WatchMode::Standard.bit();
+        let pers = WatchMode::Persistent.bit();
+        let rec = WatchMode::PersistentRecursive.bit();
+        Some(match typ {
+            watcher_type::CHILDREN => self.child.clear(path, w, std),
+            watcher_type::DATA => self.data.clear(path, w, std),
+            watcher_type::PERSISTENT => {
+                let a = self.data.clear(path, w, pers);
+                let b = self.child.clear(path, w, pers);
+                a || b
+            }
+            watcher_type::PERSISTENT_RECURSIVE => self.data.clear(path, w, rec),
+            watcher_type::ANY => {
+                let a = self.data.clear(path, w, 0xff);
+                let b = self.child.clear(path, w, 0xff);
+                a || b
+            }
+            _ => return None,
+        })
+    }
+
+    /// Number of (watcher, path) entries in both tables (`zk_watch_count`).
+    pub fn count(&self) -> usize {
+        self.data.count() + self.child.count()
+    }
+
+    /// `wchs`: (watchers, paths, watches) of the data table, as ZooKeeper reports them.
+    pub fn summary(&self) -> (usize, usize, usize) {
+        (
+            self.data.by_watcher.len(),
+            self.data.by_path.len(),
+            self.data.count(),
+        )
+    }
+
+    /// Paths watched by each watcher (both tables), for `wchc`.
+    pub fn by_watcher(&self) -> HashMap<W, Vec<String>> {
+        let mut out: HashMap<W, Vec<String>> = HashMap::new();
+        for t in [&self.data, &self.child] {
+            for (w, paths) in &t.by_watcher {
+                out.entry(w.clone())
+                    .or_default()
+                    .extend(paths.iter().cloned());
+            }
+        }
+        for v in out.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        out
+    }
+
+    /// Watchers of each path (both tables), for `wchp`.
+    pub fn by_path(&self) -> HashMap<String, Vec<W>> {
+        let mut out: HashMap<String, Vec<W>> = HashMap::new();
+        for t in [&self.data, &self.child] {
+            for (p, ws) in &t.by_path {
+                let v = out.entry(p.clone()).or_default();
+                for w in ws.keys() {
+                    if !v.contains(w) {
+                        v.push(w.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_watch_fires_once() {
+        let mut m = WatchManager::new();
+        m.add(Table::Data, "/a", &1u64, WatchMode::Standard);
+        assert_eq!(m.trigger("/a", event_type::NODE_DATA_CHANGED).len(), 1);
+        assert!(m.trigger("/a", event_type::NODE_DATA_CHANGED).is_empty());
+    }
+
+    #[test]
+    fn persistent_watch_stays_and_sees_children() {
+        let mut m = WatchManager::new();
+        m.add_persistent("/a", &1u64, false);
+        assert_eq!(m.trigger("/a", event_type::NODE_DATA_CHANGED).len(), 1);
+        assert_eq!(m.trigger("/a", event_type::NODE_CHILDREN_CHANGED).len(), 1);
+        assert_eq!(
+            m.trigger("/a", event_type::NODE_DELETED).len(),
+            1,
+            "deduplicated"
+        );
+        assert_eq!(m.trigger("/a", event_type::NODE_DATA_CHANGED).len(), 1);
+        assert!(m.trigger("/a/b", event_type::NODE_CREATED).is_empty());
+    }
+
+    #[test]
+    fn recursive_watch_sees_descendants_but_not_child_events() {
+        let mut m = WatchManager::new();
+        m.add_persistent("/a", &1u64, true);
+        let f = m.trigger("/a/b/c", event_type::NODE_CREATED);
+        assert_eq!(f[0].path, "/a/b/c");
+        assert!(m
+            .trigger("/a", event_type::NODE_CHILDREN_CHANGED)
+            .is_empty());
+        assert_eq!(m.trigger("/a", event_type::NODE_DELETED).len(), 1);
+        assert!(m.trigger("/b", event_type::NODE_CREATED).is_empty());
+    }
+
+    #[test]
+    fn delete_notifies_a_watcher_once_for_data_and_child_watches() {
+        let mut m = WatchManager::new();
+        m.add(Table::Data, "/a", &1u64, WatchMode::Standard);
+        m.add(Table::Child, "/a", &1u64, WatchMode::Standard);
+        m.add(Table::Child, "/a", &2u64, WatchMode::Standard);
+        let f = m.trigger("/a", event_type::NODE_DELETED);
+        assert_eq!(f.len(), 2);
+        assert_eq!(m.count(), 0, "standard watches consumed in both tables");
+    }
+
+    #[test]
+    fn remove_and_contains_by_type() {
+        let mut m = WatchManager::new();
+        m.add(Table::Child, "/a", &1u64, WatchMode::Standard);
+        assert_eq!(m.contains("/a", &1, watcher_type::DATA), Some(false));
+        assert_eq!(m.contains("/a", &1, watcher_type::CHILDREN), Some(true));
+        assert_eq!(m.remove("/a", &1, watcher_type::ANY), Some(true));
+        assert_eq!(m.remove("/a", &1, watcher_type::ANY), Some(false));
+        assert_eq!(m.contains("/a", &1, 9), None);
+    }
+
+    #[test]
+    fn closing_a_watcher_forgets_everything() {
+        let mut m = WatchManager::new();
+        m.add_persistent("/", &1u64, true);
+        m.add(Table::Data, "/x", &1u64, WatchMode::Standard);
+        m.remove_watcher(&1);
+        assert_eq!(m.count(), 0);
+        assert!(m.trigger("/x", event_type::NODE_CREATED).is_empty());
+    }
+}

@@ -1,0 +1,44 @@
+//! The transaction log: txns are appended and made durable in batches (group commit), off the
+//! actor threads, and the pipeline is told how far the log is durable.
+//!
+//! The [`LogBackend`] does the IO; the [`actor::LogActor`] batches appends while a write+fsync is
+//! in flight and runs each batch on a blocking thread.
+//!
+//! Invariant: `Durable { zxid }` is sent only after every txn up to `zxid` was written and synced
+//! (or, with `force_sync` off, written), and in increasing zxid order.
+
+pub mod actor;
+pub mod memory;
+
+use std::sync::Arc;
+
+use crate::txn::{Txn, Zxid};
+
+/// Why the log could not make txns durable.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A write or fsync failed.
+    #[error("log IO at {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A record could not be encoded.
+    #[error("encoding txn {zxid:#x}: {message}")]
+    Encode {
+        /// Which txn.
+        zxid: Zxid,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Storage of the log: append, then sync.
+pub trait LogBackend: Send + 'static {
+    /// Writes `txns` (in zxid order) after what is there.
+    fn append(&mut self, txns: &[Arc<Txn>]) -> Result<(), LogError>;
+    /// Makes everything appended durable.
+    fn sync(&mut self) -> Result<(), LogError>;
+}

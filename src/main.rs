@@ -1,0 +1,119 @@
+//! `zkr`: the node binary and its tools.
+
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "zkr",
+    version,
+    about = "A ZooKeeper-compatible coordination service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (standalone on port 2181 with data under ./zkr-data, unless configured).
+    Node {
+        /// A zkr TOML configuration file (see config/standalone.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+/// A panic is a broken invariant: log it and abort, so the process supervisor restarts the node
+/// and it recovers from its log (actix would otherwise let the panicking actor die silently).
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(%info, "panic: a broken invariant; aborting");
+        default(info);
+        std::process::abort();
+    }));
+}
+
+fn run_node(config: zkr_actors::config::NodeConfig) -> ExitCode {
+    let system = actix_rt::System::new();
+    let started = system.block_on(async move {
+        match zkr_actors::node::start(config).await {
+            Ok(node) => {
+                actix_rt::spawn(async {
+                    wait_for_shutdown_signal().await;
+                    tracing::info!("shutting down");
+                    actix_rt::System::current().stop();
+                });
+                Ok(node)
+            }
+            Err(e) => Err(e),
+        }
+    });
+    let node = match started {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = system.run_with_code();
+    drop(node);
+    match code {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(c) => ExitCode::from(c.clamp(1, 255) as u8),
+        Err(e) => {
+            tracing::error!("system error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    install_panic_hook();
+    match cli.command {
+        Command::Node { config } => {
+            let loaded = match &config {
+                Some(path) => config::load(path),
+                None => config::embedded_default(),
+            };
+            match loaded {
+                Ok(c) => run_node(c),
+                Err(e) => {
+                    eprintln!("zkr: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
