@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what zkr's test suite needs on a fresh Debian machine: Apache ZooKeeper 3.8 (the
+# reference server and its Java and C clients), netcat, and a Python venv with kazoo and pytest.
+# Idempotent: each step is skipped when already done.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+need_apt=()
+[ -r /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
+[ -x /usr/lib/zookeeper/bin/cli_mt ] || need_apt+=(zookeeper-bin)
+command -v nc >/dev/null 2>&1 || need_apt+=(netcat-openbsd)
+command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+venv=$root/.venv
+if ! "$venv/bin/python" -c "import kazoo, pytest, pytest_timeout, OpenSSL, jks" 2>/dev/null; then
+  echo "setup: python venv in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r "$root/tests/requirements.txt"
+fi
+echo "setup: done"

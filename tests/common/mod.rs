@@ -1,0 +1,195 @@
+//! Shared helpers of the integration tests: start a real `zkr node` process on free loopback
+//! ports with its own temporary data directory, wait until it serves, stop it by PID.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback TCP port (bound and released; good enough for tests that start right away).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir.
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "zkr-test-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running zkr node process.
+pub struct ZkrNode {
+    /// The process.
+    pub child: Option<Child>,
+    /// Client port.
+    pub port: u16,
+    /// Its data and log directory.
+    pub dir: TempDir,
+    /// The TOML it runs with (without the [node] basics).
+    pub extra_toml: String,
+}
+
+impl ZkrNode {
+    /// Starts a standalone node with default settings plus `extra_toml` (appended sections).
+    pub fn start(extra_toml: &str) -> ZkrNode {
+        let dir = TempDir::new("node");
+        let port = free_port();
+        let mut node = ZkrNode {
+            child: None,
+            port,
+            dir,
+            extra_toml: extra_toml.to_string(),
+        };
+        node.spawn();
+        node
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.0.join("zkr.toml")
+    }
+
+    fn spawn(&mut self) {
+        let data = self.dir.0.join("data");
+        let toml = format!(
+            "[node]\nid = 0\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
+             tick_time_ms = 2000\nfour_letter_words = [\"*\"]\nmax_client_connections = 0\n\
+             {}\n",
+            data.display().to_string(),
+            self.port,
+            self.extra_toml
+        );
+        let toml = if toml.contains("[metrics]") {
+            toml
+        } else {
+            format!("{toml}\n[metrics]\nport = 0\n")
+        };
+        std::fs::write(self.config_path(), toml).expect("write config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.0.join("node.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_zkr"))
+            .arg("node")
+            .arg("--config")
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn zkr");
+        self.child = Some(child);
+        wait_serving(self.port, Duration::from_secs(30));
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("node.log")).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits (SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the PID of a child we own and have not reaped.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Is the process still running?
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+impl Drop for ZkrNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Sends a four-letter word and returns the answer ("" if the connection fails).
+pub fn four_letter(port: u16, word: &str) -> String {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(word.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Waits until `ruok` answers `imok` on `port`.
+pub fn wait_serving(port: u16, within: Duration) {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if four_letter(port, "ruok") == "imok" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("node on port {port} not serving after {within:?}");
+}
+
+/// Reads `path` relative to the repository root.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
