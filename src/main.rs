@@ -1,6 +1,7 @@
 //! `zkr`: the node binary and its tools.
 
 mod config;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,58 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Transaction log tools.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// Snapshot tools.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+    /// Delete old snapshots and the log segments only they needed (like zkCleanup.sh).
+    Purge {
+        /// The node's data directory.
+        data_dir: PathBuf,
+        /// Snapshots to keep.
+        #[arg(long, default_value_t = 3)]
+        keep: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print every txn of a data directory's log (or of one segment).
+    Dump {
+        /// A data directory, its log/ directory, or a segment file.
+        path: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Print a snapshot's sessions, ACLs and nodes.
+    Dump {
+        /// The snapshot file.
+        file: PathBuf,
+    },
+    /// Check the checksums and completeness of snapshots.
+    Verify {
+        /// Snapshot files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn tool_result(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zkr: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn init_logging() {
@@ -99,6 +152,19 @@ async fn wait_for_shutdown_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Log {
+            command: LogCommand::Dump { path },
+        } => return tool_result(tools::log_dump(path)),
+        Command::Snapshot { command } => {
+            return tool_result(match command {
+                SnapshotCommand::Dump { file } => tools::snapshot_dump(file),
+                SnapshotCommand::Verify { files } => tools::snapshot_verify(files),
+            })
+        }
+        Command::Purge { data_dir, keep } => return tool_result(tools::purge(data_dir, *keep)),
+        Command::Node { .. } => {}
+    }
     init_logging();
     install_panic_hook();
     match cli.command {
@@ -115,5 +181,6 @@ fn main() -> ExitCode {
                 }
             }
         }
+        _ => ExitCode::SUCCESS,
     }
 }

@@ -142,10 +142,12 @@ pub struct StorageSection {
     pub snap_count: u64,
     /// Snapshots kept by purge (`autopurge.snapRetainCount`).
     pub snap_retain_count: u32,
-    /// Hours between purges (`autopurge.purgeInterval`); 0 = off.
-    pub purge_interval_hours: u32,
+    /// Hours between purges (`autopurge.purgeInterval`); 0 = off. Fractions are allowed.
+    pub purge_interval_hours: f64,
     /// Keep everything in memory, nothing on disk (tests and experiments only).
     pub in_memory: bool,
+    /// Log segments are preallocated in steps of this many bytes (ZooKeeper: 64 MiB).
+    pub preallocate_bytes: u64,
 }
 
 impl Default for StorageSection {
@@ -154,8 +156,9 @@ impl Default for StorageSection {
             force_sync: true,
             snap_count: 100_000,
             snap_retain_count: 3,
-            purge_interval_hours: 0,
+            purge_interval_hours: 0.0,
             in_memory: false,
+            preallocate_bytes: 64 << 20,
         }
     }
 }

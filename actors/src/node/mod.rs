@@ -31,7 +31,11 @@ use crate::session::{SessionIdGenerator, SessionRegistry};
 use crate::store::actor::StoreActor;
 use crate::store::Store;
 use crate::tree::DataTree;
+use crate::txnlog::actor::SnapshotPolicy;
 use crate::txnlog::memory::MemoryLog;
+use crate::txnlog::recovery::{self, Layout};
+use crate::txnlog::segment::FileLog;
+use crate::txnlog::LogBackend;
 use context::{Mode, NodeContext};
 use stats::ServerStats;
 
@@ -46,6 +50,17 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The data directory could not be recovered.
+    #[error("recovery of {dir} failed: {source}")]
+    Recovery {
+        /// The data directory.
+        dir: String,
+        /// Why.
+        source: crate::txnlog::recovery::RecoveryError,
+    },
+    /// The log could not be opened.
+    #[error("cannot open the log: {0}")]
+    Log(#[from] crate::txnlog::LogError),
     /// The metrics exporter could not start.
     #[error("cannot start the metrics exporter on {addr}: {message}")]
     Metrics {
@@ -66,6 +81,12 @@ pub struct RunningNode {
 
 /// Starts a standalone node inside the current actix `System`.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
+    // Bind first: a node that cannot take its port must fail before any actor starts.
+    let addr = config.node.client_socket();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let client_addr = listener.local_addr().unwrap_or(addr);
     if config.metrics.port != 0 {
         start_metrics(&config)?;
     }
@@ -74,10 +95,44 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         skip_acl: config.auth.skip_acl,
         sasl_enabled: false,
     };
-    let tree = DataTree::new();
+    let (tree, backend, layout): (DataTree, Box<dyn LogBackend>, Option<Layout>) =
+        if config.storage.in_memory {
+            tracing::warn!("storage.in_memory is set: nothing is written to disk, a restart starts empty");
+            (DataTree::new(), Box::new(MemoryLog::default()), None)
+        } else {
+            let layout = Layout::new(&config.node.data_dir);
+            let started = std::time::Instant::now();
+            let rec = recovery::recover(&layout).map_err(|source| StartError::Recovery {
+                dir: config.node.data_dir.display().to_string(),
+                source,
+            })?;
+            tracing::info!(
+                zxid = %format!("{:#x}", rec.tree.last_zxid()),
+                snapshot = ?rec.snapshot.map(|z| format!("{z:#x}")),
+                replayed = rec.replayed,
+                truncated_bytes = rec.truncated_bytes,
+                nodes = rec.tree.node_count(),
+                sessions = rec.tree.sessions().len(),
+                ms = started.elapsed().as_millis() as u64,
+                "recovered data directory"
+            );
+            let log = FileLog::open(
+                &layout.log_dir,
+                rec.tail.clone(),
+                config.storage.force_sync,
+                config.storage.preallocate_bytes,
+            )?;
+            (rec.tree, Box::new(log), Some(layout))
+        };
     let last_zxid = tree.last_zxid();
-    let store = Arc::new(Store::new(tree, policy.clone()));
     let sessions = Arc::new(SessionRegistry::new(tick_ms));
+    // Sessions that were alive when the node stopped get a fresh timeout: their clients may
+    // come back; if they do not, the sessions expire and their ephemerals go.
+    let now = crate::clock::now_ms();
+    for (id, rec) in tree.sessions() {
+        sessions.insert(*id, rec.timeout_ms as i64, rec.password.clone(), now);
+    }
+    let store = Arc::new(Store::new(tree, policy.clone()));
     let stats = Arc::new(ServerStats::default());
     let store_actor = StoreActor::new(store.clone(), sessions.clone(), stats.clone()).start();
     let pipeline_config = PipelineConfig {
@@ -91,12 +146,20 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             config.features.container_check_interval_ms.max(10) as u64,
         ),
         container_max_per_minute: config.features.container_max_per_minute,
+        snapshots: SnapshotPolicy {
+            layout,
+            snap_count: config.storage.snap_count,
+            retain: config.storage.snap_retain_count as usize,
+            purge_interval: (config.storage.purge_interval_hours > 0.0).then(|| {
+                Duration::from_secs_f64(config.storage.purge_interval_hours * 3600.0)
+            }),
+        },
     };
     let pipeline = Pipeline::new(
         pipeline_config,
         store.clone(),
         store_actor,
-        Box::new(MemoryLog::default()),
+        backend,
         last_zxid,
     )
     .start();
@@ -108,11 +171,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             SessionTracker::new(sessions, pipeline)
         });
     }
-    let addr = config.node.client_socket();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let client_addr = listener.local_addr().unwrap_or(addr);
     let context = Arc::new(NodeContext::new(
         config.clone(),
         store,

@@ -20,7 +20,7 @@ use crate::store::actor::{Apply, CommitItem, StoreActor};
 use crate::store::Store;
 use crate::tree::NodeKind;
 use crate::txn::{SessionId, Txn, Zxid};
-use crate::txnlog::actor::{Append, LogActor, LogOutcome};
+use crate::txnlog::actor::{Append, LogActor, LogOutcome, SnapshotPolicy};
 use crate::txnlog::LogBackend;
 
 /// Connection → pipeline: a write, sync or closeSession from a session.
@@ -73,6 +73,8 @@ pub struct PipelineConfig {
     pub container_check_interval: Duration,
     /// Most container / TTL deletions per minute.
     pub container_max_per_minute: u32,
+    /// Snapshots and purge.
+    pub snapshots: SnapshotPolicy,
 }
 
 /// The standalone pipeline.
@@ -85,6 +87,7 @@ pub struct Pipeline {
     backend: Option<Box<dyn LogBackend>>,
     last_zxid: Zxid,
     durable: Zxid,
+    generation: u64,
     inflight: VecDeque<InFlight>,
 }
 
@@ -106,6 +109,7 @@ impl Pipeline {
             backend: Some(backend),
             last_zxid,
             durable: last_zxid,
+            generation: 0,
             inflight: VecDeque::new(),
         }
     }
@@ -126,7 +130,14 @@ impl Pipeline {
         });
         metrics::gauge!("outstanding_requests").set(self.inflight.len() as f64);
         if let Some(log) = &self.log {
-            crate::link::send(log, "pipeline -> log", Append(vec![txn]));
+            crate::link::send(
+                log,
+                "pipeline -> log",
+                Append {
+                    generation: self.generation,
+                    txns: vec![txn],
+                },
+            );
         }
     }
 
@@ -223,7 +234,15 @@ impl Actor for Pipeline {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let backend = self.backend.take().expect("backend set at construction");
-        self.log = Some(LogActor::new(backend, ctx.address().recipient()).start());
+        self.log = Some(
+            LogActor::new(
+                backend,
+                ctx.address().recipient(),
+                self.store.clone(),
+                self.config.snapshots.clone(),
+            )
+            .start(),
+        );
         ctx.run_interval(self.config.container_check_interval, |act, _| {
             act.reap_containers()
         });
@@ -274,21 +293,34 @@ impl Handler<LogOutcome> for Pipeline {
                 self.durable = self.durable.max(z);
                 self.release();
             }
-            LogOutcome::Failed { from, to, error } => {
-                // Nothing from `from` on may be applied: later txns were validated against it.
-                // Fail every in-flight request; the tree stays as the durable log has it.
-                tracing::error!(from = %format!("{from:#x}"), to = %format!("{to:#x}"), %error, "log write failed: failing in-flight requests");
-                let failed: Vec<InFlight> = self.inflight.drain(..).collect();
-                for f in failed {
-                    let origin = match f.item {
-                        CommitItem::Txn { origin, .. } => origin,
-                        CommitItem::Sync { origin, .. } => Some(origin),
-                    };
-                    if let Some(o) = origin {
-                        o.close();
-                    }
+            LogOutcome::Failed {
+                generation,
+                from,
+                error,
+            } => {
+                if generation != self.generation {
+                    return; // already handled
                 }
+                // Nothing from `from` on is durable, and every later txn was validated against
+                // those: fail them all, in order, through the store (which keeps each
+                // connection's replies in order), and start a new generation.
+                tracing::error!(from = %format!("{from:#x}"), %error, failed = self.inflight.len(), "failing in-flight writes after a log error");
+                let failed: Vec<CommitItem> = self
+                    .inflight
+                    .drain(..)
+                    .map(|f| match f.item {
+                        CommitItem::Txn { txn, origin } => CommitItem::Failed {
+                            session_id: txn.session_id,
+                            closes_session: matches!(txn.op, crate::txn::TxnOp::CloseSession { .. }),
+                            origin,
+                        },
+                        other => other,
+                    })
+                    .collect();
+                metrics::counter!("zkr_requests_failed_disk_total").increment(failed.len() as u64);
+                crate::link::send(&self.store_actor, "pipeline -> store", Apply(failed));
                 self.prep.reset();
+                self.generation += 1;
                 self.last_zxid = self.durable;
             }
         }

@@ -55,6 +55,11 @@ impl LiveSession {
         self.closing.swap(true, Ordering::AcqRel)
     }
 
+    /// Clears the closing flag (its close could not be logged).
+    pub fn unmark_closing(&self) {
+        self.closing.store(false, Ordering::Release)
+    }
+
     /// Is the session closing?
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
@@ -121,6 +126,11 @@ impl SessionRegistry {
         self.sessions.insert(id, s.clone());
         self.fresh.lock().push(id);
         s
+    }
+
+    /// Asks the tracker to schedule `id` again.
+    pub fn requeue(&self, id: SessionId) {
+        self.fresh.lock().push(id);
     }
 
     /// Sessions inserted since the last call (the tracker schedules them).

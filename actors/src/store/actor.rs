@@ -27,6 +27,15 @@ pub enum CommitItem {
         /// Who gets the reply.
         origin: Option<Arc<Outbox>>,
     },
+    /// A write that could not be made durable: answer it with an error (in order).
+    Failed {
+        /// The session that asked.
+        session_id: crate::txn::SessionId,
+        /// It was a closeSession (or expiry).
+        closes_session: bool,
+        /// Who gets the error.
+        origin: Option<Arc<Outbox>>,
+    },
     /// A sync whose predecessors are all committed: answer it.
     Sync {
         /// The path to echo.
@@ -154,6 +163,26 @@ impl Handler<Apply> for StoreActor {
                             tracing::error!(conn = o.id(), zxid = %format!("{:#x}", txn.zxid), "reply had no pending slot; closing the connection");
                             o.close();
                         }
+                    }
+                }
+                CommitItem::Failed {
+                    session_id,
+                    closes_session,
+                    origin,
+                } => {
+                    if closes_session {
+                        // The session stays; let the tracker try to expire it again.
+                        if let Some(live) = self.sessions.get(session_id) {
+                            live.unmark_closing();
+                            self.sessions.requeue(session_id);
+                        }
+                    }
+                    if let Some(o) = origin {
+                        let zxid = tree.last_zxid();
+                        o.complete_head(
+                            |pending| replies::failed_reply(pending, zxid),
+                            |xid, req| read::execute(&tree, &mut Watches::Locked(&mut watches), &policy, &o, xid, req),
+                        );
                     }
                 }
                 CommitItem::Sync { path, origin } => {

@@ -122,3 +122,22 @@ pub fn sync_reply(pending: Pending, path: &str, zxid: i64) -> (Bytes, bool) {
         ),
     }
 }
+
+/// The reply to a write that could not be made durable: `SystemError` (-1), which every client
+/// maps to a system-error exception; a session create or close is answered by closing the
+/// connection instead (the client reconnects and retries).
+pub fn failed_reply(pending: Pending, zxid: i64) -> (Bytes, bool) {
+    match pending {
+        Pending::Write { xid, opcode: op, .. } if op != opcode::CLOSE_SESSION => {
+            (reply::header_only(xid, zxid, SYSTEM_ERROR), false)
+        }
+        Pending::Write { xid, .. } => (reply::header_only(xid, zxid, SYSTEM_ERROR), true),
+        // No reply: the client sees the connection drop and tries again.
+        Pending::Connect { .. } => (Bytes::new(), true),
+        Pending::Read { xid, .. } => (reply::header_only(xid, zxid, SYSTEM_ERROR), false),
+        Pending::Ready { frame, close } => (frame, close),
+    }
+}
+
+/// KeeperException.Code.SYSTEMERROR.
+pub const SYSTEM_ERROR: i32 = -1;

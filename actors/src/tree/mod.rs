@@ -456,6 +456,14 @@ impl DataTree {
             return OpResult::Error(ErrorCode::NoNode.code());
         };
         if self.nodes.contains_key(path) {
+            // Replaying the log over a fuzzy snapshot that already has this node: the parent's
+            // child counter and pzxid may still predate it (ZooKeeper does the same fix-up).
+            if let Some(parent) = self.nodes.get_mut(parent_path) {
+                if parent_cversion > parent.cversion {
+                    parent.cversion = parent_cversion;
+                    parent.pzxid = txn.zxid;
+                }
+            }
             return OpResult::Error(ErrorCode::NodeExists.code());
         }
         let acl = self.intern_acl(acl.to_vec());
@@ -546,42 +554,68 @@ impl DataTree {
         true
     }
 
-    /// Inserts a node as it was persisted (snapshot loading). The parent must already exist.
-    pub fn insert_restored(&mut self, path: String, mut node: Node) {
-        node.acl = self.intern_acl(node.acl.as_ref().clone());
-        node.children.clear();
-        if let Some(parent_path) = path::parent(&path) {
-            if path != "/" {
-                if let Some(parent) = self.nodes.get_mut(parent_path) {
-                    parent.children.insert(path::name(&path).into());
+    /// Rebuilds a tree from persisted nodes and sessions (snapshot loading). Child lists and
+    /// ephemeral sets are derived from the paths. Nodes whose parent is missing (possible in a
+    /// fuzzy snapshot whose log replay will delete them) are kept aside and returned; call
+    /// [`DataTree::drop_orphans`] after replay.
+    pub fn restore(
+        nodes: Vec<(String, Node)>,
+        sessions: Vec<(SessionId, SessionRecord)>,
+        last_zxid: Zxid,
+    ) -> DataTree {
+        let mut t = DataTree::empty();
+        t.nodes.reserve(nodes.len());
+        for (path, mut node) in nodes {
+            node.acl = t.intern_acl(node.acl.as_ref().clone());
+            node.children = BTreeSet::new();
+            t.data_bytes += path.len() as u64 + node.data.as_ref().map_or(0, |d| d.len()) as u64;
+            if let NodeKind::Ephemeral(s) = node.kind() {
+                t.ephemerals.entry(s).or_default().insert(path.clone());
+            }
+            t.nodes.insert(path, node);
+        }
+        let paths: Vec<String> = t.nodes.keys().filter(|p| p.as_str() != "/").cloned().collect();
+        for p in paths {
+            if let Some(parent) = path::parent(&p) {
+                if let Some(pn) = t.nodes.get_mut(parent) {
+                    pn.children.insert(path::name(&p).into());
                 }
             }
         }
-        if let NodeKind::Ephemeral(s) = node.kind() {
-            self.ephemerals.entry(s).or_default().insert(path.clone());
+        for (id, rec) in sessions {
+            t.sessions.insert(id, rec);
         }
-        self.data_bytes += path.len() as u64 + node.data.as_ref().map_or(0, |d| d.len()) as u64;
-        if path == "/" {
-            let children = self
+        t.last_zxid = last_zxid;
+        t
+    }
+
+    /// Removes nodes whose parent does not exist (and their descendants); returns their paths.
+    /// After a complete replay there are none: a non-empty result means damaged state.
+    pub fn drop_orphans(&mut self) -> Vec<String> {
+        let mut orphans: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|p| p.as_str() != "/" && path::parent(p).is_some_and(|pp| !self.nodes.contains_key(pp)))
+            .cloned()
+            .collect();
+        orphans.sort();
+        for p in &orphans {
+            let mut changes = Vec::new();
+            let doomed: Vec<String> = self
                 .nodes
-                .get("/")
-                .map(|n| n.children.clone())
-                .unwrap_or_default();
-            node.children = children;
+                .keys()
+                .filter(|k| k.as_str() == p || k.starts_with(&format!("{p}/")))
+                .cloned()
+                .collect();
+            for d in doomed {
+                self.delete_node(&d, self.last_zxid, &mut changes);
+            }
         }
-        if let Some(existing) = self.nodes.get(&path) {
-            node.children = existing.children.clone();
-        }
-        self.nodes.insert(path, node);
+        orphans
     }
 
-    /// Restores a session table entry (snapshot loading).
-    pub fn insert_session(&mut self, id: SessionId, record: SessionRecord) {
-        self.sessions.insert(id, record);
-    }
-
-    /// An empty tree with no nodes at all (snapshot loading fills it).
-    pub fn empty() -> DataTree {
+    /// An empty tree with no nodes at all.
+    fn empty() -> DataTree {
         DataTree {
             nodes: HashMap::new(),
             ephemerals: HashMap::new(),

@@ -8,7 +8,12 @@
 //! (or, with `force_sync` off, written), and in increasing zxid order.
 
 pub mod actor;
+pub mod format;
 pub mod memory;
+pub mod purge;
+pub mod recovery;
+pub mod segment;
+pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -41,4 +46,11 @@ pub trait LogBackend: Send + 'static {
     fn append(&mut self, txns: &[Arc<Txn>]) -> Result<(), LogError>;
     /// Makes everything appended durable.
     fn sync(&mut self) -> Result<(), LogError>;
+    /// After a failed append or sync: forget what was appended since the last sync, so none
+    /// of it can come back at recovery.
+    fn discard_unsynced(&mut self) -> Result<(), LogError> {
+        Ok(())
+    }
+    /// Start a new segment at the next append (a snapshot is being taken).
+    fn request_roll(&mut self) {}
 }
