@@ -1178,3 +1178,32 @@ fn bad_create_flags_and_ttl_get_bad_arguments() {
         );
     });
 }
+
+#[test]
+fn negative_vector_counts_read_as_empty_vectors() {
+    // Java's BinaryInputArchive.startVector treats only -1 as null and iterates zero times for
+    // any other count <= 0, so such a vector is empty (strings and buffers differ: a negative
+    // length other than -1 is an error, see huge_counts_and_lengths_inside_a_frame_...).
+    abuse(|srv| {
+        let (mut c, _) = Raw::session(&srv.addr);
+        for count in [-1, -5, i32::MIN] {
+            let mut b = BytesMut::new();
+            "/negacl".to_string().write(&mut b);
+            b.put_i32(-1);
+            b.put_i32(count);
+            b.put_i32(0);
+            c.next_xid += 1;
+            let x = c.next_xid;
+            let r = c.call_raw(x, opcode::CREATE, &b);
+            assert_err(&r, INVALID_ACL, &format!("create with ACL count {count}"));
+        }
+        let mut b = BytesMut::new();
+        b.put_i64(0);
+        b.put_i32(-3);
+        b.put_i32(0);
+        b.put_i32(0);
+        let r = c.call_raw(xid::SET_WATCHES, opcode::SET_WATCHES, &b);
+        assert_eq!(r.header.err, 0, "setWatches with a watch count of -3");
+        check_healthy(&mut c);
+    });
+}
