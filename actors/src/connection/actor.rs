@@ -275,11 +275,12 @@ impl Connection {
         }
     }
 
-    /// Unknown opcode or a lone check: Unimplemented, then close (ZooKeeper 3.9.3+).
+    /// Unknown opcode or a lone check: Unimplemented, then close (ZooKeeper 3.9.3+). The reply
+    /// zxid is -1, as ZooKeeper's `UnimplementedRequestProcessor` sends the zxid of a request
+    /// that never reached the pipeline.
     fn refuse(&mut self, xid: i32, code: ErrorCode) {
-        let zxid = self.node.store.tree().last_zxid();
         self.outbox
-            .push_ready(reply::header_only(xid, zxid, code.code()), true);
+            .push_ready(reply::header_only(xid, -1, code.code()), true);
         self.state = State::Closing;
     }
 

@@ -160,8 +160,17 @@ impl Reader {
         Ok(self.opt_string()?.unwrap_or_default())
     }
 
-    /// A jute `vector<T>`; null reads as empty.
+    /// A jute `vector<T>`; null reads as empty. Any other negative count also reads as empty:
+    /// Java's `BinaryInputArchive.startVector` checks only for -1 and its index is `done` at
+    /// once for a count <= 0 (unlike strings and buffers, whose negative lengths are errors).
     pub fn vec<T: Jute>(&mut self) -> Result<Vec<T>, DecodeError> {
+        if self.remaining() >= 4 {
+            let b = &self.buf[self.pos..self.pos + 4];
+            if i32::from_be_bytes([b[0], b[1], b[2], b[3]]) < -1 {
+                self.pos += 4;
+                return Ok(Vec::new());
+            }
+        }
         match self.len(T::MIN_SIZE)? {
             None => Ok(Vec::new()),
             Some(n) => {
@@ -346,6 +355,18 @@ mod tests {
     fn huge_vector_count_is_refused_before_allocation() {
         let mut r = Reader::new(Bytes::from_static(&[0x00, 0x10, 0x00, 0x00, 1, 2]));
         assert!(r.vec::<String>().is_err());
+    }
+
+    #[test]
+    fn negative_vector_count_reads_as_empty_like_java() {
+        let mut b = BytesMut::new();
+        b.put_i32(-5);
+        b.put_i32(i32::MIN);
+        b.put_i32(7);
+        let mut r = Reader::new(b.freeze());
+        assert_eq!(r.vec::<String>().unwrap(), Vec::<String>::new());
+        assert_eq!(r.vec::<i32>().unwrap(), Vec::<i32>::new());
+        assert_eq!(r.i32().unwrap(), 7);
     }
 
     #[test]
