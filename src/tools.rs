@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use zkr_actors::txn::{Txn, TxnOp};
 use zkr_actors::txnlog::purge;
 use zkr_actors::txnlog::recovery::Layout;
 use zkr_actors::txnlog::segment::{self, SegmentEnd};
 use zkr_actors::txnlog::snapshot::{self, SnapRecord};
-use zkr_actors::txn::{Txn, TxnOp};
 
 fn describe(op: &TxnOp) -> String {
     match op {
@@ -89,7 +89,11 @@ pub fn log_dump(path: &Path) -> Result<(), String> {
     let mut total = 0u64;
     for seg in segments {
         let scan = segment::scan(&seg).map_err(|e| e.to_string())?;
-        println!("segment {} (first zxid {:#x})", seg.display(), scan.first_zxid);
+        println!(
+            "segment {} (first zxid {:#x})",
+            seg.display(),
+            scan.first_zxid
+        );
         for (t, _) in &scan.txns {
             print_txn(t);
         }
@@ -165,7 +169,10 @@ pub fn snapshot_verify(paths: &[std::path::PathBuf]) -> Result<(), String> {
         }
     }
     if bad > 0 {
-        Err(format!("{bad} of {} snapshots failed verification", paths.len()))
+        Err(format!(
+            "{bad} of {} snapshots failed verification",
+            paths.len()
+        ))
     } else {
         Ok(())
     }

@@ -48,18 +48,57 @@ pub struct ZkrNode {
     pub dir: TempDir,
     /// The TOML it runs with (without the [node] basics).
     pub extra_toml: String,
+    /// Where its data lives (default: `dir/data`).
+    pub data_dir: PathBuf,
+    /// Extra environment variables of the process.
+    pub env: Vec<(String, String)>,
 }
 
 impl ZkrNode {
     /// Starts a standalone node with default settings plus `extra_toml` (appended sections).
     pub fn start(extra_toml: &str) -> ZkrNode {
         let dir = TempDir::new("node");
+        let data = dir.0.join("data");
+        ZkrNode::start_in(dir, data, extra_toml)
+    }
+
+    /// Starts a standalone node whose data directory is `data_dir`.
+    pub fn start_with_data_dir(data_dir: &Path, extra_toml: &str) -> ZkrNode {
+        ZkrNode::start_in(TempDir::new("node"), data_dir.to_path_buf(), extra_toml)
+    }
+
+    /// Starts a node with extra environment variables.
+    pub fn start_with_env(
+        data_dir: &Path,
+        extra_toml: &str,
+        env: Vec<(String, String)>,
+    ) -> ZkrNode {
+        ZkrNode::start_full(
+            TempDir::new("node"),
+            data_dir.to_path_buf(),
+            extra_toml,
+            env,
+        )
+    }
+
+    fn start_in(dir: TempDir, data_dir: PathBuf, extra_toml: &str) -> ZkrNode {
+        ZkrNode::start_full(dir, data_dir, extra_toml, Vec::new())
+    }
+
+    fn start_full(
+        dir: TempDir,
+        data_dir: PathBuf,
+        extra_toml: &str,
+        env: Vec<(String, String)>,
+    ) -> ZkrNode {
         let port = free_port();
         let mut node = ZkrNode {
             child: None,
             port,
             dir,
             extra_toml: extra_toml.to_string(),
+            data_dir,
+            env,
         };
         node.spawn();
         node
@@ -70,7 +109,7 @@ impl ZkrNode {
     }
 
     fn spawn(&mut self) {
-        let data = self.dir.0.join("data");
+        let data = self.data_dir.clone();
         let toml = format!(
             "[node]\nid = 0\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
              tick_time_ms = 2000\nfour_letter_words = [\"*\"]\nmax_client_connections = 0\n\
@@ -95,6 +134,7 @@ impl ZkrNode {
             .arg("--config")
             .arg(self.config_path())
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -145,6 +185,28 @@ impl ZkrNode {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Starts the process on the kept data, expecting it to exit with an error; returns its
+    /// log (the test asserts on the message).
+    pub fn start_expecting_failure(&mut self) -> String {
+        self.stop();
+        let before = self.log().len();
+        let status = Command::new(env!("CARGO_BIN_EXE_zkr"))
+            .arg("node")
+            .arg("--config")
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run zkr");
+        assert!(
+            !status.status.success(),
+            "the node started although it should refuse"
+        );
+        let mut out = String::from_utf8_lossy(&status.stdout).into_owned();
+        out.push_str(&String::from_utf8_lossy(&status.stderr));
+        let _ = before;
+        out
     }
 
     /// Is the process still running?

@@ -97,7 +97,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     };
     let (tree, backend, layout): (DataTree, Box<dyn LogBackend>, Option<Layout>) =
         if config.storage.in_memory {
-            tracing::warn!("storage.in_memory is set: nothing is written to disk, a restart starts empty");
+            tracing::warn!(
+                "storage.in_memory is set: nothing is written to disk, a restart starts empty"
+            );
             (DataTree::new(), Box::new(MemoryLog::default()), None)
         } else {
             let layout = Layout::new(&config.node.data_dir);
@@ -150,9 +152,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             layout,
             snap_count: config.storage.snap_count,
             retain: config.storage.snap_retain_count as usize,
-            purge_interval: (config.storage.purge_interval_hours > 0.0).then(|| {
-                Duration::from_secs_f64(config.storage.purge_interval_hours * 3600.0)
-            }),
+            purge_interval: (config.storage.purge_interval_hours > 0.0)
+                .then(|| Duration::from_secs_f64(config.storage.purge_interval_hours * 3600.0)),
         },
     };
     let pipeline = Pipeline::new(

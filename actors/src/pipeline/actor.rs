@@ -311,7 +311,10 @@ impl Handler<LogOutcome> for Pipeline {
                     .map(|f| match f.item {
                         CommitItem::Txn { txn, origin } => CommitItem::Failed {
                             session_id: txn.session_id,
-                            closes_session: matches!(txn.op, crate::txn::TxnOp::CloseSession { .. }),
+                            closes_session: matches!(
+                                txn.op,
+                                crate::txn::TxnOp::CloseSession { .. }
+                            ),
                             origin,
                         },
                         other => other,

@@ -181,7 +181,16 @@ impl Handler<Apply> for StoreActor {
                         let zxid = tree.last_zxid();
                         o.complete_head(
                             |pending| replies::failed_reply(pending, zxid),
-                            |xid, req| read::execute(&tree, &mut Watches::Locked(&mut watches), &policy, &o, xid, req),
+                            |xid, req| {
+                                read::execute(
+                                    &tree,
+                                    &mut Watches::Locked(&mut watches),
+                                    &policy,
+                                    &o,
+                                    xid,
+                                    req,
+                                )
+                            },
                         );
                     }
                 }

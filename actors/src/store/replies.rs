@@ -128,9 +128,9 @@ pub fn sync_reply(pending: Pending, path: &str, zxid: i64) -> (Bytes, bool) {
 /// connection instead (the client reconnects and retries).
 pub fn failed_reply(pending: Pending, zxid: i64) -> (Bytes, bool) {
     match pending {
-        Pending::Write { xid, opcode: op, .. } if op != opcode::CLOSE_SESSION => {
-            (reply::header_only(xid, zxid, SYSTEM_ERROR), false)
-        }
+        Pending::Write {
+            xid, opcode: op, ..
+        } if op != opcode::CLOSE_SESSION => (reply::header_only(xid, zxid, SYSTEM_ERROR), false),
         Pending::Write { xid, .. } => (reply::header_only(xid, zxid, SYSTEM_ERROR), true),
         // No reply: the client sees the connection drop and tries again.
         Pending::Connect { .. } => (Bytes::new(), true),

@@ -574,7 +574,12 @@ impl DataTree {
             }
             t.nodes.insert(path, node);
         }
-        let paths: Vec<String> = t.nodes.keys().filter(|p| p.as_str() != "/").cloned().collect();
+        let paths: Vec<String> = t
+            .nodes
+            .keys()
+            .filter(|p| p.as_str() != "/")
+            .cloned()
+            .collect();
         for p in paths {
             if let Some(parent) = path::parent(&p) {
                 if let Some(pn) = t.nodes.get_mut(parent) {
@@ -595,7 +600,9 @@ impl DataTree {
         let mut orphans: Vec<String> = self
             .nodes
             .keys()
-            .filter(|p| p.as_str() != "/" && path::parent(p).is_some_and(|pp| !self.nodes.contains_key(pp)))
+            .filter(|p| {
+                p.as_str() != "/" && path::parent(p).is_some_and(|pp| !self.nodes.contains_key(pp))
+            })
             .cloned()
             .collect();
         orphans.sort();

@@ -182,20 +182,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode_record::<(String, u32)>(&buf[..n - 1]), RecordRead::Short { .. }));
+        assert!(matches!(
+            decode_record::<(String, u32)>(&buf[..n - 1]),
+            RecordRead::Short { .. }
+        ));
         let mut flipped = buf.clone();
         flipped[n - 2] ^= 0x40;
-        assert!(matches!(decode_record::<(String, u32)>(&flipped), RecordRead::Corrupt(_)));
-        assert!(matches!(decode_record::<(String, u32)>(&[0u8; 16]), RecordRead::End));
+        assert!(matches!(
+            decode_record::<(String, u32)>(&flipped),
+            RecordRead::Corrupt(_)
+        ));
+        assert!(matches!(
+            decode_record::<(String, u32)>(&[0u8; 16]),
+            RecordRead::End
+        ));
     }
 
     #[test]
     fn headers_check_magic_and_version() {
         let h = header(LOG_MAGIC, 0x1_0000_0001);
         assert_eq!(parse_header(&h, LOG_MAGIC).unwrap().zxid, 0x1_0000_0001);
-        assert!(matches!(parse_header(&h, SNAP_MAGIC), Err(FormatError::BadMagic { .. })));
+        assert!(matches!(
+            parse_header(&h, SNAP_MAGIC),
+            Err(FormatError::BadMagic { .. })
+        ));
         let mut v = h;
         v[11] = 9;
-        assert!(matches!(parse_header(&v, LOG_MAGIC), Err(FormatError::Version(_))));
+        assert!(matches!(
+            parse_header(&v, LOG_MAGIC),
+            Err(FormatError::Version(_))
+        ));
     }
 }

@@ -264,7 +264,8 @@ impl FileLog {
     /// After a failed append or sync: cut the segment back to the last synced batch.
     pub fn discard_unsynced(&mut self) -> Result<(), LogError> {
         if let Some((file, path)) = &self.current {
-            file.set_len(self.synced_offset).map_err(|e| io_err(path, e))?;
+            file.set_len(self.synced_offset)
+                .map_err(|e| io_err(path, e))?;
             file.sync_all().map_err(|e| io_err(path, e))?;
             self.allocated = self.synced_offset;
         }
@@ -280,16 +281,32 @@ impl FileLog {
     }
 }
 
+/// Test-only seam for machines where a test cannot mount a small filesystem: while the file
+/// named by this environment variable exists, appends fail as on a full disk.
+pub const FAULT_FILE_ENV: &str = "ZKR_TEST_LOG_FULL_WHILE_EXISTS";
+
+fn injected_disk_full() -> Option<io::Error> {
+    let flag = std::env::var_os(FAULT_FILE_ENV)?;
+    Path::new(&flag)
+        .exists()
+        .then(|| io::Error::from_raw_os_error(libc::ENOSPC))
+}
+
 impl LogBackend for FileLog {
     fn append(&mut self, txns: &[Arc<Txn>]) -> Result<(), LogError> {
         let Some(first) = txns.first() else {
             return Ok(());
         };
+        if let Some(e) = injected_disk_full() {
+            return Err(io_err(&self.dir, e));
+        }
         self.buf.clear();
         for t in txns {
-            format::encode_record(t.as_ref(), &mut self.buf).map_err(|message| LogError::Encode {
-                zxid: t.zxid,
-                message,
+            format::encode_record(t.as_ref(), &mut self.buf).map_err(|message| {
+                LogError::Encode {
+                    zxid: t.zxid,
+                    message,
+                }
             })?;
         }
         let too_big = self.offset + self.buf.len() as u64 > self.prealloc_bytes.max(self.allocated)

@@ -256,8 +256,12 @@ pub fn read_records(
                     return Ok((header.zxid, nodes, sessions));
                 }
             }
-            RecordRead::End => return Err(invalid(format!("incomplete: no end record (offset {off})"))),
-            RecordRead::Short { .. } => return Err(invalid(format!("truncated record at offset {off}"))),
+            RecordRead::End => {
+                return Err(invalid(format!("incomplete: no end record (offset {off})")))
+            }
+            RecordRead::Short { .. } => {
+                return Err(invalid(format!("truncated record at offset {off}")))
+            }
             RecordRead::Corrupt(r) => return Err(invalid(format!("{r} at offset {off}"))),
         }
     }
@@ -287,7 +291,9 @@ pub fn load(path: &Path) -> Result<DataTree, SnapshotError> {
         SnapRecord::Nodes(ns) => {
             for n in ns {
                 let Some(acl) = acls.get(&n.acl) else {
-                    bad.get_or_insert_with(|| format!("node {} names unknown ACL {}", n.path, n.acl));
+                    bad.get_or_insert_with(|| {
+                        format!("node {} names unknown ACL {}", n.path, n.acl)
+                    });
                     continue;
                 };
                 nodes.push((
