@@ -15,6 +15,7 @@ pub mod link;
 pub mod node;
 pub mod pipeline;
 pub mod proto;
+pub mod quorum;
 pub mod session;
 pub mod store;
 pub mod tree;

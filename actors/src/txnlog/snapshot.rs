@@ -234,18 +234,25 @@ pub enum SnapshotError {
 /// Reads every record of a snapshot, checking CRCs and completeness; `visit` sees each.
 pub fn read_records(
     path: &Path,
-    mut visit: impl FnMut(&SnapRecord),
+    visit: impl FnMut(&SnapRecord),
 ) -> Result<(Zxid, u64, u64), SnapshotError> {
-    let p = path.display().to_string();
-    let invalid = |reason: String| SnapshotError::Invalid {
-        path: p.clone(),
-        reason,
-    };
     let buf = format::read_file(path).map_err(|source| SnapshotError::Io {
-        path: p.clone(),
+        path: path.display().to_string(),
         source,
     })?;
-    let header = format::parse_header(&buf, SNAP_MAGIC).map_err(|e| invalid(e.to_string()))?;
+    read_records_in(&buf, &path.display().to_string(), visit)
+}
+
+fn read_records_in(
+    buf: &[u8],
+    p: &str,
+    mut visit: impl FnMut(&SnapRecord),
+) -> Result<(Zxid, u64, u64), SnapshotError> {
+    let invalid = |reason: String| SnapshotError::Invalid {
+        path: p.to_string(),
+        reason,
+    };
+    let header = format::parse_header(buf, SNAP_MAGIC).map_err(|e| invalid(e.to_string()))?;
     let mut off = HEADER_LEN;
     loop {
         match format::decode_record::<SnapRecord>(&buf[off..]) {
@@ -267,13 +274,97 @@ pub fn read_records(
     }
 }
 
+/// Encodes a whole tree (held still by the caller) as snapshot bytes: the form a leader sends
+/// a learner with SNAP.
+pub fn encode_tree(tree: &DataTree) -> Bytes {
+    let mut out = Vec::with_capacity(1 << 16);
+    out.extend_from_slice(&format::header(SNAP_MAGIC, tree.last_zxid()));
+    let mut buf = Vec::new();
+    let sessions: Vec<(SessionId, i32, Bytes)> = tree
+        .sessions()
+        .iter()
+        .map(|(id, r)| (*id, r.timeout_ms, r.password.clone()))
+        .collect();
+    let session_count = sessions.len() as u64;
+    let mut push = |rec: &SnapRecord, out: &mut Vec<u8>| {
+        buf.clear();
+        // Encoding our own records cannot fail (no maps with non-string keys, bounded sizes).
+        if format::encode_record(rec, &mut buf).is_ok() {
+            out.extend_from_slice(&buf);
+        }
+    };
+    push(&SnapRecord::Sessions(sessions), &mut out);
+    let mut acl_ids: HashMap<usize, u32> = HashMap::new();
+    let mut nodes = Vec::new();
+    let mut new_acls = Vec::new();
+    let mut count = 0u64;
+    for (p, n) in tree.paths() {
+        let key = Arc::as_ptr(&n.acl) as usize;
+        let next = acl_ids.len() as u32;
+        let id = *acl_ids.entry(key).or_insert_with(|| {
+            new_acls.push((next, n.acl.as_ref().clone()));
+            next
+        });
+        nodes.push(to_snap(p, n, id));
+        count += 1;
+        if nodes.len() == CHUNK_NODES {
+            if !new_acls.is_empty() {
+                push(&SnapRecord::Acls(std::mem::take(&mut new_acls)), &mut out);
+            }
+            push(&SnapRecord::Nodes(std::mem::take(&mut nodes)), &mut out);
+        }
+    }
+    if !new_acls.is_empty() {
+        push(&SnapRecord::Acls(new_acls), &mut out);
+    }
+    if !nodes.is_empty() {
+        push(&SnapRecord::Nodes(nodes), &mut out);
+    }
+    push(
+        &SnapRecord::End {
+            nodes: count,
+            sessions: session_count,
+        },
+        &mut out,
+    );
+    Bytes::from(out)
+}
+
+/// Decodes snapshot bytes (from [`encode_tree`] or a file) into a tree.
+pub fn decode_tree(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
+    decode(bytes, "<snapshot from the leader>")
+}
+
 /// Loads a snapshot into a tree (orphans kept for the replay to resolve).
 pub fn load(path: &Path) -> Result<DataTree, SnapshotError> {
+    let buf = format::read_file(path).map_err(|source| SnapshotError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    decode(&buf, &path.display().to_string())
+}
+
+/// Writes snapshot bytes received from a leader as a snapshot file, durably.
+pub fn save_bytes(dir: &Path, zxid: Zxid, bytes: &[u8]) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let final_path = dir.join(snapshot_name(zxid));
+    let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, &final_path)?;
+    sync_dir(dir)?;
+    Ok(final_path)
+}
+
+fn decode(buf: &[u8], name: &str) -> Result<DataTree, SnapshotError> {
+    let path = std::path::Path::new(name);
     let mut acls: HashMap<u32, Arc<Vec<Acl>>> = HashMap::new();
     let mut nodes: Vec<(String, Node)> = Vec::new();
     let mut sessions: Vec<(SessionId, SessionRecord)> = Vec::new();
     let mut bad: Option<String> = None;
-    let (zxid, node_count, session_count) = read_records(path, |rec| match rec {
+    let (zxid, node_count, session_count) = read_records_in(buf, name, |rec| match rec {
         SnapRecord::Sessions(s) => sessions.extend(s.iter().map(|(id, t, pw)| {
             (
                 *id,

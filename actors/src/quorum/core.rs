@@ -1,0 +1,618 @@
+//! The Zab core of one server: election, discovery, synchronisation and broadcast, as a pure
+//! state machine (`step(now, input) -> outputs`).
+//!
+//! Roles: LOOKING (an [`Election`]), LEADING ([`leader::Leader`]), FOLLOWING / OBSERVING
+//! ([`follower::Follower`]). The shell (the quorum actor, or the simulator) performs the
+//! outputs: sends, durable actions (log appends, epoch files, truncation, snapshot install)
+//! whose completion it reports back, applying committed txns to the tree, snapshots for
+//! learners.
+//!
+//! Durability order is in the types: anything that must happen only after something is on
+//! disk (an ACK, ACKEPOCH, the ACK of NEWLEADER) is a continuation of the durable action, run
+//! when the shell reports it done. "ACK before durable" cannot be written by accident.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::config::{Membership, Timing};
+use super::election::{Election, ElectionOutput};
+use super::follower::Follower;
+use super::leader::Leader;
+use super::msg::{Notification, PeerMsg, PeerState, Sid, SnapshotBlob, Vote};
+use crate::txn::{SessionId, Txn, Zxid};
+
+/// Something that must be durable before its continuations run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurableAction {
+    /// Append these txns to the log and sync.
+    Append(Vec<Arc<Txn>>),
+    /// Persist the accepted and current epochs.
+    SaveEpochs {
+        /// acceptedEpoch.
+        accepted: u64,
+        /// currentEpoch.
+        current: u64,
+    },
+    /// Cut the log after `to` (dropping uncommitted txns of an old epoch) and reload the tree
+    /// from disk.
+    Truncate {
+        /// The last zxid kept.
+        to: Zxid,
+    },
+    /// Replace the tree with this snapshot, persist it, and start the log after it.
+    InstallSnapshot(Arc<SnapshotBlob>),
+}
+
+/// What the core asks the shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send a message.
+    Send(Sid, PeerMsg),
+    /// Perform a durable action; report `Input::Durable(token)` when done, in token order.
+    Durably {
+        /// Completion token.
+        token: u64,
+        /// The action.
+        action: DurableAction,
+    },
+    /// Apply these committed txns to the tree, in order.
+    Apply(Vec<Arc<Txn>>),
+    /// Snapshot the applied tree for this learner; report `Input::SnapshotTaken`.
+    TakeSnapshot {
+        /// The learner.
+        learner: Sid,
+    },
+    /// The role changed.
+    Role(RoleView),
+    /// Start (true) or stop (false) serving clients.
+    Serving(bool),
+    /// Learners reported activity of these sessions (leader only).
+    TouchSessions(Vec<SessionId>),
+}
+
+/// The role, as the shell and the 4lw see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleView {
+    /// Electing.
+    Looking,
+    /// Leading `epoch` (established or not).
+    Leading {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// Following `leader`.
+    Following {
+        /// The leader.
+        leader: Sid,
+    },
+    /// Observing `leader`.
+    Observing {
+        /// The leader.
+        leader: Sid,
+    },
+    /// A standalone server (an ensemble of one, no election).
+    Standalone,
+}
+
+/// Inputs of the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Time passes.
+    Tick,
+    /// A message from a peer.
+    Message {
+        /// The sender.
+        from: Sid,
+        /// The message.
+        msg: PeerMsg,
+    },
+    /// The link with `peer` broke: messages may have been lost.
+    LinkReset {
+        /// The peer.
+        peer: Sid,
+    },
+    /// A durable action finished.
+    Durable(u64),
+    /// A durable action failed (disk trouble): this server leaves its role.
+    DurableFailed(u64),
+    /// The shell rebuilt the tree from disk after a `Truncate`; this is its last zxid (sent
+    /// just before the action's `Durable`).
+    Reloaded {
+        /// The last zxid of the rebuilt tree and log.
+        zxid: Zxid,
+    },
+    /// The lowest zxid the log can now be cut back to changed (snapshots taken or purged).
+    Floor(Zxid),
+    /// The snapshot asked for with `TakeSnapshot`.
+    SnapshotTaken {
+        /// The learner it is for.
+        learner: Sid,
+        /// The snapshot.
+        blob: Arc<SnapshotBlob>,
+    },
+}
+
+/// What happens when a durable action completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cont {
+    /// Send a message.
+    Send(Sid, PeerMsg),
+    /// Leader: my own ACK of a proposal.
+    SelfAck(Zxid),
+    /// Leader: acceptedEpoch is persisted; tell the learners.
+    LeaderEpochSaved,
+    /// Leader: currentEpoch is persisted; synchronise the learners.
+    LeaderCurrentEpochSaved,
+    /// Learner: the txns up to here are durable.
+    Logged(Zxid),
+    /// Learner: truncation / snapshot install done; durable and applied up to here.
+    Reset(Zxid),
+}
+
+/// Settings of a core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Members.
+    pub membership: Membership,
+    /// Timing.
+    pub timing: Timing,
+    /// Committed txns kept in memory for DIFF syncs (`zookeeper.commitLogCount`).
+    pub commit_log_count: usize,
+    /// A single server without election (standalone): leads epoch 0 right away.
+    pub standalone: bool,
+}
+
+/// What a server knows of its persisted state at start.
+#[derive(Debug, Clone, Default)]
+pub struct PersistedState {
+    /// acceptedEpoch.
+    pub accepted_epoch: u64,
+    /// currentEpoch.
+    pub current_epoch: u64,
+    /// The last logged zxid (the tree was rebuilt up to it).
+    pub last_zxid: Zxid,
+    /// The last logged txns (up to `commit_log_count`), oldest first, for DIFF syncs.
+    pub recent: Vec<Arc<Txn>>,
+    /// The lowest zxid the log can be cut back to (the oldest snapshot's; 0 without one).
+    pub floor: Zxid,
+}
+
+pub(super) enum Role {
+    Looking(Election),
+    Leading(Box<Leader>),
+    Following(Box<Follower>),
+    Standalone,
+}
+
+/// Shared state of the server, across roles.
+pub(super) struct Shared {
+    pub cfg: CoreConfig,
+    pub accepted_epoch: u64,
+    pub current_epoch: u64,
+    /// Last zxid appended to the log (maybe not durable yet).
+    pub last_logged: Zxid,
+    /// Last zxid known durable in the log.
+    pub last_durable: Zxid,
+    /// The lowest zxid the log can be cut back to.
+    pub floor: Zxid,
+    /// Last zxid applied to the tree.
+    pub last_applied: Zxid,
+    /// Logged txns not applied yet (uncommitted, or committed but not durable here yet).
+    pub unapplied: VecDeque<Arc<Txn>>,
+    /// Recently committed (applied) txns, for DIFF, and the zxid just before the first.
+    pub history: VecDeque<Arc<Txn>>,
+    pub history_base: Zxid,
+    next_token: u64,
+    pub continuations: BTreeMap<u64, Vec<Cont>>,
+    round: u64,
+    /// The vote this server follows or leads (reported to looking peers).
+    pub decided: Option<Vote>,
+}
+
+impl Shared {
+    /// A durable action with continuations.
+    pub fn durably(&mut self, out: &mut Vec<Output>, action: DurableAction, then: Vec<Cont>) {
+        self.next_token += 1;
+        let token = self.next_token;
+        self.continuations.insert(token, then);
+        out.push(Output::Durably { token, action });
+    }
+
+    /// Records applied txns in the history and emits them.
+    pub fn apply(&mut self, out: &mut Vec<Output>, txns: Vec<Arc<Txn>>) {
+        if txns.is_empty() {
+            return;
+        }
+        for t in &txns {
+            assert!(
+                t.zxid > self.last_applied,
+                "applying {:#x} after {:#x}",
+                t.zxid,
+                self.last_applied
+            );
+            self.last_applied = t.zxid;
+            self.history.push_back(t.clone());
+        }
+        while self.history.len() > self.cfg.commit_log_count.max(1) {
+            if let Some(t) = self.history.pop_front() {
+                self.history_base = t.zxid;
+            }
+        }
+        out.push(Output::Apply(txns));
+    }
+
+    /// Forgets the history (after a truncation or a snapshot install).
+    pub fn reset_history(&mut self, zxid: Zxid) {
+        self.history.clear();
+        self.unapplied.clear();
+        self.history_base = zxid;
+        self.last_applied = zxid;
+        self.last_logged = zxid;
+    }
+
+    /// A durable append of txns up to `z` completed.
+    pub fn durable_to(&mut self, z: Zxid) {
+        self.last_durable = self.last_durable.max(z);
+    }
+}
+
+/// The core of one server.
+pub struct PeerCore {
+    pub(super) s: Shared,
+    pub(super) role: Role,
+}
+
+impl PeerCore {
+    /// A core restarting from `persisted`; it starts LOOKING (or leading, standalone).
+    pub fn new(cfg: CoreConfig, persisted: PersistedState, now: i64) -> (PeerCore, Vec<Output>) {
+        let history_base = persisted
+            .recent
+            .first()
+            .map_or(persisted.last_zxid, |t| t.zxid - 1);
+        let mut history: VecDeque<Arc<Txn>> = persisted.recent.into_iter().collect();
+        // The first entry's predecessor is not known exactly across epochs; start the usable
+        // history at the first txn itself.
+        let history_base = match history.front() {
+            Some(first) if history_base != persisted.last_zxid => {
+                let base = first.zxid;
+                history.pop_front();
+                base
+            }
+            _ => history_base,
+        };
+        let mut core = PeerCore {
+            s: Shared {
+                cfg,
+                accepted_epoch: persisted.accepted_epoch,
+                current_epoch: persisted.current_epoch,
+                last_logged: persisted.last_zxid,
+                last_durable: persisted.last_zxid,
+                floor: persisted.floor,
+                last_applied: persisted.last_zxid,
+                unapplied: VecDeque::new(),
+                history,
+                history_base,
+                next_token: 0,
+                continuations: BTreeMap::new(),
+                round: 0,
+                decided: None,
+            },
+            role: Role::Standalone,
+        };
+        let mut out = Vec::new();
+        if core.s.cfg.standalone {
+            out.push(Output::Role(RoleView::Standalone));
+            out.push(Output::Serving(true));
+        } else {
+            core.look(now, &mut out);
+        }
+        (core, out)
+    }
+
+    /// The role.
+    pub fn role(&self) -> RoleView {
+        match &self.role {
+            Role::Looking(_) => RoleView::Looking,
+            Role::Leading(l) => RoleView::Leading { epoch: l.epoch() },
+            Role::Following(f) if f.observer() => RoleView::Observing { leader: f.leader() },
+            Role::Following(f) => RoleView::Following { leader: f.leader() },
+            Role::Standalone => RoleView::Standalone,
+        }
+    }
+
+    /// The last zxid appended to the log.
+    pub fn last_logged(&self) -> Zxid {
+        self.s.last_logged
+    }
+
+    /// The last zxid applied.
+    pub fn last_applied(&self) -> Zxid {
+        self.s.last_applied
+    }
+
+    /// (acceptedEpoch, currentEpoch).
+    pub fn epochs(&self) -> (u64, u64) {
+        (self.s.accepted_epoch, self.s.current_epoch)
+    }
+
+    /// The leader's view of its learners, for `mntr` (leader only).
+    pub fn leader_stats(&self) -> Option<super::leader::LeaderStats> {
+        match &self.role {
+            Role::Leading(l) => Some(l.stats()),
+            _ => None,
+        }
+    }
+
+    /// The leader being followed, if any.
+    pub fn leader_id(&self) -> Option<Sid> {
+        match &self.role {
+            Role::Following(f) => Some(f.leader()),
+            Role::Leading(_) | Role::Standalone => Some(self.s.cfg.membership.me),
+            Role::Looking(_) => None,
+        }
+    }
+
+    pub(super) fn look(&mut self, now: i64, out: &mut Vec<Output>) {
+        if !matches!(self.role, Role::Looking(_)) {
+            out.push(Output::Serving(false));
+        }
+        self.s.round += 1;
+        self.s.decided = None;
+        let (e, eo) = Election::start(
+            &self.s.cfg.membership,
+            self.s.round,
+            self.s.last_logged,
+            self.s.current_epoch,
+            now,
+        );
+        self.role = Role::Looking(e);
+        out.push(Output::Role(RoleView::Looking));
+        self.election_outputs(now, eo, out);
+    }
+
+    fn election_outputs(&mut self, now: i64, eo: Vec<ElectionOutput>, out: &mut Vec<Output>) {
+        for o in eo {
+            match o {
+                ElectionOutput::Send(to, n) => out.push(Output::Send(to, PeerMsg::Vote(n))),
+                ElectionOutput::Decided(v) => {
+                    if let Role::Looking(e) = &self.role {
+                        self.s.round = self.s.round.max(e.round());
+                    }
+                    self.s.decided = Some(v);
+                    let me = self.s.cfg.membership.me;
+                    if v.leader == me {
+                        let (l, lo) = Leader::start(&mut self.s, now);
+                        self.role = Role::Leading(Box::new(l));
+                        out.push(Output::Role(self.role()));
+                        out.extend(lo);
+                    } else {
+                        let observer = self.s.cfg.membership.i_observe();
+                        let (f, fo) = Follower::start(&mut self.s, v.leader, observer, now);
+                        self.role = Role::Following(Box::new(f));
+                        out.push(Output::Role(self.role()));
+                        out.extend(fo);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A zxid for a new proposal, if this server leads an established epoch (or is standalone).
+    /// `None` also when the epoch's counter is exhausted: the leader then steps down, and a new
+    /// epoch starts (ZOOKEEPER-1277).
+    pub fn allocate_zxid(&mut self, now: i64, out: &mut Vec<Output>) -> Option<Zxid> {
+        match &mut self.role {
+            Role::Standalone => Some(self.s.last_logged + 1),
+            Role::Leading(l) => match l.allocate(&self.s) {
+                Ok(z) => z,
+                Err(()) => {
+                    tracing::warn!(
+                        "zxid counter exhausted in this epoch: stepping down for a new epoch"
+                    );
+                    self.look(now, out);
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
+
+    /// Proposes a txn (its zxid from `allocate_zxid`).
+    pub fn propose(&mut self, now: i64, txn: Arc<Txn>, out: &mut Vec<Output>) {
+        match &mut self.role {
+            Role::Standalone => {
+                assert_eq!(
+                    txn.zxid,
+                    self.s.last_logged + 1,
+                    "standalone zxids are dense"
+                );
+                self.s.last_logged = txn.zxid;
+                let z = txn.zxid;
+                self.s.unapplied.push_back(txn.clone());
+                self.s.durably(
+                    out,
+                    DurableAction::Append(vec![txn]),
+                    vec![Cont::SelfAck(z)],
+                );
+            }
+            Role::Leading(l) => l.propose(&mut self.s, now, txn, out),
+            _ => panic!("propose while not leading"),
+        }
+    }
+
+    /// One step.
+    pub fn step(&mut self, now: i64, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Durable(token) => {
+                let conts = self.s.continuations.remove(&token).unwrap_or_default();
+                for c in conts {
+                    self.continuation(now, c, &mut out);
+                }
+            }
+            Input::DurableFailed(_token) => {
+                // The log writer drops everything queued after a failure: forget it all.
+                self.s.continuations.clear();
+                let durable = self.s.last_durable;
+                self.s.unapplied.retain(|t| t.zxid <= durable);
+                self.s.last_logged = durable;
+                tracing::error!(durable = %format!("{durable:#x}"), "a durable action failed: leaving the current role");
+                self.look(now, &mut out);
+            }
+            Input::Message { from, msg } => self.on_message(now, from, msg, &mut out),
+            Input::LinkReset { peer } => {
+                let leave = match &mut self.role {
+                    Role::Leading(l) => {
+                        l.on_link_reset(peer);
+                        false
+                    }
+                    Role::Following(f) => f.leader() == peer,
+                    _ => false,
+                };
+                if leave {
+                    self.look(now, &mut out);
+                }
+            }
+            Input::Tick => {
+                let leave = match &mut self.role {
+                    Role::Looking(e) => {
+                        let eo = e.on_tick(&self.s.cfg.membership, now);
+                        self.election_outputs(now, eo, &mut out);
+                        false
+                    }
+                    Role::Leading(l) => l.on_tick(&mut self.s, now, &mut out),
+                    Role::Following(f) => f.on_tick(&mut self.s, now, &mut out),
+                    Role::Standalone => false,
+                };
+                if leave {
+                    self.look(now, &mut out);
+                }
+            }
+            Input::Reloaded { zxid } => {
+                // The truncation target is always at or above the floor we reported, so the
+                // rebuilt log ends exactly there; anything else is a broken disk.
+                self.s.last_durable = zxid;
+                if zxid != self.s.last_applied {
+                    tracing::error!(
+                        rebuilt = %format!("{zxid:#x}"),
+                        expected = %format!("{:#x}", self.s.last_applied),
+                        "the log could not be cut back where the leader asked"
+                    );
+                    self.s.continuations.clear();
+                    self.s.reset_history(zxid);
+                    self.look(now, &mut out);
+                }
+            }
+            Input::Floor(z) => self.s.floor = z,
+            Input::SnapshotTaken { learner, blob } => {
+                if let Role::Leading(l) = &mut self.role {
+                    l.on_snapshot(&mut self.s, learner, blob, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn continuation(&mut self, now: i64, c: Cont, out: &mut Vec<Output>) {
+        match c {
+            Cont::Send(to, m) => out.push(Output::Send(to, m)),
+            Cont::SelfAck(z) => {
+                self.s.durable_to(z);
+                self.self_ack(z, out);
+            }
+            Cont::LeaderEpochSaved => {
+                if let Role::Leading(l) = &mut self.role {
+                    l.on_epoch_saved(&mut self.s, now, out);
+                }
+            }
+            Cont::LeaderCurrentEpochSaved => {
+                if let Role::Leading(l) = &mut self.role {
+                    l.on_current_epoch_saved(&mut self.s, now, out);
+                }
+            }
+            Cont::Logged(z) => {
+                if let Role::Following(f) = &mut self.role {
+                    f.on_logged(&mut self.s, z, out);
+                }
+            }
+            Cont::Reset(z) => {
+                let leave = match &mut self.role {
+                    Role::Following(f) => f.on_reset(&self.s, z),
+                    _ => false,
+                };
+                if leave {
+                    self.look(now, out);
+                }
+            }
+        }
+    }
+
+    fn self_ack(&mut self, z: Zxid, out: &mut Vec<Output>) {
+        match &mut self.role {
+            Role::Standalone => {
+                // An ensemble of one: durable here is committed.
+                let mut ready = Vec::new();
+                while self.s.unapplied.front().is_some_and(|t| t.zxid <= z) {
+                    ready.push(self.s.unapplied.pop_front().expect("front"));
+                }
+                self.s.apply(out, ready);
+            }
+            Role::Leading(l) => l.on_self_ack(&mut self.s, z, out),
+            _ => {}
+        }
+    }
+
+    fn on_message(&mut self, now: i64, from: Sid, msg: PeerMsg, out: &mut Vec<Output>) {
+        if let PeerMsg::Vote(n) = &msg {
+            self.on_vote(now, from, n, out);
+            return;
+        }
+        let leave = match &mut self.role {
+            Role::Leading(l) => l.on_message(&mut self.s, now, from, msg, out),
+            Role::Following(f) => f.on_message(&mut self.s, now, from, msg, out),
+            Role::Looking(_) | Role::Standalone => false,
+        };
+        if leave {
+            self.look(now, out);
+        }
+    }
+
+    fn on_vote(&mut self, now: i64, from: Sid, n: &Notification, out: &mut Vec<Output>) {
+        match &mut self.role {
+            Role::Looking(e) => {
+                let eo = e.on_notification(&self.s.cfg.membership, from, n, now);
+                self.election_outputs(now, eo, out);
+            }
+            Role::Standalone => {}
+            Role::Following(f) if f.leader() == from && n.state == PeerState::Looking => {
+                // Our leader is looking again: so are we (it will not lead this term).
+                self.look(now, out);
+                if let Role::Looking(e) = &mut self.role {
+                    let eo = e.on_notification(&self.s.cfg.membership, from, n, now);
+                    self.election_outputs(now, eo, out);
+                }
+            }
+            _ => {
+                // Established: tell a looking peer who leads.
+                if n.state == PeerState::Looking {
+                    if let Some(v) = self.s.decided {
+                        let state = match &self.role {
+                            Role::Leading(_) => PeerState::Leading,
+                            Role::Following(f) if f.observer() => PeerState::Observing,
+                            _ => PeerState::Following,
+                        };
+                        out.push(Output::Send(
+                            from,
+                            PeerMsg::Vote(Notification {
+                                vote: v,
+                                round: self.s.round,
+                                state,
+                            }),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,683 @@
+//! The leader role: discovery (a new epoch with a quorum), synchronisation of each learner
+//! (DIFF, TRUNC or SNAP, then NEWLEADER), then broadcast (propose, count ACKs, commit in zxid
+//! order), heartbeats and stepping down without a quorum.
+//!
+//! Invariants:
+//! * nothing is proposed before a quorum (this server included) acknowledged NEWLEADER;
+//! * a txn is committed only once a quorum of voters that acknowledged NEWLEADER (and so hold
+//!   this epoch's history durably) acknowledged it, and only after every earlier txn;
+//! * ACKs of a learner are counted only once it acknowledged NEWLEADER; that ACK covers every
+//!   proposal it was sent before NEWLEADER;
+//! * observers get only committed txns and never count.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use super::core::{Cont, DurableAction, Output, Shared};
+use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid, SnapshotBlob};
+use crate::txn::{Txn, Zxid};
+use crate::txnlog::recovery::follows;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Collecting FOLLOWERINFO from a quorum to pick the epoch.
+    Discovery,
+    /// Waiting for acceptedEpoch to be persisted.
+    SavingEpoch,
+    /// Collecting ACKEPOCH from a quorum.
+    EpochAcks,
+    /// Waiting for currentEpoch to be persisted.
+    SavingCurrent,
+    /// Learners are being synchronised; waiting for a quorum of NEWLEADER acks.
+    Sync,
+    /// Serving: proposals flow.
+    Broadcast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum LearnerPhase {
+    /// FOLLOWERINFO received.
+    Registered,
+    /// ACKEPOCH received, waiting for sync.
+    EpochAcked,
+    /// Waiting for a snapshot of our tree.
+    AwaitingSnapshot,
+    /// Sync data and NEWLEADER sent.
+    Synced,
+    /// NEWLEADER acknowledged (UPTODATE sent once broadcasting).
+    Acked,
+}
+
+#[derive(Debug, Clone)]
+struct Learner {
+    observer: bool,
+    accepted_epoch: u64,
+    last_zxid: Zxid,
+    floor: Zxid,
+    current_epoch: u64,
+    phase: LearnerPhase,
+    last_heard: i64,
+    /// Proposals up to here were sent before NEWLEADER (its ACK covers them).
+    covered_up_to: Zxid,
+    uptodate_sent: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Proposal {
+    txn: Arc<Txn>,
+    acks: BTreeSet<Sid>,
+}
+
+/// Numbers for `mntr` and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaderStats {
+    /// Learners connected.
+    pub learners: usize,
+    /// Voting followers that acknowledged NEWLEADER and were heard within syncLimit.
+    pub synced_followers: usize,
+    /// Observers that acknowledged NEWLEADER.
+    pub synced_observers: usize,
+    /// Learners still being synchronised.
+    pub pending_syncs: usize,
+    /// Proposals not committed yet.
+    pub outstanding_proposals: usize,
+    /// Whether the epoch is established (broadcasting).
+    pub established: bool,
+}
+
+/// The leader.
+#[derive(Debug)]
+pub struct Leader {
+    epoch: u64,
+    phase: Phase,
+    started: i64,
+    learners: BTreeMap<Sid, Learner>,
+    /// Proposals of this epoch not committed yet; their txns are also at the end of
+    /// `Shared::unapplied`, after the inherited ones.
+    proposals: VecDeque<Proposal>,
+    /// How many of `Shared::unapplied`'s first txns were logged before this server led (its
+    /// own history, committed when the epoch is established).
+    inherited: usize,
+    self_acked: Zxid,
+    newleader_acks: BTreeSet<Sid>,
+    last_ping: i64,
+    committed: Zxid,
+    /// (currentEpoch, last logged zxid) when this server became leader.
+    my_history: (u64, Zxid),
+}
+
+impl Leader {
+    /// Becomes leader: discovery starts (a standalone-sized quorum may finish at once).
+    pub(super) fn start(s: &mut Shared, now: i64) -> (Leader, Vec<Output>) {
+        let mut l = Leader {
+            epoch: s.accepted_epoch,
+            phase: Phase::Discovery,
+            started: now,
+            learners: BTreeMap::new(),
+            proposals: VecDeque::new(),
+            inherited: 0,
+            self_acked: s.last_logged,
+            newleader_acks: BTreeSet::new(),
+            last_ping: now,
+            committed: s.last_applied,
+            my_history: (s.current_epoch, s.last_logged),
+        };
+        l.inherited = s.unapplied.len();
+        let mut out = Vec::new();
+        l.try_choose_epoch(s, &mut out);
+        (l, out)
+    }
+
+    /// The epoch (proposed, then established).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Statistics.
+    pub fn stats(&self) -> LeaderStats {
+        LeaderStats {
+            learners: self.learners.len(),
+            synced_followers: self
+                .learners
+                .values()
+                .filter(|x| !x.observer && x.phase == LearnerPhase::Acked)
+                .count(),
+            synced_observers: self
+                .learners
+                .values()
+                .filter(|x| x.observer && x.phase == LearnerPhase::Acked)
+                .count(),
+            pending_syncs: self
+                .learners
+                .values()
+                .filter(|x| x.phase != LearnerPhase::Acked)
+                .count(),
+            outstanding_proposals: self.proposals.len(),
+            established: self.phase == Phase::Broadcast,
+        }
+    }
+
+    fn try_choose_epoch(&mut self, s: &mut Shared, out: &mut Vec<Output>) {
+        if self.phase != Phase::Discovery {
+            return;
+        }
+        let me = s.cfg.membership.me;
+        let voters = self
+            .learners
+            .iter()
+            .filter(|(_, x)| !x.observer)
+            .map(|(id, _)| id)
+            .chain(std::iter::once(&me));
+        if !s.cfg.membership.is_quorum(voters) {
+            return;
+        }
+        let max_accepted = self
+            .learners
+            .values()
+            .map(|x| x.accepted_epoch)
+            .chain(std::iter::once(s.accepted_epoch))
+            .max()
+            .unwrap_or(0);
+        self.epoch = max_accepted + 1;
+        s.accepted_epoch = self.epoch;
+        self.phase = Phase::SavingEpoch;
+        s.durably(
+            out,
+            DurableAction::SaveEpochs {
+                accepted: s.accepted_epoch,
+                current: s.current_epoch,
+            },
+            vec![Cont::LeaderEpochSaved],
+        );
+    }
+
+    pub(super) fn on_epoch_saved(&mut self, s: &mut Shared, _now: i64, out: &mut Vec<Output>) {
+        self.phase = Phase::EpochAcks;
+        for (id, _) in self.learners.iter() {
+            out.push(Output::Send(
+                *id,
+                PeerMsg::LeaderInfo {
+                    new_epoch: self.epoch,
+                },
+            ));
+        }
+        self.try_establish(s, out);
+    }
+
+    fn try_establish(&mut self, s: &mut Shared, out: &mut Vec<Output>) {
+        if self.phase != Phase::EpochAcks {
+            return;
+        }
+        let me = s.cfg.membership.me;
+        let acked = self
+            .learners
+            .iter()
+            .filter(|(_, x)| !x.observer && x.phase >= LearnerPhase::EpochAcked)
+            .map(|(id, _)| id)
+            .chain(std::iter::once(&me));
+        if !s.cfg.membership.is_quorum(acked) {
+            return;
+        }
+        s.current_epoch = self.epoch;
+        self.phase = Phase::SavingCurrent;
+        s.durably(
+            out,
+            DurableAction::SaveEpochs {
+                accepted: s.accepted_epoch,
+                current: s.current_epoch,
+            },
+            vec![Cont::LeaderCurrentEpochSaved],
+        );
+    }
+
+    pub(super) fn on_current_epoch_saved(
+        &mut self,
+        s: &mut Shared,
+        _now: i64,
+        out: &mut Vec<Output>,
+    ) {
+        self.phase = Phase::Sync;
+        self.newleader_acks.insert(s.cfg.membership.me);
+        let ready: Vec<Sid> = self
+            .learners
+            .iter()
+            .filter(|(_, x)| x.phase == LearnerPhase::EpochAcked)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            self.sync_learner(s, id, out);
+        }
+        self.try_broadcast(s, out);
+    }
+
+    /// The history a learner must have after `z`: applied (committed) history, then logged
+    /// but uncommitted txns (inherited, then this epoch's proposals). The flag says committed.
+    fn tail_after(&self, s: &Shared, z: Zxid) -> Vec<(Arc<Txn>, bool)> {
+        let committed = s
+            .history
+            .iter()
+            .filter(|t| t.zxid > z)
+            .map(|t| (t.clone(), true));
+        let pending = s
+            .unapplied
+            .iter()
+            .filter(|t| t.zxid > z)
+            .map(|t| (t.clone(), false));
+        committed.chain(pending).collect()
+    }
+
+    fn known(&self, s: &Shared, z: Zxid) -> bool {
+        z == s.history_base
+            || s.history.iter().any(|t| t.zxid == z)
+            || s.unapplied.iter().any(|t| t.zxid == z)
+    }
+
+    fn last_known(&self, s: &Shared) -> Zxid {
+        s.last_logged
+    }
+
+    fn sync_learner(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
+        let Some(x) = self.learners.get(&id).cloned() else {
+            return;
+        };
+        let peer_last = x.last_zxid;
+        let last = self.last_known(s);
+        let base = s.history_base;
+        // Where the learner's history and ours agree.
+        let (start, head) = if peer_last == last || (peer_last >= base && self.known(s, peer_last))
+        {
+            (peer_last, PeerMsg::Diff { zxid: peer_last })
+        } else if let Some(agree) = (peer_last > base)
+            .then(|| {
+                s.history
+                    .iter()
+                    .map(|t| t.zxid)
+                    .chain(s.unapplied.iter().map(|t| t.zxid))
+                    .filter(|z| *z < peer_last)
+                    .max()
+                    .unwrap_or(base)
+            })
+            .filter(|agree| *agree >= x.floor)
+        {
+            // The learner has txns we never had: cut back to the last one we both have (never
+            // below what it can rebuild; otherwise it gets a snapshot).
+            (agree, PeerMsg::Trunc { zxid: agree })
+        } else {
+            // Too far behind (or our history does not reach back far enough).
+            self.learners.get_mut(&id).expect("learner").phase = LearnerPhase::AwaitingSnapshot;
+            out.push(Output::TakeSnapshot { learner: id });
+            return;
+        };
+        out.push(Output::Send(id, head));
+        self.send_tail(s, id, start, x.observer, out);
+    }
+
+    pub(super) fn on_snapshot(
+        &mut self,
+        s: &mut Shared,
+        id: Sid,
+        blob: Arc<SnapshotBlob>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(x) = self.learners.get(&id) else {
+            return;
+        };
+        if x.phase != LearnerPhase::AwaitingSnapshot {
+            return;
+        }
+        let observer = x.observer;
+        let zxid = blob.zxid;
+        out.push(Output::Send(id, PeerMsg::Snap(blob)));
+        self.send_tail(s, id, zxid, observer, out);
+    }
+
+    fn send_tail(
+        &mut self,
+        s: &mut Shared,
+        id: Sid,
+        after: Zxid,
+        observer: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let mut covered = after;
+        for (t, committed) in self.tail_after(s, after) {
+            if observer && !committed && self.phase == Phase::Broadcast {
+                continue; // observers get it as INFORM once committed
+            }
+            covered = t.zxid;
+            let z = t.zxid;
+            out.push(Output::Send(id, PeerMsg::Proposal(t)));
+            if committed {
+                out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
+            }
+        }
+        out.push(Output::Send(id, PeerMsg::NewLeader { epoch: self.epoch }));
+        if let Some(x) = self.learners.get_mut(&id) {
+            x.phase = LearnerPhase::Synced;
+            x.covered_up_to = covered;
+        }
+    }
+
+    fn try_broadcast(&mut self, s: &mut Shared, out: &mut Vec<Output>) {
+        if self.phase != Phase::Sync {
+            return;
+        }
+        let acked = self
+            .newleader_acks
+            .iter()
+            .filter(|id| s.cfg.membership.is_voter(**id));
+        if !s.cfg.membership.is_quorum(acked) {
+            return;
+        }
+        self.phase = Phase::Broadcast;
+        // Our whole history is committed in the new epoch.
+        let n = std::mem::take(&mut self.inherited);
+        let inherited: Vec<Arc<Txn>> = s.unapplied.drain(..n).collect();
+        if let Some(last) = inherited.last() {
+            self.committed = last.zxid;
+        }
+        for t in &inherited {
+            for (id, x) in &self.learners {
+                if x.phase >= LearnerPhase::Synced {
+                    out.push(Output::Send(*id, PeerMsg::Commit { zxid: t.zxid }));
+                }
+            }
+        }
+        s.apply(out, inherited);
+        for (id, x) in self.learners.iter_mut() {
+            if x.phase == LearnerPhase::Acked && !x.uptodate_sent {
+                x.uptodate_sent = true;
+                out.push(Output::Send(*id, PeerMsg::UpToDate));
+            }
+        }
+        out.push(Output::Serving(true));
+    }
+
+    /// Next zxid, `Ok(None)` when not broadcasting, `Err` when the counter is exhausted.
+    pub(super) fn allocate(&mut self, s: &Shared) -> Result<Option<Zxid>, ()> {
+        if self.phase != Phase::Broadcast {
+            return Ok(None);
+        }
+        let last = s.last_logged;
+        let next = if epoch_of(last) == self.epoch {
+            if counter_of(last) >= 0xffff_fffe {
+                return Err(());
+            }
+            last + 1
+        } else {
+            make_zxid(self.epoch, 1)
+        };
+        Ok(Some(next))
+    }
+
+    pub(super) fn propose(
+        &mut self,
+        s: &mut Shared,
+        _now: i64,
+        txn: Arc<Txn>,
+        out: &mut Vec<Output>,
+    ) {
+        assert_eq!(
+            self.phase,
+            Phase::Broadcast,
+            "proposing before the epoch is established"
+        );
+        assert!(
+            follows(s.last_logged, txn.zxid),
+            "proposal {:#x} does not follow {:#x}",
+            txn.zxid,
+            s.last_logged
+        );
+        s.last_logged = txn.zxid;
+        for (id, x) in &self.learners {
+            if !x.observer && x.phase >= LearnerPhase::Synced {
+                out.push(Output::Send(*id, PeerMsg::Proposal(txn.clone())));
+            }
+        }
+        let z = txn.zxid;
+        self.proposals.push_back(Proposal {
+            txn: txn.clone(),
+            acks: BTreeSet::new(),
+        });
+        s.unapplied.push_back(txn.clone());
+        s.durably(
+            out,
+            DurableAction::Append(vec![txn]),
+            vec![Cont::SelfAck(z)],
+        );
+    }
+
+    pub(super) fn on_self_ack(&mut self, s: &mut Shared, z: Zxid, out: &mut Vec<Output>) {
+        self.self_acked = self.self_acked.max(z);
+        let me = s.cfg.membership.me;
+        for p in self.proposals.iter_mut() {
+            if p.txn.zxid <= z {
+                p.acks.insert(me);
+            }
+        }
+        self.try_commit(s, out);
+    }
+
+    fn try_commit(&mut self, s: &mut Shared, out: &mut Vec<Output>) {
+        let mut applied = Vec::new();
+        while let Some(p) = self.proposals.front() {
+            if !s.cfg.membership.is_quorum(p.acks.iter()) {
+                break;
+            }
+            let p = self.proposals.pop_front().expect("front");
+            let z = p.txn.zxid;
+            self.committed = z;
+            for (id, x) in &self.learners {
+                if x.phase < LearnerPhase::Synced {
+                    continue;
+                }
+                if x.observer {
+                    if x.phase == LearnerPhase::Acked || x.covered_up_to < z {
+                        out.push(Output::Send(*id, PeerMsg::Inform(p.txn.clone())));
+                    }
+                } else {
+                    out.push(Output::Send(*id, PeerMsg::Commit { zxid: z }));
+                }
+            }
+            let front = s.unapplied.pop_front().expect("a proposal is unapplied");
+            assert_eq!(front.zxid, z, "commit order matches the log");
+            applied.push(p.txn);
+        }
+        s.apply(out, applied);
+    }
+
+    pub(super) fn on_link_reset(&mut self, peer: Sid) {
+        // Messages may be lost: the learner must register and sync again.
+        self.learners.remove(&peer);
+        self.newleader_acks.remove(&peer);
+    }
+
+    /// Returns true to step down.
+    pub(super) fn on_message(
+        &mut self,
+        s: &mut Shared,
+        now: i64,
+        from: Sid,
+        msg: PeerMsg,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        if let Some(x) = self.learners.get_mut(&from) {
+            x.last_heard = now;
+        }
+        match msg {
+            PeerMsg::FollowerInfo {
+                accepted_epoch,
+                last_zxid,
+                floor,
+                observer,
+            } => {
+                if observer == s.cfg.membership.is_voter(from) {
+                    tracing::warn!(
+                        peer = from,
+                        "learner's role disagrees with the membership; ignored"
+                    );
+                    return false;
+                }
+                self.learners.insert(
+                    from,
+                    Learner {
+                        observer,
+                        accepted_epoch,
+                        last_zxid,
+                        floor,
+                        current_epoch: 0,
+                        phase: LearnerPhase::Registered,
+                        last_heard: now,
+                        covered_up_to: 0,
+                        uptodate_sent: false,
+                    },
+                );
+                self.newleader_acks.remove(&from);
+                if self.phase == Phase::Discovery {
+                    self.try_choose_epoch(s, out);
+                } else if self.phase != Phase::SavingEpoch {
+                    out.push(Output::Send(
+                        from,
+                        PeerMsg::LeaderInfo {
+                            new_epoch: self.epoch,
+                        },
+                    ));
+                }
+            }
+            PeerMsg::AckEpoch {
+                new_epoch,
+                current_epoch,
+                last_zxid,
+            } => {
+                if new_epoch != self.epoch {
+                    return false;
+                }
+                let Some(x) = self.learners.get_mut(&from) else {
+                    return false;
+                };
+                if x.phase != LearnerPhase::Registered {
+                    return false;
+                }
+                x.current_epoch = current_epoch;
+                x.last_zxid = last_zxid;
+                x.phase = LearnerPhase::EpochAcked;
+                // While establishing the epoch, the election must have picked the most recent
+                // history: a voter with a more recent one means it did not (ZooKeeper's
+                // "Follower is ahead of the leader").
+                if self.phase <= Phase::EpochAcks
+                    && !x.observer
+                    && (current_epoch, last_zxid) > self.my_history
+                {
+                    tracing::warn!(
+                        peer = from,
+                        "a follower has a more recent history than this leader: stepping down"
+                    );
+                    return true;
+                }
+                match self.phase {
+                    Phase::EpochAcks => self.try_establish(s, out),
+                    Phase::Sync | Phase::Broadcast => self.sync_learner(s, from, out),
+                    _ => {}
+                }
+            }
+            PeerMsg::Ack { zxid } => {
+                let Some(x) = self.learners.get_mut(&from) else {
+                    return false;
+                };
+                if zxid == make_zxid(self.epoch, 0) {
+                    // ACK of NEWLEADER: the learner holds our history durably.
+                    if x.phase != LearnerPhase::Synced {
+                        return false;
+                    }
+                    x.phase = LearnerPhase::Acked;
+                    let covered = x.covered_up_to;
+                    let observer = x.observer;
+                    self.newleader_acks.insert(from);
+                    if !observer {
+                        for p in self.proposals.iter_mut() {
+                            if p.txn.zxid <= covered {
+                                p.acks.insert(from);
+                            }
+                        }
+                    }
+                    if self.phase == Phase::Broadcast {
+                        let x = self.learners.get_mut(&from).expect("learner");
+                        if !x.uptodate_sent {
+                            x.uptodate_sent = true;
+                            out.push(Output::Send(from, PeerMsg::UpToDate));
+                        }
+                        // Proposals committed while it was syncing, that it has not seen
+                        // committed, are committed by what follows; nothing to resend.
+                        self.try_commit(s, out);
+                    } else {
+                        self.try_broadcast(s, out);
+                    }
+                } else if x.phase == LearnerPhase::Acked && !x.observer {
+                    for p in self.proposals.iter_mut() {
+                        if p.txn.zxid == zxid {
+                            p.acks.insert(from);
+                        }
+                    }
+                    self.try_commit(s, out);
+                }
+            }
+            PeerMsg::PingReply { touched } => {
+                if !touched.is_empty() {
+                    out.push(Output::TouchSessions(touched));
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Returns true to step down.
+    pub(super) fn on_tick(&mut self, s: &mut Shared, now: i64, out: &mut Vec<Output>) -> bool {
+        let t = s.cfg.timing;
+        if self.phase != Phase::Broadcast {
+            if now - self.started > t.init_ms() {
+                tracing::info!(phase = ?self.phase, "no quorum within initLimit: stepping down");
+                return true;
+            }
+        } else {
+            let me = s.cfg.membership.me;
+            let alive = self
+                .learners
+                .iter()
+                .filter(|(_, x)| {
+                    !x.observer
+                        && x.phase == LearnerPhase::Acked
+                        && now - x.last_heard <= t.sync_ms()
+                })
+                .map(|(id, _)| id)
+                .chain(std::iter::once(&me));
+            if !s.cfg.membership.is_quorum(alive) {
+                tracing::info!("not sufficient followers synced within syncLimit: stepping down");
+                return true;
+            }
+        }
+        // Learners silent too long are dropped (they register again).
+        let limit = if self.phase == Phase::Broadcast {
+            t.sync_ms()
+        } else {
+            t.init_ms()
+        };
+        let gone: Vec<Sid> = self
+            .learners
+            .iter()
+            .filter(|(_, x)| now - x.last_heard > limit.max(t.sync_ms()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.learners.remove(&id);
+            self.newleader_acks.remove(&id);
+        }
+        if now - self.last_ping >= t.tick_ms / 2 {
+            self.last_ping = now;
+            for id in self.learners.keys() {
+                out.push(Output::Send(*id, PeerMsg::Ping));
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,205 @@
+//! Messages between servers of an ensemble (zkr's peer protocol, rmp-serde framed).
+//!
+//! Names follow Zab and ZooKeeper (`FollowerInfo`, `LeaderInfo`, `AckEpoch`, `Diff`, `Trunc`,
+//! `Snap`, `NewLeader`, `UpToDate`, `Proposal`, `Ack`, `Commit`, `Inform`) so the code can be held
+//! against ZooKeeper's source and the Zab paper.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::proto::Id;
+use crate::txn::{SessionId, Txn, Zxid};
+
+/// A server id (`myid`).
+pub type Sid = u64;
+
+/// zkr's peer protocol version: a peer with another version is refused cleanly.
+pub const PEER_PROTOCOL_VERSION: u32 = 1;
+
+/// The epoch part of a zxid.
+pub fn epoch_of(zxid: Zxid) -> u64 {
+    (zxid as u64) >> 32
+}
+
+/// The counter part of a zxid.
+pub fn counter_of(zxid: Zxid) -> u64 {
+    (zxid as u64) & 0xffff_ffff
+}
+
+/// The zxid `epoch << 32 | counter`.
+pub fn make_zxid(epoch: u64, counter: u64) -> Zxid {
+    ((epoch << 32) | (counter & 0xffff_ffff)) as Zxid
+}
+
+/// What a server is doing, as election notifications report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerState {
+    /// Electing.
+    Looking,
+    /// Following a leader.
+    Following,
+    /// Leading.
+    Leading,
+    /// Observing a leader.
+    Observing,
+}
+
+/// A vote: who should lead, and the history it has. Ordered by (epoch, zxid, leader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Vote {
+    /// The proposed leader.
+    pub leader: Sid,
+    /// Its last logged zxid.
+    pub zxid: Zxid,
+    /// Its current epoch.
+    pub epoch: u64,
+}
+
+impl Vote {
+    /// FastLeaderElection's `totalOrderPredicate`: does `self` beat `other`?
+    pub fn beats(&self, other: &Vote) -> bool {
+        (self.epoch, self.zxid, self.leader) > (other.epoch, other.zxid, other.leader)
+    }
+}
+
+/// An election notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The sender's vote.
+    pub vote: Vote,
+    /// The sender's election round (logical clock).
+    pub round: u64,
+    /// The sender's state.
+    pub state: PeerState,
+}
+
+/// A serialized tree sent with `Snap`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotBlob {
+    /// The last txn the tree includes.
+    pub zxid: Zxid,
+    /// The encoded tree (snapshot records).
+    pub data: Bytes,
+}
+
+/// One message between two servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMsg {
+    /// Election notification.
+    Vote(Notification),
+    /// Learner → leader: I want to follow (or observe) you.
+    FollowerInfo {
+        /// The learner's accepted epoch.
+        accepted_epoch: u64,
+        /// The learner's last logged zxid.
+        last_zxid: Zxid,
+        /// The lowest zxid the learner can cut its log back to (its oldest snapshot's).
+        floor: Zxid,
+        /// True for an observer.
+        observer: bool,
+    },
+    /// Leader → learner: the new epoch.
+    LeaderInfo {
+        /// The epoch being established.
+        new_epoch: u64,
+    },
+    /// Learner → leader: epoch accepted; my history.
+    AckEpoch {
+        /// The epoch acknowledged.
+        new_epoch: u64,
+        /// The learner's current epoch.
+        current_epoch: u64,
+        /// Its last logged zxid.
+        last_zxid: Zxid,
+    },
+    /// Leader → learner: the txns that follow are what you miss after `zxid`.
+    Diff {
+        /// The learner's zxid the diff starts after.
+        zxid: Zxid,
+    },
+    /// Leader → learner: cut your log after `zxid`, then the diff follows.
+    Trunc {
+        /// Keep up to here.
+        zxid: Zxid,
+    },
+    /// Leader → learner: replace your state with this tree.
+    Snap(Arc<SnapshotBlob>),
+    /// A proposed txn.
+    Proposal(Arc<Txn>),
+    /// Learner → leader: logged durably.
+    Ack {
+        /// The txn (or `epoch << 32` for NEWLEADER).
+        zxid: Zxid,
+    },
+    /// Leader → follower: commit up to this txn.
+    Commit {
+        /// The txn.
+        zxid: Zxid,
+    },
+    /// Leader → observer: a committed txn.
+    Inform(Arc<Txn>),
+    /// Leader → learner: the sync is complete; persist and acknowledge.
+    NewLeader {
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// Leader → learner: start serving clients.
+    UpToDate,
+    /// Leader → learner heartbeat.
+    Ping,
+    /// Learner → leader heartbeat answer, with the sessions it saw activity for.
+    PingReply {
+        /// Sessions touched since the last reply.
+        touched: Vec<SessionId>,
+    },
+    /// Learner → leader: a client write to propose.
+    Request {
+        /// The session.
+        session_id: SessionId,
+        /// The client's xid.
+        xid: i32,
+        /// The opcode.
+        opcode: i32,
+        /// The jute-encoded request body.
+        body: Bytes,
+        /// The connection's identities.
+        ids: Vec<Id>,
+    },
+    /// Learner → leader: create this session.
+    CreateSession {
+        /// The new id.
+        session_id: SessionId,
+        /// Negotiated timeout.
+        timeout_ms: i32,
+        /// Password.
+        password: Bytes,
+    },
+    /// Learner → leader: a sync from one of my clients.
+    SyncRequest {
+        /// The session.
+        session_id: SessionId,
+        /// The client's xid.
+        xid: i32,
+    },
+    /// Leader → learner: everything committed before your sync request reached me has been
+    /// sent; answer the client.
+    SyncDone {
+        /// The session.
+        session_id: SessionId,
+        /// The client's xid.
+        xid: i32,
+    },
+}
+
+/// The first frame on a peer connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`PEER_PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// The connecting server.
+    pub from: Sid,
+    /// A number that changes every time the connection is (re)made.
+    pub generation: u64,
+}
