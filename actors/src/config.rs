@@ -21,6 +21,55 @@ pub struct NodeConfig {
     pub storage: StorageSection,
     /// Prometheus exporter.
     pub metrics: MetricsSection,
+    /// The ensemble (absent: a standalone node).
+    pub ensemble: Option<EnsembleSection>,
+}
+
+/// `[ensemble]`: the members and the timing of an ensemble.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnsembleSection {
+    /// initLimit, in ticks.
+    pub init_limit: u32,
+    /// syncLimit, in ticks.
+    pub sync_limit: u32,
+    /// Committed txns kept in memory for DIFF syncs (`zookeeper.commitLogCount`).
+    pub commit_log_count: usize,
+    /// Every member, this node included (matched by `node.id`).
+    pub servers: Vec<ServerEntry>,
+}
+
+impl Default for EnsembleSection {
+    fn default() -> Self {
+        EnsembleSection {
+            init_limit: 10,
+            sync_limit: 5,
+            commit_log_count: 500,
+            servers: Vec::new(),
+        }
+    }
+}
+
+/// One member of the ensemble (ZooKeeper's `server.N=host:quorumPort:electionPort[:observer];clientPort`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEntry {
+    /// Its id (`myid`), 1..=254.
+    pub id: u8,
+    /// Host or IP its peers reach it at.
+    pub host: String,
+    /// Peer port: zkr's peer protocol (ZooKeeper's quorum port).
+    pub peer_port: u16,
+    /// ZooKeeper's election port (zkr carries elections on the peer port; kept for zoo.cfg
+    /// round trips and /zookeeper/config).
+    #[serde(default)]
+    pub election_port: Option<u16>,
+    /// Its client port (for /zookeeper/config and the tools).
+    #[serde(default)]
+    pub client_port: Option<u16>,
+    /// An observer: neither votes nor acknowledges.
+    #[serde(default)]
+    pub observer: bool,
 }
 
 /// `[node]`.

@@ -24,13 +24,13 @@ use super::fourlw;
 use super::outbox::{Out, Outbox, Pending};
 use crate::acl;
 use crate::node::context::NodeContext;
-use crate::pipeline::actor::{CreateSession, SubmitWrite};
 use crate::proto::codes::opcode;
 use crate::proto::frame::{FrameError, Inbound};
 use crate::proto::jute::{DecodeError, Jute, Reader};
 use crate::proto::records::{ConnectRequest, ConnectResponse, Id, RequestHeader};
 use crate::proto::reply;
 use crate::proto::{ErrorCode, Request};
+use crate::quorum::actor::{CreateSession, SubmitWrite};
 use crate::session::LiveSession;
 
 enum State {
@@ -104,6 +104,10 @@ impl Connection {
     }
 
     fn on_connect(&mut self, payload: Bytes, ctx: &mut Context<Self>) {
+        if !self.node.is_serving() {
+            tracing::debug!(remote = %self.remote, "not serving (no leader): closing");
+            return self.close();
+        }
         let req = match ConnectRequest::from_bytes(payload) {
             Ok(r) => r,
             Err(e) => {
@@ -142,7 +146,7 @@ impl Connection {
                 }
             });
             crate::link::send(
-                &self.node.pipeline,
+                &self.node.quorum_peer,
                 "connection -> pipeline",
                 CreateSession {
                     session_id: id,
@@ -250,7 +254,7 @@ impl Connection {
                     self.state = State::Closing;
                 }
                 crate::link::send(
-                    &node.pipeline,
+                    &node.quorum_peer,
                     "connection -> pipeline",
                     SubmitWrite {
                         session_id: session.id,

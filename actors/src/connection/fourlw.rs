@@ -34,6 +34,14 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
         return format!("{word} is not executed because it is not in the whitelist.\n");
     }
     metrics::counter!("zkr_four_letter_words_total", "word" => word.to_string()).increment(1);
+    if !node.is_serving()
+        && !matches!(
+            word,
+            "ruok" | "envi" | "conf" | "dirs" | "isro" | "gtmk" | "stmk"
+        )
+    {
+        return "This ZooKeeper instance is not currently serving requests\n".into();
+    }
     match word {
         "ruok" => "imok".into(),
         "isro" => if node.mode() == Mode::ReadOnly {

@@ -10,7 +10,9 @@ use dashmap::DashMap;
 
 use super::stats::ServerStats;
 use crate::config::NodeConfig;
-use crate::pipeline::actor::Pipeline;
+use crate::quorum::actor::QuorumPeer;
+use crate::quorum::leader::LeaderStats;
+use crate::quorum::msg::Sid;
 use crate::session::{SessionIdGenerator, SessionRegistry};
 use crate::store::Store;
 
@@ -27,6 +29,8 @@ pub enum Mode {
     Observer,
     /// Cut off from its quorum, serving read-only clients.
     ReadOnly,
+    /// Electing a leader (not serving).
+    Looking,
 }
 
 impl Mode {
@@ -38,6 +42,7 @@ impl Mode {
             Mode::Follower => "follower",
             Mode::Observer => "observer",
             Mode::ReadOnly => "read-only",
+            Mode::Looking => "looking",
         }
     }
 }
@@ -53,7 +58,10 @@ pub struct NodeContext {
     /// New session ids.
     pub session_ids: SessionIdGenerator,
     /// Where writes go.
-    pub pipeline: Addr<Pipeline>,
+    pub quorum_peer: Addr<QuorumPeer>,
+    /// The ensemble's state as the quorum actor last published it.
+    pub quorum: parking_lot::RwLock<QuorumStatus>,
+    serving: std::sync::atomic::AtomicBool,
     /// Request statistics.
     pub stats: Arc<ServerStats>,
     /// Monotonic ms when the node started.
@@ -71,7 +79,7 @@ impl NodeContext {
         store: Arc<Store>,
         sessions: Arc<SessionRegistry>,
         session_ids: SessionIdGenerator,
-        pipeline: Addr<Pipeline>,
+        quorum_peer: Addr<QuorumPeer>,
         stats: Arc<ServerStats>,
         mode: Mode,
     ) -> NodeContext {
@@ -80,7 +88,9 @@ impl NodeContext {
             store,
             sessions,
             session_ids,
-            pipeline,
+            quorum_peer,
+            quorum: parking_lot::RwLock::new(QuorumStatus::default()),
+            serving: std::sync::atomic::AtomicBool::new(false),
             stats,
             started_ms: crate::clock::now_ms(),
             mode: parking_lot::RwLock::new(mode),
@@ -116,4 +126,29 @@ impl NodeContext {
     pub fn mode(&self) -> Mode {
         *self.mode.read()
     }
+
+    /// Does the node serve clients (has a leader, or is standalone)?
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    /// Set by the quorum actor.
+    pub fn set_serving(&self, on: bool) {
+        self.serving.store(on, Ordering::Release);
+    }
+}
+
+/// The ensemble as seen by this server (for `srvr`, `mntr`, metrics).
+#[derive(Debug, Clone, Default)]
+pub struct QuorumStatus {
+    /// The leader this server follows, or itself.
+    pub leader: Option<Sid>,
+    /// Leader only: its learners.
+    pub leader_stats: Option<LeaderStats>,
+    /// (acceptedEpoch, currentEpoch).
+    pub epochs: (u64, u64),
+    /// Voters needed for a quorum.
+    pub quorum_size: usize,
+    /// Last zxid in the log.
+    pub last_logged: i64,
 }

@@ -1,16 +1,15 @@
 //! The node supervisor: builds a node's actors from its configuration and starts them.
 //!
-//! A standalone node is an ensemble of one: client listener → connections → pipeline → log →
-//! pipeline → store → connections, with the session tracker on its own arbiter. Message graph
-//! (one-way sends, no actor awaits another):
+//! A standalone node is an ensemble of one: the same actors, a core that leads epoch 0
+//! without election. Message graph (one-way sends, no actor awaits another):
 //!
 //! ```text
-//!  listener ─► connection ──writes──► pipeline ──Append──► log
-//!                 │  ▲                   ▲  │                │
-//!           reads │  │ replies, events   │  └─◄─Durable──────┘
-//!                 ▼  │                   │  Apply
+//!  listener ─► connection ──writes──► quorum ──Job──► log
+//!                 │  ▲                 ▲ │ ▲            │
+//!           reads │  │ replies, events │ │ └─JobsDone───┘
+//!                 ▼  │                 │ │ Apply
 //!               store (tree + watches) ◄─┘
-//!  tracker ──ExpireSession──► pipeline
+//!  tracker ──ExpireSession──► quorum ◄──► peer links ◄──► other servers
 //! ```
 
 pub mod context;
@@ -24,20 +23,28 @@ use actix::prelude::*;
 
 use crate::acl::AclPolicy;
 use crate::config::NodeConfig;
-use crate::pipeline::actor::{Pipeline, PipelineConfig};
 use crate::pipeline::prep::PrepConfig;
+use crate::quorum::actor::{Attach, QuorumPeer, QuorumSettings};
+use crate::quorum::config::{Membership, Timing};
+use crate::quorum::core::{CoreConfig, PersistedState};
+use crate::quorum::link::PeerLinks;
+use crate::quorum::msg::Sid;
 use crate::session::tracker::SessionTracker;
 use crate::session::{SessionIdGenerator, SessionRegistry};
 use crate::store::actor::StoreActor;
 use crate::store::Store;
 use crate::tree::DataTree;
+use crate::txn::{Txn, Zxid};
 use crate::txnlog::actor::SnapshotPolicy;
+use crate::txnlog::epochs::Epochs;
 use crate::txnlog::memory::MemoryLog;
 use crate::txnlog::recovery::{self, Layout};
 use crate::txnlog::segment::FileLog;
 use crate::txnlog::LogBackend;
 use context::{Mode, NodeContext};
 use stats::ServerStats;
+use std::collections::HashMap;
+use std::net::ToSocketAddrs;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +65,9 @@ pub enum StartError {
         /// Why.
         source: crate::txnlog::recovery::RecoveryError,
     },
+    /// The configuration cannot be used.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The log could not be opened.
     #[error("cannot open the log: {0}")]
     Log(#[from] crate::txnlog::LogError),
@@ -79,14 +89,96 @@ pub struct RunningNode {
     pub client_addr: SocketAddr,
 }
 
-/// Starts a standalone node inside the current actix `System`.
+/// Who is in the ensemble, and where.
+struct Members {
+    membership: Membership,
+    peers: HashMap<Sid, SocketAddr>,
+    mine: Option<SocketAddr>,
+}
+
+/// The membership of `config`'s ensemble and the peer address of each other member.
+fn membership(config: &NodeConfig) -> Result<Members, StartError> {
+    let me = config.node.id as Sid;
+    let Some(ens) = &config.ensemble else {
+        return Ok(Members {
+            membership: Membership::new(me, &[me], &[]),
+            peers: HashMap::new(),
+            mine: None,
+        });
+    };
+    let voters: Vec<Sid> = ens
+        .servers
+        .iter()
+        .filter(|s| !s.observer)
+        .map(|s| s.id as Sid)
+        .collect();
+    let observers: Vec<Sid> = ens
+        .servers
+        .iter()
+        .filter(|s| s.observer)
+        .map(|s| s.id as Sid)
+        .collect();
+    let mut peers = HashMap::new();
+    let mut mine = None;
+    for s in &ens.servers {
+        let addr = (s.host.as_str(), s.peer_port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                StartError::Config(format!("cannot resolve server.{} host {}", s.id, s.host))
+            })?;
+        if s.id as Sid == me {
+            mine = Some(addr);
+        } else {
+            peers.insert(s.id as Sid, addr);
+        }
+    }
+    if mine.is_none() {
+        return Err(StartError::Config(format!(
+            "node.id {me} is not one of the ensemble's servers"
+        )));
+    }
+    Ok(Members {
+        membership: Membership::new(me, &voters, &observers),
+        peers,
+        mine,
+    })
+}
+
+/// Starts a node (standalone, or a member of an ensemble) inside the current actix `System`.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
-    // Bind first: a node that cannot take its port must fail before any actor starts.
+    // Bind first: a node that cannot take its ports must fail before any actor starts.
     let addr = config.node.client_socket();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
     let client_addr = listener.local_addr().unwrap_or(addr);
+    let Members {
+        membership,
+        peers,
+        mine: my_peer_addr,
+    } = membership(&config)?;
+    let standalone = config.ensemble.is_none();
+    let peer_listener = match my_peer_addr {
+        Some(a) => Some(
+            std::net::TcpListener::bind(SocketAddr::new(
+                if a.ip().is_loopback() {
+                    a.ip()
+                } else {
+                    std::net::Ipv4Addr::UNSPECIFIED.into()
+                },
+                a.port(),
+            ))
+            .map_err(|source| StartError::Bind { addr: a, source })?,
+        ),
+        None => None,
+    };
+    if !standalone && config.storage.in_memory {
+        return Err(StartError::Config(
+            "storage.in_memory cannot be used by an ensemble member".into(),
+        ));
+    }
     if config.metrics.port != 0 {
         start_metrics(&config)?;
     }
@@ -95,37 +187,23 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         skip_acl: config.auth.skip_acl,
         sasl_enabled: false,
     };
-    let (tree, backend, layout): (DataTree, Box<dyn LogBackend>, Option<Layout>) =
-        if config.storage.in_memory {
-            tracing::warn!(
-                "storage.in_memory is set: nothing is written to disk, a restart starts empty"
-            );
-            (DataTree::new(), Box::new(MemoryLog::default()), None)
-        } else {
-            let layout = Layout::new(&config.node.data_dir);
-            let started = std::time::Instant::now();
-            let rec = recovery::recover(&layout).map_err(|source| StartError::Recovery {
-                dir: config.node.data_dir.display().to_string(),
-                source,
-            })?;
-            tracing::info!(
-                zxid = %format!("{:#x}", rec.tree.last_zxid()),
-                snapshot = ?rec.snapshot.map(|z| format!("{z:#x}")),
-                replayed = rec.replayed,
-                truncated_bytes = rec.truncated_bytes,
-                nodes = rec.tree.node_count(),
-                sessions = rec.tree.sessions().len(),
-                ms = started.elapsed().as_millis() as u64,
-                "recovered data directory"
-            );
-            let log = FileLog::open(
-                &layout.log_dir,
-                rec.tail.clone(),
-                config.storage.force_sync,
-                config.storage.preallocate_bytes,
-            )?;
-            (rec.tree, Box::new(log), Some(layout))
-        };
+    let Restored {
+        tree,
+        backend,
+        layout,
+        recent,
+        floor,
+    } = restore(&config)?;
+    let epochs = if config.storage.in_memory {
+        Epochs::default()
+    } else {
+        crate::txnlog::epochs::load(&config.node.data_dir).map_err(|e| {
+            StartError::Config(format!(
+                "{}: {e}",
+                config.node.data_dir.join("epochs").display()
+            ))
+        })?
+    };
     let last_zxid = tree.last_zxid();
     let sessions = Arc::new(SessionRegistry::new(tick_ms));
     // Sessions that were alive when the node stopped get a fresh timeout: their clients may
@@ -137,12 +215,23 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     let store = Arc::new(Store::new(tree, policy.clone()));
     let stats = Arc::new(ServerStats::default());
     let store_actor = StoreActor::new(store.clone(), sessions.clone(), stats.clone()).start();
-    let pipeline_config = PipelineConfig {
+    let ens = config.ensemble.clone().unwrap_or_default();
+    let settings = QuorumSettings {
+        core: CoreConfig {
+            membership,
+            timing: Timing {
+                tick_ms,
+                init_limit: ens.init_limit.max(1) as i64,
+                sync_limit: ens.sync_limit.max(1) as i64,
+            },
+            commit_log_count: ens.commit_log_count.max(1),
+            standalone,
+        },
         prep: PrepConfig {
             acl: policy,
             extended_types: config.features.extended_types,
             reconfig_enabled: config.features.reconfig_enabled,
-            standalone: true,
+            standalone,
         },
         container_check_interval: Duration::from_millis(
             config.features.container_check_interval_ms.max(10) as u64,
@@ -150,26 +239,45 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         container_max_per_minute: config.features.container_max_per_minute,
         snapshots: SnapshotPolicy {
             layout,
+            data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
             snap_count: config.storage.snap_count,
             retain: config.storage.snap_retain_count as usize,
             purge_interval: (config.storage.purge_interval_hours > 0.0)
                 .then(|| Duration::from_secs_f64(config.storage.purge_interval_hours * 3600.0)),
         },
+        tick_every: Duration::from_millis((tick_ms / 10).clamp(5, 100) as u64),
     };
-    let pipeline = Pipeline::new(
-        pipeline_config,
-        store.clone(),
-        store_actor,
-        backend,
+    let recent_kept = recent.len().saturating_sub(settings.core.commit_log_count);
+    let persisted = PersistedState {
+        accepted_epoch: epochs.accepted,
+        current_epoch: epochs.current,
         last_zxid,
-    )
-    .start();
+        recent: recent[recent_kept..].to_vec(),
+        floor,
+    };
+    let links = PeerLinks::new(config.node.id as Sid, peers, peer_listener);
+    let quorum_arbiter = Arbiter::new();
+    let quorum = {
+        let store = store.clone();
+        let sessions = sessions.clone();
+        QuorumPeer::start_in_arbiter(&quorum_arbiter.handle(), move |_| {
+            QuorumPeer::new(
+                settings,
+                persisted,
+                store,
+                store_actor,
+                sessions,
+                backend,
+                links,
+            )
+        })
+    };
     let tracker_arbiter = Arbiter::new();
     {
         let sessions = sessions.clone();
-        let pipeline = pipeline.clone();
+        let quorum = quorum.clone();
         SessionTracker::start_in_arbiter(&tracker_arbiter.handle(), move |_| {
-            SessionTracker::new(sessions, pipeline)
+            SessionTracker::new(sessions, quorum)
         });
     }
     let context = Arc::new(NodeContext::new(
@@ -177,10 +285,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         store,
         sessions,
         SessionIdGenerator::new(config.node.id, crate::clock::wall_ms()),
-        pipeline,
+        quorum.clone(),
         stats,
-        Mode::Standalone,
+        if standalone {
+            Mode::Standalone
+        } else {
+            Mode::Looking
+        },
     ));
+    quorum.do_send(Attach(context.clone()));
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -190,12 +303,75 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         listener,
         arbiters,
     ));
-    // Keep the tracker's arbiter alive for the life of the system.
+    // Keep the quorum's and tracker's arbiters alive for the life of the system.
+    std::mem::forget(quorum_arbiter);
     std::mem::forget(tracker_arbiter);
-    tracing::info!(%client_addr, data_dir = %config.node.data_dir.display(), "zkr standalone node serving");
+    tracing::info!(
+        %client_addr,
+        id = config.node.id,
+        ensemble = !standalone,
+        data_dir = %config.node.data_dir.display(),
+        "zkr node started"
+    );
     Ok(RunningNode {
         context,
         client_addr,
+    })
+}
+
+/// What a node starts from: its recovered tree and log.
+struct Restored {
+    tree: DataTree,
+    backend: Box<dyn LogBackend>,
+    layout: Option<Layout>,
+    recent: Vec<Arc<Txn>>,
+    floor: Zxid,
+}
+
+/// Recovers the data directory (or starts empty, in memory).
+fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
+    Ok(if config.storage.in_memory {
+        tracing::warn!(
+            "storage.in_memory is set: nothing is written to disk, a restart starts empty"
+        );
+        Restored {
+            tree: DataTree::new(),
+            backend: Box::new(MemoryLog::default()),
+            layout: None,
+            recent: Vec::new(),
+            floor: 0,
+        }
+    } else {
+        let layout = Layout::new(&config.node.data_dir);
+        let started = std::time::Instant::now();
+        let rec = recovery::recover(&layout).map_err(|source| StartError::Recovery {
+            dir: config.node.data_dir.display().to_string(),
+            source,
+        })?;
+        tracing::info!(
+            zxid = %format!("{:#x}", rec.tree.last_zxid()),
+            snapshot = ?rec.snapshot.map(|z| format!("{z:#x}")),
+            replayed = rec.replayed,
+            truncated_bytes = rec.truncated_bytes,
+            nodes = rec.tree.node_count(),
+            sessions = rec.tree.sessions().len(),
+            ms = started.elapsed().as_millis() as u64,
+            "recovered data directory"
+        );
+        let log = FileLog::open(
+            &layout.log_dir,
+            rec.tail.clone(),
+            rec.tree.last_zxid(),
+            config.storage.force_sync,
+            config.storage.preallocate_bytes,
+        )?;
+        Restored {
+            tree: rec.tree,
+            backend: Box::new(log),
+            layout: Some(layout),
+            recent: rec.recent,
+            floor: rec.floor,
+        }
     })
 }
 

@@ -1,8 +1,6 @@
-//! The proposal pipeline: write requests become txns (prep), go to the log, and once durable
-//! (on a quorum, in an ensemble; on this server's disk, standalone) are committed in zxid order
-//! and handed to the store.
+//! The proposal pipeline's validation step: write requests become txns (prep). The proposing,
+//! logging and committing around it is the quorum actor's ([`crate::quorum::actor`]).
 
-pub mod actor;
 pub mod prep;
 
 #[cfg(test)]

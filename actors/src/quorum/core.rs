@@ -457,8 +457,13 @@ impl PeerCore {
                 let durable = self.s.last_durable;
                 self.s.unapplied.retain(|t| t.zxid <= durable);
                 self.s.last_logged = durable;
-                tracing::error!(durable = %format!("{durable:#x}"), "a durable action failed: leaving the current role");
-                self.look(now, &mut out);
+                if matches!(self.role, Role::Standalone) {
+                    // A standalone node keeps serving reads; the next writes try the disk again.
+                    tracing::error!(durable = %format!("{durable:#x}"), "a durable action failed: in-flight writes fail");
+                } else {
+                    tracing::error!(durable = %format!("{durable:#x}"), "a durable action failed: leaving the current role");
+                    self.look(now, &mut out);
+                }
             }
             Input::Message { from, msg } => self.on_message(now, from, msg, &mut out),
             Input::LinkReset { peer } => {

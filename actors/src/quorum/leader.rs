@@ -621,10 +621,8 @@ impl Leader {
                     self.try_commit(s, out);
                 }
             }
-            PeerMsg::PingReply { touched } => {
-                if !touched.is_empty() {
-                    out.push(Output::TouchSessions(touched));
-                }
+            PeerMsg::PingReply { touched } if !touched.is_empty() => {
+                out.push(Output::TouchSessions(touched));
             }
             _ => {}
         }

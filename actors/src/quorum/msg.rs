@@ -184,12 +184,14 @@ pub enum PeerMsg {
         xid: i32,
     },
     /// Leader → learner: everything committed before your sync request reached me has been
-    /// sent; answer the client.
+    /// sent; answer the client once you have applied up to `zxid`.
     SyncDone {
         /// The session.
         session_id: SessionId,
         /// The client's xid.
         xid: i32,
+        /// The leader's last applied txn when it answered.
+        zxid: Zxid,
     },
 }
 

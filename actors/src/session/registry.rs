@@ -25,6 +25,7 @@ pub struct LiveSession {
     timeout_ms: AtomicI64,
     deadline_ms: AtomicI64,
     closing: AtomicBool,
+    touched: AtomicBool,
     conn: Mutex<Option<Arc<Outbox>>>,
 }
 
@@ -48,6 +49,7 @@ impl LiveSession {
     pub fn touch(&self, now_ms: i64, tick_ms: i64) {
         let d = round_up(now_ms + self.timeout_ms(), tick_ms);
         self.deadline_ms.fetch_max(d, Ordering::AcqRel);
+        self.touched.store(true, Ordering::Release);
     }
 
     /// Marks the session as closing (expiry or close in progress); returns whether it already was.
@@ -90,6 +92,7 @@ pub struct SessionRegistry {
     sessions: DashMap<SessionId, Arc<LiveSession>>,
     fresh: Mutex<Vec<SessionId>>,
     tick_ms: i64,
+    expiring: AtomicBool,
 }
 
 impl SessionRegistry {
@@ -99,12 +102,32 @@ impl SessionRegistry {
             sessions: DashMap::new(),
             fresh: Mutex::new(Vec::new()),
             tick_ms,
+            expiring: AtomicBool::new(false),
         }
     }
 
     /// The tick.
     pub fn tick_ms(&self) -> i64 {
         self.tick_ms
+    }
+
+    /// Does this server expire sessions (it leads, or is standalone)?
+    pub fn expiring(&self) -> bool {
+        self.expiring.load(Ordering::Acquire)
+    }
+
+    /// Set by the quorum actor on role changes.
+    pub fn set_expiring(&self, on: bool) {
+        self.expiring.store(on, Ordering::Release);
+    }
+
+    /// Sessions active since the last call (a follower reports them to the leader).
+    pub fn take_touched(&self) -> Vec<SessionId> {
+        self.sessions
+            .iter()
+            .filter(|e| e.value().touched.swap(false, Ordering::AcqRel))
+            .map(|e| *e.key())
+            .collect()
     }
 
     /// Adds a session touched at `now_ms`.
@@ -121,6 +144,7 @@ impl SessionRegistry {
             timeout_ms: AtomicI64::new(timeout_ms),
             deadline_ms: AtomicI64::new(round_up(now_ms + timeout_ms, self.tick_ms)),
             closing: AtomicBool::new(false),
+            touched: AtomicBool::new(false),
             conn: Mutex::new(None),
         });
         self.sessions.insert(id, s.clone());

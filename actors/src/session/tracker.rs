@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 use super::expiry::ExpiryQueue;
 use super::SessionRegistry;
-use crate::pipeline::actor::{ExpireSession, Pipeline};
+use crate::quorum::actor::{ExpireSession, QuorumPeer};
 
 /// How often the tracker looks at the queue.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -22,12 +22,12 @@ pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 pub struct SessionTracker {
     registry: Arc<SessionRegistry>,
     queue: ExpiryQueue,
-    pipeline: Addr<Pipeline>,
+    pipeline: Addr<QuorumPeer>,
 }
 
 impl SessionTracker {
     /// A tracker over `registry`, expiring through `pipeline`.
-    pub fn new(registry: Arc<SessionRegistry>, pipeline: Addr<Pipeline>) -> SessionTracker {
+    pub fn new(registry: Arc<SessionRegistry>, pipeline: Addr<QuorumPeer>) -> SessionTracker {
         let queue = ExpiryQueue::new(registry.tick_ms());
         SessionTracker {
             registry,
@@ -43,6 +43,11 @@ impl SessionTracker {
             if let Some(s) = self.registry.get(id) {
                 self.queue.schedule(id, s.deadline_ms());
             }
+        }
+        if !self.registry.expiring() {
+            // Followers do not expire sessions: the leader does, from their reports.
+            metrics::gauge!("global_sessions").set(self.registry.len() as f64);
+            return;
         }
         for id in self.queue.take_due(now) {
             let Some(s) = self.registry.get(id) else {

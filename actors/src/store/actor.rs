@@ -50,6 +50,12 @@ pub enum CommitItem {
 #[rtype(result = "()")]
 pub struct Apply(pub Vec<CommitItem>);
 
+/// Quorum actor → store: the tree was rebuilt from disk (TRUNC) or replaced by the leader's
+/// snapshot (SNAP); take it, and bring the live session registry in line with its sessions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplaceTree(pub Box<crate::tree::DataTree>);
+
 /// The store actor.
 pub struct StoreActor {
     store: Arc<Store>,
@@ -212,5 +218,36 @@ impl Handler<Apply> for StoreActor {
                 }
             }
         }
+    }
+}
+
+impl Handler<ReplaceTree> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReplaceTree, _: &mut Context<Self>) {
+        let tree = *msg.0;
+        let now = crate::clock::now_ms();
+        let keep: std::collections::HashMap<crate::txn::SessionId, crate::tree::SessionRecord> =
+            tree.sessions()
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+        for live in self.sessions.all() {
+            if !keep.contains_key(&live.id) {
+                if let Some(gone) = self.sessions.remove(live.id) {
+                    if let Some(c) = gone.connection() {
+                        c.close();
+                    }
+                }
+            }
+        }
+        for (id, rec) in keep {
+            if self.sessions.get(id).is_none() {
+                self.sessions
+                    .insert(id, rec.timeout_ms as i64, rec.password.clone(), now);
+            }
+        }
+        tracing::info!(zxid = %format!("{:#x}", tree.last_zxid()), nodes = tree.node_count(), "tree replaced");
+        self.store.replace_tree(tree);
     }
 }

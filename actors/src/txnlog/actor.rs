@@ -1,15 +1,17 @@
-//! The log actor: group commit, snapshots and purge.
+//! The log actor: durable actions in order, with group commit; snapshots and purge.
 //!
-//! Appends that arrive while a batch is being written and synced wait and form the next batch,
-//! so one fsync covers every txn that arrived meanwhile. Each batch runs on a blocking thread
-//! and reports back with a message. Every `snap_count` txns (randomised between half and all
-//! of it, as ZooKeeper does, so servers do not snapshot in step) the next append starts a new
-//! segment and a snapshot is written on another blocking thread. Purge runs on a timer.
+//! Jobs arrive with a token and run strictly in order on a blocking thread, one batch at a
+//! time: consecutive appends form one batch (one write, one fsync: group commit); epoch saves,
+//! truncations and snapshot installs run alone. Each finished batch is reported with its
+//! tokens. Every `snap_count` appended txns (randomised between half and all of it, so servers
+//! do not snapshot in step) the next append starts a new segment and a snapshot of the store is
+//! written in the background. Purge runs on a timer.
 //!
-//! After a failed batch the unsynced part of the segment is cut off, every txn queued behind
-//! it is dropped (they were validated against the failed ones), the pipeline is told, and
-//! appends of that generation are ignored until the pipeline starts a new one.
+//! After a failed job the unsynced part of the log is cut off and every job queued behind it
+//! is dropped (later appends were made on top of the failed ones); the report names all of
+//! them.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,45 +19,58 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use rand::Rng;
 
-use super::recovery::Layout;
+use super::epochs::{self, Epochs};
+use super::recovery::{self, Layout};
 use super::{purge, snapshot, LogBackend, LogError};
+use crate::quorum::core::DurableAction;
 use crate::store::Store;
-use crate::txn::{Txn, Zxid};
+use crate::tree::DataTree;
+use crate::txn::Zxid;
 
-/// Pipeline → log: append these txns (in zxid order, after everything appended before).
-/// `generation` increases each time the pipeline restarts after a failed batch.
+/// Quorum actor → log: perform this durable action; report it by `token`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Append {
-    /// The pipeline's generation.
-    pub generation: u64,
-    /// The txns.
-    pub txns: Vec<Arc<Txn>>,
+pub struct Job {
+    /// Completion token.
+    pub token: u64,
+    /// The action.
+    pub action: DurableAction,
 }
 
-/// Log → pipeline: every txn up to `zxid` is durable, or a batch failed.
+/// Log → quorum actor: these jobs are done (durable), in order; or they failed.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub enum LogOutcome {
-    /// Durable up to and including this zxid.
-    Durable(Zxid),
-    /// The txns from `from` on (those of the failed batch and all queued after it) were not
-    /// made durable and are dropped.
-    Failed {
-        /// The generation that failed.
-        generation: u64,
-        /// First zxid not durable.
-        from: Zxid,
-        /// Why.
-        error: String,
-    },
+pub struct JobsDone {
+    /// Tokens, in submission order.
+    pub tokens: Vec<u64>,
+    /// `Err`: none of them happened (and every job queued after them was dropped and is in
+    /// `tokens` too).
+    pub result: Result<JobEffect, String>,
 }
+
+/// What a finished job changed beyond the log.
+#[derive(Debug, Default)]
+pub enum JobEffect {
+    /// Nothing else.
+    #[default]
+    None,
+    /// The tree was rebuilt (truncation) or replaced (snapshot install): the store must take
+    /// it; its last zxid is the log's.
+    Tree(Box<DataTree>),
+}
+
+/// Log → quorum actor: the lowest zxid the log can be cut back to changed.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct FloorChanged(pub Zxid);
 
 /// Snapshot and purge settings.
 #[derive(Debug, Clone)]
 pub struct SnapshotPolicy {
-    /// Where snapshots and segments live (`None`: no snapshots, e.g. in-memory nodes).
+    /// Where snapshots and segments live (`None`: in-memory node, no snapshots).
     pub layout: Option<Layout>,
+    /// Data directory (for the epochs file).
+    pub data_dir: Option<PathBuf>,
     /// Txns between snapshots (randomised between half and all).
     pub snap_count: u64,
     /// Snapshots kept by purge.
@@ -67,10 +82,9 @@ pub struct SnapshotPolicy {
 /// The log actor.
 pub struct LogActor {
     backend: Option<Box<dyn LogBackend>>,
-    queued: Vec<Arc<Txn>>,
-    generation: u64,
-    dead_generation: Option<u64>,
-    notify: Recipient<LogOutcome>,
+    queued: VecDeque<Job>,
+    notify: Recipient<JobsDone>,
+    floor: Recipient<FloorChanged>,
     store: Arc<Store>,
     policy: SnapshotPolicy,
     since_snapshot: u64,
@@ -84,21 +98,90 @@ fn snapshot_threshold(snap_count: u64) -> u64 {
     half + rand::rng().random_range(0..=half)
 }
 
+/// Runs one batch on the blocking thread.
+fn run_batch(
+    backend: &mut dyn LogBackend,
+    policy: &SnapshotPolicy,
+    batch: &[Job],
+) -> Result<JobEffect, String> {
+    match &batch[0].action {
+        DurableAction::Append(_) => {
+            let txns: Vec<_> = batch
+                .iter()
+                .flat_map(|j| match &j.action {
+                    DurableAction::Append(t) => t.clone(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            metrics::histogram!("zkr_fsync_batch_size").record(txns.len() as f64);
+            metrics::counter!("zkr_log_txns_total").increment(txns.len() as u64);
+            let r: Result<(), LogError> = backend.append(&txns).and_then(|_| backend.sync());
+            if let Err(e) = r {
+                if let Err(e2) = backend.discard_unsynced() {
+                    return Err(format!("{e}; and cutting the log back failed: {e2}"));
+                }
+                return Err(e.to_string());
+            }
+            Ok(JobEffect::None)
+        }
+        DurableAction::SaveEpochs { accepted, current } => match &policy.data_dir {
+            Some(dir) => epochs::save(
+                dir,
+                Epochs {
+                    accepted: *accepted,
+                    current: *current,
+                },
+            )
+            .map(|_| JobEffect::None)
+            .map_err(|e| format!("saving epochs: {e}")),
+            None => Ok(JobEffect::None),
+        },
+        DurableAction::Truncate { to } => {
+            let layout = policy
+                .layout
+                .as_ref()
+                .ok_or("truncation needs an on-disk log")?;
+            backend.truncate_after(*to).map_err(|e| e.to_string())?;
+            for (z, p) in snapshot::list(&layout.snap_dir).map_err(|e| e.to_string())? {
+                if z > *to {
+                    std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                }
+            }
+            let rec = recovery::recover(layout).map_err(|e| e.to_string())?;
+            Ok(JobEffect::Tree(Box::new(rec.tree)))
+        }
+        DurableAction::InstallSnapshot(blob) => {
+            let layout = policy
+                .layout
+                .as_ref()
+                .ok_or("a snapshot install needs an on-disk log")?;
+            let tree = snapshot::decode_tree(&blob.data).map_err(|e| e.to_string())?;
+            for (_, p) in snapshot::list(&layout.snap_dir).map_err(|e| e.to_string())? {
+                std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+            snapshot::save_bytes(&layout.snap_dir, blob.zxid, &blob.data)
+                .map_err(|e| format!("writing the leader's snapshot: {e}"))?;
+            backend.clear(blob.zxid).map_err(|e| e.to_string())?;
+            Ok(JobEffect::Tree(Box::new(tree)))
+        }
+    }
+}
+
 impl LogActor {
-    /// A log actor writing to `backend` and reporting to `notify`.
+    /// A log actor writing to `backend`, reporting to `notify`.
     pub fn new(
         backend: Box<dyn LogBackend>,
-        notify: Recipient<LogOutcome>,
+        notify: Recipient<JobsDone>,
+        floor: Recipient<FloorChanged>,
         store: Arc<Store>,
         policy: SnapshotPolicy,
     ) -> LogActor {
         let snapshot_at = snapshot_threshold(policy.snap_count);
         LogActor {
             backend: Some(backend),
-            queued: Vec::new(),
-            generation: 0,
-            dead_generation: None,
+            queued: VecDeque::new(),
             notify,
+            floor,
             store,
             policy,
             since_snapshot: 0,
@@ -118,24 +201,27 @@ impl LogActor {
         if std::mem::take(&mut self.roll_next) {
             backend.request_roll();
         }
-        let batch = std::mem::take(&mut self.queued);
-        let generation = self.generation;
-        let from = batch.first().map_or(0, |t| t.zxid);
-        let to = batch.last().map_or(0, |t| t.zxid);
-        metrics::histogram!("zkr_fsync_batch_size").record(batch.len() as f64);
-        metrics::counter!("zkr_log_txns_total").increment(batch.len() as u64);
+        let mut batch = vec![self.queued.pop_front().expect("non-empty")];
+        if matches!(batch[0].action, DurableAction::Append(_)) {
+            while matches!(
+                self.queued.front(),
+                Some(Job {
+                    action: DurableAction::Append(_),
+                    ..
+                })
+            ) {
+                batch.push(self.queued.pop_front().expect("front"));
+            }
+        }
+        let policy = self.policy.clone();
         let started = Instant::now();
         let work = tokio::task::spawn_blocking(move || {
-            let r: Result<(), LogError> = backend.append(&batch).and_then(|_| backend.sync());
-            let cleanup = match &r {
-                Err(_) => backend.discard_unsynced().err(),
-                Ok(()) => None,
-            };
-            (backend, r, cleanup)
+            let r = run_batch(backend.as_mut(), &policy, &batch);
+            (backend, batch, r)
         });
         ctx.spawn(work.into_actor(self).map(move |joined, act, ctx| {
             metrics::histogram!("fsynctime").record(started.elapsed().as_secs_f64() * 1000.0);
-            let (backend, r, cleanup) = match joined {
+            let (backend, batch, r) = match joined {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::error!(error = %e, "log writer thread died; stopping the node");
@@ -143,37 +229,14 @@ impl LogActor {
                     return;
                 }
             };
-            if let Some(e) = cleanup {
-                tracing::error!(error = %e, "cannot cut the log back after a failed write; stopping the node to keep the log consistent");
-                System::current().stop_with_code(74);
-                return;
-            }
             act.backend = Some(backend);
-            match r {
-                Ok(()) => {
-                    crate::link::send_to(&act.notify, "log -> pipeline", LogOutcome::Durable(to));
-                }
-                Err(e) => {
-                    tracing::error!(
-                        from = %format!("{from:#x}"),
-                        to = %format!("{to:#x}"),
-                        error = %e,
-                        "log write failed: these txns are not durable and their requests fail"
-                    );
-                    metrics::counter!("zkr_log_write_errors_total").increment(1);
-                    act.queued.clear();
-                    act.dead_generation = Some(generation);
-                    crate::link::send_to(
-                        &act.notify,
-                        "log -> pipeline",
-                        LogOutcome::Failed {
-                            generation,
-                            from,
-                            error: e.to_string(),
-                        },
-                    );
-                }
+            let mut tokens: Vec<u64> = batch.iter().map(|j| j.token).collect();
+            if let Err(e) = &r {
+                tracing::error!(error = %e, jobs = tokens.len(), dropped = act.queued.len(), "log write failed: these changes are not durable");
+                metrics::counter!("zkr_log_write_errors_total").increment(1);
+                tokens.extend(act.queued.drain(..).map(|j| j.token));
             }
+            crate::link::send_to(&act.notify, "log -> quorum", JobsDone { tokens, result: r });
             act.start_batch(ctx);
         }));
     }
@@ -209,6 +272,7 @@ impl LogActor {
                         ms = ms as u64,
                         "snapshot written"
                     );
+                    act.report_floor();
                 }
                 Ok(Err(e)) => {
                     metrics::counter!("zkr_snapshot_errors_total").increment(1);
@@ -217,6 +281,15 @@ impl LogActor {
                 Err(e) => tracing::error!(error = %e, "snapshot thread died"),
             }
         }));
+    }
+
+    fn report_floor(&self) {
+        if let Some(layout) = &self.policy.layout {
+            if let Ok(snaps) = snapshot::list(&layout.snap_dir) {
+                let floor = snaps.first().map_or(0, |(z, _)| *z);
+                crate::link::send_to(&self.floor, "log -> quorum", FloorChanged(floor));
+            }
+        }
     }
 
     fn purge(&mut self) {
@@ -229,6 +302,7 @@ impl LogActor {
         match purge::purge(layout, self.policy.retain) {
             Ok(p) if !p.snapshots.is_empty() || !p.segments.is_empty() => {
                 tracing::info!(snapshots = ?p.snapshots, segments = ?p.segments, "purged old snapshots and log segments");
+                self.report_floor();
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purge failed"),
@@ -246,15 +320,13 @@ impl Actor for LogActor {
     }
 }
 
-impl Handler<Append> for LogActor {
+impl Handler<Job> for LogActor {
     type Result = ();
-    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) {
-        if self.dead_generation.is_some_and(|d| msg.generation <= d) {
-            return; // validated against txns that failed; the pipeline fails them too
+    fn handle(&mut self, job: Job, ctx: &mut Context<Self>) {
+        if let DurableAction::Append(t) = &job.action {
+            self.since_snapshot += t.len() as u64;
         }
-        self.generation = msg.generation;
-        self.since_snapshot += msg.txns.len() as u64;
-        self.queued.extend(msg.txns);
+        self.queued.push_back(job);
         self.maybe_snapshot(ctx);
         self.start_batch(ctx);
     }

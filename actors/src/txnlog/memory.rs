@@ -25,4 +25,14 @@ impl LogBackend for MemoryLog {
         self.syncs += 1;
         Ok(())
     }
+
+    fn truncate_after(&mut self, to: crate::txn::Zxid) -> Result<(), LogError> {
+        self.txns.retain(|t| t.zxid <= to);
+        Ok(())
+    }
+
+    fn clear(&mut self, _base: crate::txn::Zxid) -> Result<(), LogError> {
+        self.txns.clear();
+        Ok(())
+    }
 }

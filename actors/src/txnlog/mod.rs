@@ -8,6 +8,7 @@
 //! (or, with `force_sync` off, written), and in increasing zxid order.
 
 pub mod actor;
+pub mod epochs;
 pub mod format;
 pub mod memory;
 pub mod purge;
@@ -29,6 +30,14 @@ pub enum LogError {
         path: String,
         /// The error.
         source: std::io::Error,
+    },
+    /// An append that does not follow the log's last txn (a lost message would leave a hole).
+    #[error("txn {zxid:#x} does not follow the log's last txn {last:#x}")]
+    NotContiguous {
+        /// The txn.
+        zxid: Zxid,
+        /// The log's last txn.
+        last: Zxid,
     },
     /// A record could not be encoded.
     #[error("encoding txn {zxid:#x}: {message}")]
@@ -53,4 +62,10 @@ pub trait LogBackend: Send + 'static {
     }
     /// Start a new segment at the next append (a snapshot is being taken).
     fn request_roll(&mut self) {}
+    /// Cuts the log after `to` (keeping `to`), durably: the uncommitted tail of an old epoch
+    /// that a new leader does not have (TRUNC).
+    fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError>;
+    /// Drops the whole log (a snapshot from the leader at `base` replaces it); the next append
+    /// starts a new segment and must follow `base`.
+    fn clear(&mut self, base: Zxid) -> Result<(), LogError>;
 }

@@ -48,7 +48,15 @@ pub struct Recovered {
     pub replayed: u64,
     /// Bytes cut from a damaged tail.
     pub truncated_bytes: u64,
+    /// The last replayed txns (at most [`RECENT_KEPT`]), oldest first: a leader's history for
+    /// DIFF syncs.
+    pub recent: Vec<std::sync::Arc<crate::txn::Txn>>,
+    /// The oldest snapshot's zxid (0 without one): the lowest point the log can be cut back to.
+    pub floor: Zxid,
 }
+
+/// How many replayed txns recovery keeps for [`Recovered::recent`].
+pub const RECENT_KEPT: usize = 10_000;
 
 /// Why recovery stopped.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +129,8 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
     let mut replayed = 0u64;
     let mut tail = None;
     let mut truncated_bytes = 0u64;
+    let mut recent: std::collections::VecDeque<std::sync::Arc<crate::txn::Txn>> =
+        Default::default();
     let segments = segment::list(&layout.log_dir).map_err(list_err(&layout.log_dir))?;
     let n = segments.len();
     for (i, (_, path)) in segments.iter().enumerate() {
@@ -152,6 +162,10 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
             tree.apply(txn);
             prev = txn.zxid;
             replayed += 1;
+            recent.push_back(std::sync::Arc::new(txn.clone()));
+            if recent.len() > RECENT_KEPT {
+                recent.pop_front();
+            }
         }
         match scan.end {
             SegmentEnd::Clean(end) => {
@@ -200,12 +214,15 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
     if !orphans.is_empty() {
         tracing::warn!(count = orphans.len(), first = %orphans[0], "nodes without a parent after replay were removed");
     }
+    let floor = snaps.last().map_or(0, |(z, _)| *z);
     Ok(Recovered {
         tree,
         tail,
         snapshot: used,
         replayed,
         truncated_bytes,
+        recent: recent.into(),
+        floor,
     })
 }
 

@@ -190,6 +190,7 @@ pub struct FileLog {
     force_sync: bool,
     roll_requested: bool,
     buf: Vec<u8>,
+    last_zxid: Option<Zxid>,
     /// Number of fsyncs done.
     pub fsyncs: u64,
 }
@@ -200,6 +201,7 @@ impl FileLog {
     pub fn open(
         dir: &Path,
         tail: Option<(PathBuf, u64)>,
+        last_zxid: Zxid,
         force_sync: bool,
         prealloc_bytes: u64,
     ) -> Result<FileLog, LogError> {
@@ -214,6 +216,7 @@ impl FileLog {
             force_sync,
             roll_requested: false,
             buf: Vec::with_capacity(64 * 1024),
+            last_zxid: Some(last_zxid),
             fsyncs: 0,
         };
         if let Some((path, end)) = tail {
@@ -300,6 +303,15 @@ impl LogBackend for FileLog {
         if let Some(e) = injected_disk_full() {
             return Err(io_err(&self.dir, e));
         }
+        let mut prev = self.last_zxid;
+        for t in txns {
+            if let Some(last) = prev {
+                if !super::recovery::follows(last, t.zxid) {
+                    return Err(LogError::NotContiguous { zxid: t.zxid, last });
+                }
+            }
+            prev = Some(t.zxid);
+        }
         self.buf.clear();
         for t in txns {
             format::encode_record(t.as_ref(), &mut self.buf).map_err(|message| {
@@ -324,6 +336,7 @@ impl LogBackend for FileLog {
         file.write_all_at(&self.buf, self.offset)
             .map_err(|e| io_err(path, e))?;
         self.offset = end;
+        self.last_zxid = prev;
         metrics::counter!("zkr_log_bytes_total").increment(self.buf.len() as u64);
         Ok(())
     }
@@ -346,5 +359,62 @@ impl LogBackend for FileLog {
 
     fn request_roll(&mut self) {
         FileLog::request_roll(self)
+    }
+
+    fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
+        self.current = None;
+        let segs = list(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        let mut tail = None;
+        for (first, path) in segs.iter().rev() {
+            if *first > to {
+                std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
+                continue;
+            }
+            let sc = scan(path).map_err(|e| LogError::Io {
+                path: path.display().to_string(),
+                source: io::Error::other(e.to_string()),
+            })?;
+            // Cut at the first record after `to` (or keep everything valid).
+            let cut = sc
+                .txns
+                .iter()
+                .find(|(t, _)| t.zxid > to)
+                .map(|(_, off)| *off)
+                .unwrap_or(match sc.end {
+                    SegmentEnd::Clean(e) => e,
+                    SegmentEnd::Damaged { offset, .. } => offset,
+                });
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|e| io_err(path, e))?;
+            file.set_len(cut).map_err(|e| io_err(path, e))?;
+            file.sync_all().map_err(|e| io_err(path, e))?;
+            tail = Some((file, path.clone(), cut));
+            break;
+        }
+        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        if let Some((file, path, cut)) = tail {
+            self.allocated = cut;
+            self.offset = cut;
+            self.synced_offset = cut;
+            self.current = Some((file, path));
+        }
+        self.last_zxid = Some(to);
+        Ok(())
+    }
+
+    fn clear(&mut self, base: Zxid) -> Result<(), LogError> {
+        self.current = None;
+        for (_, path) in list(&self.dir).map_err(|e| io_err(&self.dir, e))? {
+            std::fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
+        }
+        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        self.offset = 0;
+        self.synced_offset = 0;
+        self.allocated = 0;
+        self.last_zxid = Some(base);
+        Ok(())
     }
 }

@@ -1,0 +1,321 @@
+//! Peer links: zkr's peer protocol over TCP.
+//!
+//! Each server listens on its peer port and keeps one outgoing connection to every other
+//! member (so each pair has two connections, each used in one direction). A frame is a 4-byte
+//! length then an rmp-serde value; the first frame of a connection is a [`Hello`] with the
+//! protocol version (a mismatch is refused with a log line, never misread) and a generation
+//! that changes on every reconnect. A broken or replaced connection is reported to the quorum
+//! actor (`LinkDown`, or a new generation on `PeerInbound`): messages may have been lost, and
+//! Zab resynchronises. A link failure is a message, never a panic. Outgoing links reconnect
+//! with exponential back-off.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+
+use super::actor::QuorumPeer;
+use super::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
+
+/// Largest peer frame (a SNAP carries a whole tree).
+pub const MAX_PEER_FRAME_BYTES: usize = 1 << 30;
+/// First reconnect delay.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Longest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_PEER_FRAME_BYTES)
+        .new_codec()
+}
+
+/// Link → quorum: a message from a peer, on connection `generation`.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct PeerInbound {
+    /// The sender.
+    pub from: Sid,
+    /// Its connection's generation.
+    pub generation: u64,
+    /// The message.
+    pub msg: PeerMsg,
+}
+
+/// Link → quorum: the connection with `peer` broke; messages may have been lost.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct LinkDown {
+    /// The peer.
+    pub peer: Sid,
+}
+
+/// Quorum → link: send this.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SendPeer(Bytes);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Disconnected(u64);
+
+/// The outgoing link to one peer.
+struct PeerLink {
+    me: Sid,
+    peer: Sid,
+    addr: SocketAddr,
+    quorum: Addr<QuorumPeer>,
+    tx: Option<mpsc::UnboundedSender<Bytes>>,
+    generation: u64,
+    backoff: Duration,
+    connecting: bool,
+}
+
+impl PeerLink {
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.connecting || self.tx.is_some() {
+            return;
+        }
+        self.connecting = true;
+        self.generation += 1;
+        let generation = self.generation;
+        let hello = Hello {
+            protocol_version: PEER_PROTOCOL_VERSION,
+            from: self.me,
+            generation: rand::random::<u64>() ^ generation,
+        };
+        let addr = self.addr;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let me = ctx.address();
+        let connected = async move {
+            let stream =
+                tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")
+                    })??;
+            stream.set_nodelay(true)?;
+            let mut sink = FramedWrite::new(stream, codec());
+            let hello = rmp_serde::to_vec(&hello).map_err(std::io::Error::other)?;
+            sink.send(Bytes::from(hello)).await?;
+            Ok::<_, std::io::Error>(sink)
+        };
+        ctx.spawn(connected.into_actor(self).map(move |r, act, ctx| {
+            act.connecting = false;
+            match r {
+                Ok(mut sink) => {
+                    act.backoff = BACKOFF_MIN;
+                    act.tx = Some(tx);
+                    tracing::debug!(peer = act.peer, "peer link up");
+                    metrics::gauge!("zkr_peer_link_up", "peer" => act.peer.to_string()).set(1.0);
+                    actix_rt::spawn(async move {
+                        while let Some(first) = rx.recv().await {
+                            if sink.feed(first).await.is_err() {
+                                break;
+                            }
+                            while let Ok(more) = rx.try_recv() {
+                                if sink.feed(more).await.is_err() {
+                                    break;
+                                }
+                            }
+                            if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+                                break;
+                            }
+                        }
+                        me.do_send(Disconnected(generation));
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(peer = act.peer, error = %e, "peer link connect failed");
+                    act.retry(ctx);
+                }
+            }
+        }));
+    }
+
+    fn retry(&mut self, ctx: &mut Context<Self>) {
+        let delay = self.backoff;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+    }
+}
+
+impl Actor for PeerLink {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.connect(ctx);
+    }
+}
+
+impl Handler<SendPeer> for PeerLink {
+    type Result = ();
+    fn handle(&mut self, m: SendPeer, ctx: &mut Context<Self>) {
+        match &self.tx {
+            Some(tx) => {
+                if tx.send(m.0).is_err() {
+                    self.tx = None;
+                }
+            }
+            None => self.connect(ctx),
+        }
+    }
+}
+
+impl Handler<Disconnected> for PeerLink {
+    type Result = ();
+    fn handle(&mut self, m: Disconnected, ctx: &mut Context<Self>) {
+        if m.0 != self.generation {
+            return;
+        }
+        self.tx = None;
+        tracing::info!(peer = self.peer, "peer link down");
+        metrics::gauge!("zkr_peer_link_up", "peer" => self.peer.to_string()).set(0.0);
+        metrics::counter!("zkr_peer_reconnects_total", "peer" => self.peer.to_string())
+            .increment(1);
+        self.quorum.do_send(LinkDown { peer: self.peer });
+        self.retry(ctx);
+    }
+}
+
+/// The quorum actor's view of its links.
+pub struct PeerLinks {
+    me: Sid,
+    peers: HashMap<Sid, SocketAddr>,
+    listener: Option<std::net::TcpListener>,
+    links: HashMap<Sid, Addr<PeerLink>>,
+    quorum: Option<Addr<QuorumPeer>>,
+}
+
+impl PeerLinks {
+    /// Links of server `me` to `peers`, accepting on `listener` (none for a standalone node).
+    pub fn new(
+        me: Sid,
+        peers: HashMap<Sid, SocketAddr>,
+        listener: Option<std::net::TcpListener>,
+    ) -> PeerLinks {
+        PeerLinks {
+            me,
+            peers,
+            listener,
+            links: HashMap::new(),
+            quorum: None,
+        }
+    }
+
+    /// Starts the listener and the outgoing links (called by the quorum actor when it starts).
+    pub fn set_quorum(&mut self, quorum: Addr<QuorumPeer>) {
+        self.quorum = Some(quorum.clone());
+        for (id, addr) in &self.peers {
+            let link = PeerLink {
+                me: self.me,
+                peer: *id,
+                addr: *addr,
+                quorum: quorum.clone(),
+                tx: None,
+                generation: 0,
+                backoff: BACKOFF_MIN,
+                connecting: false,
+            }
+            .start();
+            self.links.insert(*id, link);
+        }
+        if let Some(l) = self.listener.take() {
+            let known: Vec<Sid> = self.peers.keys().copied().collect();
+            actix_rt::spawn(accept(l, quorum, known));
+        }
+    }
+
+    /// The quorum actor, once started.
+    pub fn quorum(&self) -> Option<Addr<QuorumPeer>> {
+        self.quorum.clone()
+    }
+
+    /// Sends `msg` to `to` (dropped if the link is down: Zab resynchronises).
+    pub fn send(&self, to: Sid, msg: PeerMsg) {
+        let Some(link) = self.links.get(&to) else {
+            return;
+        };
+        match rmp_serde::to_vec(&msg) {
+            Ok(b) => link.do_send(SendPeer(Bytes::from(b))),
+            Err(e) => tracing::error!(peer = to, error = %e, "cannot encode a peer message"),
+        }
+    }
+}
+
+async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>, known: Vec<Sid>) {
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|_| tokio::net::TcpListener::from_std(listener))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot use the peer listener");
+            return;
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                actix_rt::spawn(inbound(stream, remote, quorum.clone(), known.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "peer accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn inbound(
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    quorum: Addr<QuorumPeer>,
+    known: Vec<Sid>,
+) {
+    let mut frames = FramedRead::new(stream, codec());
+    let hello: Hello = match frames.next().await {
+        Some(Ok(b)) => match rmp_serde::from_slice(&b) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(%remote, error = %e, "peer connection without a valid hello; closed");
+                return;
+            }
+        },
+        _ => return,
+    };
+    if hello.protocol_version != PEER_PROTOCOL_VERSION {
+        tracing::error!(
+            %remote,
+            theirs = hello.protocol_version,
+            ours = PEER_PROTOCOL_VERSION,
+            "peer speaks another protocol version; refused"
+        );
+        return;
+    }
+    if !known.contains(&hello.from) {
+        tracing::warn!(%remote, id = hello.from, "connection from a server that is not a member; refused");
+        return;
+    }
+    while let Some(frame) = frames.next().await {
+        let Ok(b) = frame else { break };
+        match rmp_serde::from_slice::<PeerMsg>(&b) {
+            Ok(msg) => quorum.do_send(PeerInbound {
+                from: hello.from,
+                generation: hello.generation,
+                msg,
+            }),
+            Err(e) => {
+                tracing::warn!(peer = hello.from, error = %e, "undecodable peer message; dropping the connection");
+                break;
+            }
+        }
+    }
+    quorum.do_send(LinkDown { peer: hello.from });
+}
