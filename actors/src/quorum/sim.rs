@@ -327,6 +327,13 @@ impl Sim {
             self.servers[&id].core.as_ref().map(|c| c.role()),
             Some(RoleView::Leading { .. })
         );
+        if is_leader {
+            // A leader commits its whole history before anything new.
+            let history: Vec<Arc<Txn>> = self.servers[&id].applied.clone();
+            for t in history {
+                self.commit(&t);
+            }
+        }
         for t in txns {
             if is_leader {
                 self.commit(&t);
