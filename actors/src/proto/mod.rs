@@ -13,6 +13,8 @@
 pub mod codes;
 pub mod frame;
 pub mod jute;
+#[cfg(test)]
+mod proptests;
 pub mod records;
 pub mod reply;
 pub mod request;
