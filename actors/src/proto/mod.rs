@@ -12,6 +12,8 @@
 
 pub mod codes;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod jute;
 #[cfg(test)]
 mod proptests;
