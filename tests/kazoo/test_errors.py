@@ -253,3 +253,21 @@ def test_check_alone_is_unimplemented(wire, base):
     header, _, _ = a.wait_reply(xid)
     assert header.err == -6
     assert a.wait_closed(timeout=10)
+
+
+def test_empty_path_reads_as_the_root(wire):
+    """ZooKeeper keys the root under both "" and "/": reads of a zero-length path (which no
+    client library sends, kazoo would send a null string) answer for the root."""
+    a = wire()
+    empty = struct.pack("!i", 0)
+    err, body = a.call(Raw(3, empty + b"\x00"))
+    assert err == 0
+    assert Exists.deserialize(body, 0) == a.call(Exists("/", False))[1]
+    err, body = a.call(Raw(8, empty + b"\x00"))
+    assert err == 0 and GetChildren.deserialize(body, 0) == a.call(GetChildren("/", False))[1]
+    err, body = a.call(Raw(6, empty))
+    assert err == 0 and GetACL.deserialize(body, 0) == a.call(GetACL("/"))[1]
+    # writes validate the path first
+    err, _ = a.call(Raw(5, empty + write_buffer(b"x") + struct.pack("!i", -1)))
+    assert err == -8
+    assert a.call(Raw(2, empty + struct.pack("!i", -1)))[0] == -8

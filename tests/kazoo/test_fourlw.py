@@ -3,8 +3,6 @@ kazoo's command() reads a single 8 KB chunk, and Apache's mntr is longer)."""
 
 import re
 
-import pytest
-
 from servers import four_letter
 from util import TICK_MS, start_server
 
@@ -147,18 +145,60 @@ def test_words_outside_the_whitelist():
         s.close()
 
 
-@pytest.mark.parametrize("word", ["ruok", "srvr", "mntr"])
-def test_word_with_trailing_newline(server, word):
-    # `echo ruok | nc` sends a newline after the word; it is ignored
+def four_letter_from(port, word):
+    """Send a word; return (local port of the asking connection, answer)."""
     import socket
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        s.sendall(word.encode() + b"\n")
-        s.shutdown(socket.SHUT_WR)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        me = s.getsockname()[1]
+        s.sendall(word.encode())
         chunks = []
         while True:
             b = s.recv(65536)
             if not b:
                 break
             chunks.append(b)
-    text = b"".join(chunks).decode()
-    assert text == "imok" if word == "ruok" else len(text) > 20
+    return me, b"".join(chunks).decode()
+
+
+def test_stat_and_cons_list_the_asking_connection(fresh_server, connect):
+    zk = connect(fresh_server)
+    for word in ("stat", "cons"):
+        me, text = four_letter_from(fresh_server.port, word)
+        lines = text.splitlines()
+        assert any(ln.startswith(" /127.0.0.1:%d[" % me) for ln in lines), (word, text)
+        assert any(ln.startswith(" /127.0.0.1:%d[" % local_port(zk)) for ln in lines), text
+    # srvr and mntr count it too: one client + the asking connection
+    srvr = four_letter(fresh_server.port, "srvr")
+    assert int(re.search(r"^Connections: (\d+)$", srvr, re.M).group(1)) >= 2
+    mntr = four_letter(fresh_server.port, "mntr")
+    assert int(re.search(r"^zk_num_alive_connections\t(\d+)$", mntr, re.M).group(1)) >= 2
+
+
+def test_wchc_and_wchp_list_data_watches(fresh_server, connect):
+    a, b = connect(fresh_server), connect(fresh_server)
+    a.create("/x")
+    a.create("/y")
+    a.get("/x", watch=lambda e: None)
+    a.exists("/y", watch=lambda e: None)
+    b.exists("/x", watch=lambda e: None)
+    a.get_children("/x", watch=lambda e: None)  # child watches are not listed
+    b.get_children("/", watch=lambda e: None)
+    sa, sb = "0x%x" % a.client_id[0], "0x%x" % b.client_id[0]
+    wchc = four_letter(fresh_server.port, "wchc")
+    assert wchc.endswith("\n\n")
+    blocks = {}
+    for ln in wchc.splitlines():
+        if ln.startswith("0x"):
+            cur = blocks.setdefault(ln, [])
+        elif ln.startswith("\t"):
+            cur.append(ln[1:])
+    assert {k: sorted(v) for k, v in blocks.items()} == {sa: ["/x", "/y"], sb: ["/x"]}
+    wchp = four_letter(fresh_server.port, "wchp")
+    assert wchp.endswith("\n\n")
+    blocks = {}
+    for ln in wchp.splitlines():
+        if ln.startswith("/"):
+            cur = blocks.setdefault(ln, [])
+        elif ln.startswith("\t"):
+            cur.append(ln[1:])
+    assert {k: sorted(v) for k, v in blocks.items()} == {"/x": sorted([sa, sb]), "/y": [sa]}
