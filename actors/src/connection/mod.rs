@@ -5,5 +5,6 @@ pub mod actor;
 pub mod fourlw;
 pub mod listener;
 pub mod outbox;
+pub mod sasl;
 
 pub use outbox::{ConnId, Out, Outbox, Pending};
