@@ -91,10 +91,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         start_metrics(&config)?;
     }
     let tick_ms = config.node.tick_time_ms.max(1) as i64;
-    let policy = AclPolicy {
-        skip_acl: config.auth.skip_acl,
-        sasl_enabled: false,
-    };
+    let policy = AclPolicy::from_config(&config);
     let (tree, backend, layout): (DataTree, Box<dyn LogBackend>, Option<Layout>) =
         if config.storage.in_memory {
             tracing::warn!(
