@@ -49,6 +49,15 @@ def test_create_returns_plain_path_without_include_data(zk, base):
     assert data == b"" and st.dataLength == 0
 
 
+def test_null_data(zk, base):
+    # kazoo sends None as a null buffer (length -1); it reads back as null
+    zk.create(base + "/null", None)
+    data, st = zk.get(base + "/null")
+    assert data is None and st.dataLength == 0
+    zk.set(base + "/null", b"x")
+    assert zk.get(base + "/null")[0] == b"x"
+
+
 def test_create_existing_is_node_exists(zk, base):
     zk.create(base + "/x")
     with pytest.raises(NodeExistsError):

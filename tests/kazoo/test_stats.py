@@ -3,6 +3,7 @@ server (/, /zookeeper, /zookeeper/quota, /zookeeper/config)."""
 
 import pytest
 from kazoo.exceptions import BadArgumentsError, NoAuthError
+from kazoo.protocol.serialization import Close, Create
 from kazoo.security import OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, make_acl
 
 from servers import four_letter
@@ -173,3 +174,18 @@ def test_ctime_mtime_ordering(zk, base):
     u = zk.exists(base + "/u")
     assert s0.ctime <= u.ctime <= s1.mtime
     assert s0.czxid < u.czxid < s1.mzxid
+
+
+def test_close_session_deletes_ephemerals_in_one_txn(wire, zk, base):
+    zk.create(base + "/p")
+    before = zk.exists(base + "/p")
+    a = wire()
+    for name in ("e1", "e2", "e3"):
+        assert a.call(Create(base + "/p/" + name, b"", OPEN_ACL_UNSAFE, 1))[0] == 0
+    assert a.call(Close())[0] == 0
+    close_zxid = a.log[-1][2].zxid
+    after = zk.exists(base + "/p")
+    assert after.numChildren == 0
+    assert after.cversion == before.cversion + 6  # three creates, three deletes
+    assert after.pzxid == close_zxid  # all three deletions carry the closeSession zxid
+    assert after.mzxid == before.mzxid and after.version == before.version
