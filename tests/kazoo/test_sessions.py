@@ -10,6 +10,7 @@ import time
 
 import pytest
 from kazoo.client import KazooState
+from kazoo.exceptions import SessionExpiredError
 from kazoo.protocol.serialization import Close, Create, Exists, GetData
 from kazoo.protocol.states import EventType
 from kazoo.security import OPEN_ACL_UNSAFE
@@ -206,9 +207,12 @@ def test_session_expiry(server, wire, connect, proxy, base):
     rec_k.wait(1, timeout=20)
     assert [(e.type, e.path) for e in rec_k.events] == [(EventType.DELETED, base + "/k")]
     wait_until(lambda: states.states == [KazooState.SUSPENDED], timeout=10, what="SUSPENDED")
+    queued = kz.exists_async(base)  # waits in kazoo's queue while it cannot connect
     # let it back in: it resumes with its old id, is told SESSION_EXPIRED (LOST) and then
     # starts a new session
     relay.restore()
+    with pytest.raises(SessionExpiredError):
+        queued.get(timeout=30)
     wait_until(lambda: len(states.states) >= 3, timeout=30, what="LOST then CONNECTED")
     assert states.states[:3] == [KazooState.SUSPENDED, KazooState.LOST, KazooState.CONNECTED]
     assert kz.client_id[0] not in (0, kz_sid)
