@@ -37,25 +37,33 @@ def start_server(fourlw=None, **kw):
         kw["extra_zoo_cfg"] = kw.get("extra_zoo_cfg", "") + \
             "4lw.commands.whitelist=%s\n" % ",".join(fourlw)
     s = Server(TARGET, tick_ms=kw.pop("tick_ms", TICK_MS), **kw)
-    s.start()
-    if fourlw and TARGET == "zkr":
-        # servers.py always writes four_letter_words = ["*"]; restart with the whitelist.
-        args = s.proc.args
-        s.stop()
-        cfg = os.path.join(s.dir, "zkr.toml")
-        with open(cfg) as f:
-            text = f.read()
-        text = text.replace('four_letter_words = ["*"]', "four_letter_words = [%s]"
-                            % ", ".join('"%s"' % w for w in fourlw))
-        with open(cfg, "w") as f:
-            f.write(text)
-        logf = open(os.path.join(s.dir, "server.log"), "ab")
+    try:
+        s.start()
+        if fourlw and TARGET == "zkr":
+            _restart_zkr_with_whitelist(s, fourlw)
+        wait_accepting_sessions(s.port)
+    except BaseException:
+        s.close()  # stops the process we started (by PID) and removes its directory
+        raise
+    return s
+
+
+def _restart_zkr_with_whitelist(s, fourlw):
+    """servers.py always writes four_letter_words = ["*"]; restart the node with a whitelist."""
+    args = s.proc.args
+    s.stop()
+    cfg = os.path.join(s.dir, "zkr.toml")
+    with open(cfg) as f:
+        text = f.read()
+    assert 'four_letter_words = ["*"]' in text, "servers.py's zkr config changed"
+    text = text.replace('four_letter_words = ["*"]', "four_letter_words = [%s]"
+                        % ", ".join('"%s"' % w for w in fourlw))
+    with open(cfg, "w") as f:
+        f.write(text)
+    with open(os.path.join(s.dir, "server.log"), "ab") as logf:
         s.proc = subprocess.Popen(args, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
                                   start_new_session=True)
-        logf.close()
-        wait_serving(s.port, 60)
-    wait_accepting_sessions(s.port)
-    return s
+    wait_serving(s.port, 60)
 
 
 def wait_accepting_sessions(port, within=60.0):

@@ -76,11 +76,15 @@ class WireClient:
         self.events = []        # every notification received, in order
         self.log = []           # ("event", Event) / ("reply", xid, header) in arrival order
         self.last_zxid = last_zxid
-        self.sock.sendall(self._frame(Connect(0, last_zxid, timeout_ms, session_id, passwd,
-                                              read_only).serialize()))
-        payload = self._read_frame(10.0)
-        if payload is None:
-            raise ConnectionClosed("no ConnectResponse")
+        try:
+            self.sock.sendall(self._frame(Connect(0, last_zxid, timeout_ms, session_id, passwd,
+                                                  read_only).serialize()))
+            payload = self._read_frame(10.0)
+            if payload is None:
+                raise ConnectionClosed("no ConnectResponse")
+        except BaseException:
+            self.sock.close()
+            raise
         self.connect_payload = payload
         resp, _ = Connect.deserialize(payload, 0)
         self.connect_response = resp
