@@ -6,5 +6,6 @@ pub mod fourlw;
 pub mod listener;
 pub mod outbox;
 pub mod sasl;
+pub mod tls;
 
 pub use outbox::{ConnId, Out, Outbox, Pending};
