@@ -182,6 +182,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         .map(|n| n.get())
         .unwrap_or(1);
     let arbiters: Vec<ArbiterHandle> = (0..workers).map(|_| Arbiter::new().handle()).collect();
+    crate::connection::listener::start_secure(&context, &arbiters).await?;
     actix_rt::spawn(crate::connection::listener::serve(
         context.clone(),
         listener,
