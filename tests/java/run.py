@@ -106,14 +106,18 @@ def check_stat(res, name, stat, want):
     res.check(name, ok, detail)
 
 
-def run_java(res, server, workdir, kind):
+def compile_java(res, workdir):
     classes = os.path.join(workdir, "classes")
     os.makedirs(classes, exist_ok=True)
     src = os.path.join(HERE, "ZkInterop.java")
     c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP, src],
                        capture_output=True, text=True, timeout=180)
     if not res.check("java: ZkInterop.java compiles", c.returncode == 0, c.stdout + c.stderr):
-        return
+        return None
+    return classes
+
+
+def run_java(res, server, workdir, classes, kind, variant=False):
     log4j = os.path.join(workdir, "client-log4j.properties")
     client_log = os.path.join(workdir, "java-client.log")
     with open(log4j, "w") as f:
@@ -124,6 +128,8 @@ def run_java(res, server, workdir, kind):
             server.hosts, "--tick-ms", str(TICK_MS)]
     if kind == "apache":
         args.append("--apache")
+    if variant:
+        args.append("--variant")
     try:
         p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=JAVA_TIMEOUT_S)
@@ -303,27 +309,40 @@ def run_against(kind):
     workdir = tempfile.mkdtemp(prefix="zkr-java-interop-")
     print("==== %s" % ("Apache ZooKeeper 3.8.0" if kind == "apache" else "zkr"), flush=True)
     server = Server(kind, tick_ms=TICK_MS, container_check_ms=CONTAINER_CHECK_MS)
+    # The variant server: TTL nodes off, reconfig on. (The keys are put into zkr's [features]
+    # table by giving servers.py our own [metrics] table, which it then appends after [features].)
+    variant = Server(kind, tick_ms=TICK_MS, extended_types=False,
+                     extra_toml="reconfig_enabled = true\n[metrics]\nport = 0\n",
+                     extra_zoo_cfg="reconfigEnabled=true\n")
     started = time.time()
     try:
+        classes = compile_java(res, workdir)
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
-        print("=== Java client", flush=True)
-        run_java(res, server, workdir, kind)
+        if classes:
+            print("=== Java client", flush=True)
+            run_java(res, server, workdir, classes, kind)
         print("=== zkCli.sh", flush=True)
         run_zkcli(res, server)
         print("=== cli_mt (C client)", flush=True)
         run_cli_mt(res, server)
         res.check("server still running at the end", server.proc is not None and server.proc.poll() is None,
                   "server exited")
+        if classes:
+            variant.start()
+            print("=== Java client, variant server (TTL off, reconfig on) on %s" % variant.hosts, flush=True)
+            run_java(res, variant, workdir, classes, kind, variant=True)
     except Exception as e:  # a harness error is a failure, not a crash
         res.check("harness", False, repr(e))
     finally:
         if res.failed:
-            keep = os.path.join(workdir, "server.log")
-            with open(keep, "w") as f:
-                f.write(server.log())
-            print("(server log kept: %s)" % keep)
+            for name, s in [("server.log", server), ("variant-server.log", variant)]:
+                keep = os.path.join(workdir, name)
+                with open(keep, "w") as f:
+                    f.write(s.log())
+                print("(server log kept: %s)" % keep)
         server.close()
+        variant.close()
         if not res.failed:
             shutil.rmtree(workdir, ignore_errors=True)
     print("==== %s: %d passed, %d failed (%.0fs)" % (kind, res.passed, len(res.failed), time.time() - started))
