@@ -1,8 +1,9 @@
-//! ACL checks and authentication providers (digest, ip, world, super; sasl ids come from SASL).
+//! ACL checks and authentication providers (digest, ip, world, super; sasl ids come from SASL,
+//! x509 ids from client certificates on the TLS port).
 //!
 //! Pure functions over a connection's identities ([`Id`]s) and a node's ACL list, following
-//! `ZooKeeperServer.checkACL`, `PrepRequestProcessor.fixupACL`, `DigestAuthenticationProvider`
-//! and `IPAuthenticationProvider`.
+//! `ZooKeeperServer.checkACL`, `PrepRequestProcessor.fixupACL`, `DigestAuthenticationProvider`,
+//! `IPAuthenticationProvider`, `SASLAuthenticationProvider` and `X509AuthenticationProvider`.
 
 use std::net::IpAddr;
 
@@ -33,9 +34,13 @@ fn java_split(s: &str, sep: char) -> Vec<&str> {
     parts
 }
 
-/// Is `scheme` one this server has a provider for (auth schemes usable in ACLs)?
-fn has_provider(scheme: &str, sasl_enabled: bool) -> bool {
-    matches!(scheme, "digest" | "ip") || (sasl_enabled && scheme == "sasl")
+/// Is `scheme` one this server has a provider for (auth schemes usable in ACLs)? `sasl` when SASL
+/// is configured (`authProvider.N=…SASLAuthenticationProvider`); `x509` when the TLS port is
+/// (ZooKeeper registers `X509AuthenticationProvider` whenever `secureClientPort` is set).
+fn has_provider(scheme: &str, policy: &AclPolicy) -> bool {
+    matches!(scheme, "digest" | "ip")
+        || (policy.sasl_enabled && scheme == "sasl")
+        || (policy.x509_enabled && scheme == "x509")
 }
 
 /// Does the provider of `scheme` authenticate (as opposed to ip, which merely observes)?
@@ -48,9 +53,108 @@ fn is_valid_id(scheme: &str, id: &str) -> bool {
     match scheme {
         "digest" => java_split(id, ':').len() == 2,
         "ip" => parse_ip_acl(id).is_some(),
-        "sasl" => true,
+        "sasl" => kerberos_name_valid(id),
+        "x509" => x500_name_valid(id),
         _ => false,
     }
+}
+
+/// `new KerberosName(id)` does not throw: a name with an `@` must be `service[/host]@realm`
+/// (`SASLAuthenticationProvider.isValid`).
+fn kerberos_name_valid(id: &str) -> bool {
+    if !id.contains('@') {
+        return true;
+    }
+    let Some((principal, realm)) = id.split_once('@') else {
+        return false;
+    };
+    let plain = |s: &str| !s.contains(['/', '@']);
+    let principal_ok = match principal.split_once('/') {
+        Some((service, host)) => plain(service) && plain(host),
+        None => true,
+    };
+    principal_ok && plain(realm)
+}
+
+/// Attribute keywords `javax.security.auth.x500.X500Principal` accepts in a name.
+const X500_KEYWORDS: [&str; 21] = [
+    "CN",
+    "C",
+    "L",
+    "S",
+    "ST",
+    "O",
+    "OU",
+    "T",
+    "IP",
+    "STREET",
+    "DC",
+    "DNQUALIFIER",
+    "DNQ",
+    "SURNAME",
+    "GIVENNAME",
+    "INITIALS",
+    "GENERATION",
+    "EMAIL",
+    "EMAILADDRESS",
+    "UID",
+    "SERIALNUMBER",
+];
+
+/// Would `new X500Principal(id)` accept `id` (`X509AuthenticationProvider.isValid`)? Checks the
+/// shape the JDK requires: attribute=value pairs separated by `,`, `;` or `+`, each attribute a
+/// known keyword or an OID, `\` escapes complete, `#` values hex. An empty name is valid.
+fn x500_name_valid(id: &str) -> bool {
+    if id.trim().is_empty() {
+        return true;
+    }
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let (mut escaped, mut quoted) = (false, false);
+    for c in id.chars() {
+        if escaped {
+            current.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            current.push(c);
+            escaped = true;
+        } else if c == '"' {
+            current.push(c);
+            quoted = !quoted;
+        } else if !quoted && matches!(c, ',' | ';' | '+') {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
+        }
+    }
+    if escaped || quoted {
+        return false;
+    }
+    parts.push(current);
+    parts.iter().all(|ava| {
+        let Some((typ, value)) = ava.split_once('=') else {
+            return false;
+        };
+        let typ = typ.trim();
+        let oid = typ
+            .strip_prefix("OID.")
+            .or_else(|| typ.strip_prefix("oid."))
+            .unwrap_or(typ);
+        let oid_ok = !oid.is_empty()
+            && oid.split('.').count() >= 2
+            && oid
+                .split('.')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let keyword_ok = X500_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(typ));
+        let value = value.trim();
+        let value_ok = match value.strip_prefix('#') {
+            Some(hex) => {
+                !hex.is_empty() && hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            }
+            None => true,
+        };
+        (oid_ok || keyword_ok) && value_ok
+    })
 }
 
 /// An `ip` ACL id: an address and a prefix length.
@@ -148,6 +252,19 @@ pub struct AclPolicy {
     pub skip_acl: bool,
     /// Whether the `sasl` scheme has a provider (SASL configured).
     pub sasl_enabled: bool,
+    /// Whether the `x509` scheme has a provider (a TLS port configured).
+    pub x509_enabled: bool,
+}
+
+impl AclPolicy {
+    /// The policy a node's configuration asks for.
+    pub fn from_config(config: &crate::config::NodeConfig) -> AclPolicy {
+        AclPolicy {
+            skip_acl: config.auth.skip_acl,
+            sasl_enabled: config.sasl.enabled(),
+            x509_enabled: config.tls.enabled(),
+        }
+    }
 }
 
 /// May a connection with `ids` do `perm` on a node with `acl`? (`ZooKeeperServer.checkACL`)
@@ -165,12 +282,15 @@ pub fn check(policy: &AclPolicy, acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return true;
         }
-        if !has_provider(&a.id.scheme, policy.sasl_enabled) {
+        if !has_provider(&a.id.scheme, policy) {
             continue;
         }
         for i in ids.iter().filter(|i| i.scheme == a.id.scheme) {
             let hit = match a.id.scheme.as_str() {
                 "ip" => ip_matches(&i.id, &a.id.id),
+                // SASLAuthenticationProvider.matches (3.8.0): the SASL user `super` matches every
+                // sasl ACL.
+                "sasl" => i.id == "super" || i.id == a.id.id,
                 _ => i.id == a.id.id,
             };
             if hit {
@@ -200,7 +320,7 @@ pub fn fixup(policy: &AclPolicy, acl: &[Acl], ids: &[Id]) -> Option<Vec<Acl>> {
         } else if a.id.scheme == "auth" {
             let mut any = false;
             for i in ids {
-                if has_provider(&i.scheme, policy.sasl_enabled) && is_authenticated(&i.scheme) {
+                if has_provider(&i.scheme, policy) && is_authenticated(&i.scheme) {
                     any = true;
                     out.push(Acl {
                         perms: a.perms,
@@ -211,9 +331,7 @@ pub fn fixup(policy: &AclPolicy, acl: &[Acl], ids: &[Id]) -> Option<Vec<Acl>> {
             if !any {
                 return None;
             }
-        } else if has_provider(&a.id.scheme, policy.sasl_enabled)
-            && is_valid_id(&a.id.scheme, &a.id.id)
-        {
+        } else if has_provider(&a.id.scheme, policy) && is_valid_id(&a.id.scheme, &a.id.id) {
             out.push(a.clone());
         } else {
             return None;
@@ -342,6 +460,78 @@ mod tests {
             Acl::new(31, "world", "anyone"),
         ];
         assert_eq!(fixup(&p, &two, &[]).map(|v| v.len()), Some(1));
+    }
+
+    #[test]
+    fn sasl_scheme_needs_sasl_configured() {
+        let off = AclPolicy::default();
+        let on = AclPolicy {
+            sasl_enabled: true,
+            ..AclPolicy::default()
+        };
+        let acl = [Acl::new(perms::ALL, "sasl", "jaasuser")];
+        let user = [id("sasl", "jaasuser")];
+        // Without a provider the scheme is unknown: InvalidACL, and no sasl ACL ever matches.
+        assert_eq!(fixup(&off, &acl, &user), None);
+        assert!(!check(&off, &acl, perms::READ, &user));
+        assert_eq!(fixup(&on, &acl, &user), Some(acl.to_vec()));
+        assert!(check(&on, &acl, perms::READ, &user));
+        assert!(!check(&on, &acl, perms::READ, &[id("sasl", "other")]));
+        assert!(!check(&on, &acl, perms::READ, &[id("digest", "jaasuser")]));
+        // The SASL user `super` matches every sasl ACL (SASLAuthenticationProvider.matches).
+        assert!(check(&on, &acl, perms::READ, &[id("sasl", "super")]));
+        // `auth` expands to the SASL identity.
+        assert_eq!(
+            fixup(&on, &[Acl::new(perms::READ, "auth", "")], &user),
+            Some(vec![Acl::new(perms::READ, "sasl", "jaasuser")])
+        );
+        // Kerberos-style names: an '@' needs service[/host]@realm.
+        for (name, ok) in [
+            ("jaasuser", true),
+            ("svc/host", true),
+            ("a@R", true),
+            ("a/h@R", true),
+            ("a@b@c", false),
+            ("a/b/c@R", false),
+            ("@", true),
+        ] {
+            let r = fixup(&on, &[Acl::new(1, "sasl", name)], &[]);
+            assert_eq!(r.is_some(), ok, "{name}");
+        }
+    }
+
+    #[test]
+    fn x509_scheme_needs_the_tls_port() {
+        let off = AclPolicy::default();
+        let on = AclPolicy {
+            x509_enabled: true,
+            ..AclPolicy::default()
+        };
+        let acl = [Acl::new(perms::ALL, "x509", "CN=client")];
+        let cert = [id("x509", "CN=client")];
+        assert_eq!(fixup(&off, &acl, &cert), None);
+        assert!(check(&on, &acl, perms::WRITE, &cert));
+        assert!(!check(&on, &acl, perms::WRITE, &[id("x509", "CN=other")]));
+        assert_eq!(
+            fixup(&on, &[Acl::new(perms::READ, "auth", "")], &cert),
+            Some(vec![Acl::new(perms::READ, "x509", "CN=client")])
+        );
+        for (name, ok) in [
+            ("CN=client", true),
+            ("CN=a,O=b, C=US", true),
+            ("cn=a+uid=b", true),
+            ("2.5.4.3=x", true),
+            ("OID.2.5.4.3=x", true),
+            ("CN=#0c0161", true),
+            ("", true),
+            ("client", false),
+            ("XX=a", false),
+            ("CN=a\\", false),
+            ("CN=#0", false),
+            ("CN=\"a,b\"", true),
+        ] {
+            assert_eq!(x500_name_valid(name), ok, "{name}");
+        }
     }
 
     #[test]

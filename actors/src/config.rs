@@ -2,6 +2,7 @@
 //! (or the embedded default, or a ZooKeeper `zoo.cfg`); every field has ZooKeeper's default
 //! unless noted.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -23,6 +24,10 @@ pub struct NodeConfig {
     pub metrics: MetricsSection,
     /// The ensemble (absent: a standalone node).
     pub ensemble: Option<EnsembleSection>,
+    /// SASL DIGEST-MD5 users.
+    pub sasl: SaslSection,
+    /// The TLS client port.
+    pub tls: TlsSection,
 }
 
 /// `[ensemble]`: the members and the timing of an ensemble.
@@ -228,5 +233,82 @@ impl Default for MetricsSection {
             port: 7000,
             address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         }
+    }
+}
+
+/// `[sasl]`: SASL DIGEST-MD5 on the client ports. ZooKeeper takes the users from the JAAS
+/// `Server` section (`org.apache.zookeeper.server.auth.DigestLoginModule required
+/// user_NAME="password";`) and the `sasl` ACL scheme from
+/// `authProvider.N=org.apache.zookeeper.server.auth.SASLAuthenticationProvider`; here both are on
+/// as soon as one user is configured.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SaslSection {
+    /// User name → password (JAAS `user_NAME="password"`).
+    pub users: BTreeMap<String, String>,
+    /// Authorization ids that are also granted the `super` identity (`zookeeper.superUser`,
+    /// `zookeeper.superUser.*`).
+    pub super_users: Vec<String>,
+}
+
+impl SaslSection {
+    /// Is SASL (and the `sasl` ACL scheme) on?
+    pub fn enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SaslSection {
+    /// Passwords stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslSection")
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("super_users", &self.super_users)
+            .finish()
+    }
+}
+
+/// Whether the TLS port asks clients for a certificate (`ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// A certificate signed by the CA is required (ZooKeeper's default).
+    #[default]
+    Need,
+    /// A certificate is asked for; without one the connection goes on unauthenticated.
+    Want,
+    /// No certificate is asked for.
+    None,
+}
+
+/// `[tls]`: the secure client port, the same protocol inside TLS (ZooKeeper's
+/// `secureClientPort` with the Netty connection factory and `ssl.*` settings). PEM files only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// The TLS port (`secureClientPort`); none = no TLS port. 0 takes any free port.
+    pub secure_client_port: Option<u16>,
+    /// Address it binds to (`secureClientPortAddress`); default: `node.client_address`.
+    pub secure_client_address: Option<IpAddr>,
+    /// The server certificate chain, PEM, leaf first (`ssl.keyStore.location` with
+    /// `ssl.keyStore.type=PEM`).
+    pub cert_file: Option<PathBuf>,
+    /// The server private key, PEM (PKCS#8, PKCS#1 or SEC1, unencrypted); default: the key in
+    /// `cert_file` (a ZooKeeper PEM key store holds both).
+    pub key_file: Option<PathBuf>,
+    /// CA certificates, PEM, that client certificates must chain to (`ssl.trustStore.location`);
+    /// required unless `client_auth = "none"`.
+    pub ca_file: Option<PathBuf>,
+    /// `need` (default), `want` or `none` (`ssl.clientAuth`).
+    pub client_auth: ClientAuth,
+    /// A client certificate subject (RFC 2253, e.g. `CN=admin`) that is also granted the
+    /// `super` identity (`zookeeper.X509AuthenticationProvider.superUser`).
+    pub super_user: Option<String>,
+}
+
+impl TlsSection {
+    /// Is the TLS port on?
+    pub fn enabled(&self) -> bool {
+        self.secure_client_port.is_some()
     }
 }

@@ -68,7 +68,7 @@ class Server:
     """A server process. kind = "zkr" or "apache"."""
 
     def __init__(self, kind="zkr", tick_ms=2000, extended_types=True, super_digest=SUPER_DIGEST,
-                 container_check_ms=None, extra_toml="", extra_zoo_cfg=""):
+                 container_check_ms=None, extra_toml="", extra_zoo_cfg="", jvm_args=()):
         self.kind = kind
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="zkr-%s-" % kind)
@@ -78,6 +78,7 @@ class Server:
         self.container_check_ms = container_check_ms
         self.extra_toml = extra_toml
         self.extra_zoo_cfg = extra_zoo_cfg
+        self.jvm_args = list(jvm_args)  # extra JVM options for Apache (-Dkey=value ...)
         self.proc = None
 
     @property
@@ -134,6 +135,7 @@ class Server:
                 args.append("-Dzookeeper.DigestAuthenticationProvider.superDigest=" + self.super_digest)
             if self.container_check_ms:
                 args.append("-Dznode.container.checkIntervalMs=%d" % self.container_check_ms)
+            args += self.jvm_args
             args += ["-cp", APACHE_CP, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
             self.proc = subprocess.Popen(args, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
                                          start_new_session=True)

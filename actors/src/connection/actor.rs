@@ -7,7 +7,8 @@
 //! ConnectRequest).
 //!
 //! The socket's write half belongs to a writer task fed by the outbox channel; it batches
-//! whatever is queued into one write.
+//! whatever is queued into one write. The socket is a plain TCP stream or, on the secure port,
+//! a TLS stream (see `listener`); `sasl` (102) requests run the SASL exchange of [`super::sasl`].
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -15,19 +16,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::fourlw;
 use super::outbox::{Out, Outbox, Pending};
+use super::sasl::{self, DigestMd5Server, SaslError, Step};
 use crate::acl;
 use crate::node::context::NodeContext;
 use crate::proto::codes::opcode;
 use crate::proto::frame::{FrameError, Inbound};
 use crate::proto::jute::{DecodeError, Jute, Reader};
-use crate::proto::records::{ConnectRequest, ConnectResponse, Id, RequestHeader};
+use crate::proto::records::{
+    ConnectRequest, ConnectResponse, Id, ReplyHeader, RequestHeader, SaslToken,
+};
 use crate::proto::reply;
 use crate::proto::{ErrorCode, Request};
 use crate::quorum::actor::{CreateSession, SubmitWrite};
@@ -50,6 +53,8 @@ pub struct Connection {
     outbox: Arc<Outbox>,
     remote: SocketAddr,
     state: State,
+    /// The SASL exchange, from the first `sasl` request on.
+    sasl: Option<DigestMd5Server>,
 }
 
 /// The writer task has finished (socket closed or failed): stop.
@@ -67,6 +72,21 @@ impl Connection {
     pub fn start(node: Arc<NodeContext>, stream: tokio::net::TcpStream, remote: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
+        Connection::start_on(node, read, write, remote, Vec::new());
+    }
+
+    /// Starts a connection actor over the two halves of any byte stream (a TLS stream on the
+    /// secure port), with the identities its transport established (`x509`).
+    pub fn start_on<R, W>(
+        node: Arc<NodeContext>,
+        read: R,
+        write: W,
+        remote: SocketAddr,
+        transport_ids: Vec<Id>,
+    ) where
+        R: AsyncRead + Unpin + 'static,
+        W: AsyncWrite + Unpin + 'static,
+    {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = node.next_conn_id();
         let outbox = Arc::new(Outbox::new(id, remote, tx, node.stats.clone()));
@@ -74,6 +94,9 @@ impl Connection {
             scheme: "ip".into(),
             id: acl::ip_identity(remote.ip()),
         });
+        for id in transport_ids {
+            outbox.add_identity(id);
+        }
         outbox.stats.established_ms.store(
             crate::clock::wall_ms(),
             std::sync::atomic::Ordering::Relaxed,
@@ -94,6 +117,7 @@ impl Connection {
                 outbox,
                 remote,
                 state: State::New,
+                sasl: None,
             }
         });
     }
@@ -236,14 +260,7 @@ impl Connection {
         match request {
             Request::Auth(packet) => self.on_auth(header.xid, packet),
             Request::Check(_) => self.refuse(header.xid, ErrorCode::Unimplemented),
-            Request::Sasl(_) => {
-                // No SASL mechanism is configured on this node.
-                self.outbox.push_ready(
-                    reply::header_only(header.xid, 0, ErrorCode::AuthFailed.code()),
-                    true,
-                );
-                self.state = State::Closing;
-            }
+            Request::Sasl(tok) => self.on_sasl(header.xid, tok.token),
             req if req.is_write() || matches!(req, Request::Sync(_)) => {
                 self.outbox.push_pending(Pending::Write {
                     xid: header.xid,
@@ -327,6 +344,80 @@ impl Connection {
             self.state = State::Closing;
         }
     }
+}
+
+impl Connection {
+    /// One token of the SASL exchange (`ZooKeeperServer.processSasl`). Replies carry zxid 0.
+    fn on_sasl(&mut self, xid: i32, token: Option<Bytes>) {
+        let Some(token) = token else {
+            // ZooKeeper fails on a null token before it answers: the connection just closes.
+            tracing::info!(remote = %self.remote, "SASL request without a token; closing");
+            return self.close();
+        };
+        let cfg = &self.node.config.sasl;
+        if !cfg.enabled() {
+            // ZooKeeper without a JAAS Server section has no SASL server for the connection: it
+            // answers every token with an empty SetSASLResponse and keeps the connection.
+            self.outbox.push_ready(sasl_reply(xid, 0, None), false);
+            return;
+        }
+        let server = self
+            .sasl
+            .get_or_insert_with(|| DigestMd5Server::new(sasl::random_nonce()));
+        match server.step(&token, &cfg.users) {
+            Ok(Step::Challenge(challenge)) => {
+                self.outbox
+                    .push_ready(sasl_reply(xid, 0, Some(challenge)), false);
+            }
+            Ok(Step::Complete {
+                token,
+                authorization_id,
+            }) => {
+                let session = self.outbox.session();
+                tracing::info!(remote = %self.remote, session = %format!("{session:#x}"), id = %authorization_id, "SASL authenticated");
+                let is_super = cfg.super_users.contains(&authorization_id);
+                self.outbox.add_identity(Id {
+                    scheme: "sasl".into(),
+                    id: authorization_id,
+                });
+                if is_super {
+                    self.outbox.add_identity(Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    });
+                }
+                self.outbox
+                    .push_ready(sasl_reply(xid, 0, Some(token)), false);
+            }
+            Err(SaslError::Rejected(why)) => {
+                tracing::warn!(remote = %self.remote, error = %why, "SASL authentication failed; closing");
+                metrics::counter!("zkr_auth_failures_total").increment(1);
+                self.outbox
+                    .push_ready(sasl_reply(xid, ErrorCode::AuthFailed.code(), None), true);
+                self.state = State::Closing;
+            }
+            Err(e @ SaslError::Malformed(_)) => {
+                tracing::warn!(remote = %self.remote, error = %e, "SASL authentication failed; closing");
+                metrics::counter!("zkr_auth_failures_total").increment(1);
+                self.close();
+            }
+        }
+    }
+}
+
+/// A `sasl` reply: header and a `SetSASLResponse` even with an error (ZooKeeper sends an empty
+/// token with AuthFailed).
+fn sasl_reply(xid: i32, err: i32, token: Option<Vec<u8>>) -> Bytes {
+    let mut out = BytesMut::with_capacity(64 + token.as_ref().map_or(0, Vec::len));
+    out.put_i32(0);
+    ReplyHeader { xid, zxid: 0, err }.write(&mut out);
+    SaslToken {
+        token: token.map(Bytes::from),
+    }
+    .write(&mut out);
+    let len = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    out.freeze()
 }
 
 impl Actor for Connection {
@@ -429,7 +520,7 @@ impl Handler<WriterDone> for Connection {
 }
 
 /// Writes everything the outbox queues, batching what is ready into one write.
-async fn writer(mut sock: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>) {
+async fn writer<W: AsyncWrite + Unpin>(mut sock: W, mut rx: mpsc::UnboundedReceiver<Out>) {
     let mut batch: Vec<Out> = Vec::with_capacity(64);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {

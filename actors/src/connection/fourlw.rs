@@ -50,14 +50,14 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
             "rw"
         }
         .into(),
-        "srvr" => server_summary(node, None),
-        "stat" => server_summary(node, Some(this)),
-        "mntr" => monitor(node),
+        "srvr" => server_summary(node, this, false),
+        "stat" => server_summary(node, this, true),
+        "mntr" => monitor(node, this),
         "conf" => conf(node),
         "cons" => {
             let mut s = String::new();
-            for c in node.store.connections() {
-                s.push_str(&connection_line(&c, true));
+            for line in connection_lines(node, this, true) {
+                s.push_str(&line);
                 s.push('\n');
             }
             s.push('\n');
@@ -96,6 +96,7 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
                     let _ = writeln!(s, "\t{p}");
                 }
             }
+            s.push('\n'); // ZooKeeper's WatchCommand ends with an empty line
             s
         }
         "wchp" => {
@@ -115,6 +116,7 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
                     let _ = writeln!(s, "\t0x{:x}", sessions.get(&c).copied().unwrap_or(0));
                 }
             }
+            s.push('\n');
             s
         }
         "dump" => dump(node),
@@ -142,16 +144,33 @@ fn dir_size(p: &std::path::Path) -> u64 {
         .sum()
 }
 
-fn server_summary(node: &NodeContext, clients_of: Option<&Outbox>) -> String {
+/// One line per client connection, the asking (four-letter-word) connection included: ZooKeeper
+/// lists every open connection, and the one asking is always open (protocol doc §21.3).
+fn connection_lines(node: &NodeContext, this: &Outbox, full: bool) -> Vec<String> {
+    let conns = node.store.connections();
+    let mut lines: Vec<String> = conns.iter().map(|c| connection_line(c, full)).collect();
+    if !conns.iter().any(|c| c.id() == this.id()) {
+        lines.push(connection_line(this, full));
+    }
+    lines
+}
+
+/// The number of open client connections as ZooKeeper counts them (the asker included).
+fn connection_count(node: &NodeContext, this: &Outbox) -> usize {
+    let conns = node.store.connections();
+    conns.len() + usize::from(!conns.iter().any(|c| c.id() == this.id()))
+}
+
+fn server_summary(node: &NodeContext, this: &Outbox, with_clients: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Zookeeper version: {}", version_string());
     if node.mode() == Mode::ReadOnly {
         s.push_str("READ-ONLY mode; serving only read-only clients\n");
     }
-    if clients_of.is_some() {
+    if with_clients {
         s.push_str("Clients:\n");
-        for c in node.store.connections() {
-            s.push_str(&connection_line(&c, false));
+        for line in connection_lines(node, this, false) {
+            s.push_str(&line);
             s.push('\n');
         }
         s.push('\n');
@@ -161,7 +180,7 @@ fn server_summary(node: &NodeContext, clients_of: Option<&Outbox>) -> String {
     let _ = writeln!(s, "Latency min/avg/max: {min}/{}/{max}", java_double(avg));
     let _ = writeln!(s, "Received: {}", node.stats.received());
     let _ = writeln!(s, "Sent: {}", node.stats.sent());
-    let _ = writeln!(s, "Connections: {}", node.store.connections().len());
+    let _ = writeln!(s, "Connections: {}", connection_count(node, this));
     let _ = writeln!(
         s,
         "Outstanding: {}",
@@ -223,7 +242,7 @@ fn connection_line(c: &Outbox, full: bool) -> String {
     s
 }
 
-fn monitor(node: &NodeContext) -> String {
+fn monitor(node: &NodeContext, this: &Outbox) -> String {
     let (min, avg, max) = node.stats.latency_ms();
     let tree = node.store.tree();
     let watch_count = node.store.with_watches(|w| w.count());
@@ -238,7 +257,7 @@ fn monitor(node: &NodeContext) -> String {
         ("packets_sent".into(), node.stats.sent().to_string()),
         (
             "num_alive_connections".into(),
-            node.store.connections().len().to_string(),
+            connection_count(node, this).to_string(),
         ),
         (
             "outstanding_requests".into(),

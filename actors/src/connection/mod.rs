@@ -5,5 +5,7 @@ pub mod actor;
 pub mod fourlw;
 pub mod listener;
 pub mod outbox;
+pub mod sasl;
+pub mod tls;
 
 pub use outbox::{ConnId, Out, Outbox, Pending};

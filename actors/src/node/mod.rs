@@ -183,10 +183,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         start_metrics(&config)?;
     }
     let tick_ms = config.node.tick_time_ms.max(1) as i64;
-    let policy = AclPolicy {
-        skip_acl: config.auth.skip_acl,
-        sasl_enabled: false,
-    };
+    let policy = AclPolicy::from_config(&config);
     let Restored {
         tree,
         backend,
@@ -298,6 +295,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         .map(|n| n.get())
         .unwrap_or(1);
     let arbiters: Vec<ArbiterHandle> = (0..workers).map(|_| Arbiter::new().handle()).collect();
+    crate::connection::listener::start_secure(&context, &arbiters).await?;
     actix_rt::spawn(crate::connection::listener::serve(
         context.clone(),
         listener,

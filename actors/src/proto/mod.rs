@@ -12,7 +12,11 @@
 
 pub mod codes;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod jute;
+#[cfg(test)]
+mod proptests;
 pub mod records;
 pub mod reply;
 pub mod request;

@@ -79,6 +79,10 @@ pub enum MultiDecodeError {
     /// A create op whose flags are not a create mode.
     #[error("create flags {0} are not a create mode")]
     BadCreateFlags(i32),
+    /// A create, create2 or createContainer op with a TTL mode (5, 6): Apache fails the whole
+    /// multi (3.8: a ClassCastException in prep, 3.9: `CreateOptions` rejects the missing TTL).
+    #[error("create flags {0} name a TTL mode, which needs a createTTL op")]
+    TtlModeOnCreate(i32),
 }
 
 /// A client request body, by opcode.
@@ -151,9 +155,41 @@ fn decode_multi(r: &mut Reader, read_ops: bool) -> Result<Vec<MultiOp>, MultiDec
         }
         let op = match h.typ {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER if !read_ops => {
-                MultiOp::Create(h.typ, CreateRequest::read(r)?)
+                let c = CreateRequest::read(r)?;
+                match c.flags {
+                    0..=3 => MultiOp::Create(h.typ, c),
+                    // Apache derives the op from the mode: a container mode is a createContainer
+                    // (its result carries the Stat) whatever the opcode said.
+                    4 => MultiOp::Create(op::CREATE_CONTAINER, c),
+                    5 | 6 => return Err(MultiDecodeError::TtlModeOnCreate(c.flags)),
+                    // 3.9 refuses the whole multi (3.8.0 failed just this op).
+                    other => return Err(MultiDecodeError::BadCreateFlags(other)),
+                }
             }
-            op::CREATE_TTL if !read_ops => MultiOp::CreateTtl(CreateTtlRequest::read(r)?),
+            op::CREATE_TTL if !read_ops => {
+                let c = CreateTtlRequest::read(r)?;
+                if matches!(c.flags, 5 | 6) {
+                    MultiOp::CreateTtl(c)
+                } else {
+                    // `Op.create(path, data, acl, flags, ttl)` (3.8 and 3.9): a non-TTL mode makes a
+                    // plain create of that mode, the ttl ignored; unknown flags are then refused
+                    // by the create checks (BadArguments for that op).
+                    let code = if c.flags == 4 {
+                        op::CREATE_CONTAINER
+                    } else {
+                        op::CREATE
+                    };
+                    MultiOp::Create(
+                        code,
+                        CreateRequest {
+                            path: c.path,
+                            data: c.data,
+                            acl: c.acl,
+                            flags: c.flags,
+                        },
+                    )
+                }
+            }
             op::DELETE if !read_ops => MultiOp::Delete(DeleteRequest::read(r)?),
             op::SET_DATA if !read_ops => MultiOp::SetData(SetDataRequest::read(r)?),
             op::CHECK if !read_ops => MultiOp::Check(CheckVersionRequest::read(r)?),
@@ -161,13 +197,6 @@ fn decode_multi(r: &mut Reader, read_ops: bool) -> Result<Vec<MultiOp>, MultiDec
             op::GET_CHILDREN if read_ops => MultiOp::GetChildren(PathWatchRequest::read(r)?),
             other => return Err(MultiDecodeError::BadOp(other)),
         };
-        if let MultiOp::Create(_, CreateRequest { flags, .. })
-        | MultiOp::CreateTtl(CreateTtlRequest { flags, .. }) = &op
-        {
-            if !(0..=6).contains(flags) {
-                return Err(MultiDecodeError::BadCreateFlags(*flags));
-            }
-        }
         ops.push(op);
     }
 }
@@ -387,6 +416,90 @@ mod tests {
             Request::decode(10, &mut r),
             Err(DecodeError::UnknownValue { value: 10, .. })
         ));
+    }
+
+    fn decode_multi_ops(ops: Vec<MultiOp>) -> Result<Vec<MultiOp>, MultiDecodeError> {
+        let mut body = BytesMut::new();
+        Request::Multi(Ok(ops)).write_body(&mut body);
+        match Request::decode(op::MULTI, &mut Reader::new(body.freeze())) {
+            Ok(Request::Multi(r)) => r,
+            other => panic!("not a multi: {other:?}"),
+        }
+    }
+
+    fn create(path: &str, flags: i32) -> CreateRequest {
+        CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::new()),
+            acl: Acl::open_unsafe(),
+            flags,
+        }
+    }
+
+    fn create_ttl(path: &str, flags: i32, ttl: i64) -> CreateTtlRequest {
+        CreateTtlRequest {
+            path: path.into(),
+            data: Some(Bytes::new()),
+            acl: Acl::open_unsafe(),
+            flags,
+            ttl,
+        }
+    }
+
+    /// Apache 3.8.0 and 3.9 answer MarshallingError for the whole multi (differential test).
+    #[test]
+    fn ttl_mode_on_a_create_op_inside_multi_refuses_the_multi() {
+        for code in [op::CREATE, op::CREATE2, op::CREATE_CONTAINER] {
+            for flags in [5, 6] {
+                assert_eq!(
+                    decode_multi_ops(vec![MultiOp::Create(code, create("/a", flags))]),
+                    Err(MultiDecodeError::TtlModeOnCreate(flags))
+                );
+            }
+        }
+    }
+
+    /// `Op.create(path, data, acl, flags, ttl)`: createTTL with a non-TTL mode is a plain create.
+    #[test]
+    fn create_ttl_op_with_a_non_ttl_mode_is_a_plain_create() {
+        let ops = decode_multi_ops(vec![
+            MultiOp::CreateTtl(create_ttl("/a", 0, 100)),
+            MultiOp::CreateTtl(create_ttl("/b", 4, 100)),
+            MultiOp::CreateTtl(create_ttl("/c", 7, 100)),
+            MultiOp::CreateTtl(create_ttl("/d", 5, 100)),
+        ])
+        .unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                MultiOp::Create(op::CREATE, create("/a", 0)),
+                MultiOp::Create(op::CREATE_CONTAINER, create("/b", 4)),
+                MultiOp::Create(op::CREATE, create("/c", 7)),
+                MultiOp::CreateTtl(create_ttl("/d", 5, 100)),
+            ]
+        );
+    }
+
+    #[test]
+    fn container_mode_inside_multi_is_a_create_container() {
+        let ops = decode_multi_ops(vec![
+            MultiOp::Create(op::CREATE, create("/a", 4)),
+            MultiOp::Create(op::CREATE2, create("/b", 4)),
+            MultiOp::Create(op::CREATE2, create("/c", 0)),
+        ])
+        .unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                MultiOp::Create(op::CREATE_CONTAINER, create("/a", 4)),
+                MultiOp::Create(op::CREATE_CONTAINER, create("/b", 4)),
+                MultiOp::Create(op::CREATE2, create("/c", 0)),
+            ]
+        );
+        assert_eq!(
+            decode_multi_ops(vec![MultiOp::Create(op::CREATE, create("/a", 7))]),
+            Err(MultiDecodeError::BadCreateFlags(7))
+        );
     }
 
     #[test]

@@ -227,9 +227,11 @@ impl DataTree {
         a
     }
 
-    /// The node at `path`.
+    /// The node at `path`. ZooKeeper keys the root under both `""` and `"/"`
+    /// (`DataTree.nodes`), so a read of the empty path finds the root; the writes validate
+    /// their paths before looking anything up, so only reads can reach it with `""`.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(if path.is_empty() { "/" } else { path })
     }
 
     /// zxid of the last applied txn.

@@ -41,6 +41,14 @@ fn fresh_tree_matches_zookeeper() {
 }
 
 #[test]
+fn empty_path_reads_as_the_root() {
+    let t = DataTree::new();
+    let root = t.get("/").expect("root");
+    let empty = t.get("").expect("\"\" is the root, as in ZooKeeper");
+    assert!(std::ptr::eq(root, empty));
+}
+
+#[test]
 fn create_and_delete_stats() {
     let mut t = DataTree::new();
     t.apply(&txn(1, create("/a", 0, 1)));

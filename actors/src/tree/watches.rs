@@ -318,43 +318,50 @@ impl<W: Clone + Eq + Hash> WatchManager<W> {
         )
     }
 
-    /// Paths watched by each watcher (both tables), for `wchc`.
+    /// Paths watched by each watcher, for `wchc`: the data table only, as ZooKeeper reports
+    /// it (`DataTree.dumpWatches` lists `dataWatches`; child watches never appear).
     pub fn by_watcher(&self) -> HashMap<W, Vec<String>> {
         let mut out: HashMap<W, Vec<String>> = HashMap::new();
-        for t in [&self.data, &self.child] {
-            for (w, paths) in &t.by_watcher {
-                out.entry(w.clone())
-                    .or_default()
-                    .extend(paths.iter().cloned());
-            }
-        }
-        for v in out.values_mut() {
+        for (w, paths) in &self.data.by_watcher {
+            let mut v: Vec<String> = paths.iter().cloned().collect();
             v.sort();
-            v.dedup();
+            out.insert(w.clone(), v);
         }
         out
     }
 
-    /// Watchers of each path (both tables), for `wchp`.
+    /// Watchers of each path, for `wchp`: the data table only, like `by_watcher`.
     pub fn by_path(&self) -> HashMap<String, Vec<W>> {
-        let mut out: HashMap<String, Vec<W>> = HashMap::new();
-        for t in [&self.data, &self.child] {
-            for (p, ws) in &t.by_path {
-                let v = out.entry(p.clone()).or_default();
-                for w in ws.keys() {
-                    if !v.contains(w) {
-                        v.push(w.clone());
-                    }
-                }
-            }
-        }
-        out
+        self.data
+            .by_path
+            .iter()
+            .map(|(p, ws)| (p.clone(), ws.keys().cloned().collect()))
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wchc_and_wchp_tables_list_data_watches_only() {
+        let mut m = WatchManager::new();
+        m.add(Table::Data, "/a", &1u64, WatchMode::Standard);
+        m.add(Table::Child, "/a", &1u64, WatchMode::Standard);
+        m.add(Table::Child, "/b", &1u64, WatchMode::Standard);
+        m.add(Table::Data, "/c", &2u64, WatchMode::Standard);
+        m.add(Table::Child, "/d", &3u64, WatchMode::Standard);
+        let by_watcher = m.by_watcher();
+        assert_eq!(by_watcher.len(), 2);
+        assert_eq!(by_watcher[&1], vec!["/a".to_string()]);
+        assert_eq!(by_watcher[&2], vec!["/c".to_string()]);
+        let by_path = m.by_path();
+        assert_eq!(by_path.len(), 2);
+        assert_eq!(by_path["/a"], vec![1u64]);
+        assert_eq!(by_path["/c"], vec![2u64]);
+        assert_eq!(m.summary(), (2, 2, 2));
+    }
 
     #[test]
     fn standard_watch_fires_once() {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Interop tests with Apache ZooKeeper's own clients (Java client, zkCli.sh, C cli_mt).
+#   tests/java/run.sh            against zkr ($ZKR_BIN, or target/debug/zkr built here)
+#   tests/java/run.sh apache     against Apache ZooKeeper 3.8.0 (the reference; must pass too)
+#   tests/java/run.sh all        both
+# ZK_SERVER=apache|zkr|all works as well as the argument.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+kind="${1:-${ZK_SERVER:-zkr}}"
+if [ "$kind" != apache ] && [ -z "${ZKR_BIN:-}" ]; then
+    cargo build --quiet --bin zkr
+fi
+py=.venv/bin/python
+[ -x "$py" ] || py=python3
+exec "$py" tests/java/run.py --server "$kind"
