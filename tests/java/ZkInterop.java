@@ -648,6 +648,13 @@ public final class ZkInterop {
         // Every node but / itself, counted by walking the tree (nothing else runs meanwhile).
         int walked = countBelow(zk, "/");
         eq("getAllChildrenNumber(/) equals a walk of the tree", walked, zk.getAllChildrenNumber("/"));
+        // The reported cversion is 2 * (creates) - numChildren, Apache's translation; the
+        // sequence number of a new child of / shows the create count.
+        String seq = zk.create(root + "-seq-", b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT_SEQUENTIAL);
+        int creates = Integer.parseInt(seq.substring(seq.length() - 10)) + 1;
+        Stat rs = zk.exists("/", false);
+        eq("cversion of / is 2 * creates - numChildren", 2 * creates - rs.getNumChildren(), rs.getCversion());
+        zk.delete(seq, -1);
     }
 
     static int countBelow(ZooKeeper zk, String path) throws Exception {
@@ -941,6 +948,34 @@ public final class ZkInterop {
         expectCode("multi: ephemeral child of an ephemeral created in the same multi", Code.NOCHILDRENFOREPHEMERALS,
                 () -> zk.multi(List.of(Op.create(r + "/ee", b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL),
                         Op.create(r + "/ee/x", b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT))));
+
+        // Two sequential creates in one multi take consecutive numbers; delete then re-create works.
+        mk(zk, r + "/sq");
+        List<OpResult> sq = zk.multi(List.of(
+                Op.create(r + "/sq/n-", b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT_SEQUENTIAL),
+                Op.create(r + "/sq/n-", b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL_SEQUENTIAL),
+                Op.delete(r + "/sq/n-0000000000", -1),
+                Op.create(r + "/sq/n-0000000000", b("again"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT)));
+        eq("multi: sequential creates in one multi", List.of(r + "/sq/n-0000000000", r + "/sq/n-0000000001"),
+                List.of(((OpResult.CreateResult) sq.get(0)).getPath(), ((OpResult.CreateResult) sq.get(1)).getPath()));
+        eq("multi: delete then re-create in one multi", "again", s(zk.getData(r + "/sq/n-0000000000", false, null)));
+        eq("multi: parent cversion after 3 creates and 1 delete", 4, zk.exists(r + "/sq", false).getCversion());
+        // A large multi and a large multiRead.
+        List<Op> big = new ArrayList<>();
+        List<Op> bigRead = new ArrayList<>();
+        mk(zk, r + "/big");
+        for (int i = 0; i < 1000; i++) {
+            big.add(Op.create(r + "/big/n" + i, b("d" + i), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT));
+            bigRead.add(Op.getData(r + "/big/n" + i));
+        }
+        eq("multi: 1000 creates in one multi", 1000, zk.multi(big).size());
+        List<OpResult> bigRes = zk.multi(bigRead);
+        boolean allRight = bigRes.size() == 1000;
+        for (int i = 0; allRight && i < 1000; i++) {
+            allRight = bigRes.get(i) instanceof OpResult.GetDataResult
+                    && ("d" + i).equals(s(((OpResult.GetDataResult) bigRes.get(i)).getData()));
+        }
+        check("multiRead: 1000 reads answered in order", allRight, "size " + bigRes.size());
 
         // multiRead: each op answers on its own.
         mk(zk, r + "/a/k1");
@@ -1282,6 +1317,13 @@ public final class ZkInterop {
                 () -> zk.removeWatches(only, yw, Watcher.WatcherType.Data, false));
         ch.setData(only, b("3"), -1);
         eq("removeWatches Data leaves a persistent watch whole", "NodeDataChanged " + only, yw.next());
+
+        // A recursive watch on / sees everything.
+        Events all = new Events();
+        ZooKeeper za = connect();
+        za.addWatch("/", all, AddWatchMode.PERSISTENT_RECURSIVE);
+        mk(ch, r + "/under-root");
+        eq("PERSISTENT_RECURSIVE on /", "NodeCreated " + r + "/under-root", all.next());
 
         // The default watcher gets persistent events when no watcher is given.
         Events dw = new Events();
