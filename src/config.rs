@@ -133,6 +133,17 @@ mod tests {
     }
 
     #[test]
+    fn shipped_ensemble_examples_parse() {
+        for f in ["node1", "node2", "node3", "node4-observer"] {
+            let p = format!("{}/config/ensemble/{f}.toml", env!("CARGO_MANIFEST_DIR"));
+            let c = load(Path::new(&p)).unwrap();
+            let e = c.ensemble.expect("an ensemble");
+            assert_eq!(e.servers.len(), 4);
+            assert!(e.servers.iter().any(|s| s.id == c.node.id));
+        }
+    }
+
+    #[test]
     fn unknown_key_names_the_key_and_file() {
         let e = parse("[node]\nclient_prot = 1\n", "x.toml")
             .unwrap_err()

@@ -1,7 +1,9 @@
 //! `zkr`: the node binary and its tools.
 
 mod config;
+mod dev;
 mod tools;
+mod zoocfg;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,8 +26,23 @@ enum Command {
     /// Run a node (standalone on port 2181 with data under ./zkr-data, unless configured).
     Node {
         /// A zkr TOML configuration file (see config/standalone.toml).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "zoo_cfg")]
         config: Option<PathBuf>,
+        /// A ZooKeeper zoo.cfg (tickTime, dataDir, clientPort, server.N, ... and dataDir/myid).
+        #[arg(long)]
+        zoo_cfg: Option<PathBuf>,
+    },
+    /// Run a local ensemble of separate node processes on loopback (Ctrl-C stops them).
+    Dev {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: u8,
+        /// Client port of node 1 (node i: base + i - 1; peers: base + 1000 + i - 1).
+        #[arg(long, default_value_t = 2181)]
+        base_port: u16,
+        /// Where the nodes keep their data and logs.
+        #[arg(long, default_value = "./zkr-dev")]
+        dir: PathBuf,
     },
     /// Transaction log tools.
     Log {
@@ -163,15 +180,27 @@ fn main() -> ExitCode {
             })
         }
         Command::Purge { data_dir, keep } => return tool_result(tools::purge(data_dir, *keep)),
+        Command::Dev {
+            nodes,
+            base_port,
+            dir,
+        } => {
+            return tool_result(dev::run(dev::DevOptions {
+                nodes: *nodes,
+                base_port: *base_port,
+                dir: dir.clone(),
+            }))
+        }
         Command::Node { .. } => {}
     }
     init_logging();
     install_panic_hook();
     match cli.command {
-        Command::Node { config } => {
-            let loaded = match &config {
-                Some(path) => config::load(path),
-                None => config::embedded_default(),
+        Command::Node { config, zoo_cfg } => {
+            let loaded = match (&config, &zoo_cfg) {
+                (Some(path), _) => config::load(path),
+                (None, Some(path)) => zoocfg::load(path),
+                (None, None) => config::embedded_default(),
             };
             match loaded {
                 Ok(c) => run_node(c),

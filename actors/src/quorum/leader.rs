@@ -304,10 +304,28 @@ impl Leader {
             (agree, PeerMsg::Trunc { zxid: agree })
         } else {
             // Too far behind (or our history does not reach back far enough).
+            tracing::info!(
+                learner = id,
+                mode = "SNAP",
+                learner_zxid = %format!("{peer_last:#x}"),
+                history_from = %format!("{base:#x}"),
+                "synchronising learner"
+            );
             self.learners.get_mut(&id).expect("learner").phase = LearnerPhase::AwaitingSnapshot;
             out.push(Output::TakeSnapshot { learner: id });
             return;
         };
+        tracing::info!(
+            learner = id,
+            mode = match head {
+                PeerMsg::Diff { .. } => "DIFF",
+                _ => "TRUNC",
+            },
+            learner_zxid = %format!("{peer_last:#x}"),
+            from = %format!("{start:#x}"),
+            to = %format!("{last:#x}"),
+            "synchronising learner"
+        );
         out.push(Output::Send(id, head));
         self.send_tail(s, id, start, x.observer, out);
     }
