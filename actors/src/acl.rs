@@ -164,7 +164,7 @@ fn parse_ip_acl(id: &str) -> Option<(IpAddr, u32)> {
         None => (id, None),
     };
     let addr = parse_ip(addr)?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let max = 32;
     let bits = match bits {
         None => max,
         Some(b) => {
@@ -178,10 +178,10 @@ fn parse_ip_acl(id: &str) -> Option<(IpAddr, u32)> {
     Some((addr, bits))
 }
 
+/// An IPv4 address as ZooKeeper 3.8/3.9's `IPAuthenticationProvider` reads one. IPv6 `ip` ACL
+/// ids are InvalidACL there (support came with 3.10, ZOOKEEPER-4240), and an IPv6 client
+/// matches no `ip` ACL.
 fn parse_ip(s: &str) -> Option<IpAddr> {
-    if s.contains(':') {
-        return s.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6);
-    }
     // Java's v4addr2Bytes: exactly four dot-separated decimal parts 0..=255.
     let parts: Vec<&str> = s.split('.').collect();
     if parts.len() != 4 {
@@ -207,7 +207,6 @@ fn ip_matches(client: &str, acl_id: &str) -> bool {
     };
     let (a, c): (Vec<u8>, Vec<u8>) = match (acl_addr, client) {
         (IpAddr::V4(a), IpAddr::V4(c)) => (a.octets().to_vec(), c.octets().to_vec()),
-        (IpAddr::V6(a), IpAddr::V6(c)) => (a.octets().to_vec(), c.octets().to_vec()),
         _ => return false,
     };
     let mut left = bits;
@@ -398,7 +397,7 @@ mod tests {
         assert!(!ip_matches("127.0.0.2", "127.0.0.1"));
         assert!(ip_matches("127.0.0.2", "127.0.0.1/30"));
         assert!(!ip_matches("127.0.0.2", "127.0.0.1/31"));
-        assert!(ip_matches("0:0:0:0:0:0:0:1", "::1/128"));
+        assert!(!ip_matches("0:0:0:0:0:0:0:1", "::1/128"));
         assert!(!ip_matches("127.0.0.1", "::1"));
         assert!(ip_matches("1.2.3.4", "0.0.0.0/0"));
     }
@@ -454,6 +453,12 @@ mod tests {
         assert!(fixup(&p, &[Acl::new(31, "digest", "a:b")], &[]).is_some());
         assert_eq!(fixup(&p, &[Acl::new(31, "ip", "1.2.3.4/33")], &[]), None);
         assert_eq!(fixup(&p, &[Acl::new(31, "ip", "1.2.3")], &[]), None);
+        // IPv6 ip ACLs are InvalidACL in ZooKeeper 3.8/3.9.
+        assert_eq!(fixup(&p, &[Acl::new(31, "ip", "::1")], &[]), None);
+        assert_eq!(
+            fixup(&p, &[Acl::new(31, "ip", "0:0:0:0:0:0:0:1/128")], &[]),
+            None
+        );
         assert_eq!(fixup(&p, &[Acl::new(31, "super", "x")], &[]), None);
         let two = [
             Acl::new(31, "world", "anyone"),

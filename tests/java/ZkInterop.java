@@ -799,6 +799,17 @@ public final class ZkInterop {
                 aclList(new ACL(Perms.ALL, new Id("world", "nobody"))), CreateMode.PERSISTENT));
         expectCode("ACL ip:not-an-ip InvalidACL", Code.INVALIDACL, () -> alice.create(r + "/i2", b(""),
                 aclList(new ACL(Perms.ALL, new Id("ip", "not-an-ip"))), CreateMode.PERSISTENT));
+        // IPv6 ip ACLs are invalid before ZooKeeper 3.10 (ZOOKEEPER-4240).
+        expectCode("ACL ip:::1 (IPv6) InvalidACL", Code.INVALIDACL, () -> alice.create(r + "/i6", b(""),
+                aclList(new ACL(Perms.ALL, new Id("ip", "::1"))), CreateMode.PERSISTENT));
+        expectCode("ACL ip:127.0.0.1/33 InvalidACL", Code.INVALIDACL, () -> alice.create(r + "/i7", b(""),
+                aclList(new ACL(Perms.ALL, new Id("ip", "127.0.0.1/33"))), CreateMode.PERSISTENT));
+        expectCode("ACL digest with two colons InvalidACL", Code.INVALIDACL, () -> alice.create(r + "/i8", b(""),
+                aclList(new ACL(Perms.ALL, new Id("digest", "a:b:c"))), CreateMode.PERSISTENT));
+        expectCode("ACL super scheme InvalidACL", Code.INVALIDACL, () -> alice.create(r + "/i9", b(""),
+                aclList(new ACL(Perms.ALL, new Id("super", ""))), CreateMode.PERSISTENT));
+        alice.create(r + "/perms", b(""), aclList(new ACL(0x7f, Ids.ANYONE_ID_UNSAFE)), CreateMode.PERSISTENT);
+        eq("ACL perms outside cdrwa are kept as given", "world:anyone=127", acls(alice.getACL(r + "/perms", null)));
         expectCode("ACL unknown scheme InvalidACL", Code.INVALIDACL, () -> alice.create(r + "/i3", b(""),
                 aclList(new ACL(Perms.ALL, new Id("nosuch", "x"))), CreateMode.PERSISTENT));
         expectCode("ACL digest without hash InvalidACL", Code.INVALIDACL, () -> alice.create(r + "/i4", b(""),
@@ -1063,6 +1074,22 @@ public final class ZkInterop {
         zk.exists(o, w);
         zk.create(o, b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
         eq("own change fires own watch", "NodeCreated " + o, w.next());
+
+        // Things that must not fire: setACL, a failed create, a failed multi.
+        String nf = r + "/nofire";
+        mk(ch, nf);
+        zk.getData(nf, w, null);
+        zk.getChildren(r, w);
+        ch.setACL(nf, Ids.OPEN_ACL_UNSAFE, -1);
+        expectCode("a failed create (NodeExists)", Code.NODEEXISTS,
+                () -> ch.create(nf, b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT));
+        expectCode("a failed multi (BadVersion)", Code.BADVERSION, () -> ch.multi(List.of(
+                Op.setData(nf, b("x"), -1), Op.create(r + "/nf2", b(""), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT),
+                Op.check(nf, 42))));
+        ch.setData(nf, b("now"), -1);
+        eq("setACL, a failed create and a failed multi fire nothing", "NodeDataChanged " + nf, w.next());
+        mk(ch, r + "/nf3");
+        eq("the child watch was still armed", "NodeChildrenChanged " + r, w.next());
 
         // Marker: nothing else was queued.
         String m = r + "/marker";
