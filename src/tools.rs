@@ -44,7 +44,10 @@ fn describe(op: &TxnOp) -> String {
         ),
         TxnOp::MultiFailed(errs) => format!("multi failed {errs:?}"),
         TxnOp::Error(e) => format!("error {e}"),
-        TxnOp::Reconfig { data } => format!("reconfig {}", String::from_utf8_lossy(data)),
+        TxnOp::Reconfig { data, version } => format!(
+            "reconfig version={version:#x} {}",
+            String::from_utf8_lossy(data).replace('\n', " ")
+        ),
     }
 }
 

@@ -100,6 +100,9 @@ pub enum TxnOp {
     Reconfig {
         /// The configuration text.
         data: Bytes,
+        /// Its version (the mzxid of `/zookeeper/config`): the zxid of this txn, or for the
+        /// first configuration of an ensemble, the first zxid of its epoch (as ZooKeeper).
+        version: Zxid,
     },
 }
 

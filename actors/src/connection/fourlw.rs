@@ -331,6 +331,29 @@ fn conf(node: &NodeContext) -> String {
     let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout());
     let _ = writeln!(s, "clientPortListenBacklog=-1");
     let _ = writeln!(s, "serverId={}", c.id);
+    if let Some(e) = &node.config.ensemble {
+        let me = e.servers.iter().find(|x| x.id == c.id);
+        let _ = writeln!(s, "initLimit={}", e.init_limit);
+        let _ = writeln!(s, "syncLimit={}", e.sync_limit);
+        let _ = writeln!(s, "electionAlg=3");
+        if let Some(me) = me {
+            let _ = writeln!(
+                s,
+                "electionPort={}",
+                me.election_port.unwrap_or(me.peer_port)
+            );
+            let _ = writeln!(s, "quorumPort={}", me.peer_port);
+            let _ = writeln!(s, "peerType={}", u8::from(me.observer));
+        }
+        let tree = node.store.tree();
+        let text = tree
+            .get(crate::quorum::CONFIG_NODE)
+            .and_then(|n| n.data.clone())
+            .map(|d| String::from_utf8_lossy(&d).into_owned())
+            .unwrap_or_default();
+        let _ = writeln!(s, "membership: ");
+        let _ = writeln!(s, "{text}");
+    }
     s
 }
 

@@ -24,9 +24,10 @@ use actix::prelude::*;
 use crate::acl::AclPolicy;
 use crate::config::NodeConfig;
 use crate::pipeline::prep::PrepConfig;
-use crate::quorum::actor::{Attach, QuorumPeer, QuorumSettings};
+use crate::quorum::actor::{peer_addresses, Attach, QuorumPeer, QuorumSettings};
 use crate::quorum::config::{Membership, Timing};
 use crate::quorum::core::{CoreConfig, PersistedState};
+use crate::quorum::dynconfig::{DynamicConfig, ServerSpec};
 use crate::quorum::link::PeerLinks;
 use crate::quorum::msg::Sid;
 use crate::session::tracker::SessionTracker;
@@ -43,7 +44,6 @@ use crate::txnlog::segment::FileLog;
 use crate::txnlog::LogBackend;
 use context::{Mode, NodeContext};
 use stats::ServerStats;
-use std::collections::HashMap;
 use std::net::ToSocketAddrs;
 
 /// Why a node could not start.
@@ -89,61 +89,44 @@ pub struct RunningNode {
     pub client_addr: SocketAddr,
 }
 
-/// Who is in the ensemble, and where.
-struct Members {
-    membership: Membership,
-    peers: HashMap<Sid, SocketAddr>,
-    mine: Option<SocketAddr>,
-}
-
-/// The membership of `config`'s ensemble and the peer address of each other member.
-fn membership(config: &NodeConfig) -> Result<Members, StartError> {
-    let me = config.node.id as Sid;
-    let Some(ens) = &config.ensemble else {
-        return Ok(Members {
-            membership: Membership::new(me, &[me], &[]),
-            peers: HashMap::new(),
-            mine: None,
-        });
-    };
-    let voters: Vec<Sid> = ens
-        .servers
-        .iter()
-        .filter(|s| !s.observer)
-        .map(|s| s.id as Sid)
-        .collect();
-    let observers: Vec<Sid> = ens
-        .servers
-        .iter()
-        .filter(|s| s.observer)
-        .map(|s| s.id as Sid)
-        .collect();
-    let mut peers = HashMap::new();
-    let mut mine = None;
-    for s in &ens.servers {
-        let addr = (s.host.as_str(), s.peer_port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| {
-                StartError::Config(format!("cannot resolve server.{} host {}", s.id, s.host))
-            })?;
-        if s.id as Sid == me {
-            mine = Some(addr);
-        } else {
-            peers.insert(s.id as Sid, addr);
+/// The static configuration of `config`'s ensemble, as a dynamic configuration (version 0);
+/// empty for a standalone node.
+fn static_config(config: &NodeConfig) -> DynamicConfig {
+    let mut c = DynamicConfig::default();
+    if let Some(ens) = &config.ensemble {
+        for s in &ens.servers {
+            c.servers.insert(
+                s.id as Sid,
+                ServerSpec {
+                    host: s.host.clone(),
+                    peer_port: s.peer_port,
+                    election_port: s.election_port.unwrap_or(s.peer_port),
+                    observer: s.observer,
+                    client: s.client_port.map(|p| (s.host.clone(), p)),
+                },
+            );
         }
     }
-    if mine.is_none() {
-        return Err(StartError::Config(format!(
-            "node.id {me} is not one of the ensemble's servers"
-        )));
-    }
-    Ok(Members {
-        membership: Membership::new(me, &voters, &observers),
-        peers,
-        mine,
-    })
+    c
+}
+
+/// This server's own peer address in `cfg`.
+fn my_peer_address(cfg: &DynamicConfig, me: Sid) -> Result<Option<SocketAddr>, StartError> {
+    let Some(spec) = cfg.servers.get(&me) else {
+        return if cfg.servers.is_empty() {
+            Ok(None)
+        } else {
+            Err(StartError::Config(format!(
+                "node.id {me} is not one of the ensemble's servers"
+            )))
+        };
+    };
+    (spec.host.as_str(), spec.peer_port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(Some)
+        .ok_or_else(|| StartError::Config(format!("cannot resolve server.{me} host {}", spec.host)))
 }
 
 /// Starts a node (standalone, or a member of an ensemble) inside the current actix `System`.
@@ -154,11 +137,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
     let client_addr = listener.local_addr().unwrap_or(addr);
-    let Members {
-        membership,
-        peers,
-        mine: my_peer_addr,
-    } = membership(&config)?;
+    let me = config.node.id as Sid;
+    let static_cfg = static_config(&config);
+    let my_peer_addr = my_peer_address(&static_cfg, me)?;
     let standalone = config.ensemble.is_none();
     let peer_listener = match my_peer_addr {
         Some(a) => Some(
@@ -191,6 +172,25 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent,
         floor,
     } = restore(&config)?;
+    // The last committed configuration (reconfig) wins over the static one.
+    let dynamic = match tree
+        .get(crate::quorum::CONFIG_NODE)
+        .and_then(|n| n.data.clone())
+    {
+        Some(d) if !d.is_empty() && !standalone => {
+            match crate::quorum::dynconfig::parse(&String::from_utf8_lossy(&d)) {
+                Ok(c) => {
+                    tracing::info!(version = %format!("{:#x}", c.version), "using the ensemble configuration committed in the log");
+                    c
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the committed configuration cannot be parsed; using the static one");
+                    static_cfg.clone()
+                }
+            }
+        }
+        _ => static_cfg.clone(),
+    };
     let epochs = if config.storage.in_memory {
         Epochs::default()
     } else {
@@ -215,7 +215,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     let ens = config.ensemble.clone().unwrap_or_default();
     let settings = QuorumSettings {
         core: CoreConfig {
-            membership,
+            membership: if standalone {
+                Membership::new(me, &[me], &[])
+            } else {
+                dynamic.membership(me)
+            },
             timing: Timing {
                 tick_ms,
                 init_limit: ens.init_limit.max(1) as i64,
@@ -243,6 +247,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
                 .then(|| Duration::from_secs_f64(config.storage.purge_interval_hours * 3600.0)),
         },
         tick_every: Duration::from_millis((tick_ms / 10).clamp(5, 100) as u64),
+        dynamic: dynamic.clone(),
+        data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
     };
     let recent_kept = recent.len().saturating_sub(settings.core.commit_log_count);
     let persisted = PersistedState {
@@ -252,7 +258,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent: recent[recent_kept..].to_vec(),
         floor,
     };
-    let links = PeerLinks::new(config.node.id as Sid, peers, peer_listener);
+    let links = PeerLinks::new(me, peer_addresses(&dynamic, me), peer_listener);
     let quorum_arbiter = Arbiter::new();
     let quorum = {
         let store = store.clone();

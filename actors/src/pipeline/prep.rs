@@ -75,6 +75,16 @@ pub struct Prep {
     order: VecDeque<(Zxid, String)>,
     new_sessions: HashSet<SessionId>,
     closing: HashSet<SessionId>,
+    reconfig: Option<ReconfigContext>,
+}
+
+/// The ensemble state a reconfig is checked against.
+#[derive(Debug, Clone, Default)]
+pub struct ReconfigContext {
+    /// A reconfig is proposed and not committed yet.
+    pub in_progress: bool,
+    /// Voters currently synced with the leader, the leader included.
+    pub synced: std::collections::BTreeSet<u64>,
 }
 
 type Fail = ErrorCode;
@@ -397,19 +407,66 @@ impl Prep {
                 check_version(nv.version, *version)?;
                 Ok(TxnOp::Check { path: p.clone() })
             }
-            Request::Reconfig(_) => {
-                if !self.config.reconfig_enabled {
-                    return Err(ErrorCode::ReconfigDisabled);
-                }
-                self.check_session(tree, session)?;
-                if self.config.standalone {
-                    return Err(ErrorCode::Unimplemented);
-                }
-                // Ensemble reconfiguration is validated by the ensemble's own prep step.
-                Err(ErrorCode::Unimplemented)
-            }
+            Request::Reconfig(r) => self.prep_reconfig(tree, req, r, zxid),
             _ => Err(ErrorCode::MarshallingError),
         }
+    }
+
+    /// reconfig (16), in ZooKeeper's check order (protocol doc §7.15).
+    fn prep_reconfig(
+        &mut self,
+        tree: &DataTree,
+        req: &WriteRequest,
+        r: &ReconfigRequest,
+        zxid: Zxid,
+    ) -> Result<TxnOp, Fail> {
+        if !self.config.reconfig_enabled {
+            return Err(ErrorCode::ReconfigDisabled);
+        }
+        self.check_session(tree, req.session_id)?;
+        if self.config.standalone {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let ctx = self.reconfig.clone().unwrap_or_default();
+        if ctx.in_progress {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let node = tree
+            .get(crate::quorum::CONFIG_NODE)
+            .ok_or(ErrorCode::NoNode)?;
+        let text = node
+            .data
+            .as_ref()
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .unwrap_or_default();
+        let current =
+            crate::quorum::dynconfig::parse(&text).map_err(|_| ErrorCode::BadArguments)?;
+        if r.cur_config_id != -1 && r.cur_config_id != current.version {
+            return Err(ErrorCode::BadVersion);
+        }
+        let mut next = current
+            .reconfigured(
+                r.joining_servers.as_deref(),
+                r.leaving_servers.as_deref(),
+                r.new_members.as_deref(),
+            )
+            .map_err(|_| ErrorCode::BadArguments)?;
+        next.version = zxid;
+        let new_voters = next.membership(0).voters();
+        let synced = new_voters.iter().filter(|v| ctx.synced.contains(v));
+        if synced.count() * 2 <= new_voters.len() {
+            return Err(ErrorCode::NewConfigNoQuorum);
+        }
+        self.check_acl(&node.acl, perms::WRITE, &req.ids)?;
+        Ok(TxnOp::Reconfig {
+            data: Bytes::from(next.text()),
+            version: zxid,
+        })
+    }
+
+    /// What reconfig needs to know of the ensemble (set by the leader before each prep).
+    pub fn set_reconfig_context(&mut self, ctx: ReconfigContext) {
+        self.reconfig = Some(ctx);
     }
 
     fn record_delete(

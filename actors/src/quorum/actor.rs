@@ -89,6 +89,11 @@ pub struct QuorumSettings {
     pub snapshots: SnapshotPolicy,
     /// How often the core is ticked.
     pub tick_every: Duration,
+    /// The ensemble's configuration (static, or the last committed one): written to
+    /// `/zookeeper/config` by the first leader; empty for a standalone node.
+    pub dynamic: super::dynconfig::DynamicConfig,
+    /// Where `zoo.cfg.dynamic.<version>` files go (none in memory).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A sync waiting for the txns before it to be applied.
@@ -225,6 +230,9 @@ impl QuorumPeer {
         let mut items = Vec::with_capacity(txns.len());
         for txn in txns {
             self.last_applied = txn.zxid;
+            if let TxnOp::Reconfig { data, version } = &txn.op {
+                self.on_new_config(data, *version);
+            }
             let origin = if let TxnOp::CreateSession { .. } = txn.op {
                 self.connecting.remove(&txn.session_id)
             } else {
@@ -267,6 +275,25 @@ impl QuorumPeer {
         }
         if !items.is_empty() {
             crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
+        }
+    }
+
+    /// A committed configuration: links follow it, and it is written as ZooKeeper writes its
+    /// dynamic configuration file.
+    fn on_new_config(&mut self, data: &Bytes, version: Zxid) {
+        let text = String::from_utf8_lossy(data).into_owned();
+        let Ok(cfg) = super::dynconfig::parse(&text) else {
+            tracing::error!(%text, "committed configuration cannot be parsed");
+            return;
+        };
+        let me = self.settings.core.membership.me;
+        self.links.update(peer_addresses(&cfg, me));
+        self.settings.dynamic = cfg;
+        if let Some(dir) = &self.settings.data_dir {
+            let path = dir.join(format!("zoo.cfg.dynamic.{version:x}"));
+            if let Err(e) = std::fs::write(&path, format!("{text}\n")) {
+                tracing::warn!(file = %path.display(), error = %e, "cannot write the dynamic configuration file");
+            }
         }
     }
 
@@ -328,12 +355,13 @@ impl QuorumPeer {
             node.set_serving(on);
         }
         if on {
-            if matches!(self.core().role(), RoleView::Leading { .. }) {
+            if let RoleView::Leading { epoch } = self.core().role() {
                 // A new leader restarts every session's timer (as ZooKeeper does).
                 let now = crate::clock::now_ms();
                 for s in self.sessions.all() {
                     s.touch(now, self.sessions.tick_ms());
                 }
+                self.publish_first_config(epoch);
             }
             return;
         }
@@ -348,6 +376,31 @@ impl QuorumPeer {
         self.syncs.clear();
         self.forwarded_syncs.clear();
         self.learner_syncs.clear();
+    }
+
+    /// The first leader of an ensemble writes its configuration to `/zookeeper/config`, with
+    /// the version ZooKeeper gives it: the first zxid of that epoch.
+    fn publish_first_config(&mut self, epoch: u64) {
+        let empty = self
+            .store
+            .tree()
+            .get(super::CONFIG_NODE)
+            .is_none_or(|n| n.data.as_ref().is_none_or(|d| d.is_empty()));
+        if !empty || self.settings.dynamic.servers.is_empty() {
+            return;
+        }
+        let mut cfg = self.settings.dynamic.clone();
+        cfg.version = super::msg::make_zxid(epoch, 0);
+        let op = TxnOp::Reconfig {
+            data: Bytes::from(cfg.text()),
+            version: cfg.version,
+        };
+        let now = crate::clock::now_ms();
+        let mut out = Vec::new();
+        if let Some(zxid) = self.core().allocate_zxid(now, &mut out) {
+            self.propose_op(zxid, crate::clock::wall_ms(), 0, 0, op, None, &mut out);
+        }
+        self.run(out);
     }
 
     fn publish_status(&mut self) {
@@ -383,6 +436,14 @@ impl QuorumPeer {
             return;
         };
         let wall = crate::clock::wall_ms();
+        if matches!(request, Request::Reconfig(_)) {
+            let core = self.core.as_ref().expect("core");
+            self.prep
+                .set_reconfig_context(crate::pipeline::prep::ReconfigContext {
+                    in_progress: core.reconfig_in_progress(),
+                    synced: core.synced_voters(),
+                });
+        }
         let op = {
             let tree = self.store.tree();
             let req = WriteRequest {
@@ -843,4 +904,26 @@ impl Handler<LinkDown> for QuorumPeer {
     fn handle(&mut self, m: LinkDown, _: &mut Context<Self>) {
         self.step(Input::LinkReset { peer: m.peer });
     }
+}
+
+/// The peer address of every member but `me`.
+pub fn peer_addresses(
+    cfg: &super::dynconfig::DynamicConfig,
+    me: Sid,
+) -> HashMap<Sid, std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    cfg.servers
+        .iter()
+        .filter(|(id, _)| **id != me)
+        .filter_map(|(id, spec)| {
+            let addr = (spec.host.as_str(), spec.peer_port)
+                .to_socket_addrs()
+                .ok()?
+                .next();
+            if addr.is_none() {
+                tracing::warn!(server = id, host = %spec.host, "cannot resolve a member's host");
+            }
+            addr.map(|a| (*id, a))
+        })
+        .collect()
 }

@@ -123,6 +123,8 @@ pub enum Input {
     },
     /// The lowest zxid the log can now be cut back to changed (snapshots taken or purged).
     Floor(Zxid),
+    /// The membership known from the recovered configuration (set before anything else).
+    Membership(Membership),
     /// The snapshot asked for with `TakeSnapshot`.
     SnapshotTaken {
         /// The learner it is for.
@@ -232,6 +234,9 @@ impl Shared {
             );
             self.last_applied = t.zxid;
             self.history.push_back(t.clone());
+            if let crate::txn::TxnOp::Reconfig { data, .. } = &t.op {
+                self.reconfigure(data);
+            }
         }
         while self.history.len() > self.cfg.commit_log_count.max(1) {
             if let Some(t) = self.history.pop_front() {
@@ -239,6 +244,20 @@ impl Shared {
             }
         }
         out.push(Output::Apply(txns));
+    }
+
+    /// A committed configuration becomes the membership.
+    pub fn reconfigure(&mut self, data: &[u8]) {
+        match super::dynconfig::parse(&String::from_utf8_lossy(data)) {
+            Ok(c) => {
+                let me = self.cfg.membership.me;
+                self.cfg.membership = c.membership(me);
+                tracing::info!(version = %format!("{:#x}", c.version), voters = ?self.cfg.membership.voters(), "new ensemble configuration");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "committed configuration cannot be parsed; membership unchanged")
+            }
+        }
     }
 
     /// Forgets the history (after a truncation or a snapshot install).
@@ -443,6 +462,34 @@ impl PeerCore {
 
     /// One step.
     pub fn step(&mut self, now: i64, input: Input) -> Vec<Output> {
+        let mut out = self.step_inner(now, input);
+        if !self.s.cfg.standalone
+            && !self.s.cfg.membership.is_voter(self.s.cfg.membership.me)
+            && matches!(self.role, Role::Leading(_))
+        {
+            tracing::warn!("this server is no longer a voter: it stops leading");
+            self.look(now, &mut out);
+        }
+        out
+    }
+
+    /// Voters synced with this leader (itself included); empty when not leading.
+    pub fn synced_voters(&self) -> std::collections::BTreeSet<Sid> {
+        match &self.role {
+            Role::Leading(l) => l.synced_voters(&self.s),
+            _ => Default::default(),
+        }
+    }
+
+    /// Is a reconfig proposed and not yet committed?
+    pub fn reconfig_in_progress(&self) -> bool {
+        match &self.role {
+            Role::Leading(l) => l.reconfig_pending(),
+            _ => false,
+        }
+    }
+
+    fn step_inner(&mut self, now: i64, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Durable(token) => {
@@ -510,6 +557,7 @@ impl PeerCore {
                 }
             }
             Input::Floor(z) => self.s.floor = z,
+            Input::Membership(m) => self.s.cfg.membership = m,
             Input::SnapshotTaken { learner, blob } => {
                 if let Role::Leading(l) = &mut self.role {
                     l.on_snapshot(&mut self.s, learner, blob, &mut out);

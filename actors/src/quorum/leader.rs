@@ -104,6 +104,9 @@ pub struct Leader {
     committed: Zxid,
     /// (currentEpoch, last logged zxid) when this server became leader.
     my_history: (u64, Zxid),
+    /// A reconfig proposed, not committed: its zxid and the membership it brings. Until it
+    /// commits, it and every later proposal need a quorum of both configurations.
+    pending_reconfig: Option<(Zxid, super::config::Membership)>,
 }
 
 impl Leader {
@@ -121,6 +124,7 @@ impl Leader {
             last_ping: now,
             committed: s.last_applied,
             my_history: (s.current_epoch, s.last_logged),
+            pending_reconfig: None,
         };
         l.inherited = s.unapplied.len();
         let mut out = Vec::new();
@@ -131,6 +135,23 @@ impl Leader {
     /// The epoch (proposed, then established).
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Voters that acknowledged NEWLEADER and were heard recently, and this leader.
+    pub(super) fn synced_voters(&self, s: &Shared) -> BTreeSet<Sid> {
+        let mut v: BTreeSet<Sid> = self
+            .learners
+            .iter()
+            .filter(|(_, x)| x.phase == LearnerPhase::Acked && !x.observer)
+            .map(|(id, _)| *id)
+            .collect();
+        v.insert(s.cfg.membership.me);
+        v
+    }
+
+    /// Is a reconfig in flight?
+    pub(super) fn reconfig_pending(&self) -> bool {
+        self.pending_reconfig.is_some()
     }
 
     /// Statistics.
@@ -453,6 +474,11 @@ impl Leader {
             }
         }
         let z = txn.zxid;
+        if let crate::txn::TxnOp::Reconfig { data, .. } = &txn.op {
+            if let Ok(c) = super::dynconfig::parse(&String::from_utf8_lossy(data)) {
+                self.pending_reconfig = Some((z, c.membership(s.cfg.membership.me)));
+            }
+        }
         self.proposals.push_back(Proposal {
             txn: txn.clone(),
             acks: BTreeSet::new(),
@@ -481,6 +507,14 @@ impl Leader {
         while let Some(p) = self.proposals.front() {
             if !s.cfg.membership.is_quorum(p.acks.iter()) {
                 break;
+            }
+            if let Some((rz, next)) = &self.pending_reconfig {
+                if p.txn.zxid >= *rz && !next.is_quorum(p.acks.iter()) {
+                    break;
+                }
+                if p.txn.zxid == *rz {
+                    self.pending_reconfig = None;
+                }
             }
             let p = self.proposals.pop_front().expect("front");
             let z = p.txn.zxid;

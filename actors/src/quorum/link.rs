@@ -64,6 +64,11 @@ struct SendPeer(Bytes);
 #[rtype(result = "()")]
 struct Disconnected(u64);
 
+/// Quorum → link: the peer left the ensemble.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StopLink;
+
 /// The outgoing link to one peer.
 struct PeerLink {
     me: Sid,
@@ -167,6 +172,15 @@ impl Handler<SendPeer> for PeerLink {
     }
 }
 
+impl Handler<StopLink> for PeerLink {
+    type Result = ();
+    fn handle(&mut self, _: StopLink, ctx: &mut Context<Self>) {
+        self.tx = None;
+        self.generation += 1;
+        ctx.stop();
+    }
+}
+
 impl Handler<Disconnected> for PeerLink {
     type Result = ();
     fn handle(&mut self, m: Disconnected, ctx: &mut Context<Self>) {
@@ -211,7 +225,30 @@ impl PeerLinks {
     /// Starts the listener and the outgoing links (called by the quorum actor when it starts).
     pub fn set_quorum(&mut self, quorum: Addr<QuorumPeer>) {
         self.quorum = Some(quorum.clone());
-        for (id, addr) in &self.peers {
+        let peers = std::mem::take(&mut self.peers);
+        self.update(peers);
+        if let Some(l) = self.listener.take() {
+            actix_rt::spawn(accept(l, quorum));
+        }
+    }
+
+    /// The ensemble changed: links to new members start, links to members that left stop.
+    pub fn update(&mut self, peers: HashMap<Sid, SocketAddr>) {
+        let Some(quorum) = self.quorum.clone() else {
+            self.peers = peers;
+            return;
+        };
+        self.links.retain(|id, link| {
+            let keep = peers.get(id) == self.peers.get(id) && peers.contains_key(id);
+            if !keep {
+                link.do_send(StopLink);
+            }
+            keep
+        });
+        for (id, addr) in &peers {
+            if *id == self.me || self.links.contains_key(id) {
+                continue;
+            }
             let link = PeerLink {
                 me: self.me,
                 peer: *id,
@@ -225,10 +262,7 @@ impl PeerLinks {
             .start();
             self.links.insert(*id, link);
         }
-        if let Some(l) = self.listener.take() {
-            let known: Vec<Sid> = self.peers.keys().copied().collect();
-            actix_rt::spawn(accept(l, quorum, known));
-        }
+        self.peers = peers;
     }
 
     /// The quorum actor, once started.
@@ -248,7 +282,7 @@ impl PeerLinks {
     }
 }
 
-async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>, known: Vec<Sid>) {
+async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>) {
     let listener = match listener
         .set_nonblocking(true)
         .and_then(|_| tokio::net::TcpListener::from_std(listener))
@@ -263,7 +297,7 @@ async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>, known
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
-                actix_rt::spawn(inbound(stream, remote, quorum.clone(), known.clone()));
+                actix_rt::spawn(inbound(stream, remote, quorum.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "peer accept failed");
@@ -273,12 +307,7 @@ async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>, known
     }
 }
 
-async fn inbound(
-    stream: tokio::net::TcpStream,
-    remote: SocketAddr,
-    quorum: Addr<QuorumPeer>,
-    known: Vec<Sid>,
-) {
+async fn inbound(stream: tokio::net::TcpStream, remote: SocketAddr, quorum: Addr<QuorumPeer>) {
     let mut frames = FramedRead::new(stream, codec());
     let hello: Hello = match frames.next().await {
         Some(Ok(b)) => match rmp_serde::from_slice(&b) {
@@ -299,10 +328,8 @@ async fn inbound(
         );
         return;
     }
-    if !known.contains(&hello.from) {
-        tracing::warn!(%remote, id = hello.from, "connection from a server that is not a member; refused");
-        return;
-    }
+    // Servers that are not members yet are accepted: a server joining by reconfig syncs with
+    // the leader as a non-voting learner before the new configuration names it.
     while let Some(frame) = frames.next().await {
         let Ok(b) = frame else { break };
         match rmp_serde::from_slice::<PeerMsg>(&b) {

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod config;
 pub mod core;
+pub mod dynconfig;
 pub mod election;
 pub mod follower;
 pub mod leader;
@@ -12,3 +13,6 @@ pub mod msg;
 
 #[cfg(test)]
 mod sim;
+
+/// The node holding the ensemble's configuration.
+pub const CONFIG_NODE: &str = "/zookeeper/config";

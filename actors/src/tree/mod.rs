@@ -424,12 +424,12 @@ impl DataTree {
                     .collect(),
             ),
             TxnOp::Error(e) => OpResult::Error(e.code()),
-            TxnOp::Reconfig { data } => match self.nodes.get_mut("/zookeeper/config") {
+            TxnOp::Reconfig { data, version } => match self.nodes.get_mut("/zookeeper/config") {
                 None => OpResult::Error(ErrorCode::NoNode.code()),
                 Some(n) => {
                     n.data = Some(data.clone());
                     n.version = -1;
-                    n.mzxid = txn.zxid;
+                    n.mzxid = *version;
                     n.mtime = txn.time_ms;
                     let (stat, acl) = (n.stat(), n.acl.clone());
                     changes.push(Change {
