@@ -757,7 +757,7 @@ fn seeds(default: u64) -> Vec<u64> {
 #[test]
 fn sim_three_servers() {
     let mut total = 0;
-    for seed in seeds(300) {
+    for seed in seeds(1500) {
         let r = std::panic::catch_unwind(|| run_seed(seed, 3, 0));
         match r {
             Ok(n) => total += n,
@@ -769,7 +769,7 @@ fn sim_three_servers() {
 
 #[test]
 fn sim_five_servers_and_an_observer() {
-    for seed in seeds(150) {
+    for seed in seeds(600) {
         let r = std::panic::catch_unwind(|| run_seed(10_000 + seed, 5, 1));
         if let Err(e) = r {
             panic!(
