@@ -23,8 +23,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 cargo build --release --quiet --bin zkr
-(cd benches/zk-bench && cargo build --release --quiet)
-ZKR=$root/target/release/zkr
+(cd benches/zk-bench && CARGO_TARGET_DIR=target cargo build --release --quiet)
+ZKR=${CARGO_TARGET_DIR:-$root/target}/release/zkr
 BENCH=$root/benches/zk-bench/target/release/zk-bench
 J=/usr/share/java
 APACHE_CP="$J/zookeeper.jar:$J/zookeeper-jute.jar:$J/netty-handler.jar:$J/netty-transport.jar:$J/netty-buffer.jar:$J/netty-common.jar:$J/netty-codec.jar:$J/netty-resolver.jar:$J/netty-transport-native-unix-common.jar:$J/slf4j-api.jar:$J/slf4j-log4j12.jar:$J/log4j-1.2.jar:$J/metrics-core.jar:$J/snappy-java.jar:$J/commons-cli.jar"
