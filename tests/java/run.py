@@ -173,6 +173,10 @@ def run_zkcli(res, server):
         "getAcl %s/a" % r,
         "set -v 5 %s/a x" % r,
         "whoami",
+        "setquota -n 5 %s" % r,
+        "create %s/q qq" % r,
+        "listquota %s" % r,
+        "delquota %s" % r,
         "delete %s/nope" % r,
         "delete %s" % r,
         "delete %s/a" % r,
@@ -223,16 +227,19 @@ def run_zkcli(res, server):
     out.expect("zkCli: whoami header", r"Auth scheme: User")
     ids = set(out.lines[out.pos:out.pos + 2])
     res.check("zkCli: whoami lists the digest and ip identities", ids == {"digest: u1", "ip: 127.0.0.1"}, repr(ids))
+    # listquota: the stats node the server keeps: r, a, e, s-1 and q; hello->world (5), eph, x, qq.
+    out.expect("zkCli: listquota shows the limits", r"Output quota for %s count=5,bytes=-1.*" % esc)
+    out.expect("zkCli: listquota shows the usage the server counted", r"Output stat for %s count=5,bytes=11" % esc)
     err.expect("zkCli: delete missing: Node does not exist", r"Node does not exist: %s/nope" % esc)
     err.expect("zkCli: delete non-empty: Node not empty", r"Node not empty: %s" % esc)
-    out.expect("zkCli: ls after delete", r"\[e, s-0000000001\]")
+    out.expect("zkCli: ls after delete", r"\[e, q, s-0000000001\]")
     res.check("zkCli: no unexpected error lines", not re.search(r"Exception|KeeperErrorCode", p.stderr),
               p.stderr[-2000:])
 
     # Command-line mode: one command per run, each its own session.
     for args, pattern, name in [
         (["get", r + "/s-0000000001"], r"x", "zkCli (args): get"),
-        (["ls", r], r"\[s-0000000001\]", "zkCli (args): ls after the script's session closed (ephemeral gone)"),
+        (["ls", r], r"\[q, s-0000000001\]", "zkCli (args): ls after the script's session closed (ephemeral gone)"),
     ]:
         try:
             p = subprocess.run([ZKCLI, "-server", server.hosts] + args, capture_output=True, text=True,
