@@ -6,7 +6,8 @@ against it, prints PASS/FAIL per check and exits 1 if anything failed.
 
 zkr is the server under test; Apache ZooKeeper 3.8.0 is the reference, and every check must
 pass on it too (ZkInterop skips its few known, deliberate differences on Apache only).
-zkr's binary is $ZKR_BIN or target/debug/zkr (run.sh builds it).
+zkr's binary is $ZKR_BIN or target/debug/zkr (run.sh builds it). ZK_CLIENT_SOCKET=netty runs
+the Java client over its Netty transport instead of NIO.
 """
 
 import argparse
@@ -124,8 +125,10 @@ def run_java(res, server, workdir, classes, kind, variant=False):
         f.write("log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n"
                 "log4j.appender.F.File=%s\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n"
                 "log4j.appender.F.layout.ConversionPattern=%%d %%-5p [%%t] %%c{1} - %%m%%n\n" % client_log)
-    args = ["java", "-Dlog4j.configuration=file:" + log4j, "-cp", APACHE_CP + ":" + classes, "ZkInterop",
-            server.hosts, "--tick-ms", str(TICK_MS)]
+    args = ["java", "-Dlog4j.configuration=file:" + log4j]
+    if os.environ.get("ZK_CLIENT_SOCKET") == "netty":
+        args.append("-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty")
+    args += ["-cp", APACHE_CP + ":" + classes, "ZkInterop", server.hosts, "--tick-ms", str(TICK_MS)]
     if kind == "apache":
         args.append("--apache")
     if variant:
