@@ -642,6 +642,43 @@ public final class ZkInterop {
         eq("getAllChildrenNumber ignores name-prefix siblings", 2, zk.getAllChildrenNumber(r + "/k0"));
     }
 
+    /** The server keeps a quota's zookeeper_stats node current (what zkCli's listquota shows). */
+    static void quotas() throws Exception {
+        ZooKeeper zk = connect();
+        String r = root + "/quota";
+        String q = "/zookeeper/quota" + r;
+        zk.create(r, b("abc"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        zk.create(r + "/x", b("12345"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        zk.create(r + "x", b("zz"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        // What zkCli's setquota does: the parents, the limits node, then the stats node.
+        StringBuilder sb = new StringBuilder("/zookeeper/quota");
+        for (String part : r.substring(1).split("/")) {
+            sb.append('/').append(part);
+            zk.create(sb.toString(), null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        }
+        zk.create(q + "/zookeeper_limits", b("count=5,bytes=-1"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        zk.create(q + "/zookeeper_stats", b("count=0,bytes=0"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        String stats = q + "/zookeeper_stats";
+        Stat before = zk.exists(stats, false);
+        eq("quota: stats counted when the stats node is created", "count=2,bytes=8", s(zk.getData(stats, false, null)));
+        zk.create(r + "/x/n", b("hello"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        eq("quota: a create under the path counts", "count=3,bytes=13", s(zk.getData(stats, false, null)));
+        zk.setData(r + "/x/n", b("hi"), -1);
+        eq("quota: a setData counts the size change", "count=3,bytes=10", s(zk.getData(stats, false, null)));
+        zk.setData(r + "x", b("longer"), -1);
+        eq("quota: a name-prefix sibling does not count", "count=3,bytes=10", s(zk.getData(stats, false, null)));
+        zk.delete(r + "/x/n", -1);
+        eq("quota: a delete counts", "count=2,bytes=8", s(zk.getData(stats, false, null)));
+        Stat after = zk.exists(stats, false);
+        check("quota: stats are rewritten in place (same version and mzxid)",
+                after.getVersion() == before.getVersion() && after.getMzxid() == before.getMzxid(), before + " / " + after);
+        zk.create(r + "/e", b("1234"), Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL);
+        eq("quota: an ephemeral counts", "count=3,bytes=12", s(zk.getData(stats, false, null)));
+        zk.delete(q + "/zookeeper_limits", -1);
+        zk.create(r + "/k", b("1"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        eq("quota: without the limits node nothing is counted", "count=3,bytes=12", s(zk.getData(stats, false, null)));
+    }
+
     static void rootCount() throws Exception {
         ZooKeeper zk = connect();
         zk.addAuthInfo("digest", b("super:test"));
@@ -1760,6 +1797,7 @@ public final class ZkInterop {
         section("remove watches", ZkInterop::removeWatches);
         section("sync, getConfig, reconfig", ZkInterop::syncAndConfig);
         section("containers and ttl", ZkInterop::containersAndTtl);
+        section("quotas", ZkInterop::quotas);
         section("root count", ZkInterop::rootCount);
         section("pipelining", ZkInterop::pipelining);
         section("event before data", ZkInterop::eventBeforeData);

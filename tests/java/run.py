@@ -6,7 +6,8 @@ against it, prints PASS/FAIL per check and exits 1 if anything failed.
 
 zkr is the server under test; Apache ZooKeeper 3.8.0 is the reference, and every check must
 pass on it too (ZkInterop skips its few known, deliberate differences on Apache only).
-zkr's binary is $ZKR_BIN or target/debug/zkr (run.sh builds it).
+zkr's binary is $ZKR_BIN or target/debug/zkr (run.sh builds it). ZK_CLIENT_SOCKET=netty runs
+the Java client over its Netty transport instead of NIO.
 """
 
 import argparse
@@ -124,8 +125,10 @@ def run_java(res, server, workdir, classes, kind, variant=False):
         f.write("log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n"
                 "log4j.appender.F.File=%s\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n"
                 "log4j.appender.F.layout.ConversionPattern=%%d %%-5p [%%t] %%c{1} - %%m%%n\n" % client_log)
-    args = ["java", "-Dlog4j.configuration=file:" + log4j, "-cp", APACHE_CP + ":" + classes, "ZkInterop",
-            server.hosts, "--tick-ms", str(TICK_MS)]
+    args = ["java", "-Dlog4j.configuration=file:" + log4j]
+    if os.environ.get("ZK_CLIENT_SOCKET") == "netty":
+        args.append("-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty")
+    args += ["-cp", APACHE_CP + ":" + classes, "ZkInterop", server.hosts, "--tick-ms", str(TICK_MS)]
     if kind == "apache":
         args.append("--apache")
     if variant:
@@ -173,6 +176,10 @@ def run_zkcli(res, server):
         "getAcl %s/a" % r,
         "set -v 5 %s/a x" % r,
         "whoami",
+        "setquota -n 5 %s" % r,
+        "create %s/q qq" % r,
+        "listquota %s" % r,
+        "delquota %s" % r,
         "delete %s/nope" % r,
         "delete %s" % r,
         "delete %s/a" % r,
@@ -223,16 +230,19 @@ def run_zkcli(res, server):
     out.expect("zkCli: whoami header", r"Auth scheme: User")
     ids = set(out.lines[out.pos:out.pos + 2])
     res.check("zkCli: whoami lists the digest and ip identities", ids == {"digest: u1", "ip: 127.0.0.1"}, repr(ids))
+    # listquota: the stats node the server keeps: r, a, e, s-1 and q; hello->world (5), eph, x, qq.
+    out.expect("zkCli: listquota shows the limits", r"Output quota for %s count=5,bytes=-1.*" % esc)
+    out.expect("zkCli: listquota shows the usage the server counted", r"Output stat for %s count=5,bytes=11" % esc)
     err.expect("zkCli: delete missing: Node does not exist", r"Node does not exist: %s/nope" % esc)
     err.expect("zkCli: delete non-empty: Node not empty", r"Node not empty: %s" % esc)
-    out.expect("zkCli: ls after delete", r"\[e, s-0000000001\]")
+    out.expect("zkCli: ls after delete", r"\[e, q, s-0000000001\]")
     res.check("zkCli: no unexpected error lines", not re.search(r"Exception|KeeperErrorCode", p.stderr),
               p.stderr[-2000:])
 
     # Command-line mode: one command per run, each its own session.
     for args, pattern, name in [
         (["get", r + "/s-0000000001"], r"x", "zkCli (args): get"),
-        (["ls", r], r"\[s-0000000001\]", "zkCli (args): ls after the script's session closed (ephemeral gone)"),
+        (["ls", r], r"\[q, s-0000000001\]", "zkCli (args): ls after the script's session closed (ephemeral gone)"),
     ]:
         try:
             p = subprocess.run([ZKCLI, "-server", server.hosts] + args, capture_output=True, text=True,

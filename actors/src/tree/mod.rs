@@ -8,9 +8,13 @@
 //! * every node but `/` has its parent in the tree, and the parent lists it as a child;
 //! * `last_zxid` is the zxid of the last applied txn, and txns are applied in increasing order;
 //! * `ephemerals[s]` holds exactly the nodes whose stored owner is session `s`;
-//! * a node's stored `cversion` counts child creations; the visible one is derived (§8.2).
+//! * a node's stored `cversion` counts child creations; the visible one is derived (§8.2);
+//! * `quota_paths` holds exactly the paths `p` with a `/zookeeper/quota<p>/zookeeper_limits`
+//!   node, and each one's stats node data counts the nodes and data bytes under `p`
+//!   (kept up to date in place, as ZooKeeper does; see [`quota`]).
 
 pub mod path;
+pub mod quota;
 pub mod watches;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -182,6 +186,8 @@ pub struct DataTree {
     last_zxid: Zxid,
     acl_cache: HashMap<Vec<Acl>, AclList>,
     data_bytes: u64,
+    /// Paths with a quota (ZooKeeper's `pTrie`).
+    quota_paths: BTreeSet<String>,
 }
 
 impl Default for DataTree {
@@ -200,6 +206,7 @@ impl DataTree {
             last_zxid: 0,
             acl_cache: HashMap::new(),
             data_bytes: 0,
+            quota_paths: BTreeSet::new(),
         };
         let open = t.intern_acl(Acl::open_unsafe());
         let mut root = Node::new(open.clone());
@@ -379,6 +386,7 @@ impl DataTree {
                     let stat = n.stat();
                     let acl = n.acl.clone();
                     self.data_bytes = self.data_bytes + new - old.min(self.data_bytes);
+                    self.quota_update(path, new as i64 - old as i64, 0);
                     changes.push(Change {
                         path: path.clone(),
                         event: event_type::NODE_DATA_CHANGED,
@@ -501,6 +509,16 @@ impl DataTree {
                 .insert(path.to_string());
         }
         self.nodes.insert(path.to_string(), node);
+        if let Some(quota_path) = quota::quota_path_of(parent_path) {
+            match path::name(path) {
+                quota::LIMIT_NODE => {
+                    self.quota_paths.insert(quota_path.to_string());
+                }
+                quota::STAT_NODE => self.recount_quota(quota_path),
+                _ => {}
+            }
+        }
+        self.quota_update(path, data.as_ref().map_or(0, |d| d.len()) as i64, 1);
         changes.push(Change {
             path: path.to_string(),
             event: event_type::NODE_CREATED,
@@ -531,6 +549,16 @@ impl DataTree {
             }
         }
         let parent_path = path::parent(path).unwrap_or("/");
+        if path::name(path) == quota::LIMIT_NODE {
+            if let Some(quota_path) = quota::quota_path_of(parent_path) {
+                self.quota_paths.remove(quota_path);
+            }
+        }
+        self.quota_update(
+            path,
+            -(node.data.as_ref().map_or(0, |d| d.len()) as i64),
+            -1,
+        );
         let parent_acl = match self.nodes.get_mut(parent_path) {
             Some(parent) => {
                 parent.children.remove(path::name(path));
@@ -593,7 +621,73 @@ impl DataTree {
             t.sessions.insert(id, rec);
         }
         t.last_zxid = last_zxid;
+        // ZooKeeper's setupQuota: every limits node names a quota; recount each one.
+        let quotas: Vec<String> = t
+            .nodes
+            .keys()
+            .filter(|p| path::name(p) == quota::LIMIT_NODE)
+            .filter_map(|p| quota::quota_path_of(path::parent(p)?).map(str::to_string))
+            .collect();
+        for q in quotas {
+            t.recount_quota(&q);
+            t.quota_paths.insert(q);
+        }
         t
+    }
+
+    /// The quota a change to `path` counts against: the nearest of `path` and its ancestors
+    /// with a quota (`getMaxPrefixWithQuota`; never `/`).
+    fn quota_of(&self, path: &str) -> Option<String> {
+        if self.quota_paths.is_empty() {
+            return None;
+        }
+        std::iter::once(path)
+            .chain(path::ancestors(path))
+            .take_while(|p| *p != "/")
+            .find(|p| self.quota_paths.contains(*p))
+            .map(str::to_string)
+    }
+
+    /// Adds to the usage of the quota `path` falls under, if any (`updateQuotaStat`).
+    fn quota_update(&mut self, path: &str, bytes_diff: i64, count_diff: i64) {
+        let Some(q) = self.quota_of(path) else {
+            return;
+        };
+        let Some(node) = self.nodes.get(&quota::stat_path(&q)) else {
+            return;
+        };
+        // Unreadable stats (a client may write anything there): ZooKeeper fails the apply with
+        // an exception; leave them as they are instead.
+        let Some(mut track) = quota::StatsTrack::parse(node.data.as_deref().unwrap_or(&[])) else {
+            return;
+        };
+        track.add(count_diff, bytes_diff);
+        self.set_stats(&q, track);
+    }
+
+    /// Counts the nodes and data bytes at and under `path` into its stats node
+    /// (`updateQuotaForPath`).
+    fn recount_quota(&mut self, path: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(&p) {
+                count += 1;
+                bytes += n.data.as_ref().map_or(0, |d| d.len()) as i64;
+                stack.extend(n.children.iter().map(|c| path::join(&p, c)));
+            }
+        }
+        self.set_stats(path, quota::StatsTrack::new(count, bytes));
+    }
+
+    /// Rewrites a stats node's data in place: no version, zxid or watch changes.
+    fn set_stats(&mut self, path: &str, track: quota::StatsTrack) {
+        if let Some(node) = self.nodes.get_mut(&quota::stat_path(path)) {
+            let text = Bytes::from(track.to_text());
+            let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+            self.data_bytes = (self.data_bytes + text.len() as u64).saturating_sub(old);
+            node.data = Some(text);
+        }
     }
 
     /// Removes nodes whose parent does not exist (and their descendants); returns their paths.
@@ -632,6 +726,7 @@ impl DataTree {
             last_zxid: 0,
             acl_cache: HashMap::new(),
             data_bytes: 0,
+            quota_paths: BTreeSet::new(),
         }
     }
 }

@@ -158,3 +158,122 @@ fn multi_applies_with_one_zxid() {
     assert_eq!(t.get("/m2").unwrap().czxid, 1);
     assert_eq!(t.last_zxid(), 1);
 }
+
+fn create_with(path: &str, data: &[u8], parent_cversion: i32) -> TxnOp {
+    TxnOp::Create {
+        path: path.into(),
+        data: Some(Bytes::copy_from_slice(data)),
+        acl: Acl::open_unsafe(),
+        ephemeral_owner: 0,
+        parent_cversion,
+    }
+}
+
+fn data_of(t: &DataTree, path: &str) -> String {
+    let n = t.get(path).expect(path);
+    String::from_utf8_lossy(n.data.as_deref().unwrap_or(b"")).into_owned()
+}
+
+/// As zkCli's setquota leaves it, then the changes ZooKeeper counts (checked against 3.8.0).
+#[test]
+fn quota_stats_follow_the_subtree() {
+    let mut t = DataTree::new();
+    let mut z = 0;
+    let mut apply = |t: &mut DataTree, op: TxnOp| {
+        z += 1;
+        t.apply(&txn(z, op))
+    };
+    apply(&mut t, create_with("/q", b"abc", 1));
+    apply(&mut t, create_with("/q/x", b"12345", 1));
+    apply(&mut t, create_with("/qx", b"zz", 2));
+    apply(&mut t, create_with("/zookeeper/quota/q", b"", 1));
+    let limits = "/zookeeper/quota/q/zookeeper_limits";
+    let stats = "/zookeeper/quota/q/zookeeper_stats";
+    apply(&mut t, create_with(limits, b"count=5,bytes=-1", 1));
+    apply(&mut t, create_with(stats, b"count=0,bytes=0", 2));
+    assert_eq!(data_of(&t, stats), "count=2,bytes=8");
+    let before = t.get(stats).unwrap().stat();
+    apply(&mut t, create_with("/q/x/n", b"hello", 1));
+    assert_eq!(data_of(&t, stats), "count=3,bytes=13");
+    apply(
+        &mut t,
+        TxnOp::SetData {
+            path: "/q/x/n".into(),
+            data: Some(Bytes::from_static(b"hi")),
+            version: 1,
+        },
+    );
+    assert_eq!(data_of(&t, stats), "count=3,bytes=10");
+    // A sibling whose name extends the quota'd path is not under it.
+    apply(
+        &mut t,
+        TxnOp::SetData {
+            path: "/qx".into(),
+            data: Some(Bytes::from_static(b"longer")),
+            version: 1,
+        },
+    );
+    assert_eq!(data_of(&t, stats), "count=3,bytes=10");
+    apply(
+        &mut t,
+        TxnOp::Delete {
+            path: "/q/x/n".into(),
+        },
+    );
+    assert_eq!(data_of(&t, stats), "count=2,bytes=8");
+    // Rewritten in place: the stats node's own version and zxids stay.
+    let after = t.get(stats).unwrap().stat();
+    assert_eq!(
+        (after.version, after.mzxid, after.czxid),
+        (before.version, before.mzxid, before.czxid)
+    );
+    assert_eq!(after.data_length, "count=2,bytes=8".len() as i32);
+    // Extra keys survive; a restored tree recounts.
+    apply(
+        &mut t,
+        TxnOp::SetData {
+            path: stats.into(),
+            data: Some(Bytes::from_static(b"count=1,bytes=2=;foo=7")),
+            version: 1,
+        },
+    );
+    apply(&mut t, create_with("/q/m", b"1", 2));
+    assert_eq!(data_of(&t, stats), "count=2,bytes=3=;foo=7");
+    let nodes: Vec<(String, Node)> = t.paths().map(|(p, n)| (p.clone(), n.clone())).collect();
+    let restored = DataTree::restore(nodes, Vec::new(), t.last_zxid());
+    assert_eq!(data_of(&restored, stats), "count=3,bytes=9");
+    assert_eq!(
+        restored.approximate_data_size(),
+        restored
+            .paths()
+            .map(|(p, n)| p.len() as u64 + n.data.as_ref().map_or(0, |d| d.len()) as u64)
+            .sum::<u64>()
+    );
+    // Unreadable stats are left alone; removing the limits ends the counting.
+    apply(
+        &mut t,
+        TxnOp::SetData {
+            path: stats.into(),
+            data: Some(Bytes::from_static(b"garbage")),
+            version: 2,
+        },
+    );
+    apply(&mut t, create_with("/q/g", b"1", 3));
+    assert_eq!(data_of(&t, stats), "garbage");
+    apply(
+        &mut t,
+        TxnOp::SetData {
+            path: stats.into(),
+            data: Some(Bytes::from_static(b"count=0,bytes=0")),
+            version: 3,
+        },
+    );
+    apply(
+        &mut t,
+        TxnOp::Delete {
+            path: limits.into(),
+        },
+    );
+    apply(&mut t, create_with("/q/k", b"1", 4));
+    assert_eq!(data_of(&t, stats), "count=0,bytes=0");
+}
