@@ -5,7 +5,8 @@
 //!
 //! On drop every process still running is killed; the directory is removed unless the thread
 //! is panicking (a failing test), in which case the tail of each member's log is printed and
-//! everything is kept for inspection (`ZKR_KEEP_ENSEMBLE=1` keeps it always).
+//! everything is kept for inspection (`ZKR_KEEP_ENSEMBLE=1` keeps it always; `ZKR_TEST_LOG`
+//! overrides the members' `RUST_LOG`, default `info`).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -339,7 +340,10 @@ impl Ensemble {
         cmd.arg("node")
             .arg(if zoo { "--zoo-cfg" } else { "--config" })
             .arg(m.config_path(zoo))
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("ZKR_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
