@@ -289,6 +289,47 @@ async fn all_start_and_replicate(voters: usize, tag: &str) {
         .map(|id| common::ensemble::zxid_of(ens.member(*id).client_port))
         .collect();
     println!("{voters} nodes: zxids after the writes {zxids:x?}");
+    if voters < 5 {
+        return;
+    }
+
+    // Five voters survive two failures: kill the leader and one follower.
+    let mut ens = ens;
+    let leader = ens.wait_leader(&ids, SETTLE);
+    let follower = *ids.iter().find(|i| **i != leader).unwrap();
+    let killed_at = Instant::now();
+    ens.kill9(leader);
+    ens.kill9(follower);
+    let rest: Vec<u8> = ids
+        .iter()
+        .copied()
+        .filter(|i| *i != leader && *i != follower)
+        .collect();
+    let new = ens.wait_leader(&rest, SETTLE);
+    println!(
+        "5 nodes: killed {leader} (leader) and {follower}; {new} leads the other three after {:?}",
+        killed_at.elapsed()
+    );
+    for id in &rest {
+        let p = format!("/after-two-kills{id}");
+        within(
+            "write with 3 of 5",
+            WAIT,
+            try_create(&ens.addr(*id), &p, b"3", WAIT),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("write through {id} with 3 of 5 up: {e}"));
+        acked.push(Acked {
+            path: p,
+            data: b"3".to_vec(),
+            version: 0,
+        });
+    }
+    ens.spawn(leader);
+    ens.spawn(follower);
+    ens.wait_leader(&ids, SETTLE);
+    let tree = assert_converged(&ens, &ids).await;
+    assert_has_acked(&tree, &acked, "all five after two kills and restarts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +338,7 @@ async fn three_nodes_elect_one_leader_and_replicate_writes_through_every_node() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_nodes_elect_one_leader_and_replicate_writes_through_every_node() {
+async fn five_nodes_elect_one_leader_replicate_writes_and_survive_two_failures() {
     all_start_and_replicate(5, "five").await;
 }
 
@@ -1122,6 +1163,33 @@ async fn an_observer_serves_reads_forwards_writes_and_does_not_count_for_the_quo
         assert!(tree.contains_key(p), "{p} missing");
     }
     assert!(!tree.contains_key("/o/no-quorum"));
+
+    // The observer restarted after missing writes catches up (it serves only once synced).
+    let leader = ens.wait_leader(&up, SETTLE);
+    ens.kill9(obs);
+    let lc = connect(&ens.addr(leader)).await;
+    for k in 0..5 {
+        lc.create(&format!("/o/missed{k}"), b"m", &persistent())
+            .await
+            .expect("create while the observer is down");
+    }
+    let log_from = ens.log_len(leader);
+    ens.spawn(obs);
+    ens.wait_mode(obs, "observer", SETTLE);
+    let lines = ens.wait_sync_lines(leader, obs, log_from, WAIT);
+    println!("observer test: the restarted observer was synchronised: {lines:?}");
+    let oc = connect(&ens.addr(obs)).await;
+    let direct = dump(&oc).await;
+    for k in 0..5 {
+        assert!(
+            direct.contains_key(&format!("/o/missed{k}")),
+            "restarted observer lacks /o/missed{k}"
+        );
+    }
+    oc.create("/o/after-restart", b"", &persistent())
+        .await
+        .expect("write through the restarted observer");
+    assert_converged(&ens, &up).await;
 }
 
 // ---------------------------------------------------------------------------------------------
