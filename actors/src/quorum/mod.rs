@@ -11,4 +11,6 @@ pub mod link;
 pub mod msg;
 
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod sim;
