@@ -252,6 +252,8 @@ pub(super) struct Sim {
     pub auto_writes: bool,
     /// Random client writes include sessions, ephemerals and closeSession.
     pub session_workload: bool,
+    /// Now and then a durable action takes 100-1000 ms instead of 1-30 ms.
+    pub slow_disks: bool,
     /// Committed txns kept for DIFF (`commit_log_count`).
     pub commit_log_count: usize,
     /// Encoded messages larger than this break their link, as the peer codec does.
@@ -349,6 +351,7 @@ impl Sim {
             chaos: true,
             auto_writes: true,
             session_workload: false,
+            slow_disks: false,
             commit_log_count: 20,
             frame_limit: None,
             msg_hooks: Vec::new(),
@@ -689,7 +692,12 @@ impl Sim {
                     let s = self.servers.get_mut(&id).expect("server");
                     s.pending.push_back((token, action));
                     let life = s.life;
-                    let delay = self.rng.random_range(1..30);
+                    let delay = if self.slow_disks && self.rng.random_bool(0.05) {
+                        // An fsync that stalls (a busy disk).
+                        self.rng.random_range(100..1000)
+                    } else {
+                        self.rng.random_range(1..30)
+                    };
                     self.schedule(delay, Event::DurableDone { id, token, life });
                 }
                 Output::Apply(txns) => self.apply(id, txns),
