@@ -38,7 +38,7 @@ const KEYS: usize = 3;
 /// Concurrent clients: client i is pinned to server (i % 3) + 1; the last one uses all.
 const CLIENTS: usize = 4;
 /// Operations per client, at most (clients stop earlier, once the faults are over).
-const OPS_PER_CLIENT: usize = 1500;
+const OPS_PER_CLIENT: usize = 5000;
 /// Longest the workload may run.
 const WORKLOAD_LIMIT: Duration = Duration::from_secs(120);
 /// One operation's deadline (then its outcome is unknown).
