@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zkr's test suite needs on a fresh Debian machine: Apache ZooKeeper 3.8 (the
-# reference server and its Java and C clients), netcat, and a Python venv with kazoo and pytest.
+# reference server and its Java and C clients), netcat, Prometheus (for tests/ops), and a Python
+# venv with kazoo and pytest.
 # Idempotent: each step is skipped when already done.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +12,10 @@ need_apt=()
 command -v nc >/dev/null 2>&1 || need_apt+=(netcat-openbsd)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# Prometheus and promtool: the ops tests (tests/ops) run a real Prometheus against an ensemble.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  need_apt+=(prometheus)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   SUDO=""

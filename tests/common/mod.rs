@@ -255,3 +255,6 @@ pub fn wait_serving(port: u16, within: Duration) {
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+pub mod ensemble;
+pub mod proxy;

@@ -52,7 +52,7 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
         .into(),
         "srvr" => server_summary(node, this, false),
         "stat" => server_summary(node, this, true),
-        "mntr" => monitor(node, this),
+        "mntr" => monitor(node),
         "conf" => conf(node),
         "cons" => {
             let mut s = String::new();
@@ -181,11 +181,8 @@ fn server_summary(node: &NodeContext, this: &Outbox, with_clients: bool) -> Stri
     let _ = writeln!(s, "Received: {}", node.stats.received());
     let _ = writeln!(s, "Sent: {}", node.stats.sent());
     let _ = writeln!(s, "Connections: {}", connection_count(node, this));
-    let _ = writeln!(
-        s,
-        "Outstanding: {}",
-        node.stats.outstanding.load(Ordering::Relaxed).max(0)
-    );
+    let outstanding: usize = node.store.connections().iter().map(|c| c.queued()).sum();
+    let _ = writeln!(s, "Outstanding: {outstanding}");
     let _ = writeln!(s, "Zxid: 0x{:x}", tree.last_zxid());
     let _ = writeln!(s, "Mode: {}", node.mode().name());
     let _ = writeln!(s, "Node count: {}", tree.node_count());
@@ -242,77 +239,10 @@ fn connection_line(c: &Outbox, full: bool) -> String {
     s
 }
 
-fn monitor(node: &NodeContext, this: &Outbox) -> String {
-    let (min, avg, max) = node.stats.latency_ms();
-    let tree = node.store.tree();
-    let watch_count = node.store.with_watches(|w| w.count());
-    let (open_fds, max_fds) = fd_counts();
-    let mut lines: Vec<(String, String)> = vec![
-        ("version".into(), version_string()),
-        ("server_state".into(), node.mode().name().into()),
-        ("avg_latency".into(), java_double(avg)),
-        ("max_latency".into(), max.to_string()),
-        ("min_latency".into(), min.to_string()),
-        ("packets_received".into(), node.stats.received().to_string()),
-        ("packets_sent".into(), node.stats.sent().to_string()),
-        (
-            "num_alive_connections".into(),
-            connection_count(node, this).to_string(),
-        ),
-        (
-            "outstanding_requests".into(),
-            node.stats
-                .outstanding
-                .load(Ordering::Relaxed)
-                .max(0)
-                .to_string(),
-        ),
-        ("znode_count".into(), tree.node_count().to_string()),
-        ("watch_count".into(), watch_count.to_string()),
-        (
-            "ephemerals_count".into(),
-            tree.ephemeral_count().to_string(),
-        ),
-        (
-            "approximate_data_size".into(),
-            tree.approximate_data_size().to_string(),
-        ),
-        ("open_file_descriptor_count".into(), open_fds.to_string()),
-        ("max_file_descriptor_count".into(), max_fds.to_string()),
-        (
-            "uptime".into(),
-            (crate::clock::now_ms() - node.started_ms).to_string(),
-        ),
-        ("global_sessions".into(), node.sessions.len().to_string()),
-        ("local_sessions".into(), "0".into()),
-        ("last_proposal_size".into(), "-1".into()),
-        ("connection_drop_probability".into(), "0.0".into()),
-        ("outstanding_tls_handshake".into(), "0".into()),
-        ("auth_failed_count".into(), "0".into()),
-    ];
-    lines.push(("last_zxid".into(), format!("0x{:x}", tree.last_zxid())));
-    let mut s = String::new();
-    for (k, v) in lines {
-        let _ = writeln!(s, "zk_{k}\t{v}");
-    }
-    s
-}
-
-fn fd_counts() -> (u64, u64) {
-    let open = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass and has no other effect.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur
-    } else {
-        0
-    };
-    (open, max)
+/// `mntr`: the node's figures under ZooKeeper's `zk_` keys, as its Prometheus metrics show them
+/// (see `node::telemetry`).
+fn monitor(node: &NodeContext) -> String {
+    crate::node::telemetry::mntr(node)
 }
 
 fn conf(node: &NodeContext) -> String {

@@ -33,6 +33,7 @@ pub async fn serve(
         };
         if !node.admit_ip(remote.ip()) {
             tracing::warn!(%remote, "too many connections from this address (maxClientCnxns); refusing");
+            metrics::counter!("connection_rejected").increment(1);
             continue;
         }
         hand_off(&node, stream, remote, &arbiters, &mut next, None);
@@ -90,6 +91,7 @@ async fn serve_secure(
         };
         if !node.admit_ip(remote.ip()) {
             tracing::warn!(%remote, "too many connections from this address (maxClientCnxns); refusing");
+            metrics::counter!("connection_rejected").increment(1);
             continue;
         }
         hand_off(&node, stream, remote, &arbiters, &mut next, Some(&acceptor));
@@ -143,6 +145,7 @@ async fn handshake(
         });
     }
     let (read, write) = tokio::io::split(tls);
+    metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(1);
     Connection::start_on(node, read, write, remote, ids);
 }
 
@@ -153,7 +156,10 @@ fn start_here(
     tls: Option<TlsAcceptor>,
 ) {
     match tls {
-        None => Connection::start(node, stream, remote),
+        None => {
+            metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(1);
+            Connection::start(node, stream, remote)
+        }
         Some(acceptor) => {
             actix_rt::spawn(handshake(node, stream, remote, acceptor));
         }

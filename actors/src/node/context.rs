@@ -68,6 +68,8 @@ pub struct NodeContext {
     pub started_ms: i64,
     /// The node's role.
     pub mode: parking_lot::RwLock<Mode>,
+    /// Since when it plays that role (metrics: election time, leader uptime).
+    pub role_clock: parking_lot::Mutex<super::telemetry::RoleClock>,
     next_conn_id: AtomicU64,
     per_ip: DashMap<IpAddr, u32>,
 }
@@ -94,6 +96,7 @@ impl NodeContext {
             stats,
             started_ms: crate::clock::now_ms(),
             mode: parking_lot::RwLock::new(mode),
+            role_clock: parking_lot::Mutex::new(super::telemetry::RoleClock::new(mode)),
             next_conn_id: AtomicU64::new(1),
             per_ip: DashMap::new(),
         }
@@ -113,6 +116,11 @@ impl NodeContext {
         }
         *n += 1;
         true
+    }
+
+    /// Client connections open now (admitted and not closed), over every address.
+    pub fn open_connections(&self) -> usize {
+        self.per_ip.iter().map(|e| *e.value() as usize).sum()
     }
 
     /// A connection from `ip` closed.

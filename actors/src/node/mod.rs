@@ -14,6 +14,7 @@
 
 pub mod context;
 pub mod stats;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -297,6 +298,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         },
     ));
     quorum.do_send(Attach(context.clone()));
+    telemetry::start(&context);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -381,21 +383,5 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
 
 fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
-    let (recorder, exporter) = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .build()
-        .map_err(|e| StartError::Metrics {
-            addr,
-            message: e.to_string(),
-        })?;
-    metrics::set_global_recorder(recorder).map_err(|e| StartError::Metrics {
-        addr,
-        message: e.to_string(),
-    })?;
-    actix_rt::spawn(async move {
-        if let Err(e) = exporter.await {
-            tracing::error!(error = ?e, "metrics exporter stopped");
-        }
-    });
-    Ok(())
+    telemetry::install(addr).map_err(|message| StartError::Metrics { addr, message })
 }

@@ -192,6 +192,7 @@ impl Handler<Disconnected> for PeerLink {
         metrics::gauge!("zkr_peer_link_up", "peer" => self.peer.to_string()).set(0.0);
         metrics::counter!("zkr_peer_reconnects_total", "peer" => self.peer.to_string())
             .increment(1);
+        metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_link").increment(1);
         self.quorum.do_send(LinkDown { peer: self.peer });
         self.retry(ctx);
     }
@@ -276,7 +277,12 @@ impl PeerLinks {
             return;
         };
         match rmp_serde::to_vec(&msg) {
-            Ok(b) => link.do_send(SendPeer(Bytes::from(b))),
+            Ok(b) => {
+                if matches!(msg, PeerMsg::Proposal(_)) {
+                    crate::node::telemetry::PROPOSAL_SIZES.record(b.len());
+                }
+                link.do_send(SendPeer(Bytes::from(b)))
+            }
             Err(e) => tracing::error!(peer = to, error = %e, "cannot encode a peer message"),
         }
     }

@@ -12,6 +12,8 @@ pub mod link;
 pub mod msg;
 
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod sim;
 
 /// The node holding the ensemble's configuration.

@@ -14,6 +14,13 @@
 //!   same tree, and every txn any leader committed is in it.
 //!
 //! A failing seed replays exactly: `ZKR_SIM_SEED=<seed> cargo test -p zkr-actors sim_ -- --nocapture`.
+//!
+//! Scripted scenarios (`scenarios.rs`) drive the same simulator by hand, with hooks that fire
+//! at precise points: when a server sends a given message ([`MsgHook`]: drop it, hold the link,
+//! crash the sender or the receiver before or right after it, start client writes), and when
+//! a durable action completes ([`DurableHook`]: crash before it is on disk, or once it is on
+//! disk but before its continuation runs, or hold it). A session workload (createSession,
+//! ephemeral creates, closeSession) checks that no ephemeral outlives its session.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -29,8 +36,8 @@ use super::msg::{PeerMsg, Sid, SnapshotBlob};
 use crate::pipeline::prep::{Prep, PrepConfig, WriteRequest};
 use crate::proto::records::{CreateRequest, SetDataRequest};
 use crate::proto::{Acl, Request};
-use crate::tree::DataTree;
-use crate::txn::{Txn, Zxid};
+use crate::tree::{DataTree, NodeKind};
+use crate::txn::{SessionId, Txn, Zxid};
 use crate::txnlog::snapshot;
 
 #[derive(Debug, Clone)]
@@ -40,6 +47,8 @@ enum Event {
         to: Sid,
         gen: u64,
         msg: PeerMsg,
+        /// Crash this server right after the delivery (or when the message is lost).
+        then_crash: Option<Sid>,
     },
     Tick(Sid),
     DurableDone {
@@ -52,51 +61,253 @@ enum Event {
     Partition(Vec<Sid>),
     Heal,
     BreakLink(Sid, Sid),
+    ClientWrite,
+    ClientOp(ClientOp),
 }
 
-struct Disk {
-    log: Vec<Arc<Txn>>,
-    epochs: (u64, u64),
+/// A server's simulated disk.
+pub(super) struct Disk {
+    /// The log, oldest first (after the snapshot, if any).
+    pub log: Vec<Arc<Txn>>,
+    /// (acceptedEpoch, currentEpoch).
+    pub epochs: (u64, u64),
     /// A snapshot: its zxid, bytes, and (for the checks) the history it holds.
-    snapshot: Option<(Zxid, Bytes, Vec<Arc<Txn>>)>,
+    pub snapshot: Option<(Zxid, Bytes, Vec<Arc<Txn>>)>,
 }
 
-struct Server {
+impl Disk {
+    /// The last zxid on disk (log, else snapshot).
+    pub fn last_zxid(&self) -> Zxid {
+        self.log
+            .last()
+            .map_or(self.snapshot.as_ref().map_or(0, |s| s.0), |t| t.zxid)
+    }
+
+    /// Is txn `z` on this disk (in the log or in the snapshot's history)?
+    pub fn holds(&self, z: Zxid) -> bool {
+        self.log.iter().any(|t| t.zxid == z)
+            || self
+                .snapshot
+                .as_ref()
+                .is_some_and(|(_, _, h)| h.iter().any(|t| t.zxid == z))
+    }
+}
+
+pub(super) struct Server {
     id: Sid,
     core: Option<PeerCore>,
-    disk: Disk,
+    pub disk: Disk,
     /// Durable actions submitted, not completed (lost on crash), in order.
     pending: VecDeque<(u64, DurableAction)>,
-    tree: DataTree,
+    pub tree: DataTree,
     /// The whole history reflected in the tree, from the first txn.
-    applied: Vec<Arc<Txn>>,
+    pub applied: Vec<Arc<Txn>>,
     serving: bool,
     life: u64,
     prep: Prep,
+    /// Being killed: it does nothing more (no steps, no disk writes) until its crash.
+    frozen: bool,
 }
 
-struct Sim {
+/// A client request the simulator submits to the serving leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ClientOp {
+    /// create(path, data) with these flags (1 = ephemeral) by `session` (0: no session).
+    Create {
+        /// Path.
+        path: String,
+        /// Data.
+        data: String,
+        /// Create flags.
+        flags: i32,
+        /// Owner session.
+        session: SessionId,
+    },
+    /// setData(path, data, -1).
+    SetData {
+        /// Path.
+        path: String,
+        /// Data.
+        data: String,
+    },
+    /// A new session.
+    CreateSession(SessionId),
+    /// closeSession.
+    CloseSession(SessionId),
+}
+
+/// What a [`MsgHook`] does to the message it matches.
+pub(super) enum MsgAction {
+    /// The message is lost (the link stays up).
+    Drop,
+    /// This message and every later one on the same directed link wait until
+    /// [`Sim::release`]; a link break meanwhile loses them.
+    Hold,
+    /// The sender is killed instead of sending it (nothing it does afterwards happens).
+    CrashSenderBefore,
+    /// The message is sent and delivered; the sender is killed at once after sending (it does
+    /// nothing more) and is dead when the message arrives.
+    CrashSenderAfter,
+    /// The receiver is killed before it reads the message.
+    CrashReceiverBefore,
+    /// The receiver handles the message and is killed right after (before any durable action
+    /// it started completes).
+    CrashReceiverAfter,
+    /// `n` client writes are submitted right after this step.
+    Writes(usize),
+    /// These client requests are submitted right after this step.
+    Ops(Vec<ClientOp>),
+}
+
+/// A hook on messages sent: from/to filters, a predicate, an action, how many times.
+pub(super) struct MsgHook {
+    /// Only messages from this server.
+    pub from: Option<Sid>,
+    /// Only messages to this server.
+    pub to: Option<Sid>,
+    /// Which messages.
+    pub pred: Box<dyn FnMut(&PeerMsg) -> bool>,
+    /// What happens.
+    pub action: MsgAction,
+    /// Fires at most this many more times.
+    pub times: usize,
+    /// Times it fired.
+    pub fired: usize,
+}
+
+/// When a [`DurableHook`] looks at a durable action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DurableStage {
+    /// About to be written: nothing of it is on disk yet.
+    Completing,
+    /// On disk; its continuation (the ACK, the next step) has not run.
+    Persisted,
+}
+
+/// What a [`DurableHook`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DurableHookAction {
+    /// Kill the server.
+    Crash,
+    /// Keep the action (and every one after it) from completing until
+    /// [`Sim::release_durable`] (only at [`DurableStage::Completing`]).
+    Hold,
+}
+
+/// A hook on one server's durable actions.
+pub(super) struct DurableHook {
+    /// The server.
+    pub server: Sid,
+    /// Which actions.
+    pub pred: Box<dyn FnMut(&DurableAction) -> bool>,
+    /// When.
+    pub stage: DurableStage,
+    /// What happens.
+    pub action: DurableHookAction,
+    /// Fires at most this many more times.
+    pub times: usize,
+    /// Times it fired.
+    pub fired: usize,
+}
+
+/// A durable action that completed, with the disk right after.
+#[derive(Debug, Clone)]
+pub(super) struct Completion {
+    /// When.
+    pub at: i64,
+    /// The server.
+    pub id: Sid,
+    /// The action.
+    pub action: DurableAction,
+    /// The last zxid on its disk after it.
+    pub disk_last: Zxid,
+    /// Its epochs after it.
+    pub epochs: (u64, u64),
+}
+
+pub(super) struct Sim {
     rng: SmallRng,
-    now: i64,
+    pub now: i64,
     seq: u64,
     queue: BinaryHeap<Reverse<(i64, u64, usize)>>,
     events: HashMap<usize, Event>,
     next_event: usize,
-    servers: BTreeMap<Sid, Server>,
+    pub servers: BTreeMap<Sid, Server>,
     voters: Vec<Sid>,
     observers: Vec<Sid>,
     gens: HashMap<(Sid, Sid), u64>,
     link_free_at: HashMap<(Sid, Sid), i64>,
     partition: Option<BTreeSet<Sid>>,
-    committed: BTreeMap<Zxid, Arc<Txn>>,
-    leaders: BTreeMap<u64, Sid>,
+    pub committed: BTreeMap<Zxid, Arc<Txn>>,
+    /// Who established each epoch.
+    pub leaders: BTreeMap<u64, Sid>,
     /// The history each snapshot sent to a learner holds, by its zxid.
     snapshot_histories: HashMap<Zxid, Vec<Arc<Txn>>>,
     timing: Timing,
     writes: u64,
     trace: bool,
     /// Random link breaks and duplicates on (off while settling).
-    chaos: bool,
+    pub chaos: bool,
+    /// Random client writes while running (on by default).
+    pub auto_writes: bool,
+    /// Random client writes include sessions, ephemerals and closeSession.
+    pub session_workload: bool,
+    /// Now and then a durable action takes 100-1000 ms instead of 1-30 ms.
+    pub slow_disks: bool,
+    /// Committed txns kept for DIFF (`commit_log_count`).
+    pub commit_log_count: usize,
+    /// Encoded messages larger than this break their link, as the peer codec does.
+    pub frame_limit: Option<usize>,
+    /// Hooks on sent messages.
+    pub msg_hooks: Vec<MsgHook>,
+    /// Hooks on durable actions.
+    pub durable_hooks: Vec<DurableHook>,
+    held_links: BTreeSet<(Sid, Sid)>,
+    held: Vec<(Sid, Sid, u64, PeerMsg)>,
+    /// Tokens held by a [`DurableHookAction::Hold`], by server.
+    held_durable: BTreeMap<Sid, Vec<(u64, u64)>>,
+    /// Messages sent, by (from, to, kind).
+    pub sent: HashMap<(Sid, Sid, &'static str), usize>,
+    /// Every role change: (time, server, role).
+    pub roles: Vec<(i64, Sid, RoleView)>,
+    /// Every durable action completed.
+    pub completions: Vec<Completion>,
+    /// Crashes (time, server).
+    pub crashes: Vec<(i64, Sid)>,
+    next_write: i64,
+    next_session: SessionId,
+    open_sessions: Vec<SessionId>,
+    /// closeSession txns committed, by session.
+    pub closed_sessions: BTreeSet<SessionId>,
+    /// Record every message sent on these directed links, in order, in `link_log`.
+    pub traced_links: BTreeSet<(Sid, Sid)>,
+    /// (time, from, to, message) of the traced links.
+    pub link_log: Vec<(i64, Sid, Sid, String)>,
+}
+
+/// The kind of a message, for counts and hooks.
+pub(super) fn kind(m: &PeerMsg) -> &'static str {
+    match m {
+        PeerMsg::Vote(_) => "Vote",
+        PeerMsg::FollowerInfo { .. } => "FollowerInfo",
+        PeerMsg::LeaderInfo { .. } => "LeaderInfo",
+        PeerMsg::AckEpoch { .. } => "AckEpoch",
+        PeerMsg::Diff { .. } => "Diff",
+        PeerMsg::Trunc { .. } => "Trunc",
+        PeerMsg::Snap(_) => "Snap",
+        PeerMsg::Proposal(_) => "Proposal",
+        PeerMsg::Ack { .. } => "Ack",
+        PeerMsg::Commit { .. } => "Commit",
+        PeerMsg::Inform(_) => "Inform",
+        PeerMsg::NewLeader { .. } => "NewLeader",
+        PeerMsg::UpToDate => "UpToDate",
+        PeerMsg::Ping => "Ping",
+        PeerMsg::PingReply { .. } => "PingReply",
+        PeerMsg::Request { .. } => "Request",
+        PeerMsg::CreateSession { .. } => "CreateSession",
+        PeerMsg::SyncRequest { .. } => "SyncRequest",
+        PeerMsg::SyncDone { .. } => "SyncDone",
+    }
 }
 
 fn pair(a: Sid, b: Sid) -> (Sid, Sid) {
@@ -104,7 +315,14 @@ fn pair(a: Sid, b: Sid) -> (Sid, Sid) {
 }
 
 impl Sim {
-    fn new(seed: u64, voters: usize, observers: usize) -> Sim {
+    pub(super) fn new(seed: u64, voters: usize, observers: usize) -> Sim {
+        let mut sim = Sim::new_unbooted(seed, voters, observers);
+        sim.boot_all();
+        sim
+    }
+
+    /// A simulator whose servers have empty disks and are not started ([`Sim::boot_all`]).
+    pub(super) fn new_unbooted(seed: u64, voters: usize, observers: usize) -> Sim {
         let voter_ids: Vec<Sid> = (1..=voters as u64).collect();
         let observer_ids: Vec<Sid> = (voters as u64 + 1..=(voters + observers) as u64).collect();
         let mut sim = Sim {
@@ -131,6 +349,26 @@ impl Sim {
             writes: 0,
             trace: std::env::var("ZKR_SIM_TRACE").is_ok(),
             chaos: true,
+            auto_writes: true,
+            session_workload: false,
+            slow_disks: false,
+            commit_log_count: 20,
+            frame_limit: None,
+            msg_hooks: Vec::new(),
+            durable_hooks: Vec::new(),
+            held_links: BTreeSet::new(),
+            held: Vec::new(),
+            held_durable: BTreeMap::new(),
+            sent: HashMap::new(),
+            roles: Vec::new(),
+            completions: Vec::new(),
+            crashes: Vec::new(),
+            next_write: 0,
+            next_session: 0x1000,
+            open_sessions: Vec::new(),
+            closed_sessions: BTreeSet::new(),
+            traced_links: BTreeSet::new(),
+            link_log: Vec::new(),
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {
             sim.servers.insert(
@@ -149,16 +387,21 @@ impl Sim {
                     serving: false,
                     life: 0,
                     prep: Prep::new(PrepConfig::default()),
+                    frozen: false,
                 },
             );
         }
-        let ids: Vec<Sid> = sim.servers.keys().copied().collect();
-        for id in ids {
-            sim.boot(id);
-            let jitter = sim.rng.random_range(0..50);
-            sim.schedule(jitter, Event::Tick(id));
-        }
         sim
+    }
+
+    /// Starts every server from its disk, with jittered ticks.
+    pub(super) fn boot_all(&mut self) {
+        let ids: Vec<Sid> = self.servers.keys().copied().collect();
+        for id in ids {
+            self.boot(id);
+            let jitter = self.rng.random_range(0..50);
+            self.schedule(jitter, Event::Tick(id));
+        }
     }
 
     fn schedule(&mut self, delay: i64, e: Event) {
@@ -173,7 +416,7 @@ impl Sim {
         CoreConfig {
             membership: Membership::new(id, &self.voters, &self.observers),
             timing: self.timing,
-            commit_log_count: 20,
+            commit_log_count: self.commit_log_count,
             standalone: false,
         }
     }
@@ -182,10 +425,12 @@ impl Sim {
     fn boot(&mut self, id: Sid) {
         let cfg = self.core_config(id);
         let now = self.now;
+        let keep = self.commit_log_count;
         let s = self.servers.get_mut(&id).expect("server");
         s.life += 1;
         s.pending.clear();
         s.serving = false;
+        s.frozen = false;
         let (tree, applied, base) = rebuild(&s.disk);
         let last = applied.last().map_or(0, |t| t.zxid);
         let after: Vec<Arc<Txn>> = s
@@ -195,7 +440,7 @@ impl Sim {
             .filter(|t| t.zxid > base)
             .cloned()
             .collect();
-        let recent = after[after.len().saturating_sub(20)..].to_vec();
+        let recent = after[after.len().saturating_sub(keep)..].to_vec();
         s.tree = tree;
         s.applied = applied;
         s.prep = Prep::new(PrepConfig::default());
@@ -218,32 +463,191 @@ impl Sim {
         }
     }
 
-    fn send(&mut self, from: Sid, to: Sid, msg: PeerMsg) {
+    /// Sends `msg`; returns the time it will be delivered (None: it will not be).
+    fn send(&mut self, from: Sid, to: Sid, msg: PeerMsg) -> Option<i64> {
         if !self.linked(from, to)
             || self.servers[&to].core.is_none()
             || self.servers[&from].core.is_none()
         {
-            return;
+            return None;
         }
         let roll: f64 = if self.chaos { self.rng.random() } else { 0.5 };
         if roll < 0.002 {
             // The connection breaks: in-flight messages of both directions are lost.
             self.break_link(from, to);
-            return;
+            return None;
+        }
+        if let Some(limit) = self.frame_limit {
+            let len = rmp_serde::to_vec(&msg).map_or(usize::MAX, |b| b.len());
+            if len > limit {
+                // The peer codec refuses the frame: the link task fails and the connection
+                // drops (both ends see it go down once the current step is over).
+                if self.trace {
+                    eprintln!(
+                        "{:>6} s{from} -> s{to} {} of {len} bytes exceeds the frame limit: link breaks",
+                        self.now,
+                        kind(&msg)
+                    );
+                }
+                self.schedule(0, Event::BreakLink(from, to));
+                return None;
+            }
         }
         let gen = *self.gens.entry(pair(from, to)).or_insert(0);
+        if self.held_links.contains(&(from, to)) {
+            self.held.push((from, to, gen, msg));
+            return None;
+        }
+        Some(self.schedule_delivery(from, to, gen, msg, roll > 0.999, None))
+    }
+
+    fn schedule_delivery(
+        &mut self,
+        from: Sid,
+        to: Sid,
+        gen: u64,
+        msg: PeerMsg,
+        dup: bool,
+        then_crash: Option<Sid>,
+    ) -> i64 {
         let delay = self.rng.random_range(1..20);
         let at = (self.now + delay).max(*self.link_free_at.get(&(from, to)).unwrap_or(&0));
         self.link_free_at.insert((from, to), at);
-        let dup = roll > 0.999;
-        let ev = Event::Deliver { from, to, gen, msg };
+        let ev = Event::Deliver {
+            from,
+            to,
+            gen,
+            msg,
+            then_crash,
+        };
         if dup {
             self.schedule(at - self.now, ev.clone());
         }
         self.schedule(at - self.now, ev);
+        at
     }
 
-    fn break_link(&mut self, a: Sid, b: Sid) {
+    /// Holds every message from `from` to `to` until [`Sim::release`].
+    pub(super) fn hold(&mut self, from: Sid, to: Sid) {
+        self.held_links.insert((from, to));
+    }
+
+    /// Delivers what the link `from` → `to` held (unless the link broke meanwhile), in order,
+    /// and stops holding it.
+    pub(super) fn release(&mut self, from: Sid, to: Sid) {
+        self.held_links.remove(&(from, to));
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(f, t, _, _)| *f == from && *t == to);
+        self.held = rest;
+        let gen = self.gens.get(&pair(from, to)).copied().unwrap_or(0);
+        for (f, t, g, msg) in mine {
+            if g == gen && self.servers[&t].core.is_some() && self.servers[&f].core.is_some() {
+                self.schedule_delivery(f, t, g, msg, false, None);
+            }
+        }
+    }
+
+    /// Lets the durable actions a hook held on `id` complete.
+    pub(super) fn release_durable(&mut self, id: Sid) {
+        for (token, life) in self.held_durable.remove(&id).unwrap_or_default() {
+            self.schedule(1, Event::DurableDone { id, token, life });
+        }
+    }
+
+    /// Runs the message hooks on a send; returns whether the message still goes out, and what
+    /// to do with it.
+    fn msg_hook(&mut self, from: Sid, to: Sid, msg: &PeerMsg) -> Option<usize> {
+        for (i, h) in self.msg_hooks.iter_mut().enumerate() {
+            if h.times == 0
+                || h.from.is_some_and(|f| f != from)
+                || h.to.is_some_and(|t| t != to)
+                || !(h.pred)(msg)
+            {
+                continue;
+            }
+            h.times -= 1;
+            h.fired += 1;
+            return Some(i);
+        }
+        None
+    }
+
+    /// Sends with the hooks applied (the message as the core output it).
+    fn hooked_send(&mut self, from: Sid, to: Sid, msg: PeerMsg) {
+        let Some(i) = self.msg_hook(from, to, &msg) else {
+            self.send(from, to, msg);
+            return;
+        };
+        let action = std::mem::replace(&mut self.msg_hooks[i].action, MsgAction::Drop);
+        if self.trace {
+            eprintln!(
+                "{:>6} hook #{i} on s{from} -> s{to} {}: {}",
+                self.now,
+                short_msg(&msg),
+                match &action {
+                    MsgAction::Drop => "drop".to_string(),
+                    MsgAction::Hold => "hold the link".to_string(),
+                    MsgAction::CrashSenderBefore => format!("crash s{from} before it is sent"),
+                    MsgAction::CrashSenderAfter => format!("crash s{from} once it is sent"),
+                    MsgAction::CrashReceiverBefore => format!("crash s{to} before it reads it"),
+                    MsgAction::CrashReceiverAfter => format!("crash s{to} once it handled it"),
+                    MsgAction::Writes(n) => format!("{n} client writes"),
+                    MsgAction::Ops(ops) => format!("client ops {ops:?}"),
+                }
+            );
+        }
+        match &action {
+            MsgAction::Drop => {}
+            MsgAction::Hold => {
+                self.hold(from, to);
+                self.send(from, to, msg);
+            }
+            MsgAction::CrashSenderBefore => {
+                self.servers.get_mut(&from).expect("server").frozen = true;
+                self.schedule(0, Event::Crash(from));
+            }
+            MsgAction::CrashSenderAfter | MsgAction::CrashReceiverAfter => {
+                let victim = if matches!(action, MsgAction::CrashSenderAfter) {
+                    from
+                } else {
+                    to
+                };
+                let gen = *self.gens.entry(pair(from, to)).or_insert(0);
+                let deliverable = self.linked(from, to)
+                    && self.servers[&to].core.is_some()
+                    && !self.held_links.contains(&(from, to));
+                if deliverable {
+                    self.schedule_delivery(from, to, gen, msg, false, Some(victim));
+                } else {
+                    self.schedule(0, Event::Crash(victim));
+                }
+                if victim == from {
+                    self.servers.get_mut(&from).expect("server").frozen = true;
+                }
+            }
+            MsgAction::CrashReceiverBefore => {
+                self.servers.get_mut(&to).expect("server").frozen = true;
+                self.schedule(0, Event::Crash(to));
+            }
+            MsgAction::Writes(n) => {
+                self.send(from, to, msg);
+                for _ in 0..*n {
+                    self.schedule(0, Event::ClientWrite);
+                }
+            }
+            MsgAction::Ops(ops) => {
+                self.send(from, to, msg);
+                for op in ops.clone() {
+                    self.schedule(0, Event::ClientOp(op));
+                }
+            }
+        }
+        self.msg_hooks[i].action = action;
+    }
+
+    /// Breaks the connection between `a` and `b` (both ends see it; in-flight messages lost).
+    pub(super) fn break_link(&mut self, a: Sid, b: Sid) {
         *self.gens.entry(pair(a, b)).or_insert(0) += 1;
         for (x, y) in [(a, b), (b, a)] {
             if self.servers[&x].core.is_some() {
@@ -254,7 +658,13 @@ impl Sim {
 
     fn step(&mut self, id: Sid, input: Input) {
         let now = self.now;
-        let Some(core) = self.servers.get_mut(&id).and_then(|s| s.core.as_mut()) else {
+        let Some(s) = self.servers.get_mut(&id) else {
+            return;
+        };
+        if s.frozen {
+            return;
+        }
+        let Some(core) = s.core.as_mut() else {
             return;
         };
         let out = core.step(now, input);
@@ -263,16 +673,31 @@ impl Sim {
 
     fn outputs(&mut self, id: Sid, out: Vec<Output>) {
         for o in out {
+            if self.servers[&id].frozen || self.servers[&id].core.is_none() {
+                // Killed while performing these: the rest never happens.
+                return;
+            }
             if self.trace {
                 eprintln!("{:>6} s{id} {:?}", self.now, short(&o));
             }
             match o {
-                Output::Send(to, msg) => self.send(id, to, msg),
+                Output::Send(to, msg) => {
+                    *self.sent.entry((id, to, kind(&msg))).or_insert(0) += 1;
+                    if self.traced_links.contains(&(id, to)) {
+                        self.link_log.push((self.now, id, to, short_msg(&msg)));
+                    }
+                    self.hooked_send(id, to, msg);
+                }
                 Output::Durably { token, action } => {
                     let s = self.servers.get_mut(&id).expect("server");
                     s.pending.push_back((token, action));
                     let life = s.life;
-                    let delay = self.rng.random_range(1..30);
+                    let delay = if self.slow_disks && self.rng.random_bool(0.05) {
+                        // An fsync that stalls (a busy disk).
+                        self.rng.random_range(100..1000)
+                    } else {
+                        self.rng.random_range(1..30)
+                    };
                     self.schedule(delay, Event::DurableDone { id, token, life });
                 }
                 Output::Apply(txns) => self.apply(id, txns),
@@ -294,6 +719,7 @@ impl Sim {
                     self.step(id, Input::SnapshotTaken { learner, blob });
                 }
                 Output::Role(r) => {
+                    self.roles.push((self.now, id, r));
                     if r == RoleView::Looking {
                         self.servers.get_mut(&id).expect("server").prep =
                             Prep::new(PrepConfig::default());
@@ -367,6 +793,9 @@ impl Sim {
                     last
                 );
             }
+            if matches!(t.op, crate::txn::TxnOp::CloseSession { .. }) {
+                self.closed_sessions.insert(t.session_id);
+            }
             self.committed.insert(t.zxid, t.clone());
         }
     }
@@ -391,9 +820,38 @@ impl Sim {
         }
     }
 
+    /// The first durable hook of `id` at `stage` matching `action`, counted as fired.
+    fn durable_hook(
+        &mut self,
+        id: Sid,
+        stage: DurableStage,
+        action: &DurableAction,
+    ) -> Option<DurableHookAction> {
+        for (i, h) in self.durable_hooks.iter_mut().enumerate() {
+            if h.times == 0 || h.server != id || h.stage != stage || !(h.pred)(action) {
+                continue;
+            }
+            h.times -= 1;
+            h.fired += 1;
+            if self.trace {
+                eprintln!(
+                    "{:>6} durable hook #{i} on s{id} {stage:?} {}: {:?}",
+                    self.now,
+                    short(&Output::Durably {
+                        token: 0,
+                        action: action.clone()
+                    }),
+                    h.action
+                );
+            }
+            return Some(h.action);
+        }
+        None
+    }
+
     fn durable_done(&mut self, id: Sid, token: u64, life: u64) {
         let s = self.servers.get_mut(&id).expect("server");
-        if s.life != life || s.core.is_none() {
+        if s.life != life || s.core.is_none() || s.frozen {
             return;
         }
         // Actions complete in order: the head must be this token.
@@ -405,8 +863,20 @@ impl Sim {
             self.schedule(5, Event::DurableDone { id, token, life });
             return;
         }
+        match self.durable_hook(id, DurableStage::Completing, &action) {
+            Some(DurableHookAction::Crash) => {
+                self.run_event(Event::Crash(id));
+                return;
+            }
+            Some(DurableHookAction::Hold) => {
+                self.held_durable.entry(id).or_default().push((token, life));
+                return;
+            }
+            None => {}
+        }
+        let s = self.servers.get_mut(&id).expect("server");
         s.pending.pop_front();
-        match action {
+        match action.clone() {
             DurableAction::Append(txns) => {
                 for t in txns {
                     let last = s
@@ -447,14 +917,27 @@ impl Sim {
                 self.step(id, Input::Floor(blob.zxid));
             }
         }
+        let s = &self.servers[&id];
+        self.completions.push(Completion {
+            at: self.now,
+            id,
+            action: action.clone(),
+            disk_last: s.disk.last_zxid(),
+            epochs: s.disk.epochs,
+        });
+        if self.durable_hook(id, DurableStage::Persisted, &action) == Some(DurableHookAction::Crash)
+        {
+            self.run_event(Event::Crash(id));
+            return;
+        }
         self.step(id, Input::Durable(token));
     }
 
-    fn client_write(&mut self) {
-        let leaders: Vec<Sid> = self
-            .servers
+    /// The serving leader (the first, should there be several).
+    pub(super) fn leader(&self) -> Option<Sid> {
+        self.servers
             .values()
-            .filter(|s| {
+            .find(|s| {
                 s.serving
                     && matches!(
                         s.core.as_ref().map(|c| c.role()),
@@ -462,66 +945,154 @@ impl Sim {
                     )
             })
             .map(|s| s.id)
-            .collect();
-        let Some(&id) = leaders.first() else { return };
+    }
+
+    /// A random client write to whoever leads (dropped without a serving leader).
+    fn client_write(&mut self) {
+        let Some(id) = self.leader() else { return };
+        if self.session_workload && self.rng.random_bool(0.4) {
+            let op = self.random_session_op();
+            self.writes += 1;
+            self.submit_to(id, op);
+            return;
+        }
         let k = self.rng.random_range(0..8);
         let path = format!("/k{k}");
-        let request = if self.rng.random_bool(0.5) {
-            Request::Create(
-                1,
-                CreateRequest {
-                    path,
-                    data: Some(Bytes::from(format!("v{}", self.writes))),
-                    acl: Acl::open_unsafe(),
-                    flags: if self.rng.random_bool(0.3) { 2 } else { 0 },
-                },
-            )
-        } else {
-            Request::SetData(SetDataRequest {
+        let data = format!("v{}", self.writes);
+        let op = if self.rng.random_bool(0.5) {
+            ClientOp::Create {
                 path,
-                data: Some(Bytes::from(format!("v{}", self.writes))),
-                version: -1,
-            })
+                data,
+                flags: if self.rng.random_bool(0.3) { 2 } else { 0 },
+                session: 0,
+            }
+        } else {
+            ClientOp::SetData { path, data }
         };
         self.writes += 1;
+        self.submit_to(id, op);
+    }
+
+    fn random_session_op(&mut self) -> ClientOp {
+        let n = self.open_sessions.len();
+        match self.rng.random_range(0..5) {
+            1 | 2 if n > 0 => {
+                let session = self.open_sessions[self.rng.random_range(0..n)];
+                ClientOp::Create {
+                    path: format!("/e{}", self.rng.random_range(0..12)),
+                    data: format!("v{}", self.writes),
+                    flags: 1,
+                    session,
+                }
+            }
+            3 if n > 0 => {
+                let session = self.open_sessions.remove(self.rng.random_range(0..n));
+                ClientOp::CloseSession(session)
+            }
+            _ => {
+                self.next_session += 1;
+                self.open_sessions.push(self.next_session);
+                ClientOp::CreateSession(self.next_session)
+            }
+        }
+    }
+
+    /// Submits a client request to the serving leader; returns its txn's zxid (None: no
+    /// serving leader, or it could not allocate one).
+    pub(super) fn submit(&mut self, op: ClientOp) -> Option<Zxid> {
+        let id = self.leader()?;
+        self.writes += 1;
+        self.submit_to(id, op)
+    }
+
+    fn submit_to(&mut self, id: Sid, op: ClientOp) -> Option<Zxid> {
         let now = self.now;
+        let cxid = self.writes as i32;
         let s = self.servers.get_mut(&id).expect("server");
         let mut out = Vec::new();
         let core = s.core.as_mut().expect("core");
         let Some(zxid) = core.allocate_zxid(now, &mut out) else {
             self.outputs(id, out);
-            return;
+            return None;
         };
-        let op = s.prep.prep(
-            &s.tree,
-            &WriteRequest {
-                session_id: 0,
-                ids: Vec::new(),
-                request,
-            },
-            zxid,
-            now,
-        );
+        let (session_id, txn_op) = match op {
+            ClientOp::CreateSession(session) => (
+                session,
+                s.prep
+                    .prep_create_session(session, 10_000, Bytes::from_static(b"pw")),
+            ),
+            other => {
+                let (session_id, request) = match other {
+                    ClientOp::Create {
+                        path,
+                        data,
+                        flags,
+                        session,
+                    } => (
+                        session,
+                        Request::Create(
+                            1,
+                            CreateRequest {
+                                path,
+                                data: Some(Bytes::from(data)),
+                                acl: Acl::open_unsafe(),
+                                flags,
+                            },
+                        ),
+                    ),
+                    ClientOp::SetData { path, data } => (
+                        0,
+                        Request::SetData(SetDataRequest {
+                            path,
+                            data: Some(Bytes::from(data)),
+                            version: -1,
+                        }),
+                    ),
+                    ClientOp::CloseSession(session) => (session, Request::CloseSession),
+                    ClientOp::CreateSession(_) => unreachable!("handled above"),
+                };
+                let op = s.prep.prep(
+                    &s.tree,
+                    &WriteRequest {
+                        session_id,
+                        ids: Vec::new(),
+                        request,
+                    },
+                    zxid,
+                    now,
+                );
+                (session_id, op)
+            }
+        };
         let txn = Arc::new(Txn {
             zxid,
             time_ms: now,
-            session_id: 0,
-            cxid: self.writes as i32,
-            op,
+            session_id,
+            cxid,
+            op: txn_op,
         });
         s.core.as_mut().expect("core").propose(now, txn, &mut out);
         self.outputs(id, out);
+        Some(zxid)
     }
 
     fn run_event(&mut self, e: Event) {
         match e {
-            Event::Deliver { from, to, gen, msg } => {
-                if self.gens.get(&pair(from, to)).copied().unwrap_or(0) != gen
-                    || !self.linked(from, to)
+            Event::Deliver {
+                from,
+                to,
+                gen,
+                msg,
+                then_crash,
+            } => {
+                if self.gens.get(&pair(from, to)).copied().unwrap_or(0) == gen
+                    && self.linked(from, to)
                 {
-                    return;
+                    self.step(to, Input::Message { from, msg });
                 }
-                self.step(to, Input::Message { from, msg });
+                if let Some(victim) = then_crash {
+                    self.run_event(Event::Crash(victim));
+                }
             }
             Event::Tick(id) => {
                 self.step(id, Input::Tick);
@@ -531,6 +1102,11 @@ impl Sim {
             Event::Crash(id) => {
                 let s = self.servers.get_mut(&id).expect("server");
                 if s.core.take().is_some() {
+                    if self.trace {
+                        eprintln!("{:>6} s{id} CRASH", self.now);
+                    }
+                    self.crashes.push((self.now, id));
+                    self.held_durable.remove(&id);
                     s.pending.clear();
                     s.serving = false;
                     s.life += 1;
@@ -570,6 +1146,15 @@ impl Sim {
                 }
             }
             Event::BreakLink(a, b) => self.break_link(a, b),
+            Event::ClientWrite => self.client_write(),
+            Event::ClientOp(op) => {
+                if self.submit(op.clone()).is_none() && self.trace {
+                    eprintln!(
+                        "{:>6} client op {op:?} dropped: no serving leader",
+                        self.now
+                    );
+                }
+            }
         }
     }
 
@@ -588,7 +1173,7 @@ impl Sim {
                 next_fault = self.now + self.rng.random_range(200..1500);
                 continue;
             }
-            if at >= next_write {
+            if self.auto_writes && at >= next_write {
                 self.now = next_write;
                 self.client_write();
                 next_write = self.now + self.rng.random_range(2..25);
@@ -600,6 +1185,180 @@ impl Sim {
             self.run_event(e);
         }
         self.now = end;
+    }
+
+    /// Runs `ms` of simulated time with random faults (and random writes if `auto_writes`).
+    pub(super) fn run_random(&mut self, ms: i64) {
+        self.run(ms, true);
+    }
+
+    /// Runs (no injected faults; random writes if `auto_writes`) until `done` holds, at most
+    /// `limit_ms` of simulated time. Returns whether `done` held.
+    pub(super) fn run_until(&mut self, limit_ms: i64, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now + limit_ms;
+        self.next_write = self.next_write.max(self.now);
+        loop {
+            if done(self) {
+                return true;
+            }
+            let Some(Reverse((at, _, k))) = self.queue.peek().copied() else {
+                break;
+            };
+            if at > end {
+                break;
+            }
+            if self.auto_writes && at >= self.next_write {
+                self.now = self.next_write;
+                self.client_write();
+                self.next_write = self.now + self.rng.random_range(2..25);
+                continue;
+            }
+            self.queue.pop();
+            self.now = at;
+            let e = self.events.remove(&k).expect("event");
+            self.run_event(e);
+        }
+        self.now = end;
+        done(self)
+    }
+
+    /// Runs `ms` of simulated time (no injected faults).
+    pub(super) fn run_for(&mut self, ms: i64) {
+        self.run_until(ms, |_| false);
+    }
+
+    /// Kills `id` now (its unsynced disk writes are lost).
+    pub(super) fn crash(&mut self, id: Sid) {
+        self.run_event(Event::Crash(id));
+    }
+
+    /// Restarts `id` from its disk (if it is down).
+    pub(super) fn restart(&mut self, id: Sid) {
+        self.run_event(Event::Restart(id));
+    }
+
+    /// Is `id` running?
+    pub(super) fn alive(&self, id: Sid) -> bool {
+        self.servers[&id].core.is_some()
+    }
+
+    /// Does `id` serve clients?
+    pub(super) fn serving(&self, id: Sid) -> bool {
+        self.servers[&id].serving
+    }
+
+    /// `id`'s role (None: down).
+    pub(super) fn role(&self, id: Sid) -> Option<RoleView> {
+        self.servers[&id].core.as_ref().map(|c| c.role())
+    }
+
+    /// `id`'s last logged zxid (None: down).
+    pub(super) fn last_logged(&self, id: Sid) -> Option<Zxid> {
+        self.servers[&id].core.as_ref().map(|c| c.last_logged())
+    }
+
+    /// `id`'s last applied zxid.
+    pub(super) fn last_applied(&self, id: Sid) -> Zxid {
+        self.servers[&id].applied.last().map_or(0, |t| t.zxid)
+    }
+
+    /// The last committed zxid.
+    pub(super) fn last_committed(&self) -> Zxid {
+        self.committed.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Is there one serving leader and does every running server serve?
+    pub(super) fn stable(&self) -> bool {
+        self.leader().is_some() && self.servers.values().all(|s| s.core.is_none() || s.serving)
+    }
+
+    /// Messages of `kind` sent from `from` to `to` so far.
+    pub(super) fn sent_count(&self, from: Sid, to: Sid, kind: &str) -> usize {
+        self.sent
+            .iter()
+            .filter(|((f, t, k), _)| *f == from && *t == to && *k == kind)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Times `id` went back to LOOKING since `since`.
+    pub(super) fn lookings_since(&self, id: Sid, since: i64) -> usize {
+        self.roles
+            .iter()
+            .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
+            .count()
+    }
+
+    /// Adds a message hook; returns its index (for [`Sim::msg_fired`]).
+    pub(super) fn on_msg(
+        &mut self,
+        from: Option<Sid>,
+        to: Option<Sid>,
+        pred: impl FnMut(&PeerMsg) -> bool + 'static,
+        action: MsgAction,
+        times: usize,
+    ) -> usize {
+        self.msg_hooks.push(MsgHook {
+            from,
+            to,
+            pred: Box::new(pred),
+            action,
+            times,
+            fired: 0,
+        });
+        self.msg_hooks.len() - 1
+    }
+
+    /// Times message hook `i` fired.
+    pub(super) fn msg_fired(&self, i: usize) -> usize {
+        self.msg_hooks[i].fired
+    }
+
+    /// Adds a durable-action hook on `server`; returns its index (for [`Sim::durable_fired`]).
+    pub(super) fn on_durable(
+        &mut self,
+        server: Sid,
+        stage: DurableStage,
+        pred: impl FnMut(&DurableAction) -> bool + 'static,
+        action: DurableHookAction,
+        times: usize,
+    ) -> usize {
+        self.durable_hooks.push(DurableHook {
+            server,
+            pred: Box::new(pred),
+            stage,
+            action,
+            times,
+            fired: 0,
+        });
+        self.durable_hooks.len() - 1
+    }
+
+    /// Times durable hook `i` fired.
+    pub(super) fn durable_fired(&self, i: usize) -> usize {
+        self.durable_hooks[i].fired
+    }
+
+    /// Checks the trees' session invariants: every ephemeral's owner is a live session (never
+    /// one whose closeSession committed), on every running server.
+    pub(super) fn check_no_orphan_ephemerals(&self) {
+        for s in self.servers.values().filter(|s| s.core.is_some()) {
+            for (path, node) in s.tree.paths() {
+                if let NodeKind::Ephemeral(owner) = NodeKind::from_owner(node.ephemeral_owner) {
+                    // A closed session is gone from the table: its ephemerals must be too.
+                    assert!(
+                        s.tree.sessions().contains_key(&owner),
+                        "s{}: ephemeral {path} belongs to {owner:#x}, which is not a live session{}",
+                        s.id,
+                        if self.closed_sessions.contains(&owner) {
+                            " (its closeSession committed)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
     }
 
     fn inject_fault(&mut self) {
@@ -636,8 +1395,19 @@ impl Sim {
 
     /// Heals everything, restarts crashed servers, lets the ensemble settle, and checks that
     /// everyone converged on the committed history.
-    fn settle_and_check(&mut self) {
+    pub(super) fn settle_and_check(&mut self) {
         self.chaos = false;
+        // Scripted faults end here: hooks off, held links and disk writes released.
+        self.msg_hooks.iter_mut().for_each(|h| h.times = 0);
+        self.durable_hooks.iter_mut().for_each(|h| h.times = 0);
+        let held: Vec<(Sid, Sid)> = self.held_links.iter().copied().collect();
+        for (a, b) in held {
+            self.release(a, b);
+        }
+        let held: Vec<Sid> = self.held_durable.keys().copied().collect();
+        for id in held {
+            self.release_durable(id);
+        }
         self.run_event(Event::Heal);
         let ids: Vec<Sid> = self.servers.keys().copied().collect();
         for id in &ids {
@@ -674,12 +1444,13 @@ impl Sim {
             assert_eq!(mine, last, "s{id} has not applied every committed txn");
         }
         let digest = |t: &DataTree| {
-            let mut v: Vec<(String, Option<Bytes>, i32)> = t
+            let mut v: Vec<(String, Option<Bytes>, i32, i64)> = t
                 .paths()
-                .map(|(p, n)| (p.clone(), n.data.clone(), n.version))
+                .map(|(p, n)| (p.clone(), n.data.clone(), n.version, n.ephemeral_owner))
                 .collect();
             v.sort();
-            v
+            let sessions: Vec<SessionId> = t.sessions().keys().copied().collect();
+            (v, sessions)
         };
         let first = digest(&self.servers[&ids[0]].tree);
         for id in &ids[1..] {
@@ -688,6 +1459,7 @@ impl Sim {
                 "s{id}'s tree differs"
             );
         }
+        self.check_no_orphan_ephemerals();
     }
 }
 
@@ -725,7 +1497,7 @@ fn short(o: &Output) -> String {
     }
 }
 
-fn short_msg(m: &PeerMsg) -> String {
+pub(super) fn short_msg(m: &PeerMsg) -> String {
     match m {
         PeerMsg::Proposal(t) => format!("Proposal({:#x})", t.zxid),
         PeerMsg::Inform(t) => format!("Inform({:#x})", t.zxid),

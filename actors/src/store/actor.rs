@@ -148,9 +148,16 @@ impl Handler<Apply> for StoreActor {
                         let stats = &self.stats;
                         let answered = o.complete_head(
                             |pending| {
-                                if let crate::connection::Pending::Write { arrived, .. } = &pending
+                                if let crate::connection::Pending::Write {
+                                    arrived, opcode, ..
+                                } = &pending
                                 {
                                     stats.record_latency_us(arrived.elapsed().as_micros() as u64);
+                                    crate::node::telemetry::request_answered(
+                                        *opcode,
+                                        arrived.elapsed(),
+                                        true,
+                                    );
                                 }
                                 replies::write_reply(pending, &txn, &result)
                             },
