@@ -33,7 +33,7 @@ use crate::proto::records::{
 };
 use crate::proto::reply;
 use crate::proto::{ErrorCode, Request};
-use crate::quorum::actor::{CreateSession, SubmitWrite};
+use crate::quorum::actor::{CreateSession, SessionResumed, SubmitWrite};
 use crate::session::LiveSession;
 
 enum State {
@@ -204,6 +204,11 @@ impl Connection {
                     read_only: req.read_only.map(|_| false),
                 };
                 self.outbox.send_now(reply::bare(&resp));
+                crate::link::send(
+                    &self.node.quorum_peer,
+                    "connection -> quorum",
+                    SessionResumed(s.id),
+                );
                 tracing::debug!(remote = %self.remote, session = %format!("{:#x}", s.id), "session resumed");
                 self.state = State::Established(s);
             }

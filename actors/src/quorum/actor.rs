@@ -64,6 +64,11 @@ pub struct CreateSession {
     pub origin: Arc<Outbox>,
 }
 
+/// Connection → quorum: a client resumed this existing session on this server.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionResumed(pub SessionId);
+
 /// Session tracker → quorum: this session expired; close it (leader and standalone only).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -142,6 +147,9 @@ pub struct QuorumPeer {
     last_applied: Zxid,
     link_generations: HashMap<Sid, u64>,
     serving: bool,
+    /// Leader: which server each session's client is connected to (ZOOKEEPER-710). Writes of a
+    /// session arriving through another server are answered SessionMoved.
+    owners: HashMap<SessionId, Sid>,
 }
 
 impl QuorumPeer {
@@ -176,6 +184,7 @@ impl QuorumPeer {
             last_applied,
             link_generations: HashMap::new(),
             serving: false,
+            owners: HashMap::new(),
         }
     }
 
@@ -232,6 +241,9 @@ impl QuorumPeer {
             self.last_applied = txn.zxid;
             if let TxnOp::Reconfig { data, version } = &txn.op {
                 self.on_new_config(data, *version);
+            }
+            if let TxnOp::CloseSession { .. } = &txn.op {
+                self.owners.remove(&txn.session_id);
             }
             let origin = if let TxnOp::CreateSession { .. } = txn.op {
                 self.connecting.remove(&txn.session_id)
@@ -373,6 +385,7 @@ impl QuorumPeer {
         }
         self.origins.clear();
         self.connecting.clear();
+        self.owners.clear();
         self.syncs.clear();
         self.forwarded_syncs.clear();
         self.learner_syncs.clear();
@@ -416,9 +429,31 @@ impl QuorumPeer {
         st.last_logged = core.last_logged();
     }
 
+    /// Does `server` own `session` (first come owns it)? Always true standalone.
+    fn owns(&mut self, session: SessionId, server: Sid) -> bool {
+        if session == 0 || self.settings.core.standalone {
+            return true;
+        }
+        *self.owners.entry(session).or_insert(server) == server
+    }
+
     /// Proposes a write as leader (or standalone): prep, then the core.
     fn propose(
         &mut self,
+        session_id: SessionId,
+        xid: i32,
+        ids: Vec<Id>,
+        request: Request,
+        origin: Option<Arc<Outbox>>,
+    ) {
+        let me = self.settings.core.membership.me;
+        self.propose_via(me, session_id, xid, ids, request, origin)
+    }
+
+    /// Proposes a write whose client is connected to server `via`.
+    fn propose_via(
+        &mut self,
+        via: Sid,
         session_id: SessionId,
         xid: i32,
         ids: Vec<Id>,
@@ -444,7 +479,7 @@ impl QuorumPeer {
                     synced: core.synced_voters(),
                 });
         }
-        let op = {
+        let op = if matches!(request, Request::CloseSession) || self.owns(session_id, via) {
             let tree = self.store.tree();
             let req = WriteRequest {
                 session_id,
@@ -452,6 +487,9 @@ impl QuorumPeer {
                 request,
             };
             self.prep.prep(&tree, &req, zxid, wall)
+        } else {
+            tracing::info!(session = %format!("{session_id:#x}"), via, "write through a server the session moved away from");
+            TxnOp::Error(ErrorCode::SessionMoved)
         };
         self.propose_op(zxid, wall, session_id, xid, op, origin, &mut out);
         self.run(out);
@@ -570,7 +608,7 @@ impl QuorumPeer {
                 }
                 let mut r = Reader::new(body);
                 match Request::decode(opcode, &mut r) {
-                    Ok(req) => self.propose(session_id, xid, ids, req, None),
+                    Ok(req) => self.propose_via(from, session_id, xid, ids, req, None),
                     Err(e) => {
                         tracing::warn!(peer = from, opcode, error = %e, "undecodable forwarded request");
                         let now = crate::clock::now_ms();
@@ -598,7 +636,13 @@ impl QuorumPeer {
                 if !self.is_leading() {
                     return;
                 }
+                self.owners.insert(session_id, from);
                 self.create_session(session_id, timeout_ms, password, None);
+            }
+            PeerMsg::Revalidate { session_id } => {
+                if self.is_leading() {
+                    self.owners.insert(session_id, from);
+                }
             }
             PeerMsg::SyncRequest { session_id, xid } => {
                 if !self.is_leading() {
@@ -799,10 +843,25 @@ impl Handler<SubmitWrite> for QuorumPeer {
     }
 }
 
+impl Handler<SessionResumed> for QuorumPeer {
+    type Result = ();
+    fn handle(&mut self, m: SessionResumed, _: &mut Context<Self>) {
+        if self.is_leading() {
+            let me = self.settings.core.membership.me;
+            self.owners.insert(m.0, me);
+        } else if let Some(leader) = self.leader() {
+            self.links
+                .send(leader, PeerMsg::Revalidate { session_id: m.0 });
+        }
+    }
+}
+
 impl Handler<CreateSession> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: CreateSession, _: &mut Context<Self>) {
         if self.is_leading() {
+            let me = self.settings.core.membership.me;
+            self.owners.insert(m.session_id, me);
             self.create_session(m.session_id, m.timeout_ms, m.password, Some(m.origin));
         } else if let Some(leader) = self.leader() {
             self.connecting.insert(m.session_id, m.origin);
@@ -892,6 +951,7 @@ impl Handler<PeerInbound> for QuorumPeer {
         match m.msg {
             msg @ (PeerMsg::Request { .. }
             | PeerMsg::CreateSession { .. }
+            | PeerMsg::Revalidate { .. }
             | PeerMsg::SyncRequest { .. }
             | PeerMsg::SyncDone { .. }) => self.on_learner_request(m.from, msg),
             msg => self.step(Input::Message { from: m.from, msg }),

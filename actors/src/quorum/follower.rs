@@ -109,10 +109,12 @@ impl Follower {
     /// Truncation or snapshot install done; `z` is what the shell could rebuild. True: the
     /// rebuilt state is not what the leader expects: go back to LOOKING and sync again.
     pub(super) fn on_reset(&mut self, s: &Shared, z: Zxid) -> bool {
-        if s.last_logged != z {
+        // The rebuilt state itself was checked when the shell reported it (`Input::Reloaded`);
+        // proposals that followed the TRUNC/SNAP may already be queued behind it.
+        if s.last_durable < z {
             tracing::warn!(
                 expected = %format!("{z:#x}"),
-                rebuilt = %format!("{:#x}", s.last_logged),
+                rebuilt = %format!("{:#x}", s.last_durable),
                 "could not rebuild the state the leader asked for; syncing again"
             );
             return true;

@@ -105,19 +105,29 @@ impl PeerLink {
                         std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")
                     })??;
             stream.set_nodelay(true)?;
-            let mut sink = FramedWrite::new(stream, codec());
+            let (read, write) = stream.into_split();
+            let mut sink = FramedWrite::new(write, codec());
             let hello = rmp_serde::to_vec(&hello).map_err(std::io::Error::other)?;
             sink.send(Bytes::from(hello)).await?;
-            Ok::<_, std::io::Error>(sink)
+            Ok::<_, std::io::Error>((sink, read))
         };
         ctx.spawn(connected.into_actor(self).map(move |r, act, ctx| {
             act.connecting = false;
             match r {
-                Ok(mut sink) => {
+                Ok((mut sink, mut read)) => {
                     act.backoff = BACKOFF_MIN;
                     act.tx = Some(tx);
                     tracing::debug!(peer = act.peer, "peer link up");
                     metrics::gauge!("zkr_peer_link_up", "peer" => act.peer.to_string()).set(1.0);
+                    // The peer never writes on this connection: end of file or an error on the
+                    // read side means it went away (a dead peer is noticed before the next send).
+                    let watcher = me.clone();
+                    actix_rt::spawn(async move {
+                        use tokio::io::AsyncReadExt;
+                        let mut b = [0u8; 64];
+                        while matches!(read.read(&mut b).await, Ok(n) if n > 0) {}
+                        watcher.do_send(Disconnected(generation));
+                    });
                     actix_rt::spawn(async move {
                         while let Some(first) = rx.recv().await {
                             if sink.feed(first).await.is_err() {
@@ -184,8 +194,8 @@ impl Handler<StopLink> for PeerLink {
 impl Handler<Disconnected> for PeerLink {
     type Result = ();
     fn handle(&mut self, m: Disconnected, ctx: &mut Context<Self>) {
-        if m.0 != self.generation {
-            return;
+        if m.0 != self.generation || self.tx.is_none() {
+            return; // already handled (the reader and the writer both report)
         }
         self.tx = None;
         tracing::info!(peer = self.peer, "peer link down");

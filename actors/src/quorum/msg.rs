@@ -176,6 +176,12 @@ pub enum PeerMsg {
         /// Password.
         password: Bytes,
     },
+    /// Learner → leader: a client resumed this session here; I own it now (requests for it
+    /// through any other server get SessionMoved).
+    Revalidate {
+        /// The session.
+        session_id: SessionId,
+    },
     /// Learner → leader: a sync from one of my clients.
     SyncRequest {
         /// The session.

@@ -915,6 +915,7 @@ impl Sim {
                 s.tree = snapshot::decode_tree(&blob.data).expect("snapshot");
                 s.applied = history;
                 self.step(id, Input::Floor(blob.zxid));
+                self.step(id, Input::Reloaded { zxid: blob.zxid });
             }
         }
         let s = &self.servers[&id];

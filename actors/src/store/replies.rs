@@ -40,6 +40,10 @@ pub fn write_reply(pending: Pending, txn: &Txn, result: &OpResult) -> (Bytes, bo
             };
             (reply::bare(&resp), false)
         }
+        // ZooKeeper closes a connection whose session moved away, without a reply.
+        Pending::Write { .. } if *result == OpResult::Error(ErrorCode::SessionMoved.code()) => {
+            (Bytes::new(), true)
+        }
         Pending::Write {
             xid, opcode: op, ..
         } => (op_reply(xid, zxid, op, result), op == opcode::CLOSE_SESSION),
