@@ -788,6 +788,7 @@ fn scenario_diff_point_is_not_a_commit_point() {
     );
     let p = submit(&mut sim, "p", 1)[0];
     assert!(sim.run_until(WAIT, |s| s.durable_fired(slow) == 1
+        && s.durable_fired(slow_b) == 1
         && s.durable_fired(logged) == 1));
     assert!(sim.servers[&a].disk.holds(p) && !sim.servers[&l].disk.holds(p));
     sim.restart(a);
