@@ -189,8 +189,8 @@ fn scenario_zk4646_follower_killed_right_after_acking_newleader() {
 
 /// The same, with `a` killed before the first synced txn reached its disk: it never
 /// acknowledges NEWLEADER, so `l` never establishes its epoch and `c*` stay uncommitted; they
-/// may be dropped (here: `b`, with the longer committed history... the same as `a`, leads and
-/// `l` is truncated when it comes back).
+/// may be dropped (here `b`, whose history is the longest of the two, leads, and `l`'s `c*`
+/// are truncated when it comes back).
 #[test]
 fn scenario_zk4646_follower_killed_before_persisting_the_diff() {
     let mut sim = three(2);
@@ -788,6 +788,7 @@ fn scenario_diff_point_is_not_a_commit_point() {
     );
     let p = submit(&mut sim, "p", 1)[0];
     assert!(sim.run_until(WAIT, |s| s.durable_fired(slow) == 1
+        && s.durable_fired(slow_b) == 1
         && s.durable_fired(logged) == 1));
     assert!(sim.servers[&a].disk.holds(p) && !sim.servers[&l].disk.holds(p));
     sim.restart(a);
