@@ -63,7 +63,7 @@ pub fn embedded_default() -> Result<NodeConfig, ConfigError> {
     parse(DEFAULT_TOML, "<embedded default>")
 }
 
-fn validate(c: &NodeConfig, file: &str) -> Result<(), ConfigError> {
+pub fn validate(c: &NodeConfig, file: &str) -> Result<(), ConfigError> {
     let bad = |key, message: String| {
         Err(ConfigError::Invalid {
             file: file.to_string(),
@@ -88,6 +88,14 @@ fn validate(c: &NodeConfig, file: &str) -> Result<(), ConfigError> {
         return bad(
             "node.jute_max_buffer_bytes",
             "must be between 1024 and 2147483647".into(),
+        );
+    }
+    // A forwarded request or proposal must fit a peer frame with room to spare.
+    let peer_limit = zkr_actors::quorum::link::MAX_PEER_FRAME_BYTES / 2;
+    if c.ensemble.is_some() && c.node.jute_max_buffer_bytes > peer_limit {
+        return bad(
+            "node.jute_max_buffer_bytes",
+            format!("an ensemble member accepts at most {peer_limit} (peer frames carry requests)"),
         );
     }
     if c.features.container_check_interval_ms == 0 {

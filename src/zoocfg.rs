@@ -166,6 +166,7 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
         })?;
     }
     if servers.is_empty() {
+        crate::config::validate(&c, file)?;
         return Ok(c);
     }
     let mut ens = EnsembleSection::default();
@@ -205,6 +206,7 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
         ));
     }
     c.ensemble = Some(ens);
+    crate::config::validate(&c, file)?;
     Ok(c)
 }
 

@@ -142,7 +142,6 @@ fn a_2mib_create_is_refused_at_the_client_port_and_never_reaches_a_log() {
 /// peer link would break on it (the simulator scenario shows the resulting livelock). An
 /// ensemble member should refuse such a configuration.
 #[test]
-#[ignore = "bug: src/config.rs accepts node.jute_max_buffer_bytes up to i32::MAX in an ensemble, above quorum::link::MAX_PEER_FRAME_BYTES (1 GiB): a request between 1 GiB and 2 GiB passes the client port but breaks every peer link it is sent on"]
 fn an_ensemble_member_refuses_a_jute_max_buffer_above_the_peer_frame_limit() {
     let mut ens = Ensemble::create(
         "jutemax",

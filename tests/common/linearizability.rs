@@ -193,7 +193,7 @@ pub fn check<M: Model>(
                 // An operation returned before we linearized it (or nothing is left to try):
                 // undo the last choice and try the next candidate after it.
                 if let Some(Ev::Ret(i)) = ev {
-                    if deepest.map_or(true, |(d, _)| stack.len() > d) {
+                    if deepest.is_none_or(|(d, _)| stack.len() > d) {
                         deepest = Some((stack.len(), i));
                     }
                 }

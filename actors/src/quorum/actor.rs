@@ -639,10 +639,8 @@ impl QuorumPeer {
                 self.owners.insert(session_id, from);
                 self.create_session(session_id, timeout_ms, password, None);
             }
-            PeerMsg::Revalidate { session_id } => {
-                if self.is_leading() {
-                    self.owners.insert(session_id, from);
-                }
+            PeerMsg::Revalidate { session_id } if self.is_leading() => {
+                self.owners.insert(session_id, from);
             }
             PeerMsg::SyncRequest { session_id, xid } => {
                 if !self.is_leading() {

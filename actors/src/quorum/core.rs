@@ -205,7 +205,12 @@ pub(super) struct Shared {
     pub history: VecDeque<Arc<Txn>>,
     pub history_base: Zxid,
     next_token: u64,
-    pub continuations: BTreeMap<u64, Vec<Cont>>,
+    /// Continuations by token, with the term (role instance) that asked for them.
+    pub continuations: BTreeMap<u64, (u64, Vec<Cont>)>,
+    /// Increases every time the server leaves a role: continuations of an older term only do
+    /// their durability bookkeeping (an ACK asked for by a previous sync must never be sent:
+    /// the leader could count it for a later one).
+    pub term: u64,
     round: u64,
     /// The vote this server follows or leads (reported to looking peers).
     pub decided: Option<Vote>,
@@ -216,7 +221,7 @@ impl Shared {
     pub fn durably(&mut self, out: &mut Vec<Output>, action: DurableAction, then: Vec<Cont>) {
         self.next_token += 1;
         let token = self.next_token;
-        self.continuations.insert(token, then);
+        self.continuations.insert(token, (self.term, then));
         out.push(Output::Durably { token, action });
     }
 
@@ -313,6 +318,7 @@ impl PeerCore {
                 history_base,
                 next_token: 0,
                 continuations: BTreeMap::new(),
+                term: 0,
                 round: 0,
                 decided: None,
             },
@@ -375,6 +381,7 @@ impl PeerCore {
         if !matches!(self.role, Role::Looking(_)) {
             out.push(Output::Serving(false));
         }
+        self.s.term += 1;
         self.s.round += 1;
         self.s.decided = None;
         let (e, eo) = Election::start(
@@ -493,9 +500,13 @@ impl PeerCore {
         let mut out = Vec::new();
         match input {
             Input::Durable(token) => {
-                let conts = self.s.continuations.remove(&token).unwrap_or_default();
+                let (term, conts) = self.s.continuations.remove(&token).unwrap_or_default();
                 for c in conts {
-                    self.continuation(now, c, &mut out);
+                    if term == self.s.term {
+                        self.continuation(now, c, &mut out);
+                    } else if let Cont::SelfAck(z) | Cont::Logged(z) = c {
+                        self.s.durable_to(z);
+                    }
                 }
             }
             Input::DurableFailed(_token) => {

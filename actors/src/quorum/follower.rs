@@ -120,7 +120,6 @@ impl Follower {
             return true;
         }
         self.durable = z;
-        self.committed = self.committed.max(z);
         false
     }
 
@@ -171,17 +170,17 @@ impl Follower {
                     out.push(Output::Send(self.leader, ack));
                 }
             }
-            PeerMsg::Diff { zxid } => {
+            PeerMsg::Diff { zxid, committed } => {
                 if self.phase != Phase::Syncing || zxid != s.last_logged {
                     tracing::warn!(zxid = %format!("{zxid:#x}"), ours = %format!("{:#x}", s.last_logged), "unexpected DIFF");
                     return true;
                 }
                 self.got_sync_head = true;
-                // What we have up to here is the leader's history too: committed once the
-                // leader establishes its epoch (applied after UPTODATE).
-                self.committed = self.committed.max(zxid);
+                // What of it the leader has committed (or will with its epoch): applied after
+                // UPTODATE. A DIFF point can be a proposal still in flight.
+                self.committed = self.committed.max(committed);
             }
-            PeerMsg::Trunc { zxid } => {
+            PeerMsg::Trunc { zxid, committed } => {
                 if self.phase != Phase::Syncing {
                     return true;
                 }
@@ -189,7 +188,7 @@ impl Follower {
                 self.got_sync_head = true;
                 s.reset_history(zxid);
                 self.durable = 0;
-                self.committed = zxid;
+                self.committed = committed;
                 s.durably(
                     out,
                     DurableAction::Truncate { to: zxid },

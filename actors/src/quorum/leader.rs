@@ -305,16 +305,34 @@ impl Leader {
         let last = self.last_known(s);
         let base = s.history_base;
         // Where the learner's history and ours agree.
-        let (start, head) = if peer_last == last || (peer_last >= base && self.known(s, peer_last))
+        // Before the epoch is established our whole history will be committed with it; after,
+        // only what is committed is.
+        let commit_point = if self.phase == Phase::Broadcast {
+            self.committed
+        } else {
+            last
+        };
+        // Once broadcasting, a learner's history past our commit point (a proposal still in
+        // flight, restored into its tree when it restarted) is cut back and sent again: it must
+        // not serve a txn before it is committed (ZooKeeper's leader does the same: TRUNC to
+        // its last committed zxid).
+        let (start, head) = if peer_last == commit_point
+            || (peer_last >= base && peer_last <= commit_point && self.known(s, peer_last))
         {
-            (peer_last, PeerMsg::Diff { zxid: peer_last })
+            (
+                peer_last,
+                PeerMsg::Diff {
+                    zxid: peer_last,
+                    committed: peer_last,
+                },
+            )
         } else if let Some(agree) = (peer_last > base)
             .then(|| {
                 s.history
                     .iter()
                     .map(|t| t.zxid)
                     .chain(s.unapplied.iter().map(|t| t.zxid))
-                    .filter(|z| *z < peer_last)
+                    .filter(|z| *z < peer_last && *z <= commit_point)
                     .max()
                     .unwrap_or(base)
             })
@@ -322,7 +340,13 @@ impl Leader {
         {
             // The learner has txns we never had: cut back to the last one we both have (never
             // below what it can rebuild; otherwise it gets a snapshot).
-            (agree, PeerMsg::Trunc { zxid: agree })
+            (
+                agree,
+                PeerMsg::Trunc {
+                    zxid: agree,
+                    committed: agree.min(commit_point),
+                },
+            )
         } else {
             // Too far behind (or our history does not reach back far enough).
             tracing::info!(

@@ -118,11 +118,16 @@ pub enum PeerMsg {
     Diff {
         /// The learner's zxid the diff starts after.
         zxid: Zxid,
+        /// What of the learner's history up to `zxid` is committed (the rest is committed by
+        /// later COMMITs).
+        committed: Zxid,
     },
     /// Leader → learner: cut your log after `zxid`, then the diff follows.
     Trunc {
         /// Keep up to here.
         zxid: Zxid,
+        /// What of the learner's history up to `zxid` is committed.
+        committed: Zxid,
     },
     /// Leader → learner: replace your state with this tree.
     Snap(Arc<SnapshotBlob>),

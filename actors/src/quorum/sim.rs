@@ -307,6 +307,7 @@ pub(super) fn kind(m: &PeerMsg) -> &'static str {
         PeerMsg::CreateSession { .. } => "CreateSession",
         PeerMsg::SyncRequest { .. } => "SyncRequest",
         PeerMsg::SyncDone { .. } => "SyncDone",
+        PeerMsg::Revalidate { .. } => "Revalidate",
     }
 }
 
