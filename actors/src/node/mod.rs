@@ -25,7 +25,9 @@ use actix::prelude::*;
 use crate::acl::AclPolicy;
 use crate::config::NodeConfig;
 use crate::pipeline::prep::PrepConfig;
-use crate::quorum::actor::{peer_addresses, Attach, QuorumPeer, QuorumSettings};
+use crate::quorum::actor::{
+    effective_peer_addresses, peer_addresses, Attach, QuorumPeer, QuorumSettings,
+};
 use crate::quorum::config::{Membership, Timing};
 use crate::quorum::core::{CoreConfig, PersistedState};
 use crate::quorum::dynconfig::{DynamicConfig, ServerSpec};
@@ -259,7 +261,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent: recent[recent_kept..].to_vec(),
         floor,
     };
-    let links = PeerLinks::new(me, peer_addresses(&dynamic, me), peer_listener);
+    let links = PeerLinks::new(
+        me,
+        effective_peer_addresses(&static_cfg, &dynamic, &peer_addresses(&static_cfg, me), me),
+        peer_listener,
+    );
     let quorum_arbiter = Arbiter::new();
     let quorum = {
         let store = store.clone();

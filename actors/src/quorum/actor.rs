@@ -299,7 +299,8 @@ impl QuorumPeer {
             return;
         };
         let me = self.settings.core.membership.me;
-        self.links.update(peer_addresses(&cfg, me));
+        let addrs = effective_peer_addresses(&self.settings.dynamic, &cfg, self.links.peers(), me);
+        self.links.update(addrs);
         self.settings.dynamic = cfg;
         if let Some(dir) = &self.settings.data_dir {
             let path = dir.join(format!("zoo.cfg.dynamic.{version:x}"));
@@ -964,6 +965,34 @@ impl Handler<LinkDown> for QuorumPeer {
     }
 }
 
+/// The peer addresses to use after the committed configuration moves from `previous` to
+/// `next`, given the addresses in use (`current`).
+///
+/// A member whose entry a configuration change did not touch keeps the address this server
+/// already reaches it at: each server's own configuration may name its peers differently
+/// (another host name, a NAT or proxy in between), and the configuration a new leader announces
+/// at the start of its epoch (version `epoch << 32`, no reconfig behind it) is the leader's
+/// view, not a change. New members and members whose entry a reconfig changed use the committed
+/// address, as ZooKeeper does.
+pub fn effective_peer_addresses(
+    previous: &super::dynconfig::DynamicConfig,
+    next: &super::dynconfig::DynamicConfig,
+    current: &HashMap<Sid, std::net::SocketAddr>,
+    me: Sid,
+) -> HashMap<Sid, std::net::SocketAddr> {
+    let announcement = next.version & 0xffff_ffff == 0;
+    let mut addrs = peer_addresses(next, me);
+    for (id, addr) in addrs.iter_mut() {
+        let untouched = previous.servers.get(id) == next.servers.get(id);
+        if announcement || untouched {
+            if let Some(kept) = current.get(id) {
+                *addr = *kept;
+            }
+        }
+    }
+    addrs
+}
+
 /// The peer address of every member but `me`.
 pub fn peer_addresses(
     cfg: &super::dynconfig::DynamicConfig,
@@ -984,4 +1013,36 @@ pub fn peer_addresses(
             addr.map(|a| (*id, a))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quorum::dynconfig::parse;
+
+    fn addr(port: u16) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn an_epoch_announcement_keeps_the_addresses_in_use() {
+        let mine = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:1003:1:participant").unwrap();
+        let leaders = parse("server.1=127.0.0.1:3001:1:participant\nserver.2=127.0.0.1:3002:1:participant\nserver.3=127.0.0.1:1003:1:participant\nversion=100000000").unwrap();
+        let current = peer_addresses(&mine, 1);
+        let next = effective_peer_addresses(&mine, &leaders, &current, 1);
+        assert_eq!(next, HashMap::from([(2, addr(1002)), (3, addr(1003))]));
+    }
+
+    #[test]
+    fn a_reconfig_moves_only_the_members_it_changed() {
+        let before = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:1003:1:participant\nversion=100000000").unwrap();
+        let after = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:4003:1:participant\nserver.4=127.0.0.1:1004:1:observer\nversion=100000005").unwrap();
+        // This server reaches 2 through its own route.
+        let current = HashMap::from([(2, addr(2002)), (3, addr(1003))]);
+        let next = effective_peer_addresses(&before, &after, &current, 1);
+        assert_eq!(
+            next,
+            HashMap::from([(2, addr(2002)), (3, addr(4003)), (4, addr(1004))])
+        );
+    }
 }

@@ -243,6 +243,11 @@ impl PeerLinks {
         }
     }
 
+    /// The address each peer is reached at.
+    pub fn peers(&self) -> &HashMap<Sid, SocketAddr> {
+        &self.peers
+    }
+
     /// The ensemble changed: links to new members start, links to members that left stop.
     pub fn update(&mut self, peers: HashMap<Sid, SocketAddr>) {
         let Some(quorum) = self.quorum.clone() else {
