@@ -207,6 +207,10 @@ pub(super) struct Shared {
     next_token: u64,
     /// Continuations by token, with the term (role instance) that asked for them.
     pub continuations: BTreeMap<u64, (u64, Vec<Cont>)>,
+    /// Where each queued truncation or snapshot install will leave the log, oldest first: the
+    /// log writer runs actions in order, so each `Input::Reloaded` answers the front one, even
+    /// when the role that asked for it is gone.
+    pub resets: VecDeque<Zxid>,
     /// Increases every time the server leaves a role: continuations of an older term only do
     /// their durability bookkeeping (an ACK asked for by a previous sync must never be sent:
     /// the leader could count it for a later one).
@@ -221,6 +225,11 @@ impl Shared {
     pub fn durably(&mut self, out: &mut Vec<Output>, action: DurableAction, then: Vec<Cont>) {
         self.next_token += 1;
         let token = self.next_token;
+        match &action {
+            DurableAction::Truncate { to } => self.resets.push_back(*to),
+            DurableAction::InstallSnapshot(blob) => self.resets.push_back(blob.zxid),
+            _ => {}
+        }
         self.continuations.insert(token, (self.term, then));
         out.push(Output::Durably { token, action });
     }
@@ -318,6 +327,7 @@ impl PeerCore {
                 history_base,
                 next_token: 0,
                 continuations: BTreeMap::new(),
+                resets: VecDeque::new(),
                 term: 0,
                 round: 0,
                 decided: None,
@@ -512,6 +522,7 @@ impl PeerCore {
             Input::DurableFailed(_token) => {
                 // The log writer drops everything queued after a failure: forget it all.
                 self.s.continuations.clear();
+                self.s.resets.clear();
                 let durable = self.s.last_durable;
                 self.s.unapplied.retain(|t| t.zxid <= durable);
                 self.s.last_logged = durable;
@@ -556,10 +567,11 @@ impl PeerCore {
                 // The truncation target is always at or above the floor we reported, so the
                 // rebuilt log ends exactly there; anything else is a broken disk.
                 self.s.last_durable = zxid;
-                if zxid != self.s.last_applied {
+                let expected = self.s.resets.pop_front();
+                if expected != Some(zxid) {
                     tracing::error!(
                         rebuilt = %format!("{zxid:#x}"),
-                        expected = %format!("{:#x}", self.s.last_applied),
+                        expected = ?expected.map(|z| format!("{z:#x}")),
                         "the log could not be cut back where the leader asked"
                     );
                     self.s.continuations.clear();

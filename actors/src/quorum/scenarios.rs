@@ -806,11 +806,9 @@ fn scenario_diff_point_is_not_a_commit_point() {
 }
 
 /// Random runs where some disk writes stall for 100-1000 ms (busy disks), under the usual
-/// faults, with the session workload. About a third of the seeds end with a follower applying
-/// a txn no leader committed (the DIFF-point bug above, helped by the stale NEWLEADER ACK and
-/// the TRUNC/SNAP resync loops).
+/// faults, with the session workload: syncs of one term are still on the disk queue when the
+/// next term starts (the DIFF-point, stale-ACK and stale-reload bugs were found this way).
 #[test]
-#[ignore = "bug: followers apply uncommitted txns (see scenario_diff_point_is_not_a_commit_point and scenario_stale_newleader_ack_from_an_earlier_sync); e.g. ZKR_SIM_SEED=30001"]
 fn sim_slow_disks_three_servers() {
     let n: u64 = std::env::var("ZKR_SIM_SEEDS")
         .ok()
