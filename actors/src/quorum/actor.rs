@@ -137,6 +137,8 @@ pub struct QuorumPeer {
     last_applied: Zxid,
     link_generations: HashMap<Sid, u64>,
     serving: bool,
+    /// Since when (monotonic ms) the core has been LOOKING, for read-only mode.
+    looking_since: Option<i64>,
 }
 
 impl QuorumPeer {
@@ -171,6 +173,7 @@ impl QuorumPeer {
             last_applied,
             link_generations: HashMap::new(),
             serving: false,
+            looking_since: None,
         }
     }
 
@@ -301,6 +304,12 @@ impl QuorumPeer {
         }
         // Whatever was in flight belongs to the previous term.
         self.prep.reset();
+        if r == RoleView::Looking {
+            self.looking_since.get_or_insert_with(crate::clock::now_ms);
+        } else {
+            self.looking_since = None;
+            self.leave_read_only();
+        }
         let mode = match r {
             RoleView::Standalone => Mode::Standalone,
             RoleView::Leading { .. } => Mode::Leader,
@@ -322,7 +331,73 @@ impl QuorumPeer {
         self.sessions.set_expiring(leading);
     }
 
+    /// Read-only mode (ZooKeeper's `readonlymode.enabled`): once the core has been LOOKING for
+    /// max(2 s, tickTime), the node serves clients that ask for read-only access, with sessions
+    /// local to it (see `connection::actor`). Called on every tick: enters the mode when due and
+    /// expires the local sessions whose deadline passed.
+    fn read_only_tick(&mut self) {
+        let Some(node) = self.node.clone() else {
+            return;
+        };
+        let now = crate::clock::now_ms();
+        if node.is_read_only() {
+            node.local_sessions.take_fresh();
+            for s in node.local_sessions.all() {
+                if s.deadline_ms() <= now {
+                    tracing::info!(session = %format!("{:#x}", s.id), "read-only session expired");
+                    node.local_sessions.remove(s.id);
+                    if let Some(c) = s.connection() {
+                        c.close();
+                    }
+                }
+            }
+            return;
+        }
+        let Some(since) = self.looking_since else {
+            return;
+        };
+        let grace = (node.config.node.tick_time_ms as i64).max(2000);
+        if !node.config.features.read_only_mode || now - since < grace || self.serving {
+            return;
+        }
+        tracing::info!(
+            looking_ms = now - since,
+            "no quorum: entering read-only mode (serving read-only clients)"
+        );
+        *node.mode.write() = Mode::ReadOnly;
+        node.set_read_only(true);
+        metrics::gauge!("zkr_read_only").set(1.0);
+    }
+
+    /// Leaves read-only mode (the core found a leader or leads): closes the read-only clients
+    /// and drops their local sessions; they reconnect to a read-write server.
+    fn leave_read_only(&mut self) {
+        let Some(node) = self.node.clone() else {
+            return;
+        };
+        if !node.is_read_only() {
+            return;
+        }
+        // Cleared first: a connection that creates a local session re-checks the flag after
+        // inserting it, so every local session is either seen below or dropped by its connection.
+        node.set_read_only(false);
+        let local = node.local_sessions.all();
+        tracing::info!(
+            sessions = local.len(),
+            "leaving read-only mode: closing read-only clients"
+        );
+        for s in local {
+            node.local_sessions.remove(s.id);
+            if let Some(c) = s.connection() {
+                c.close();
+            }
+        }
+        node.local_sessions.take_fresh();
+        metrics::gauge!("zkr_read_only").set(0.0);
+    }
+
     fn set_serving(&mut self, on: bool) {
+        let was_serving = self.serving;
         self.serving = on;
         if let Some(node) = &self.node {
             node.set_serving(on);
@@ -337,10 +412,13 @@ impl QuorumPeer {
             }
             return;
         }
-        // Leaving a role: clients reconnect elsewhere, their sessions live on.
+        // Leaving a role: clients reconnect elsewhere, their sessions live on. (Read-only
+        // clients, if any, are closed by `leave_read_only`.)
         if let Some(node) = &self.node {
-            for c in node.store.connections() {
-                c.close();
+            if was_serving {
+                for c in node.store.connections() {
+                    c.close();
+                }
             }
         }
         self.origins.clear();
@@ -701,7 +779,10 @@ impl Actor for QuorumPeer {
         );
         self.core = Some(core);
         self.run(out);
-        ctx.run_interval(self.settings.tick_every, |act, _| act.step(Input::Tick));
+        ctx.run_interval(self.settings.tick_every, |act, _| {
+            act.step(Input::Tick);
+            act.read_only_tick();
+        });
         ctx.run_interval(self.settings.container_check_interval, |act, _| {
             act.reap_containers()
         });
