@@ -139,6 +139,8 @@ impl Connection {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(remote = %self.remote, error = %e, "malformed ConnectRequest; closing");
+                metrics::counter!("zkr_bad_requests_total", "reason" => "malformed_connect")
+                    .increment(1);
                 return self.close();
             }
         };
@@ -325,6 +327,8 @@ impl Connection {
             Ok(h) => h,
             Err(e) => {
                 tracing::debug!(remote = %self.remote, error = %e, "malformed request header; closing");
+                metrics::counter!("zkr_bad_requests_total", "reason" => "malformed_header")
+                    .increment(1);
                 return self.close();
             }
         };
@@ -362,7 +366,10 @@ impl Connection {
         };
         match request {
             Request::Auth(packet) => self.on_auth(header.xid, packet),
-            Request::Check(_) => self.refuse(header.xid, ErrorCode::Unimplemented),
+            Request::Check(_) => {
+                metrics::counter!("zkr_bad_requests_total", "reason" => "lone_check").increment(1);
+                self.refuse(header.xid, ErrorCode::Unimplemented)
+            }
             Request::Sasl(tok) => self.on_sasl(header.xid, tok.token),
             req if req.is_write() || matches!(req, Request::Sync(_)) => {
                 self.outbox.push_pending(Pending::Write {
@@ -391,6 +398,7 @@ impl Connection {
                     let close = node.store.serve_read(&self.outbox, xid, req);
                     node.stats
                         .record_latency_us(started.elapsed().as_micros() as u64);
+                    crate::node::telemetry::request_answered(header.typ, started.elapsed(), false);
                     if close {
                         self.close();
                     }
@@ -557,7 +565,6 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        metrics::gauge!("num_alive_connections").increment(1.0);
         let deadline =
             Duration::from_millis(self.node.config.node.sessionless_connection_timeout_ms as u64);
         ctx.run_later(deadline, |act, _| {
@@ -569,7 +576,6 @@ impl Actor for Connection {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        metrics::gauge!("num_alive_connections").decrement(1.0);
         self.outbox.close();
         self.node.store.unregister(self.outbox.id());
         let session = self.outbox.session();

@@ -136,6 +136,8 @@ pub struct QuorumPeer {
     learner_syncs: VecDeque<(Zxid, String, Arc<Outbox>)>,
     last_applied: Zxid,
     link_generations: HashMap<Sid, u64>,
+    /// Proposal-to-commit latency (leader).
+    commit_timer: crate::node::telemetry::CommitTimer,
     serving: bool,
     /// Since when (monotonic ms) the core has been LOOKING, for read-only mode.
     looking_since: Option<i64>,
@@ -172,6 +174,7 @@ impl QuorumPeer {
             learner_syncs: VecDeque::new(),
             last_applied,
             link_generations: HashMap::new(),
+            commit_timer: Default::default(),
             serving: false,
             looking_since: None,
         }
@@ -228,6 +231,7 @@ impl QuorumPeer {
         let mut items = Vec::with_capacity(txns.len());
         for txn in txns {
             self.last_applied = txn.zxid;
+            self.commit_timer.committed(txn.zxid);
             let origin = if let TxnOp::CreateSession { .. } = txn.op {
                 self.connecting.remove(&txn.session_id)
             } else {
@@ -269,6 +273,7 @@ impl QuorumPeer {
             items.push(CommitItem::Sync { path, origin });
         }
         if !items.is_empty() {
+            crate::node::telemetry::STORE_QUEUE.sent();
             crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
         }
     }
@@ -298,12 +303,9 @@ impl QuorumPeer {
 
     fn on_role(&mut self, r: RoleView) {
         tracing::info!(role = ?r, "role");
-        metrics::counter!("zkr_role_changes_total").increment(1);
-        if r == RoleView::Looking {
-            metrics::counter!("election_count").increment(1);
-        }
         // Whatever was in flight belongs to the previous term.
         self.prep.reset();
+        self.commit_timer.clear();
         if r == RoleView::Looking {
             self.looking_since.get_or_insert_with(crate::clock::now_ms);
         } else {
@@ -319,14 +321,8 @@ impl QuorumPeer {
         };
         if let Some(node) = &self.node {
             *node.mode.write() = mode;
+            crate::node::telemetry::role_changed(node, mode);
         }
-        metrics::gauge!("zkr_role").set(match mode {
-            Mode::Looking | Mode::ReadOnly => 0.0,
-            Mode::Follower => 1.0,
-            Mode::Leader => 2.0,
-            Mode::Observer => 3.0,
-            Mode::Standalone => 4.0,
-        });
         let leading = matches!(r, RoleView::Leading { .. } | RoleView::Standalone);
         self.sessions.set_expiring(leading);
     }
@@ -499,6 +495,7 @@ impl QuorumPeer {
             cxid: xid,
             op,
         });
+        self.commit_timer.proposed(zxid);
         let now = crate::clock::now_ms();
         self.core().propose(now, txn, out);
     }
@@ -741,6 +738,7 @@ impl QuorumPeer {
         metrics::counter!("zkr_requests_failed_disk_total").increment(failed.len() as u64);
         let items: Vec<CommitItem> = failed.into_iter().map(|(_, i)| i).collect();
         if !items.is_empty() {
+            crate::node::telemetry::STORE_QUEUE.sent();
             crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
         }
         self.prep.reset();
@@ -907,6 +905,7 @@ impl Handler<PeerInbound> for QuorumPeer {
         let prev = self.link_generations.insert(m.from, m.generation);
         if prev.is_some_and(|g| g != m.generation) {
             // A new connection from that peer: what the old one carried may be lost.
+            metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_inbound").increment(1);
             self.step(Input::LinkReset { peer: m.from });
         }
         match m.msg {
