@@ -170,6 +170,7 @@ pub fn start(node: &Arc<NodeContext>) {
     )
     .set(1.0);
     metrics::gauge!("zkr_server_id").set(node.config.node.id as f64);
+    metrics::gauge!("zkr_read_only").increment(0.0);
     if HANDLE.get().is_none() {
         return;
     }
@@ -207,6 +208,8 @@ pub struct Figures {
     pub outstanding_requests: usize,
     /// Live sessions.
     pub global_sessions: usize,
+    /// Read-only mode's sessions, local to this server.
+    pub local_sessions: usize,
     /// Milliseconds since the node started.
     pub uptime_ms: i64,
     /// Open file descriptors of the process.
@@ -299,6 +302,7 @@ impl Figures {
             num_alive_connections: node.open_connections() as i64,
             outstanding_requests,
             global_sessions: node.sessions.len(),
+            local_sessions: node.local_sessions.len(),
             uptime_ms: crate::clock::now_ms() - node.started_ms,
             open_fds,
             max_fds,
@@ -332,6 +336,7 @@ impl Figures {
         gauge!("num_alive_connections").set(self.num_alive_connections as f64);
         gauge!("outstanding_requests").set(self.outstanding_requests as f64);
         gauge!("global_sessions").set(self.global_sessions as f64);
+        gauge!("local_sessions").set(self.local_sessions as f64);
         gauge!("uptime").set(self.uptime_ms as f64);
         gauge!("open_file_descriptor_count").set(self.open_fds as f64);
         gauge!("max_file_descriptor_count").set(self.max_fds as f64);
@@ -393,7 +398,7 @@ impl Figures {
             ("max_file_descriptor_count", self.max_fds.to_string()),
             ("uptime", self.uptime_ms.to_string()),
             ("global_sessions", self.global_sessions.to_string()),
-            ("local_sessions", "0".into()),
+            ("local_sessions", self.local_sessions.to_string()),
             ("connection_drop_probability", "0.0".into()),
             ("outstanding_tls_handshake", "0".into()),
         ];
@@ -456,7 +461,7 @@ pub fn mntr(node: &NodeContext) -> String {
 
 /// The ZooKeeper-named gauges [`Figures::export`] sets: `mntr` prints them from the figures, by
 /// ZooKeeper's rules (leader keys on the leader only), never a second time from the registry.
-pub const FIGURE_GAUGES: [&str; 24] = [
+pub const FIGURE_GAUGES: [&str; 25] = [
     "znode_count",
     "watch_count",
     "ephemerals_count",
@@ -464,6 +469,7 @@ pub const FIGURE_GAUGES: [&str; 24] = [
     "num_alive_connections",
     "outstanding_requests",
     "global_sessions",
+    "local_sessions",
     "uptime",
     "open_file_descriptor_count",
     "max_file_descriptor_count",
@@ -790,6 +796,10 @@ pub fn describe() {
     );
     g!("global_sessions", "Live sessions");
     g!(
+        "local_sessions",
+        "Read-only mode's sessions, local to this server"
+    );
+    g!(
         "uptime",
         Unit::Milliseconds,
         "Time since the server started"
@@ -932,6 +942,10 @@ pub fn describe() {
     g!(
         "zkr_serving",
         "1 if this server serves clients (has a leader)"
+    );
+    g!(
+        "zkr_read_only",
+        "1 while the server is in read-only mode (no quorum; read-only clients only)"
     );
     g!(
         "zkr_leader_id",
@@ -1089,6 +1103,7 @@ mod tests {
             num_alive_connections: 2,
             outstanding_requests: 0,
             global_sessions: 2,
+            local_sessions: 0,
             uptime_ms: 1234,
             open_fds: 40,
             max_fds: 1024,
