@@ -320,6 +320,22 @@ impl Figures {
         }
     }
 
+    /// ZooKeeper's `zk_peer_state`: the peer state and the Zab phase, e.g. `leading - broadcast`.
+    pub fn peer_state(&self) -> String {
+        let state = match self.mode {
+            Mode::Leader | Mode::Standalone => "leading",
+            Mode::Follower => "following",
+            Mode::Observer => "observing",
+            Mode::Looking | Mode::ReadOnly => return "looking - election".into(),
+        };
+        let phase = if self.serving {
+            "broadcast"
+        } else {
+            "synchronization"
+        };
+        format!("{state} - {phase}")
+    }
+
     /// The `zkr_role` value: 0 looking (or read-only), 1 follower, 2 leader, 3 observer,
     /// 4 standalone.
     pub fn role_code(&self) -> f64 {
@@ -404,6 +420,7 @@ impl Figures {
         ];
         if self.ensemble {
             v.push(("quorum_size", self.quorum_size.to_string()));
+            v.push(("peer_state", self.peer_state()));
         }
         match (&self.leader, self.ensemble) {
             (Some(l), true) => {
@@ -1147,13 +1164,19 @@ mod tests {
         assert_eq!(l["max_proposal_size"], "300");
         assert_eq!(l["avg_latency"], "0.5");
         assert_eq!(l["last_zxid"], "0x100000005");
+        assert_eq!(l["peer_state"], "leading - broadcast");
         let f = kv(&figures(Mode::Follower, true, None));
         assert_eq!(f["server_state"], "follower");
         assert_eq!(f["quorum_size"], "3");
         assert!(!f.contains_key("synced_followers"));
         assert_eq!(f["last_proposal_size"], "-1");
+        assert_eq!(f["peer_state"], "following - broadcast");
+        let mut looking = figures(Mode::Looking, true, None);
+        looking.serving = false;
+        assert_eq!(looking.peer_state(), "looking - election");
         let s = kv(&figures(Mode::Standalone, false, Some(leader)));
         assert!(!s.contains_key("quorum_size"));
+        assert!(!s.contains_key("peer_state"));
         assert!(!s.contains_key("synced_followers"));
         let pairs = figures(Mode::Standalone, false, None).mntr_pairs();
         assert_eq!(pairs[0].0, "version");
