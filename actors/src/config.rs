@@ -173,6 +173,9 @@ pub struct FeaturesSection {
     pub container_check_interval_ms: u32,
     /// Most container/TTL deletions per minute (`znode.container.maxPerMinute`).
     pub container_max_per_minute: u32,
+    /// Read-only mode (`readonlymode.enabled`): an ensemble member cut off from its quorum for
+    /// max(2 s, tickTime) serves clients that ask for read-only access, until the quorum returns.
+    pub read_only_mode: bool,
 }
 
 impl Default for FeaturesSection {
@@ -182,6 +185,7 @@ impl Default for FeaturesSection {
             reconfig_enabled: false,
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
+            read_only_mode: false,
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Connection {
     state: State,
     /// The SASL exchange, from the first `sasl` request on.
     sasl: Option<DigestMd5Server>,
+    /// The session is a read-only mode session, local to this server.
+    read_only: bool,
 }
 
 /// The writer task has finished (socket closed or failed): stop.
@@ -118,6 +120,7 @@ impl Connection {
                 remote,
                 state: State::New,
                 sasl: None,
+                read_only: false,
             }
         });
     }
@@ -128,7 +131,7 @@ impl Connection {
     }
 
     fn on_connect(&mut self, payload: Bytes, ctx: &mut Context<Self>) {
-        if !self.node.is_serving() {
+        if !self.node.is_serving() && !self.node.is_read_only() {
             tracing::debug!(remote = %self.remote, "not serving (no leader): closing");
             return self.close();
         }
@@ -136,9 +139,14 @@ impl Connection {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(remote = %self.remote, error = %e, "malformed ConnectRequest; closing");
+                metrics::counter!("zkr_bad_requests_total", "reason" => "malformed_connect")
+                    .increment(1);
                 return self.close();
             }
         };
+        if self.node.is_read_only() {
+            return self.on_connect_read_only(req);
+        }
         let last_zxid = self.node.store.tree().last_zxid();
         if req.last_zxid_seen > last_zxid {
             tracing::info!(
@@ -221,16 +229,111 @@ impl Connection {
         }
     }
 
+    /// A ConnectRequest while the node is in read-only mode (ZooKeeper's
+    /// `ReadOnlyZooKeeperServer`): only clients that ask for read-only access are served, with a
+    /// session local to this server; a client that did not ask, or that brings a global session,
+    /// is closed without a reply, as ZooKeeper does.
+    fn on_connect_read_only(&mut self, req: ConnectRequest) {
+        if req.read_only != Some(true) {
+            tracing::info!(remote = %self.remote, "read-only mode: refusing a client that did not ask for read-only access");
+            return self.close();
+        }
+        let last_zxid = self.node.store.tree().last_zxid();
+        if req.last_zxid_seen > last_zxid {
+            tracing::info!(
+                remote = %self.remote,
+                client_zxid = %format!("{:#x}", req.last_zxid_seen),
+                our_zxid = %format!("{last_zxid:#x}"),
+                "refusing session: the client has seen a newer zxid than this server"
+            );
+            return self.close();
+        }
+        let cfg = &self.node.config.node;
+        let (min, max) = (cfg.min_session_timeout(), cfg.max_session_timeout());
+        let timeout = req.time_out.clamp(min, max.max(min));
+        let now = crate::clock::now_ms();
+        let local = &self.node.local_sessions;
+        let live = if req.session_id == 0 {
+            let id = self.node.session_ids.next_id();
+            local.insert(id, timeout as i64, crate::session::new_password(), now)
+        } else if let Some(s) = local.get(req.session_id) {
+            if s.password != req.passwd {
+                tracing::info!(remote = %self.remote, session = %format!("{:#x}", req.session_id), "read-only session: wrong password, answering expired");
+                self.outbox.send_now(reply::bare(&read_only_invalid()));
+                return self.close();
+            }
+            if let Some(old) = s.connection() {
+                if old.id() != self.outbox.id() {
+                    old.close();
+                }
+            }
+            s
+        } else if self.node.sessions.get(req.session_id).is_some() {
+            tracing::info!(remote = %self.remote, session = %format!("{:#x}", req.session_id), "refusing global session reconnection in read-only mode");
+            return self.close();
+        } else {
+            tracing::info!(remote = %self.remote, session = %format!("{:#x}", req.session_id), "read-only mode: unknown session, answering expired");
+            self.outbox.send_now(reply::bare(&read_only_invalid()));
+            return self.close();
+        };
+        live.set_timeout_ms(timeout as i64);
+        live.touch(now, local.tick_ms());
+        live.bind(self.outbox.clone());
+        self.outbox.set_session(live.id, timeout);
+        self.node.store.register(self.outbox.clone());
+        if !self.node.is_read_only() {
+            // The quorum came back meanwhile: the session goes with read-only mode.
+            local.remove(live.id);
+            return self.close();
+        }
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout,
+            session_id: live.id,
+            passwd: live.password.clone(),
+            read_only: Some(true),
+        };
+        self.outbox.send_now(reply::bare(&resp));
+        tracing::debug!(remote = %self.remote, session = %format!("{:#x}", live.id), "read-only session");
+        self.read_only = true;
+        self.state = State::Established(live);
+    }
+
+    /// A request of a read-only session that ZooKeeper's `ReadOnlyRequestProcessor` does not pass
+    /// on: writes and sync get NOTREADONLY; closeSession closes the local session. Returns
+    /// whether it was answered here.
+    fn read_only_filter(&mut self, xid: i32, typ: i32) -> bool {
+        let zxid = self.node.store.tree().last_zxid();
+        if typ == opcode::CLOSE_SESSION {
+            let session = self.outbox.session();
+            self.node.local_sessions.remove(session);
+            tracing::debug!(remote = %self.remote, session = %format!("{session:#x}"), "read-only session closed");
+            self.outbox
+                .push_ready(reply::header_only(xid, zxid, 0), true);
+            self.state = State::Closing;
+            return true;
+        }
+        if !refused_when_read_only(typ) {
+            return false;
+        }
+        self.outbox.push_ready(
+            reply::header_only(xid, zxid, ErrorCode::NotReadOnly.code()),
+            false,
+        );
+        true
+    }
+
     fn on_request(&mut self, payload: Bytes, session: &Arc<LiveSession>) {
-        let node = &self.node;
-        session.touch(crate::clock::now_ms(), node.sessions.tick_ms());
-        node.stats.packet_received();
-        let max_field = node.config.node.jute_max_buffer_bytes * 2;
+        session.touch(crate::clock::now_ms(), self.node.sessions.tick_ms());
+        self.node.stats.packet_received();
+        let max_field = self.node.config.node.jute_max_buffer_bytes * 2;
         let mut r = Reader::with_limit(payload, max_field);
         let header = match RequestHeader::read(&mut r) {
             Ok(h) => h,
             Err(e) => {
                 tracing::debug!(remote = %self.remote, error = %e, "malformed request header; closing");
+                metrics::counter!("zkr_bad_requests_total", "reason" => "malformed_header")
+                    .increment(1);
                 return self.close();
             }
         };
@@ -244,6 +347,10 @@ impl Connection {
         stats
             .last_cxid
             .store(header.xid as i64, std::sync::atomic::Ordering::Relaxed);
+        if self.read_only && self.read_only_filter(header.xid, header.typ) {
+            return;
+        }
+        let node = &self.node;
         let request = match Request::decode(header.typ, &mut r) {
             Ok(req) => req,
             Err(DecodeError::UnknownValue { .. }) => {
@@ -264,7 +371,10 @@ impl Connection {
         };
         match request {
             Request::Auth(packet) => self.on_auth(header.xid, packet),
-            Request::Check(_) => self.refuse(header.xid, ErrorCode::Unimplemented),
+            Request::Check(_) => {
+                metrics::counter!("zkr_bad_requests_total", "reason" => "lone_check").increment(1);
+                self.refuse(header.xid, ErrorCode::Unimplemented)
+            }
             Request::Sasl(tok) => self.on_sasl(header.xid, tok.token),
             req if req.is_write() || matches!(req, Request::Sync(_)) => {
                 self.outbox.push_pending(Pending::Write {
@@ -293,6 +403,7 @@ impl Connection {
                     let close = node.store.serve_read(&self.outbox, xid, req);
                     node.stats
                         .record_latency_us(started.elapsed().as_micros() as u64);
+                    crate::node::telemetry::request_answered(header.typ, started.elapsed(), false);
                     if close {
                         self.close();
                     }
@@ -410,6 +521,36 @@ impl Connection {
     }
 }
 
+/// The expired-session answer of a read-only server: ZooKeeper's `finishSessionInit` sets the
+/// readOnly flag from the server's kind, whatever the session.
+fn read_only_invalid() -> ConnectResponse {
+    ConnectResponse {
+        read_only: Some(true),
+        ..ConnectResponse::invalid(Some(true))
+    }
+}
+
+/// The requests a read-only server answers with NOTREADONLY, as ZooKeeper's
+/// `ReadOnlyRequestProcessor` (by opcode, before the body is decoded): every write, `check` and
+/// `sync`. Reads, `multiRead`, watches, ping, auth and SASL go on.
+fn refused_when_read_only(typ: i32) -> bool {
+    matches!(
+        typ,
+        opcode::CREATE
+            | opcode::DELETE
+            | opcode::SET_DATA
+            | opcode::SET_ACL
+            | opcode::SYNC
+            | opcode::CHECK
+            | opcode::MULTI
+            | opcode::CREATE2
+            | opcode::RECONFIG
+            | opcode::CREATE_CONTAINER
+            | opcode::DELETE_CONTAINER
+            | opcode::CREATE_TTL
+    )
+}
+
 /// A `sasl` reply: header and a `SetSASLResponse` even with an error (ZooKeeper sends an empty
 /// token with AuthFailed).
 fn sasl_reply(xid: i32, err: i32, token: Option<Vec<u8>>) -> Bytes {
@@ -429,7 +570,6 @@ impl Actor for Connection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        metrics::gauge!("num_alive_connections").increment(1.0);
         let deadline =
             Duration::from_millis(self.node.config.node.sessionless_connection_timeout_ms as u64);
         ctx.run_later(deadline, |act, _| {
@@ -441,12 +581,16 @@ impl Actor for Connection {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        metrics::gauge!("num_alive_connections").decrement(1.0);
         self.outbox.close();
         self.node.store.unregister(self.outbox.id());
         let session = self.outbox.session();
         if session != 0 {
-            if let Some(s) = self.node.sessions.get(session) {
+            let registry = if self.read_only {
+                &self.node.local_sessions
+            } else {
+                &*self.node.sessions
+            };
+            if let Some(s) = registry.get(session) {
                 s.unbind(self.outbox.id());
             }
         }

@@ -35,6 +35,7 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
     }
     metrics::counter!("zkr_four_letter_words_total", "word" => word.to_string()).increment(1);
     if !node.is_serving()
+        && !node.is_read_only()
         && !matches!(
             word,
             "ruok" | "envi" | "conf" | "dirs" | "isro" | "gtmk" | "stmk"

@@ -55,6 +55,11 @@ pub struct NodeContext {
     pub store: Arc<Store>,
     /// Live sessions.
     pub sessions: Arc<SessionRegistry>,
+    /// Read-only mode's sessions: local to this server, never replicated, dropped when the
+    /// server leaves read-only mode. Their ids come from `session_ids` too, so they never
+    /// collide with the global sessions this server creates (other servers' ids differ in the
+    /// top byte).
+    pub local_sessions: SessionRegistry,
     /// New session ids.
     pub session_ids: SessionIdGenerator,
     /// Where writes go.
@@ -62,6 +67,7 @@ pub struct NodeContext {
     /// The ensemble's state as the quorum actor last published it.
     pub quorum: parking_lot::RwLock<QuorumStatus>,
     serving: std::sync::atomic::AtomicBool,
+    read_only: std::sync::atomic::AtomicBool,
     /// Request statistics.
     pub stats: Arc<ServerStats>,
     /// Monotonic ms when the node started.
@@ -85,14 +91,17 @@ impl NodeContext {
         stats: Arc<ServerStats>,
         mode: Mode,
     ) -> NodeContext {
+        let tick_ms = config.node.tick_time_ms.max(1) as i64;
         NodeContext {
             config,
             store,
             sessions,
+            local_sessions: SessionRegistry::new(tick_ms),
             session_ids,
             quorum_peer,
             quorum: parking_lot::RwLock::new(QuorumStatus::default()),
             serving: std::sync::atomic::AtomicBool::new(false),
+            read_only: std::sync::atomic::AtomicBool::new(false),
             stats,
             started_ms: crate::clock::now_ms(),
             mode: parking_lot::RwLock::new(mode),
@@ -143,6 +152,17 @@ impl NodeContext {
     /// Set by the quorum actor.
     pub fn set_serving(&self, on: bool) {
         self.serving.store(on, Ordering::Release);
+    }
+
+    /// Is the node in read-only mode (cut off from its quorum, serving read-only clients with
+    /// local sessions)? Never at the same time as [`Self::is_serving`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::SeqCst)
+    }
+
+    /// Set by the quorum actor when it enters or leaves read-only mode.
+    pub fn set_read_only(&self, on: bool) {
+        self.read_only.store(on, Ordering::SeqCst);
     }
 }
 

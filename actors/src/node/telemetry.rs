@@ -170,6 +170,7 @@ pub fn start(node: &Arc<NodeContext>) {
     )
     .set(1.0);
     metrics::gauge!("zkr_server_id").set(node.config.node.id as f64);
+    metrics::gauge!("zkr_read_only").increment(0.0);
     if HANDLE.get().is_none() {
         return;
     }
@@ -207,6 +208,8 @@ pub struct Figures {
     pub outstanding_requests: usize,
     /// Live sessions.
     pub global_sessions: usize,
+    /// Read-only mode's sessions, local to this server.
+    pub local_sessions: usize,
     /// Milliseconds since the node started.
     pub uptime_ms: i64,
     /// Open file descriptors of the process.
@@ -299,6 +302,7 @@ impl Figures {
             num_alive_connections: node.open_connections() as i64,
             outstanding_requests,
             global_sessions: node.sessions.len(),
+            local_sessions: node.local_sessions.len(),
             uptime_ms: crate::clock::now_ms() - node.started_ms,
             open_fds,
             max_fds,
@@ -314,6 +318,22 @@ impl Figures {
             log_queue: LOG_QUEUE.get(),
             store_queue: STORE_QUEUE.get(),
         }
+    }
+
+    /// ZooKeeper's `zk_peer_state`: the peer state and the Zab phase, e.g. `leading - broadcast`.
+    pub fn peer_state(&self) -> String {
+        let state = match self.mode {
+            Mode::Leader | Mode::Standalone => "leading",
+            Mode::Follower => "following",
+            Mode::Observer => "observing",
+            Mode::Looking | Mode::ReadOnly => return "looking - election".into(),
+        };
+        let phase = if self.serving {
+            "broadcast"
+        } else {
+            "synchronization"
+        };
+        format!("{state} - {phase}")
     }
 
     /// The `zkr_role` value: 0 looking (or read-only), 1 follower, 2 leader, 3 observer,
@@ -332,6 +352,7 @@ impl Figures {
         gauge!("num_alive_connections").set(self.num_alive_connections as f64);
         gauge!("outstanding_requests").set(self.outstanding_requests as f64);
         gauge!("global_sessions").set(self.global_sessions as f64);
+        gauge!("local_sessions").set(self.local_sessions as f64);
         gauge!("uptime").set(self.uptime_ms as f64);
         gauge!("open_file_descriptor_count").set(self.open_fds as f64);
         gauge!("max_file_descriptor_count").set(self.max_fds as f64);
@@ -393,12 +414,13 @@ impl Figures {
             ("max_file_descriptor_count", self.max_fds.to_string()),
             ("uptime", self.uptime_ms.to_string()),
             ("global_sessions", self.global_sessions.to_string()),
-            ("local_sessions", "0".into()),
+            ("local_sessions", self.local_sessions.to_string()),
             ("connection_drop_probability", "0.0".into()),
             ("outstanding_tls_handshake", "0".into()),
         ];
         if self.ensemble {
             v.push(("quorum_size", self.quorum_size.to_string()));
+            v.push(("peer_state", self.peer_state()));
         }
         match (&self.leader, self.ensemble) {
             (Some(l), true) => {
@@ -456,7 +478,7 @@ pub fn mntr(node: &NodeContext) -> String {
 
 /// The ZooKeeper-named gauges [`Figures::export`] sets: `mntr` prints them from the figures, by
 /// ZooKeeper's rules (leader keys on the leader only), never a second time from the registry.
-pub const FIGURE_GAUGES: [&str; 24] = [
+pub const FIGURE_GAUGES: [&str; 25] = [
     "znode_count",
     "watch_count",
     "ephemerals_count",
@@ -464,6 +486,7 @@ pub const FIGURE_GAUGES: [&str; 24] = [
     "num_alive_connections",
     "outstanding_requests",
     "global_sessions",
+    "local_sessions",
     "uptime",
     "open_file_descriptor_count",
     "max_file_descriptor_count",
@@ -790,6 +813,10 @@ pub fn describe() {
     );
     g!("global_sessions", "Live sessions");
     g!(
+        "local_sessions",
+        "Read-only mode's sessions, local to this server"
+    );
+    g!(
         "uptime",
         Unit::Milliseconds,
         "Time since the server started"
@@ -932,6 +959,10 @@ pub fn describe() {
     g!(
         "zkr_serving",
         "1 if this server serves clients (has a leader)"
+    );
+    g!(
+        "zkr_read_only",
+        "1 while the server is in read-only mode (no quorum; read-only clients only)"
     );
     g!(
         "zkr_leader_id",
@@ -1089,6 +1120,7 @@ mod tests {
             num_alive_connections: 2,
             outstanding_requests: 0,
             global_sessions: 2,
+            local_sessions: 0,
             uptime_ms: 1234,
             open_fds: 40,
             max_fds: 1024,
@@ -1132,13 +1164,19 @@ mod tests {
         assert_eq!(l["max_proposal_size"], "300");
         assert_eq!(l["avg_latency"], "0.5");
         assert_eq!(l["last_zxid"], "0x100000005");
+        assert_eq!(l["peer_state"], "leading - broadcast");
         let f = kv(&figures(Mode::Follower, true, None));
         assert_eq!(f["server_state"], "follower");
         assert_eq!(f["quorum_size"], "3");
         assert!(!f.contains_key("synced_followers"));
         assert_eq!(f["last_proposal_size"], "-1");
+        assert_eq!(f["peer_state"], "following - broadcast");
+        let mut looking = figures(Mode::Looking, true, None);
+        looking.serving = false;
+        assert_eq!(looking.peer_state(), "looking - election");
         let s = kv(&figures(Mode::Standalone, false, Some(leader)));
         assert!(!s.contains_key("quorum_size"));
+        assert!(!s.contains_key("peer_state"));
         assert!(!s.contains_key("synced_followers"));
         let pairs = figures(Mode::Standalone, false, None).mntr_pairs();
         assert_eq!(pairs[0].0, "version");

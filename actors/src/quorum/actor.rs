@@ -146,10 +146,14 @@ pub struct QuorumPeer {
     learner_syncs: VecDeque<(Zxid, String, Arc<Outbox>)>,
     last_applied: Zxid,
     link_generations: HashMap<Sid, u64>,
+    /// Proposal-to-commit latency (leader).
+    commit_timer: crate::node::telemetry::CommitTimer,
     serving: bool,
     /// Leader: which server each session's client is connected to (ZOOKEEPER-710). Writes of a
     /// session arriving through another server are answered SessionMoved.
     owners: HashMap<SessionId, Sid>,
+    /// Since when (monotonic ms) the core has been LOOKING, for read-only mode.
+    looking_since: Option<i64>,
 }
 
 impl QuorumPeer {
@@ -183,8 +187,10 @@ impl QuorumPeer {
             learner_syncs: VecDeque::new(),
             last_applied,
             link_generations: HashMap::new(),
+            commit_timer: Default::default(),
             serving: false,
             owners: HashMap::new(),
+            looking_since: None,
         }
     }
 
@@ -245,6 +251,7 @@ impl QuorumPeer {
             if let TxnOp::CloseSession { .. } = &txn.op {
                 self.owners.remove(&txn.session_id);
             }
+            self.commit_timer.committed(txn.zxid);
             let origin = if let TxnOp::CreateSession { .. } = txn.op {
                 self.connecting.remove(&txn.session_id)
             } else {
@@ -286,6 +293,7 @@ impl QuorumPeer {
             items.push(CommitItem::Sync { path, origin });
         }
         if !items.is_empty() {
+            crate::node::telemetry::STORE_QUEUE.sent();
             crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
         }
     }
@@ -335,12 +343,15 @@ impl QuorumPeer {
 
     fn on_role(&mut self, r: RoleView) {
         tracing::info!(role = ?r, "role");
-        metrics::counter!("zkr_role_changes_total").increment(1);
-        if r == RoleView::Looking {
-            metrics::counter!("election_count").increment(1);
-        }
         // Whatever was in flight belongs to the previous term.
         self.prep.reset();
+        self.commit_timer.clear();
+        if r == RoleView::Looking {
+            self.looking_since.get_or_insert_with(crate::clock::now_ms);
+        } else {
+            self.looking_since = None;
+            self.leave_read_only();
+        }
         let mode = match r {
             RoleView::Standalone => Mode::Standalone,
             RoleView::Leading { .. } => Mode::Leader,
@@ -350,19 +361,79 @@ impl QuorumPeer {
         };
         if let Some(node) = &self.node {
             *node.mode.write() = mode;
+            crate::node::telemetry::role_changed(node, mode);
         }
-        metrics::gauge!("zkr_role").set(match mode {
-            Mode::Looking | Mode::ReadOnly => 0.0,
-            Mode::Follower => 1.0,
-            Mode::Leader => 2.0,
-            Mode::Observer => 3.0,
-            Mode::Standalone => 4.0,
-        });
         let leading = matches!(r, RoleView::Leading { .. } | RoleView::Standalone);
         self.sessions.set_expiring(leading);
     }
 
+    /// Read-only mode (ZooKeeper's `readonlymode.enabled`): once the core has been LOOKING for
+    /// max(2 s, tickTime), the node serves clients that ask for read-only access, with sessions
+    /// local to it (see `connection::actor`). Called on every tick: enters the mode when due and
+    /// expires the local sessions whose deadline passed.
+    fn read_only_tick(&mut self) {
+        let Some(node) = self.node.clone() else {
+            return;
+        };
+        let now = crate::clock::now_ms();
+        if node.is_read_only() {
+            node.local_sessions.take_fresh();
+            for s in node.local_sessions.all() {
+                if s.deadline_ms() <= now {
+                    tracing::info!(session = %format!("{:#x}", s.id), "read-only session expired");
+                    node.local_sessions.remove(s.id);
+                    if let Some(c) = s.connection() {
+                        c.close();
+                    }
+                }
+            }
+            return;
+        }
+        let Some(since) = self.looking_since else {
+            return;
+        };
+        let grace = (node.config.node.tick_time_ms as i64).max(2000);
+        if !node.config.features.read_only_mode || now - since < grace || self.serving {
+            return;
+        }
+        tracing::info!(
+            looking_ms = now - since,
+            "no quorum: entering read-only mode (serving read-only clients)"
+        );
+        *node.mode.write() = Mode::ReadOnly;
+        node.set_read_only(true);
+        metrics::gauge!("zkr_read_only").set(1.0);
+    }
+
+    /// Leaves read-only mode (the core found a leader or leads): closes the read-only clients
+    /// and drops their local sessions; they reconnect to a read-write server.
+    fn leave_read_only(&mut self) {
+        let Some(node) = self.node.clone() else {
+            return;
+        };
+        if !node.is_read_only() {
+            return;
+        }
+        // Cleared first: a connection that creates a local session re-checks the flag after
+        // inserting it, so every local session is either seen below or dropped by its connection.
+        node.set_read_only(false);
+        let local = node.local_sessions.all();
+        tracing::info!(
+            sessions = local.len(),
+            "leaving read-only mode: closing read-only clients"
+        );
+        for s in local {
+            node.local_sessions.remove(s.id);
+            if let Some(c) = s.connection() {
+                c.close();
+            }
+        }
+        node.local_sessions.take_fresh();
+        metrics::gauge!("zkr_read_only").set(0.0);
+    }
+
     fn set_serving(&mut self, on: bool) {
+        let was_serving = self.serving;
         self.serving = on;
         if let Some(node) = &self.node {
             node.set_serving(on);
@@ -378,10 +449,13 @@ impl QuorumPeer {
             }
             return;
         }
-        // Leaving a role: clients reconnect elsewhere, their sessions live on.
+        // Leaving a role: clients reconnect elsewhere, their sessions live on. (Read-only
+        // clients, if any, are closed by `leave_read_only`.)
         if let Some(node) = &self.node {
-            for c in node.store.connections() {
-                c.close();
+            if was_serving {
+                for c in node.store.connections() {
+                    c.close();
+                }
             }
         }
         self.origins.clear();
@@ -521,6 +595,7 @@ impl QuorumPeer {
             cxid: xid,
             op,
         });
+        self.commit_timer.proposed(zxid);
         let now = crate::clock::now_ms();
         self.core().propose(now, txn, out);
     }
@@ -767,6 +842,7 @@ impl QuorumPeer {
         metrics::counter!("zkr_requests_failed_disk_total").increment(failed.len() as u64);
         let items: Vec<CommitItem> = failed.into_iter().map(|(_, i)| i).collect();
         if !items.is_empty() {
+            crate::node::telemetry::STORE_QUEUE.sent();
             crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
         }
         self.prep.reset();
@@ -805,7 +881,10 @@ impl Actor for QuorumPeer {
         );
         self.core = Some(core);
         self.run(out);
-        ctx.run_interval(self.settings.tick_every, |act, _| act.step(Input::Tick));
+        ctx.run_interval(self.settings.tick_every, |act, _| {
+            act.step(Input::Tick);
+            act.read_only_tick();
+        });
         ctx.run_interval(self.settings.container_check_interval, |act, _| {
             act.reap_containers()
         });
@@ -945,6 +1024,7 @@ impl Handler<PeerInbound> for QuorumPeer {
         let prev = self.link_generations.insert(m.from, m.generation);
         if prev.is_some_and(|g| g != m.generation) {
             // A new connection from that peer: what the old one carried may be lost.
+            metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_inbound").increment(1);
             self.step(Input::LinkReset { peer: m.from });
         }
         match m.msg {

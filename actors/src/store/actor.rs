@@ -86,6 +86,7 @@ impl Handler<Apply> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
+        crate::node::telemetry::STORE_QUEUE.handled();
         let store = &self.store;
         let policy = store.policy().clone();
         let now = crate::clock::now_ms();
