@@ -36,6 +36,7 @@ const KNOWN: &[&str] = &[
     "snapCount",
     "preAllocSize",
     "reconfigEnabled",
+    "readonlymode.enabled",
     "standaloneEnabled",
     "dynamicConfigFile",
     "peerType",
@@ -153,6 +154,11 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
     if let Some(v) = kv.get("reconfigEnabled") {
         c.features.reconfig_enabled = v == "true";
     }
+    // ZooKeeper reads this one as a Java system property (-Dreadonlymode.enabled=true); zoo.cfg
+    // is where zkr users coming from ZooKeeper look for it.
+    if let Some(v) = kv.get("readonlymode.enabled") {
+        c.features.read_only_mode = v == "true";
+    }
     if let Some(v) = num("metricsProvider.httpPort")? {
         c.metrics.port = v as u16;
     }
@@ -253,6 +259,18 @@ pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_only_mode_can_be_enabled_from_zoo_cfg() {
+        let c = parse(
+            "dataDir=/var/zk\nclientPort=2182\nreadonlymode.enabled=true\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert!(c.features.read_only_mode);
+        let c = parse("dataDir=/var/zk\nclientPort=2182\n", "zoo.cfg").unwrap();
+        assert!(!c.features.read_only_mode);
+    }
 
     #[test]
     fn a_standalone_zoo_cfg() {
