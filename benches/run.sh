@@ -53,7 +53,7 @@ start_zkr() {
     pids+=($!); echo $! > "$dir/n$i/pid"
   done
   for i in $(seq 1 "$n"); do wait_ruok $((base + i - 1)); done
-  sleep 2
+  if [ -z "${no_settle:-}" ]; then sleep 2; fi
 }
 
 start_apache() {
@@ -74,7 +74,7 @@ start_apache() {
     pids+=($!); echo $! > "$dir/n$i/pid"
   done
   for i in $(seq 1 "$n"); do wait_ruok $((base + i - 1)); done
-  sleep 3
+  if [ -z "${no_settle:-}" ]; then sleep 3; fi
 }
 
 stop_all() { cleanup; pids=(); sleep 1; }
@@ -113,9 +113,11 @@ case $what in
       "$BENCH" --hosts 127.0.0.1:$base --pids "$(cat "$work/$kind-load/n1/pid")" --workload load --keys 1000000 --value-size 100 --clients 16 --json --label "$kind-load"
       stop_all   # SIGTERM: both write what they have
       du -sb "$work/$kind-load/n1/data" | awk -v k=$kind '{print "{\"label\":\"" k "\",\"data_dir_bytes\":" $1 "}"}'
-      ls -l "$work/$kind-load/n1/data"/snap* "$work/$kind-load/n1/data"/version-2/snapshot* 2>/dev/null | awk -v k=$kind '{print "{\"label\":\"" k "\",\"snapshot\":\"" $NF "\",\"bytes\":" $5 "}"}'
+      # the newest snapshot (zkr: data/snap/snapshot.*, ZooKeeper: data/version-2/snapshot.*)
+      find "$work/$kind-load/n1/data" -type f -name 'snapshot.*' -printf '%T@ %s %f\n' | sort -n | tail -1 |
+        awk -v k=$kind '{print "{\"label\":\"" k "\",\"newest_snapshot\":\"" $3 "\",\"bytes\":" $2 "}"}'
       t0=$(date +%s%N)
-      start_$kind "$work/$kind-load" 1 $base
+      no_settle=1 start_$kind "$work/$kind-load" 1 $base
       "$BENCH" --hosts 127.0.0.1:$base --workload probe --path /bench-load/p0999/n00999999 --duration 300 --json --label "$kind-restart" || true
       echo "{\"label\":\"$kind\",\"restart_to_serving_ms\":$(( ($(date +%s%N) - t0) / 1000000 ))}"
       stop_all
