@@ -69,7 +69,7 @@ start_apache() {
       fi
     } > "$dir/n$i/zoo.cfg"
     printf 'log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\nlog4j.appender.F.File=%s\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n' "$dir/n$i/server.log" > "$dir/n$i/log4j.properties"
-    java -Xmx2g -Dlog4j.configuration="file:$dir/n$i/log4j.properties" -cp "$APACHE_CP" \
+    ${wrap:-} java -Xmx2g -Dlog4j.configuration="file:$dir/n$i/log4j.properties" -cp "$APACHE_CP" \
       org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/n$i/zoo.cfg" > "$dir/n$i/out.log" 2>&1 &
     pids+=($!); echo $! > "$dir/n$i/pid"
   done
@@ -106,6 +106,16 @@ case $what in
     f=$(echo "$m" | awk '/^zkr_fsyncs_total /{print $2}'); t=$(echo "$m" | awk '/^zkr_log_txns_total /{print $2}')
     echo "{\"label\":\"zkr\",\"fsyncs\":$f,\"txns\":$t,\"fsyncs_per_txn\":$(echo "scale=4; $f/$t" | bc)}"
     stop_all
+    # ZooKeeper counts no fsyncs: run it under strace, which stops only on fsync/fdatasync
+    # (seccomp filter), and count the txns by its last zxid
+    wrap="strace -f -qq --seccomp-bpf -e trace=fsync,fdatasync -c -o $work/apache-fsync.txt" start_apache "$work/apache" 1 24400
+    "$BENCH" --hosts 127.0.0.1:24400 --workload write --clients 64 --duration 10 --json --label apache-fsync
+    z=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/24400; echo srvr >&3; cat <&3" | awk '/^Zxid:/{print $2}')
+    kill -TERM $(pgrep -P "$(cat "$work/apache/n1/pid")") 2>/dev/null || true
+    stop_all
+    f=$(awk '/fsync|fdatasync/{s+=$4} END{print s+0}' "$work/apache-fsync.txt")
+    t=$((z & 0xffffffff))
+    echo "{\"label\":\"apache\",\"fsyncs\":$f,\"txns\":$t,\"fsyncs_per_txn\":$(echo "scale=4; $f/$t" | bc)}"
     # 1,000,000 znodes of 100 bytes: snapshot size and restart time
     for kind in zkr apache; do
       base=24100; [ $kind = apache ] && base=24400
@@ -113,9 +123,10 @@ case $what in
       "$BENCH" --hosts 127.0.0.1:$base --pids "$(cat "$work/$kind-load/n1/pid")" --workload load --keys 1000000 --value-size 100 --clients 16 --json --label "$kind-load"
       stop_all   # SIGTERM: both write what they have
       du -sb "$work/$kind-load/n1/data" | awk -v k=$kind '{print "{\"label\":\"" k "\",\"data_dir_bytes\":" $1 "}"}'
-      # the newest snapshot (zkr: data/snap/snapshot.*, ZooKeeper: data/version-2/snapshot.*)
-      find "$work/$kind-load/n1/data" -type f -name 'snapshot.*' -printf '%T@ %s %f\n' | sort -n | tail -1 |
-        awk -v k=$kind '{print "{\"label\":\"" k "\",\"newest_snapshot\":\"" $3 "\",\"bytes\":" $2 "}"}'
+      # the largest snapshot, the one with the most znodes (zkr: data/snap/snapshot.<zxid>,
+      # ZooKeeper: data/version-2/snapshot.<zxid>); the zxid says how many txns it holds
+      find "$work/$kind-load/n1/data" -type f -name 'snapshot.*' -printf '%s %f\n' | sort -n | tail -1 |
+        awk -v k=$kind '{print "{\"label\":\"" k "\",\"largest_snapshot\":\"" $2 "\",\"bytes\":" $1 "}"}'
       t0=$(date +%s%N)
       no_settle=1 start_$kind "$work/$kind-load" 1 $base
       "$BENCH" --hosts 127.0.0.1:$base --workload probe --path /bench-load/p0999/n00999999 --duration 300 --json --label "$kind-restart" || true

@@ -211,6 +211,10 @@ pub(super) struct Shared {
     /// log writer runs actions in order, so each `Input::Reloaded` answers the front one, even
     /// when the role that asked for it is gone.
     pub resets: VecDeque<Zxid>,
+    /// FOLLOWERINFOs that arrived while this server was still looking: a peer that decided
+    /// first registers at once; if this server then leads, they are taken as if just received
+    /// (instead of waiting a tick for the peer to send again).
+    pub early_infos: BTreeMap<Sid, PeerMsg>,
     /// Increases every time the server leaves a role: continuations of an older term only do
     /// their durability bookkeeping (an ACK asked for by a previous sync must never be sent:
     /// the leader could count it for a later one).
@@ -328,6 +332,7 @@ impl PeerCore {
                 next_token: 0,
                 continuations: BTreeMap::new(),
                 resets: VecDeque::new(),
+                early_infos: BTreeMap::new(),
                 term: 0,
                 round: 0,
                 decided: None,
@@ -394,6 +399,7 @@ impl PeerCore {
         self.s.term += 1;
         self.s.round += 1;
         self.s.decided = None;
+        self.s.early_infos.clear();
         let (e, eo) = Election::start(
             &self.s.cfg.membership,
             self.s.round,
@@ -421,6 +427,10 @@ impl PeerCore {
                         self.role = Role::Leading(Box::new(l));
                         out.push(Output::Role(self.role()));
                         out.extend(lo);
+                        let early = std::mem::take(&mut self.s.early_infos);
+                        for (from, info) in early {
+                            self.on_message(now, from, info, out);
+                        }
                     } else {
                         let observer = self.s.cfg.membership.i_observe();
                         let (f, fo) = Follower::start(&mut self.s, v.leader, observer, now);
@@ -647,7 +657,13 @@ impl PeerCore {
         let leave = match &mut self.role {
             Role::Leading(l) => l.on_message(&mut self.s, now, from, msg, out),
             Role::Following(f) => f.on_message(&mut self.s, now, from, msg, out),
-            Role::Looking(_) | Role::Standalone => false,
+            Role::Looking(_) => {
+                if matches!(msg, PeerMsg::FollowerInfo { .. }) {
+                    self.s.early_infos.insert(from, msg);
+                }
+                false
+            }
+            Role::Standalone => false,
         };
         if leave {
             self.look(now, out);

@@ -156,6 +156,11 @@ impl Election {
                 } else if !self.observer && n.vote.beats(&self.vote) {
                     self.adopt(n.vote);
                     out.extend(self.broadcast(m));
+                } else if !self.observer && self.vote.beats(&n.vote) {
+                    // The peer proposes a worse leader: it may have missed our notification
+                    // (sent while it was still following): answer it now rather than at the
+                    // next re-broadcast.
+                    out.push(ElectionOutput::Send(from, self.notification()));
                 } else if self.observer && n.vote.beats(&self.vote) {
                     self.vote = n.vote;
                 }
