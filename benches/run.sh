@@ -4,7 +4,7 @@
 #
 #   benches/run.sh standalone [clients] [seconds]   read + write workloads, one server
 #   benches/run.sh ensemble   [clients] [seconds]   the same against 3-server ensembles
-#   benches/run.sh durability                       fsyncs per write under load; restart time and
+#   benches/run.sh durability                       fsyncs per write under load (needs perf); restart time and
 #                                                   snapshot size with 1,000,000 znodes of 100 bytes
 #   benches/run.sh failover                         kill -9 the leader of a 3-node ensemble:
 #                                                   time until a new leader serves writes
@@ -69,7 +69,7 @@ start_apache() {
       fi
     } > "$dir/n$i/zoo.cfg"
     printf 'log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\nlog4j.appender.F.File=%s\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n' "$dir/n$i/server.log" > "$dir/n$i/log4j.properties"
-    ${wrap:-} java -Xmx2g -Dlog4j.configuration="file:$dir/n$i/log4j.properties" -cp "$APACHE_CP" \
+    java -Xmx2g -Dlog4j.configuration="file:$dir/n$i/log4j.properties" -cp "$APACHE_CP" \
       org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/n$i/zoo.cfg" > "$dir/n$i/out.log" 2>&1 &
     pids+=($!); echo $! > "$dir/n$i/pid"
   done
@@ -78,6 +78,7 @@ start_apache() {
 }
 
 stop_all() { cleanup; pids=(); sleep 1; }
+srvr_zxid() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; echo srvr >&3; cat <&3" | awk '/^Zxid:/{print $2}'; }
 
 hosts() { local base=$1 n=$2; local h=""; for i in $(seq 1 "$n"); do h="$h${h:+,}127.0.0.1:$((base + i - 1))"; done; echo "$h"; }
 server_pids() { local dir=$1 n=$2; local p=""; for i in $(seq 1 "$n"); do p="$p${p:+,}$(cat "$dir/n$i/pid")"; done; echo "$p"; }
@@ -99,23 +100,23 @@ case $what in
     start_apache "$work/apache" $n 24400; workloads apache "$work/apache" $n 24400; stop_all
     ;;
   durability)
-    # fsyncs per committed write under a write load (group commit at work)
-    start_zkr "$work/zkr" 1 24100
-    "$BENCH" --hosts 127.0.0.1:24100 --workload write --clients 64 --duration 10 --json --label zkr-fsync
-    m=$(curl -s http://127.0.0.1:24300/metrics)
-    f=$(echo "$m" | awk '/^zkr_fsyncs_total /{print $2}'); t=$(echo "$m" | awk '/^zkr_log_txns_total /{print $2}')
-    echo "{\"label\":\"zkr\",\"fsyncs\":$f,\"txns\":$t,\"fsyncs_per_txn\":$(echo "scale=4; $f/$t" | bc)}"
-    stop_all
-    # ZooKeeper counts no fsyncs: run it under strace, which stops only on fsync/fdatasync
-    # (seccomp filter), and count the txns by its last zxid
-    wrap="strace -f -qq --seccomp-bpf -e trace=fsync,fdatasync -c -o $work/apache-fsync.txt" start_apache "$work/apache" 1 24400
-    "$BENCH" --hosts 127.0.0.1:24400 --workload write --clients 64 --duration 10 --json --label apache-fsync
-    z=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/24400; echo srvr >&3; cat <&3" | awk '/^Zxid:/{print $2}')
-    kill -TERM $(pgrep -P "$(cat "$work/apache/n1/pid")") 2>/dev/null || true
-    stop_all
-    f=$(awk '/fsync|fdatasync/{s+=$4} END{print s+0}' "$work/apache-fsync.txt")
-    t=$((z & 0xffffffff))
-    echo "{\"label\":\"apache\",\"fsyncs\":$f,\"txns\":$t,\"fsyncs_per_txn\":$(echo "scale=4; $f/$t" | bc)}"
+    # fsyncs per committed write under a write load (group commit at work): fsync/fdatasync
+    # calls counted by perf (kernel tracepoints, no slowdown) over the whole run, txns by zxid
+    for kind in zkr apache; do
+      base=24100; [ $kind = apache ] && base=24400
+      start_$kind "$work/$kind" 1 $base
+      pid=$(cat "$work/$kind/n1/pid")
+      z0=$(srvr_zxid $base)
+      perf stat -x, -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync -p "$pid" -o "$work/$kind-fsync.csv" -- sleep 14 &
+      perf_pid=$!
+      "$BENCH" --hosts 127.0.0.1:$base --workload write --clients 64 --duration 10 --warmup 0 --json --label $kind-fsync
+      wait $perf_pid || true
+      z1=$(srvr_zxid $base)
+      f=$(awk -F, '/sys_enter_f/{s+=$1} END{print s+0}' "$work/$kind-fsync.csv")
+      t=$(( (z1 & 0xffffffff) - (z0 & 0xffffffff) ))
+      echo "{\"label\":\"$kind\",\"fsyncs\":$f,\"txns\":$t,\"fsyncs_per_txn\":$(echo "scale=4; $f/$t" | bc)}"
+      stop_all
+    done
     # 1,000,000 znodes of 100 bytes: snapshot size and restart time
     for kind in zkr apache; do
       base=24100; [ $kind = apache ] && base=24400

@@ -595,27 +595,44 @@ impl DataTree {
     ) -> DataTree {
         let mut t = DataTree::empty();
         t.nodes.reserve(nodes.len());
+        // Children sets, built per parent from sorted names (a bulk build, not one insert per
+        // child in hash order).
+        let mut children: HashMap<String, BTreeSet<Box<str>>> = {
+            let mut groups: HashMap<&str, Vec<&str>> = HashMap::new();
+            for (p, _) in nodes.iter().filter(|(p, _)| p.as_str() != "/") {
+                if let Some(parent) = path::parent(p) {
+                    groups.entry(parent).or_default().push(path::name(p));
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(parent, mut names)| {
+                    names.sort_unstable();
+                    (
+                        parent.to_string(),
+                        names.into_iter().map(Box::from).collect(),
+                    )
+                })
+                .collect()
+        };
+        // Nodes read from one snapshot share one Arc per ACL list: intern each list once.
+        let mut interned: HashMap<*const Vec<Acl>, AclList> = HashMap::new();
         for (path, mut node) in nodes {
-            node.acl = t.intern_acl(node.acl.as_ref().clone());
-            node.children = BTreeSet::new();
+            let key = Arc::as_ptr(&node.acl);
+            node.acl = match interned.get(&key) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = t.intern_acl(node.acl.as_ref().clone());
+                    interned.insert(key, a.clone());
+                    a
+                }
+            };
+            node.children = children.remove(&path).unwrap_or_default();
             t.data_bytes += path.len() as u64 + node.data.as_ref().map_or(0, |d| d.len()) as u64;
             if let NodeKind::Ephemeral(s) = node.kind() {
                 t.ephemerals.entry(s).or_default().insert(path.clone());
             }
             t.nodes.insert(path, node);
-        }
-        let paths: Vec<String> = t
-            .nodes
-            .keys()
-            .filter(|p| p.as_str() != "/")
-            .cloned()
-            .collect();
-        for p in paths {
-            if let Some(parent) = path::parent(&p) {
-                if let Some(pn) = t.nodes.get_mut(parent) {
-                    pn.children.insert(path::name(&p).into());
-                }
-            }
         }
         for (id, rec) in sessions {
             t.sessions.insert(id, rec);

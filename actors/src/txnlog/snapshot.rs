@@ -240,13 +240,14 @@ pub fn read_records(
         path: path.display().to_string(),
         source,
     })?;
-    read_records_in(&buf, &path.display().to_string(), visit)
+    let mut visit = visit;
+    read_records_in(&buf, &path.display().to_string(), |r| visit(&r))
 }
 
 fn read_records_in(
     buf: &[u8],
     p: &str,
-    mut visit: impl FnMut(&SnapRecord),
+    mut visit: impl FnMut(SnapRecord),
 ) -> Result<(Zxid, u64, u64), SnapshotError> {
     let invalid = |reason: String| SnapshotError::Invalid {
         path: p.to_string(),
@@ -258,10 +259,11 @@ fn read_records_in(
         match format::decode_record::<SnapRecord>(&buf[off..]) {
             RecordRead::Record(rec, n) => {
                 off += n;
-                visit(&rec);
                 if let SnapRecord::End { nodes, sessions } = rec {
+                    visit(rec);
                     return Ok((header.zxid, nodes, sessions));
                 }
+                visit(rec);
             }
             RecordRead::End => {
                 return Err(invalid(format!("incomplete: no end record (offset {off})")))
@@ -365,18 +367,18 @@ fn decode(buf: &[u8], name: &str) -> Result<DataTree, SnapshotError> {
     let mut sessions: Vec<(SessionId, SessionRecord)> = Vec::new();
     let mut bad: Option<String> = None;
     let (zxid, node_count, session_count) = read_records_in(buf, name, |rec| match rec {
-        SnapRecord::Sessions(s) => sessions.extend(s.iter().map(|(id, t, pw)| {
+        SnapRecord::Sessions(s) => sessions.extend(s.into_iter().map(|(id, t, pw)| {
             (
-                *id,
+                id,
                 SessionRecord {
-                    timeout_ms: *t,
-                    password: pw.clone(),
+                    timeout_ms: t,
+                    password: pw,
                 },
             )
         })),
         SnapRecord::Acls(a) => {
             for (id, list) in a {
-                acls.insert(*id, Arc::new(list.clone()));
+                acls.insert(id, Arc::new(list));
             }
         }
         SnapRecord::Nodes(ns) => {
@@ -388,9 +390,9 @@ fn decode(buf: &[u8], name: &str) -> Result<DataTree, SnapshotError> {
                     continue;
                 };
                 nodes.push((
-                    n.path.clone(),
+                    n.path,
                     Node {
-                        data: n.data.clone(),
+                        data: n.data,
                         acl: acl.clone(),
                         czxid: n.czxid,
                         mzxid: n.mzxid,
