@@ -36,7 +36,7 @@ run "clippy"        cargo clippy --all-targets -- -D warnings
 if [ $quick = 1 ]; then
   export ZKR_SIM_SEEDS=${ZKR_SIM_SEEDS:-100}
 fi
-run "cargo tests"   cargo test --workspace -- --test-threads=2
+run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh
 run "java, zkCli, C client" tests/java/run.sh
