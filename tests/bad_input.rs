@@ -149,19 +149,7 @@ impl Raw {
 
     /// One frame's payload; `Err` describes a close or a timeout.
     fn read_frame(&mut self) -> Result<Vec<u8>, String> {
-        let mut len = [0u8; 4];
-        self.s
-            .read_exact(&mut len)
-            .map_err(|e| format!("reading length: {e}"))?;
-        let len = i32::from_be_bytes(len);
-        if !(0..=16 << 20).contains(&len) {
-            return Err(format!("server sent frame length {len}"));
-        }
-        let mut p = vec![0u8; len as usize];
-        self.s
-            .read_exact(&mut p)
-            .map_err(|e| format!("reading {len} payload bytes: {e}"))?;
-        Ok(p)
+        common::read_frame(&mut self.s, 16 << 20)
     }
 
     /// The next reply that is not a watch notification.

@@ -1361,19 +1361,21 @@ impl Raw {
     }
 
     fn read_frame(&mut self) -> Result<Bytes, String> {
-        let mut len = [0u8; 4];
-        self.s
-            .read_exact(&mut len)
-            .map_err(|e| format!("reading a length: {e}"))?;
-        let len = i32::from_be_bytes(len);
-        if !(0..=1 << 20).contains(&len) {
-            return Err(format!("frame length {len}"));
-        }
-        let mut p = vec![0u8; len as usize];
-        self.s
-            .read_exact(&mut p)
-            .map_err(|e| format!("reading a payload: {e}"))?;
-        Ok(Bytes::from(p))
+        common::read_frame(&mut self.s, 1 << 20).map(Bytes::from)
+    }
+
+    /// One connection attempt (new session or resume): the ConnectResponse, or why none came.
+    fn try_connect(
+        addr: &str,
+        session_id: i64,
+        passwd: &[u8],
+        last_zxid: i64,
+    ) -> Result<(Raw, ConnectResponse), String> {
+        let mut r = Raw::open(addr);
+        r.send_connect(session_id, passwd, last_zxid);
+        let p = r.read_frame()?;
+        let resp = ConnectResponse::from_bytes(p).expect("decode ConnectResponse");
+        Ok((r, resp))
     }
 
     /// Connects (new session or resume) and returns the ConnectResponse.
@@ -1383,11 +1385,7 @@ impl Raw {
         passwd: &[u8],
         last_zxid: i64,
     ) -> (Raw, ConnectResponse) {
-        let mut r = Raw::open(addr);
-        r.send_connect(session_id, passwd, last_zxid);
-        let p = r.read_frame().expect("a ConnectResponse");
-        let resp = ConnectResponse::from_bytes(p).expect("decode ConnectResponse");
-        (r, resp)
+        Raw::try_connect(addr, session_id, passwd, last_zxid).expect("a ConnectResponse")
     }
 
     /// Resumes a session the way a real client does: a server that has not yet applied
@@ -1401,13 +1399,8 @@ impl Raw {
     ) -> (Raw, ConnectResponse) {
         let end = Instant::now() + WAIT;
         loop {
-            let mut r = Raw::open(addr);
-            r.send_connect(session_id, passwd, last_zxid);
-            match r.read_frame() {
-                Ok(p) => {
-                    let resp = ConnectResponse::from_bytes(p).expect("decode ConnectResponse");
-                    return (r, resp);
-                }
+            match Raw::try_connect(addr, session_id, passwd, last_zxid) {
+                Ok(connected) => return connected,
                 Err(e) => {
                     assert!(
                         Instant::now() < end,

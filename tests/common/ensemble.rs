@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::four_letter;
 use super::proxy::Proxy;
+use super::{four_letter, kill_and_reap, terminate};
 
 /// How to build an ensemble.
 #[derive(Debug, Clone)]
@@ -353,28 +353,15 @@ impl Ensemble {
 
     /// Kills member `id` with SIGKILL and reaps it.
     pub fn kill9(&mut self, id: u8) {
-        if let Some(mut c) = self.member_mut(id).child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.member_mut(id).child.take() {
+            kill_and_reap(c);
         }
     }
 
     /// Stops member `id` with SIGTERM (SIGKILL after 10 s) and reaps it.
     pub fn stop(&mut self, id: u8) {
-        if let Some(mut c) = self.member_mut(id).child.take() {
-            // SAFETY: kill(2) on the PID of a child we own and have not reaped.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
-            let end = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.member_mut(id).child.take() {
+            terminate(c);
         }
     }
 

@@ -156,28 +156,15 @@ impl ZkrNode {
 
     /// Kills the process with SIGKILL and waits for it.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            kill_and_reap(c);
         }
     }
 
     /// Stops the process with SIGTERM and waits (SIGKILL after 10 s).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on the PID of a child we own and have not reaped.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
-            let end = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            terminate(c);
         }
     }
 
@@ -254,6 +241,44 @@ pub fn wait_serving(port: u16, within: Duration) {
 /// Reads `path` relative to the repository root.
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Reads one client-protocol frame (4-byte big-endian length, then the payload) of at most
+/// `max_len` bytes; `Err` says what happened (a close, a timeout, an absurd length).
+pub fn read_frame(s: &mut impl Read, max_len: i32) -> Result<Vec<u8>, String> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)
+        .map_err(|e| format!("reading a length: {e}"))?;
+    let len = i32::from_be_bytes(len);
+    if !(0..=max_len).contains(&len) {
+        return Err(format!("server sent frame length {len}"));
+    }
+    let mut p = vec![0u8; len as usize];
+    s.read_exact(&mut p)
+        .map_err(|e| format!("reading {len} payload bytes: {e}"))?;
+    Ok(p)
+}
+
+/// Stops a child we spawned with SIGTERM, SIGKILL after 10 s, and reaps it.
+pub fn terminate(mut c: Child) {
+    // SAFETY: kill(2) on the PID of a child we own and have not reaped.
+    unsafe {
+        libc::kill(c.id() as i32, libc::SIGTERM);
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_and_reap(c);
+}
+
+/// Kills a child we spawned with SIGKILL and reaps it.
+pub fn kill_and_reap(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
 }
 
 pub mod ensemble;

@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -24,11 +25,8 @@ ZKR_BIN = os.environ.get("ZKR_BIN") or os.path.join(REPO, "target", "debug", "zk
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from servers import four_letter, free_port  # noqa: E402  (tests/support, shared with the kazoo tests)
 
 
 def free_ports(n):
@@ -43,21 +41,6 @@ def free_ports(n):
     finally:
         for s in socks:
             s.close()
-
-
-def four_letter(port, word, timeout=5.0):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            chunks = []
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                chunks.append(b)
-            return b"".join(chunks).decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def mntr(port):
@@ -140,7 +123,26 @@ class Node:
             return ""
 
 
-class Ensemble:
+class _OwnsProcesses:
+    """Context manager for a class with `start()` (returns self), `stop()` and a temp `dir`:
+    whatever happens, its processes are stopped and its directory removed."""
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Ensemble(_OwnsProcesses):
     """N voting members on loopback. tick_ms small so elections and expiries are quick."""
 
     def __init__(self, n=3, tick_ms=500, snap_count=100):
@@ -227,26 +229,12 @@ class Ensemble:
                     n.proc.kill()
                     n.proc.wait(15)
 
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 class PromError(Exception):
     pass
 
 
-class Prometheus:
+class Prometheus(_OwnsProcesses):
     """A Prometheus server on a free loopback port with its own data directory, scraping
     `targets` (job "zkr") every second and evaluating `rule_files` every second."""
 
@@ -347,20 +335,6 @@ class Prometheus:
                 self.proc.kill()
                 self.proc.wait(10)
         self.proc = None
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # --- raw client frames, for what kazoo will not send -------------------------------------

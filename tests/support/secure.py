@@ -27,6 +27,9 @@ JAAS = ('Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule requir
 def make_tls(out_dir):
     """gen_tls.py's files in out_dir: ca.pem, server-cert.pem, server-key.pem, client-cert.pem,
     client-key.pem, keystore.jks, truststore.jks (kazoo's harness certificates)."""
+    conformance = os.path.join(HERE, "..", "conformance")  # the one copy of gen_tls.py
+    if conformance not in sys.path:
+        sys.path.insert(0, conformance)
     import gen_tls
 
     gen_tls.main(out_dir)

@@ -147,19 +147,10 @@ impl Connection {
         if self.node.is_read_only() {
             return self.on_connect_read_only(req);
         }
-        let last_zxid = self.node.store.tree().last_zxid();
-        if req.last_zxid_seen > last_zxid {
-            tracing::info!(
-                remote = %self.remote,
-                client_zxid = %format!("{:#x}", req.last_zxid_seen),
-                our_zxid = %format!("{last_zxid:#x}"),
-                "refusing session: the client has seen a newer zxid than this server"
-            );
+        if self.is_behind(&req) {
             return self.close();
         }
-        let cfg = &self.node.config.node;
-        let (min, max) = (cfg.min_session_timeout(), cfg.max_session_timeout());
-        let timeout = req.time_out.clamp(min, max.max(min));
+        let timeout = self.negotiated_timeout(req.time_out);
         let now = crate::clock::now_ms();
         if req.session_id == 0 {
             let id = self.node.session_ids.next_id();
@@ -229,6 +220,29 @@ impl Connection {
         }
     }
 
+    /// Has the client seen a newer zxid than this server holds? ZooKeeper refuses such a client
+    /// (closes without a reply) so that it cannot read an older state than it already saw.
+    fn is_behind(&self, req: &ConnectRequest) -> bool {
+        let last_zxid = self.node.store.tree().last_zxid();
+        let behind = req.last_zxid_seen > last_zxid;
+        if behind {
+            tracing::info!(
+                remote = %self.remote,
+                client_zxid = %format!("{:#x}", req.last_zxid_seen),
+                our_zxid = %format!("{last_zxid:#x}"),
+                "refusing session: the client has seen a newer zxid than this server"
+            );
+        }
+        behind
+    }
+
+    /// The session timeout granted for `asked`: clamped into [min, max] session timeout.
+    fn negotiated_timeout(&self, asked: i32) -> i32 {
+        let cfg = &self.node.config.node;
+        let (min, max) = (cfg.min_session_timeout(), cfg.max_session_timeout());
+        asked.clamp(min, max.max(min))
+    }
+
     /// A ConnectRequest while the node is in read-only mode (ZooKeeper's
     /// `ReadOnlyZooKeeperServer`): only clients that ask for read-only access are served, with a
     /// session local to this server; a client that did not ask, or that brings a global session,
@@ -238,19 +252,10 @@ impl Connection {
             tracing::info!(remote = %self.remote, "read-only mode: refusing a client that did not ask for read-only access");
             return self.close();
         }
-        let last_zxid = self.node.store.tree().last_zxid();
-        if req.last_zxid_seen > last_zxid {
-            tracing::info!(
-                remote = %self.remote,
-                client_zxid = %format!("{:#x}", req.last_zxid_seen),
-                our_zxid = %format!("{last_zxid:#x}"),
-                "refusing session: the client has seen a newer zxid than this server"
-            );
+        if self.is_behind(&req) {
             return self.close();
         }
-        let cfg = &self.node.config.node;
-        let (min, max) = (cfg.min_session_timeout(), cfg.max_session_timeout());
-        let timeout = req.time_out.clamp(min, max.max(min));
+        let timeout = self.negotiated_timeout(req.time_out);
         let now = crate::clock::now_ms();
         let local = &self.node.local_sessions;
         let live = if req.session_id == 0 {
