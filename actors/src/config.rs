@@ -42,6 +42,37 @@ pub struct EnsembleSection {
     pub commit_log_count: usize,
     /// Every member, this node included (matched by `node.id`).
     pub servers: Vec<ServerEntry>,
+    /// Bytes queued on an outgoing peer link before the link is dropped: a peer that cannot keep
+    /// up is disconnected and re-syncs (a leader never blocks on a slow follower). A single
+    /// frame larger than this (a snapshot) is still sent when the queue is empty.
+    pub peer_queue_bytes: usize,
+    /// A file holding a shared secret (at least 16 bytes, mode 600): peer links authenticate
+    /// each other with an HMAC challenge-response (zoo.cfg `zkr.quorum.secretFile`).
+    pub secret_file: Option<PathBuf>,
+    /// Mutual TLS on peer links (zoo.cfg `sslQuorum=true` and `ssl.quorum.*`).
+    pub tls: Option<QuorumTlsSection>,
+}
+
+/// `[ensemble.tls]`: mutual TLS on peer links, PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuorumTlsSection {
+    /// This server's certificate chain, PEM, leaf first (`ssl.quorum.keyStore.location`).
+    pub cert_file: PathBuf,
+    /// Its private key, PEM; default: the key in `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// CA certificates every member's certificate must chain to
+    /// (`ssl.quorum.trustStore.location`).
+    pub ca_file: PathBuf,
+    /// Check that a member's certificate is valid for its configured host (an IP address or a
+    /// DNS name, as in the server list) (`ssl.quorum.hostnameVerification`, default true).
+    #[serde(default = "default_true")]
+    pub hostname_verification: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for EnsembleSection {
@@ -51,6 +82,9 @@ impl Default for EnsembleSection {
             sync_limit: 5,
             commit_log_count: 500,
             servers: Vec::new(),
+            peer_queue_bytes: 64 << 20,
+            secret_file: None,
+            tls: None,
         }
     }
 }
@@ -83,8 +117,10 @@ pub struct ServerEntry {
 pub struct NodeSection {
     /// Server id (`myid`); 0 for a standalone node.
     pub id: u8,
-    /// Where the log and snapshots live.
+    /// Where snapshots, epochs and (without `data_log_dir`) the log live.
     pub data_dir: PathBuf,
+    /// Where the txn log lives, if not under `data_dir` (`dataLogDir`: a disk of its own).
+    pub data_log_dir: Option<PathBuf>,
     /// Client port.
     pub client_port: u16,
     /// Address the client port binds to.
@@ -97,11 +133,22 @@ pub struct NodeSection {
     pub max_session_timeout_ms: Option<u32>,
     /// Connections per client IP (`maxClientCnxns`); 0 = unlimited.
     pub max_client_connections: u32,
+    /// Client connections in total (`maxCnxns`, ZooKeeper's `zookeeper.maxCnxns`); 0 (the
+    /// default) = the process's open-file limit minus 256 descriptors kept for the log,
+    /// snapshots and peers (ZooKeeper's 0 means unlimited, which ends in EMFILE).
+    pub max_connections: u32,
     /// Largest frame payload accepted (`jute.maxbuffer`), bytes.
     pub jute_max_buffer_bytes: usize,
     /// Requests in flight across all connections before sockets stop being read
     /// (`globalOutstandingLimit`).
     pub global_outstanding_limit: usize,
+    /// Bytes of requests in flight across all connections before busy sockets stop being read
+    /// (zkr's byte bound on the same rule as `global_outstanding_limit`).
+    pub global_outstanding_bytes: usize,
+    /// Bytes a connection may have queued for its socket and not written yet; a client that
+    /// does not read its replies and events past this is disconnected (zkr; ZooKeeper buffers
+    /// without bound).
+    pub max_queued_reply_bytes: usize,
     /// Four-letter words answered (`4lw.commands.whitelist`); `"*"` allows all.
     pub four_letter_words: Vec<String>,
     /// Handshake deadline for a new connection, ms (`zookeeper.nio.sessionlessCnxnTimeout`).
@@ -113,6 +160,7 @@ impl Default for NodeSection {
         NodeSection {
             id: 0,
             data_dir: PathBuf::from("./zkr-data"),
+            data_log_dir: None,
             client_port: 2181,
             client_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             tick_time_ms: 2000,
@@ -120,7 +168,10 @@ impl Default for NodeSection {
             max_session_timeout_ms: None,
             max_client_connections: 60,
             jute_max_buffer_bytes: crate::proto::codes::JUTE_MAX_BUFFER_DEFAULT,
+            max_connections: 0,
             global_outstanding_limit: 1000,
+            global_outstanding_bytes: 64 << 20,
+            max_queued_reply_bytes: 16 << 20,
             four_letter_words: vec!["srvr".into()],
             sessionless_connection_timeout_ms: 10_000,
         }

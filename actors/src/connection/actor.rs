@@ -20,6 +20,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::admission::{ConnFlow, Throttled};
 use super::fourlw;
 use super::outbox::{Out, Outbox, Pending};
 use super::sasl::{self, DigestMd5Server, SaslError, Step};
@@ -91,7 +92,14 @@ impl Connection {
     {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = node.next_conn_id();
-        let outbox = Arc::new(Outbox::new(id, remote, tx, node.stats.clone()));
+        let flow = Arc::new(ConnFlow::new(node.admission.clone()));
+        let outbox = Arc::new(Outbox::new(
+            id,
+            remote,
+            tx,
+            node.stats.clone(),
+            flow.clone(),
+        ));
         outbox.add_identity(Id {
             scheme: "ip".into(),
             id: acl::ip_identity(remote.ip()),
@@ -105,13 +113,16 @@ impl Connection {
         );
         let max = node.config.node.jute_max_buffer_bytes;
         Connection::create(move |ctx| {
-            ctx.add_stream(tokio_util::codec::FramedRead::new(
-                read,
-                crate::proto::frame::ClientCodec::new(max),
+            ctx.add_stream(Throttled::new(
+                tokio_util::codec::FramedRead::new(
+                    read,
+                    crate::proto::frame::ClientCodec::new(max),
+                ),
+                flow.clone(),
             ));
             let me = ctx.address();
             actix_rt::spawn(async move {
-                writer(write, rx).await;
+                writer(write, rx, &flow).await;
                 me.do_send(WriterDone);
             });
             Connection {
@@ -332,6 +343,7 @@ impl Connection {
         session.touch(crate::clock::now_ms(), self.node.sessions.tick_ms());
         self.node.stats.packet_received();
         let max_field = self.node.config.node.jute_max_buffer_bytes * 2;
+        let size = payload.len();
         let mut r = Reader::with_limit(payload, max_field);
         let header = match RequestHeader::read(&mut r) {
             Ok(h) => h,
@@ -342,6 +354,7 @@ impl Connection {
                 return self.close();
             }
         };
+        self.outbox.flow.request_in(header.xid, size);
         let stats = &self.outbox.stats;
         stats
             .received
@@ -613,15 +626,19 @@ impl StreamHandler<Result<Inbound, FrameError>> for Connection {
                 }
                 self.close();
             }
-            Ok(Inbound::Frame(payload)) => match &mut self.state {
-                State::New => self.on_connect(payload, ctx),
-                State::Establishing(buf) => buf.push_back(payload),
-                State::Established(s) => {
-                    let s = s.clone();
-                    self.on_request(payload, &s);
+            Ok(Inbound::Frame(payload)) => {
+                match &mut self.state {
+                    State::New => self.on_connect(payload, ctx),
+                    State::Establishing(buf) => buf.push_back(payload),
+                    State::Established(s) => {
+                        let s = s.clone();
+                        self.on_request(payload, &s);
+                    }
+                    State::Closing => {}
                 }
-                State::Closing => {}
-            },
+                // globalOutstandingLimit: the input stream yields nothing while paused.
+                self.outbox.flow.check_pause();
+            }
             Err(e) => {
                 if let FrameError::BadLength { len, max } = e {
                     metrics::counter!("zkr_bad_requests_total", "reason" => "frame_length")
@@ -673,13 +690,25 @@ impl Handler<WriterDone> for Connection {
     }
 }
 
-/// Writes everything the outbox queues, batching what is ready into one write.
-async fn writer<W: AsyncWrite + Unpin>(mut sock: W, mut rx: mpsc::UnboundedReceiver<Out>) {
-    let mut batch: Vec<Out> = Vec::with_capacity(64);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+/// Writes everything the outbox queues, batching what is ready into one write; gives up when
+/// the client does not read (the flow's queued bytes went over `max_queued_reply_bytes`).
+async fn writer<W: AsyncWrite + Unpin>(
+    mut sock: W,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    flow: &ConnFlow,
+) {
+    // Small to start (most connections are idle), and never kept large after a big reply.
+    const KEEP: usize = 64 * 1024;
+    let mut batch: Vec<Out> = Vec::new();
+    let mut buf = BytesMut::new();
     loop {
         batch.clear();
-        if rx.recv_many(&mut batch, 256).await == 0 {
+        let received = tokio::select! {
+            biased;
+            _ = flow.killed() => break,
+            n = rx.recv_many(&mut batch, 256) => n,
+        };
+        if received == 0 {
             break;
         }
         buf.clear();
@@ -693,8 +722,19 @@ async fn writer<W: AsyncWrite + Unpin>(mut sock: W, mut rx: mpsc::UnboundedRecei
                 }
             }
         }
-        if !buf.is_empty() && sock.write_all(&buf).await.is_err() {
-            break;
+        if !buf.is_empty() {
+            let written = tokio::select! {
+                biased;
+                _ = flow.killed() => break,
+                r = sock.write_all(&buf) => r,
+            };
+            if written.is_err() {
+                break;
+            }
+            flow.written(buf.len());
+            if buf.capacity() > KEEP {
+                buf = BytesMut::new();
+            }
         }
         if close {
             let _ = sock.flush().await;

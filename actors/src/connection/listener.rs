@@ -1,5 +1,6 @@
 //! The client-port listeners: accept sockets and hand each to a connection actor on one of the
-//! node's connection arbiters (round robin), after the per-IP connection limit. On the secure
+//! node's connection arbiters (round robin), after the connection limits (`maxClientCnxns` per
+//! IP, `maxCnxns` in total: see [`super::admission`]). On the secure
 //! port (`[tls]`) the connection first does its TLS handshake, on its arbiter, within the
 //! handshake deadline; a failed handshake just closes the socket.
 
@@ -32,9 +33,7 @@ pub async fn serve(
             }
         };
         if !node.admit_ip(remote.ip()) {
-            tracing::warn!(%remote, "too many connections from this address (maxClientCnxns); refusing");
-            metrics::counter!("connection_rejected").increment(1);
-            continue;
+            continue; // logged and counted by the admission
         }
         hand_off(&node, stream, remote, &arbiters, &mut next, None);
     }
@@ -90,9 +89,7 @@ async fn serve_secure(
             }
         };
         if !node.admit_ip(remote.ip()) {
-            tracing::warn!(%remote, "too many connections from this address (maxClientCnxns); refusing");
-            metrics::counter!("connection_rejected").increment(1);
-            continue;
+            continue; // logged and counted by the admission
         }
         hand_off(&node, stream, remote, &arbiters, &mut next, Some(&acceptor));
     }

@@ -2,6 +2,7 @@
 //! and the [`outbox::Outbox`] that orders everything a connection sends.
 
 pub mod actor;
+pub mod admission;
 pub mod fourlw;
 pub mod listener;
 pub mod outbox;

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
+use super::admission::{reply_xid, ConnFlow};
 use crate::node::stats::ServerStats;
 use crate::proto::{Id, Request};
 use crate::txn::SessionId;
@@ -105,6 +106,8 @@ pub struct Outbox {
     timeout_ms: AtomicI64,
     closed: AtomicBool,
     server_stats: Arc<ServerStats>,
+    /// Requests in flight, paused reads and queued bytes (see [`super::admission`]).
+    pub flow: Arc<ConnFlow>,
     /// Statistics.
     pub stats: ConnStats,
 }
@@ -116,6 +119,7 @@ impl Outbox {
         remote: SocketAddr,
         tx: mpsc::UnboundedSender<Out>,
         server_stats: Arc<ServerStats>,
+        flow: Arc<ConnFlow>,
     ) -> Outbox {
         Outbox {
             id,
@@ -127,6 +131,7 @@ impl Outbox {
             timeout_ms: AtomicI64::new(0),
             closed: AtomicBool::new(false),
             server_stats,
+            flow,
             stats: ConnStats::default(),
         }
     }
@@ -181,20 +186,35 @@ impl Outbox {
     }
 
     /// Queues a frame for the socket now, bypassing the pending queue (notifications, and
-    /// replies of requests executed at the head of the queue).
+    /// replies of requests executed at the head of the queue). A client that lets more than
+    /// `max_queued_reply_bytes` pile up is disconnected.
     pub fn send_now(&self, frame: Bytes) {
         if self.is_closed() {
             return;
         }
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
         self.server_stats.packet_sent();
+        if !self.flow.queued(frame.len()) {
+            self.flow.kill_slow_reader(self.remote, self.session());
+            self.close();
+            return;
+        }
         let _ = self.tx.send(Out::Frame(frame));
     }
 
-    /// Flushes what is queued, then closes the socket. Idempotent.
+    /// Queues the reply to the request `xid` now (see [`Self::send_now`]); the request stops
+    /// counting as in flight.
+    pub fn send_reply(&self, xid: i32, frame: Bytes) {
+        self.send_now(frame);
+        self.flow.reply_out(xid);
+    }
+
+    /// Flushes what is queued, then closes the socket. Idempotent. The connection's requests
+    /// stop counting as in flight.
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
             let _ = self.tx.send(Out::Close);
+            self.flow.close();
         }
     }
 
@@ -224,7 +244,7 @@ impl Outbox {
         let mut q = self.pending.lock();
         if q.is_empty() {
             drop(q);
-            self.send_now(frame);
+            self.send_reply(reply_xid(&frame), frame);
             if close {
                 self.close();
             }
@@ -249,8 +269,12 @@ impl Outbox {
             q.push_front(head);
             return false;
         }
+        let head_xid = match &head {
+            Pending::Write { xid, .. } => *xid,
+            _ => 0,
+        };
         let (frame, close) = answer(head);
-        self.send_now(frame);
+        self.send_reply(head_xid, frame);
         if close {
             q.clear();
             drop(q);
@@ -262,12 +286,12 @@ impl Outbox {
                 break;
             }
             let next = q.pop_front().expect("front exists");
-            let (frame, close) = match next {
-                Pending::Read { xid, request } => run_read(xid, request),
-                Pending::Ready { frame, close } => (frame, close),
+            let (xid, (frame, close)) = match next {
+                Pending::Read { xid, request } => (xid, run_read(xid, request)),
+                Pending::Ready { frame, close } => (reply_xid(&frame), (frame, close)),
                 Pending::Write { .. } | Pending::Connect { .. } => unreachable!("checked above"),
             };
-            self.send_now(frame);
+            self.send_reply(xid, frame);
             if close {
                 q.clear();
                 drop(q);

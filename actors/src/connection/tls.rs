@@ -103,6 +103,95 @@ pub fn server_config(cfg: &TlsSection) -> Result<Arc<ServerConfig>, TlsError> {
     ))))
 }
 
+/// The rustls client configuration of a peer link (mutual TLS between ensemble members): shows
+/// the certificate in `cert` (key in `key`, default: in `cert`), and accepts a listener whose
+/// certificate chains to a CA in `ca` and, if `verify_names`, is valid for the name connected to.
+pub fn client_config(
+    cert: &Path,
+    key: Option<&Path>,
+    ca: &Path,
+    verify_names: bool,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = read_certs(cert)?;
+    let key_path = key.unwrap_or(cert);
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| pem_error(key_path, e))?;
+    let mut roots = RootCertStore::empty();
+    for c in read_certs(ca)? {
+        roots
+            .add(c)
+            .map_err(|e| TlsError::Rustls(format!("{}: {e}", ca.display())))?;
+    }
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| TlsError::Rustls(format!("{}: {e}", ca.display())))?;
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = if verify_names {
+        webpki
+    } else {
+        Arc::new(AnyName(webpki))
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| TlsError::Rustls(format!("{}: {e}", key_path.display())))?;
+    Ok(Arc::new(config))
+}
+
+/// webpki's server verification without the name check (`ssl.quorum.hostnameVerification=false`):
+/// the chain, validity and signatures are still checked.
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
 fn pem_error(path: &Path, e: impl std::fmt::Display) -> TlsError {
     TlsError::Pem {
         path: path.to_path_buf(),

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix::Addr;
-use dashmap::DashMap;
 
 use super::stats::ServerStats;
 use crate::config::NodeConfig;
+use crate::connection::admission::{Admission, Limits};
 use crate::quorum::actor::QuorumPeer;
 use crate::quorum::leader::LeaderStats;
 use crate::quorum::msg::Sid;
@@ -77,7 +77,8 @@ pub struct NodeContext {
     /// Since when it plays that role (metrics: election time, leader uptime).
     pub role_clock: parking_lot::Mutex<super::telemetry::RoleClock>,
     next_conn_id: AtomicU64,
-    per_ip: DashMap<IpAddr, u32>,
+    /// Connection and request limits (`maxClientCnxns`, `maxCnxns`, `globalOutstandingLimit`).
+    pub admission: Arc<Admission>,
 }
 
 impl NodeContext {
@@ -92,6 +93,7 @@ impl NodeContext {
         mode: Mode,
     ) -> NodeContext {
         let tick_ms = config.node.tick_time_ms.max(1) as i64;
+        let admission = Arc::new(Admission::new(Limits::from_config(&config.node)));
         NodeContext {
             config,
             store,
@@ -107,7 +109,7 @@ impl NodeContext {
             mode: parking_lot::RwLock::new(mode),
             role_clock: parking_lot::Mutex::new(super::telemetry::RoleClock::new(mode)),
             next_conn_id: AtomicU64::new(1),
-            per_ip: DashMap::new(),
+            admission,
         }
     }
 
@@ -116,27 +118,20 @@ impl NodeContext {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Counts a connection from `ip`; false if that exceeds `maxClientCnxns`.
+    /// Counts a connection from `ip`; false if that exceeds `maxClientCnxns` or `maxCnxns`
+    /// (the refusal is logged and counted).
     pub fn admit_ip(&self, ip: IpAddr) -> bool {
-        let max = self.config.node.max_client_connections;
-        let mut n = self.per_ip.entry(ip).or_insert(0);
-        if max != 0 && *n >= max {
-            return false;
-        }
-        *n += 1;
-        true
+        self.admission.admit(ip).is_ok()
     }
 
     /// Client connections open now (admitted and not closed), over every address.
     pub fn open_connections(&self) -> usize {
-        self.per_ip.iter().map(|e| *e.value() as usize).sum()
+        self.admission.open_connections()
     }
 
     /// A connection from `ip` closed.
     pub fn release_ip(&self, ip: IpAddr) {
-        if let Some(mut n) = self.per_ip.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-        }
+        self.admission.release(ip)
     }
 
     /// The current mode.

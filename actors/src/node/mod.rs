@@ -33,6 +33,7 @@ use crate::quorum::core::{CoreConfig, PersistedState};
 use crate::quorum::dynconfig::{DynamicConfig, ServerSpec};
 use crate::quorum::link::PeerLinks;
 use crate::quorum::msg::Sid;
+use crate::quorum::peer_auth::PeerSecurity;
 use crate::session::tracker::SessionTracker;
 use crate::session::{SessionIdGenerator, SessionRegistry};
 use crate::store::actor::StoreActor;
@@ -261,10 +262,20 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent: recent[recent_kept..].to_vec(),
         floor,
     };
+    let security =
+        PeerSecurity::from_config(&ens).map_err(|e| StartError::Config(e.to_string()))?;
+    let hosts = static_cfg
+        .servers
+        .iter()
+        .map(|(id, spec)| (*id, spec.host.clone()))
+        .collect();
     let links = PeerLinks::new(
         me,
         effective_peer_addresses(&static_cfg, &dynamic, &peer_addresses(&static_cfg, me), me),
         peer_listener,
+        security,
+        hosts,
+        ens.peer_queue_bytes,
     );
     let quorum_arbiter = Arbiter::new();
     let quorum = {

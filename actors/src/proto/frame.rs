@@ -5,13 +5,18 @@
 //! and yields nothing more. A length below 0 or above `jute.maxbuffer` is
 //! [`FrameError::BadLength`]: the server closes the connection without a reply, as ZooKeeper does.
 //!
-//! Invariant: the decoder never panics, never buffers more than one frame's declared length and
-//! never allocates for a length it has refused.
+//! Invariant: the decoder never panics, never buffers more than one frame's declared length,
+//! never allocates for a length it has refused, and never reserves more than [`RESERVE_AHEAD`]
+//! bytes beyond what has arrived (10,000 connections each declaring 1 MB and sending 4 bytes must
+//! not cost 10 GB).
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
 use super::codes::{FOUR_LETTER_WORDS, TELNET_CLOSE};
+
+/// Most bytes reserved ahead of the data received for a frame still arriving.
+pub const RESERVE_AHEAD: usize = 64 * 1024;
 
 /// What arrived on a client socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +113,9 @@ impl Decoder for ClientCodec {
         }
         let len = len as usize;
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
+            // Room for what is coming, but never more than RESERVE_AHEAD beyond the bytes that
+            // arrived: a declared length costs nothing until its bytes are sent.
+            src.reserve((4 + len - src.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         src.advance(4);
@@ -159,6 +166,14 @@ mod tests {
     fn negative_and_huge_lengths_are_refused() {
         assert!(decode_all(&mut ClientCodec::new(1024), &[0xff, 0xff, 0xff, 0xf0])[0].is_err());
         assert!(decode_all(&mut ClientCodec::new(1024), &[0, 0, 4, 1])[0].is_err());
+    }
+
+    #[test]
+    fn a_declared_length_reserves_little_until_its_bytes_arrive() {
+        let mut c = ClientCodec::new(1 << 20);
+        let mut buf = BytesMut::from(&(1i32 << 20).to_be_bytes()[..]);
+        assert_eq!(c.decode(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= 4 + RESERVE_AHEAD, "{}", buf.capacity());
     }
 
     #[test]

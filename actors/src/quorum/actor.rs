@@ -861,6 +861,8 @@ impl Actor for QuorumPeer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Peer links send with try_send and wait while the mailbox is full (link.rs).
+        ctx.set_mailbox_capacity(super::link::QUORUM_MAILBOX);
         self.links.set_quorum(ctx.address());
         let backend = self.backend.take().expect("backend set at construction");
         self.log = Some(

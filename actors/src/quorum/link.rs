@@ -1,26 +1,47 @@
-//! Peer links: zkr's peer protocol over TCP.
+//! Peer links: zkr's peer protocol over TCP (or TLS).
 //!
 //! Each server listens on its peer port and keeps one outgoing connection to every other
 //! member (so each pair has two connections, each used in one direction). A frame is a 4-byte
-//! length then an rmp-serde value; the first frame of a connection is a [`Hello`] with the
-//! protocol version (a mismatch is refused with a log line, never misread) and a generation
-//! that changes on every reconnect. A broken or replaced connection is reported to the quorum
-//! actor (`LinkDown`, or a new generation on `PeerInbound`): messages may have been lost, and
-//! Zab resynchronises. A link failure is a message, never a panic. Outgoing links reconnect
+//! length then an rmp-serde value. A connection opens with the authentication handshake of
+//! [`super::peer_auth`] (inside TLS when `[ensemble.tls]` is set): the connecting server's
+//! [`Hello`] (the protocol version, refused cleanly on a mismatch, and a generation that changes
+//! on every reconnect), then the challenge-response; nothing reaches the quorum actor, and nothing
+//! is sent to the peer, before it succeeds. A broken or replaced connection is reported to the
+//! quorum actor (`LinkDown`, or a new generation on `PeerInbound`): messages may have been lost,
+//! and Zab resynchronises. A link failure is a message, never a panic. Outgoing links reconnect
 //! with exponential back-off.
+//!
+//! **Bounded queues, and what happens when one is full.**
+//! * Outgoing: what the quorum actor sends to a peer waits in that link's queue until written,
+//!   at most `[ensemble] peer_queue_bytes` (64 MiB; one larger frame, a snapshot, still goes when
+//!   the queue is empty). Sending never blocks the quorum actor. A peer that does not read fast
+//!   enough to stay under the bound is dropped: the connection is closed at once, the quorum actor
+//!   gets `LinkDown` (a leader forgets the learner, as when its connection breaks), the peer sees
+//!   its connection close and syncs again (DIFF, TRUNC or SNAP), and the link reconnects. Logged,
+//!   and counted in `zkr_peer_queue_overflows_total{peer}`; `zkr_peer_queue_bytes{peer}` is the
+//!   queue's size.
+//! * Incoming: each connection may have at most `peer_queue_bytes` of decoded messages waiting
+//!   in the quorum actor's mailbox; past that, and whenever the mailbox is full, the connection
+//!   stops being read (`try_send`, and a bounded wait on a full mailbox, never `do_send`), so the
+//!   sender's queue fills and the rule above applies at the sender.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use super::actor::QuorumPeer;
 use super::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
+use super::peer_auth::{self, AuthError, AuthFrame, PeerSecurity, HANDSHAKE_FRAME_LIMIT};
 
 /// Largest peer frame (a SNAP carries a whole tree).
 pub const MAX_PEER_FRAME_BYTES: usize = 1 << 30;
@@ -28,12 +49,21 @@ pub const MAX_PEER_FRAME_BYTES: usize = 1 << 30;
 pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// Longest reconnect delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Unauthenticated peer connections handled at once; more are closed on accept.
+pub const MAX_PENDING_HANDSHAKES: usize = 32;
+/// Capacity of the quorum actor's mailbox (messages; `try_send` sees it full past this).
+pub const QUORUM_MAILBOX: usize = 4096;
+/// Unit of the incoming byte budget (semaphore permits are counts).
+const BUDGET_UNIT: usize = 1024;
 
-fn codec() -> LengthDelimitedCodec {
+fn codec(max: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_PEER_FRAME_BYTES)
+        .max_frame_length(max)
         .new_codec()
 }
+
+type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
+type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Link → quorum: a message from a peer, on connection `generation`.
 #[derive(Message, Debug)]
@@ -45,6 +75,8 @@ pub struct PeerInbound {
     pub generation: u64,
     /// The message.
     pub msg: PeerMsg,
+    /// Its share of the connection's incoming budget, given back when the message is dropped.
+    pub budget: Option<OwnedSemaphorePermit>,
 }
 
 /// Link → quorum: the connection with `peer` broke; messages may have been lost.
@@ -55,10 +87,100 @@ pub struct LinkDown {
     pub peer: Sid,
 }
 
-/// Quorum → link: send this.
+/// Sends `msg` to `addr` from a task: waits (a bounded back-off, never `do_send`) while the
+/// mailbox is full. Returns false if the actor is gone.
+async fn deliver<A, M>(addr: &Addr<A>, mut msg: M) -> bool
+where
+    A: Actor + Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    let mut wait = Duration::from_millis(1);
+    loop {
+        match addr.try_send(msg) {
+            Ok(()) => return true,
+            Err(SendError::Full(m)) => {
+                msg = m;
+                metrics::counter!("zkr_peer_backpressure_waits_total").increment(1);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(20));
+            }
+            Err(SendError::Closed(_)) => return false,
+        }
+    }
+}
+
+/// A connection of an outgoing link, as the sending side sees it.
+struct Conn {
+    tx: mpsc::UnboundedSender<Bytes>,
+    abort: Arc<Notify>,
+}
+
+/// The sending side of an outgoing link, shared by the quorum actor (which pushes frames) and
+/// the link's writer task (which writes them).
+struct Outgoing {
+    peer: Sid,
+    limit: usize,
+    conn: Mutex<Option<Conn>>,
+    queued: AtomicUsize,
+}
+
+enum Pushed {
+    Queued,
+    Down,
+    Overflow,
+}
+
+impl Outgoing {
+    fn push(&self, frame: Bytes) -> Pushed {
+        let mut conn = self.conn.lock();
+        let Some(c) = conn.as_ref() else {
+            return Pushed::Down;
+        };
+        let len = frame.len();
+        let queued = self.queued.load(Ordering::Acquire);
+        if queued > 0 && queued + len > self.limit {
+            if let Some(c) = conn.take() {
+                c.abort.notify_one();
+            }
+            return Pushed::Overflow;
+        }
+        self.queued.fetch_add(len, Ordering::AcqRel);
+        if c.tx.send(frame).is_err() {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            *conn = None;
+            return Pushed::Down;
+        }
+        Pushed::Queued
+    }
+
+    fn written(&self, len: usize) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(len))
+            });
+        metrics::gauge!("zkr_peer_queue_bytes", "peer" => self.peer.to_string())
+            .set(self.queued.load(Ordering::Acquire) as f64);
+    }
+
+    /// A new connection replaces whatever was there; the queue starts empty.
+    fn up(&self, c: Conn) {
+        *self.conn.lock() = Some(c);
+    }
+
+    fn down(&self) {
+        if let Some(c) = self.conn.lock().take() {
+            c.abort.notify_one();
+        }
+    }
+}
+
+/// Quorum → link: connect if not connected.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct SendPeer(Bytes);
+struct Nudge;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -74,16 +196,123 @@ struct PeerLink {
     me: Sid,
     peer: Sid,
     addr: SocketAddr,
+    host: String,
     quorum: Addr<QuorumPeer>,
-    tx: Option<mpsc::UnboundedSender<Bytes>>,
+    out: Arc<Outgoing>,
+    security: Arc<PeerSecurity>,
+    up: bool,
     generation: u64,
     backoff: Duration,
     connecting: bool,
 }
 
+/// Connects to `addr` and runs the client side of the handshake (TLS, then hello and proofs).
+async fn dial(
+    addr: SocketAddr,
+    host: String,
+    hello: Hello,
+    to: Sid,
+    security: Arc<PeerSecurity>,
+) -> Result<(BoxRead, FramedWrite<BoxWrite, LengthDelimitedCodec>), AuthError> {
+    let io = |e: std::io::Error| AuthError::Io(e.to_string());
+    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| AuthError::Io("connect timeout".into()))?
+        .map_err(io)?;
+    stream.set_nodelay(true).map_err(io)?;
+    let (read, write): (BoxRead, BoxWrite) = match &security.tls {
+        None => {
+            let (r, w) = stream.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        Some(tls) => {
+            let name = server_name(&host, addr);
+            let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+            let s = tokio::time::timeout(
+                peer_auth::HANDSHAKE_DEADLINE,
+                connector.connect(name, stream),
+            )
+            .await
+            .map_err(|_| AuthError::Timeout(peer_auth::HANDSHAKE_DEADLINE))?
+            .map_err(|e| AuthError::Tls(e.to_string()))?;
+            let (r, w) = tokio::io::split(s);
+            (Box::new(r), Box::new(w))
+        }
+    };
+    let mut sink = FramedWrite::new(write, codec(MAX_PEER_FRAME_BYTES));
+    let mut frames = FramedRead::new(read, codec(HANDSHAKE_FRAME_LIMIT));
+    let handshake = async {
+        let secret = security.secret.as_ref();
+        let mine = peer_auth::nonce();
+        send_frame(&mut sink, &hello).await?;
+        send_frame(&mut sink, &AuthFrame::Start { nonce: mine }).await?;
+        let (theirs, proof) = match recv_frame::<AuthFrame>(&mut frames).await? {
+            AuthFrame::Challenge { nonce, proof } => (nonce, proof),
+            AuthFrame::Refused { reason } => return Err(AuthError::Refused(reason)),
+            other => return Err(AuthError::Protocol(format!("{other:?}"))),
+        };
+        peer_auth::check(
+            secret,
+            proof.as_ref(),
+            &peer_auth::listener_message(hello.from, to, &mine, &theirs),
+        )?;
+        let proof = peer_auth::prove(
+            secret,
+            &peer_auth::connector_message(hello.from, to, hello.generation, &mine, &theirs),
+        );
+        send_frame(&mut sink, &AuthFrame::Proof { proof }).await?;
+        match recv_frame::<AuthFrame>(&mut frames).await? {
+            AuthFrame::Accepted => Ok(()),
+            AuthFrame::Refused { reason } => Err(AuthError::Refused(reason)),
+            other => Err(AuthError::Protocol(format!("{other:?}"))),
+        }
+    };
+    tokio::time::timeout(peer_auth::HANDSHAKE_DEADLINE, handshake)
+        .await
+        .map_err(|_| AuthError::Timeout(peer_auth::HANDSHAKE_DEADLINE))??;
+    Ok((frames.into_inner(), sink))
+}
+
+/// The TLS name of a member: its configured host if that is a DNS name, else its IP address.
+fn server_name(host: &str, addr: SocketAddr) -> rustls_pki_name::ServerName<'static> {
+    match rustls_pki_name::ServerName::try_from(host.to_string()) {
+        Ok(n) => n,
+        Err(_) => rustls_pki_name::ServerName::IpAddress(addr.ip().into()),
+    }
+}
+
+mod rustls_pki_name {
+    pub use tokio_rustls::rustls::pki_types::ServerName;
+}
+
+async fn send_frame<W, T>(
+    sink: &mut FramedWrite<W, LengthDelimitedCodec>,
+    v: &T,
+) -> Result<(), AuthError>
+where
+    W: AsyncWrite + Unpin,
+    T: serde::Serialize,
+{
+    let b = rmp_serde::to_vec(v).map_err(|e| AuthError::Protocol(e.to_string()))?;
+    sink.send(Bytes::from(b))
+        .await
+        .map_err(|e| AuthError::Io(e.to_string()))
+}
+
+async fn recv_frame<T: serde::de::DeserializeOwned>(
+    frames: &mut FramedRead<BoxRead, LengthDelimitedCodec>,
+) -> Result<T, AuthError> {
+    match frames.next().await {
+        Some(Ok(b)) => rmp_serde::from_slice(&b)
+            .map_err(|e| AuthError::Protocol(format!("undecodable frame: {e}"))),
+        Some(Err(e)) => Err(AuthError::Io(e.to_string())),
+        None => Err(AuthError::Io("closed".into())),
+    }
+}
+
 impl PeerLink {
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.connecting || self.tx.is_some() {
+        if self.connecting || self.up {
             return;
         }
         self.connecting = true;
@@ -94,29 +323,27 @@ impl PeerLink {
             from: self.me,
             generation: rand::random::<u64>() ^ generation,
         };
-        let addr = self.addr;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let dialed = dial(
+            self.addr,
+            self.host.clone(),
+            hello,
+            self.peer,
+            self.security.clone(),
+        );
         let me = ctx.address();
-        let connected = async move {
-            let stream =
-                tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-                    .await
-                    .map_err(|_| {
-                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")
-                    })??;
-            stream.set_nodelay(true)?;
-            let (read, write) = stream.into_split();
-            let mut sink = FramedWrite::new(write, codec());
-            let hello = rmp_serde::to_vec(&hello).map_err(std::io::Error::other)?;
-            sink.send(Bytes::from(hello)).await?;
-            Ok::<_, std::io::Error>((sink, read))
-        };
-        ctx.spawn(connected.into_actor(self).map(move |r, act, ctx| {
+        ctx.spawn(dialed.into_actor(self).map(move |r, act, ctx| {
             act.connecting = false;
             match r {
-                Ok((mut sink, mut read)) => {
+                Ok((mut read, mut sink)) => {
                     act.backoff = BACKOFF_MIN;
-                    act.tx = Some(tx);
+                    act.up = true;
+                    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+                    let abort = Arc::new(Notify::new());
+                    act.out.queued.store(0, Ordering::Release);
+                    act.out.up(Conn {
+                        tx,
+                        abort: abort.clone(),
+                    });
                     tracing::debug!(peer = act.peer, "peer link up");
                     metrics::gauge!("zkr_peer_link_up", "peer" => act.peer.to_string()).set(1.0);
                     // The peer never writes on this connection: end of file or an error on the
@@ -126,27 +353,30 @@ impl PeerLink {
                         use tokio::io::AsyncReadExt;
                         let mut b = [0u8; 64];
                         while matches!(read.read(&mut b).await, Ok(n) if n > 0) {}
-                        watcher.do_send(Disconnected(generation));
+                        deliver(&watcher, Disconnected(generation)).await;
                     });
+                    let out = act.out.clone();
                     actix_rt::spawn(async move {
-                        while let Some(first) = rx.recv().await {
-                            if sink.feed(first).await.is_err() {
-                                break;
-                            }
-                            while let Ok(more) = rx.try_recv() {
-                                if sink.feed(more).await.is_err() {
-                                    break;
-                                }
-                            }
-                            if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
-                                break;
-                            }
-                        }
-                        me.do_send(Disconnected(generation));
+                        write_loop(&mut sink, &mut rx, &out, &abort).await;
+                        deliver(&me, Disconnected(generation)).await;
                     });
                 }
                 Err(e) => {
-                    tracing::debug!(peer = act.peer, error = %e, "peer link connect failed");
+                    match &e {
+                        AuthError::Io(_) => {
+                            tracing::debug!(peer = act.peer, error = %e, "peer link connect failed")
+                        }
+                        _ => {
+                            metrics::counter!("zkr_peer_auth_failures_total", "direction" => "outgoing")
+                                .increment(1);
+                            tracing::error!(
+                                peer = act.peer,
+                                addr = %act.addr,
+                                error = %e,
+                                "peer link not authenticated; not sending anything to this peer"
+                            )
+                        }
+                    }
                     act.retry(ctx);
                 }
             }
@@ -160,6 +390,44 @@ impl PeerLink {
     }
 }
 
+/// Writes what the queue holds, batching what is ready into one flush, until the connection
+/// fails, the queue closes, or the sending side aborts it (queue over its bound).
+async fn write_loop(
+    sink: &mut FramedWrite<BoxWrite, LengthDelimitedCodec>,
+    rx: &mut mpsc::UnboundedReceiver<Bytes>,
+    out: &Outgoing,
+    abort: &Notify,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = abort.notified() => return,
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        let mut bytes = first.len();
+        let batch = async {
+            sink.feed(first).await?;
+            while let Ok(more) = rx.try_recv() {
+                bytes += more.len();
+                sink.feed(more).await?;
+            }
+            SinkExt::<Bytes>::flush(sink).await
+        };
+        let done = tokio::select! {
+            biased;
+            _ = abort.notified() => return,
+            r = batch => r,
+        };
+        out.written(bytes);
+        if done.is_err() {
+            return;
+        }
+    }
+}
+
 impl Actor for PeerLink {
     type Context = Context<Self>;
 
@@ -168,24 +436,18 @@ impl Actor for PeerLink {
     }
 }
 
-impl Handler<SendPeer> for PeerLink {
+impl Handler<Nudge> for PeerLink {
     type Result = ();
-    fn handle(&mut self, m: SendPeer, ctx: &mut Context<Self>) {
-        match &self.tx {
-            Some(tx) => {
-                if tx.send(m.0).is_err() {
-                    self.tx = None;
-                }
-            }
-            None => self.connect(ctx),
-        }
+    fn handle(&mut self, _: Nudge, ctx: &mut Context<Self>) {
+        self.connect(ctx);
     }
 }
 
 impl Handler<StopLink> for PeerLink {
     type Result = ();
     fn handle(&mut self, _: StopLink, ctx: &mut Context<Self>) {
-        self.tx = None;
+        self.out.down();
+        self.up = false;
         self.generation += 1;
         ctx.stop();
     }
@@ -194,42 +456,63 @@ impl Handler<StopLink> for PeerLink {
 impl Handler<Disconnected> for PeerLink {
     type Result = ();
     fn handle(&mut self, m: Disconnected, ctx: &mut Context<Self>) {
-        if m.0 != self.generation || self.tx.is_none() {
+        if m.0 != self.generation || !self.up {
             return; // already handled (the reader and the writer both report)
         }
-        self.tx = None;
+        self.up = false;
+        self.out.down();
         tracing::info!(peer = self.peer, "peer link down");
         metrics::gauge!("zkr_peer_link_up", "peer" => self.peer.to_string()).set(0.0);
         metrics::counter!("zkr_peer_reconnects_total", "peer" => self.peer.to_string())
             .increment(1);
         metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_link").increment(1);
-        self.quorum.do_send(LinkDown { peer: self.peer });
+        let quorum = self.quorum.clone();
+        let peer = self.peer;
+        actix_rt::spawn(async move {
+            deliver(&quorum, LinkDown { peer }).await;
+        });
         self.retry(ctx);
     }
+}
+
+struct LinkHandle {
+    actor: Addr<PeerLink>,
+    out: Arc<Outgoing>,
 }
 
 /// The quorum actor's view of its links.
 pub struct PeerLinks {
     me: Sid,
     peers: HashMap<Sid, SocketAddr>,
+    hosts: HashMap<Sid, String>,
     listener: Option<std::net::TcpListener>,
-    links: HashMap<Sid, Addr<PeerLink>>,
+    links: HashMap<Sid, LinkHandle>,
     quorum: Option<Addr<QuorumPeer>>,
+    security: Arc<PeerSecurity>,
+    queue_bytes: usize,
 }
 
 impl PeerLinks {
-    /// Links of server `me` to `peers`, accepting on `listener` (none for a standalone node).
+    /// Links of server `me` to `peers`, accepting on `listener` (none for a standalone node),
+    /// authenticated by `security`, each queue bounded at `queue_bytes`. `hosts` are the
+    /// members' configured host names (their TLS names; the IP address is used for others).
     pub fn new(
         me: Sid,
         peers: HashMap<Sid, SocketAddr>,
         listener: Option<std::net::TcpListener>,
+        security: PeerSecurity,
+        hosts: HashMap<Sid, String>,
+        queue_bytes: usize,
     ) -> PeerLinks {
         PeerLinks {
             me,
             peers,
+            hosts,
             listener,
             links: HashMap::new(),
             quorum: None,
+            security: Arc::new(security),
+            queue_bytes: queue_bytes.max(1),
         }
     }
 
@@ -239,7 +522,13 @@ impl PeerLinks {
         let peers = std::mem::take(&mut self.peers);
         self.update(peers);
         if let Some(l) = self.listener.take() {
-            actix_rt::spawn(accept(l, quorum));
+            actix_rt::spawn(accept(
+                l,
+                quorum,
+                self.me,
+                self.security.clone(),
+                self.queue_bytes,
+            ));
         }
     }
 
@@ -257,7 +546,8 @@ impl PeerLinks {
         self.links.retain(|id, link| {
             let keep = peers.get(id) == self.peers.get(id) && peers.contains_key(id);
             if !keep {
-                link.do_send(StopLink);
+                link.out.down();
+                link.actor.do_send(StopLink);
             }
             keep
         });
@@ -265,18 +555,31 @@ impl PeerLinks {
             if *id == self.me || self.links.contains_key(id) {
                 continue;
             }
-            let link = PeerLink {
+            let out = Arc::new(Outgoing {
+                peer: *id,
+                limit: self.queue_bytes,
+                conn: Mutex::new(None),
+                queued: AtomicUsize::new(0),
+            });
+            let actor = PeerLink {
                 me: self.me,
                 peer: *id,
                 addr: *addr,
+                host: self
+                    .hosts
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| addr.ip().to_string()),
                 quorum: quorum.clone(),
-                tx: None,
+                out: out.clone(),
+                security: self.security.clone(),
+                up: false,
                 generation: 0,
                 backoff: BACKOFF_MIN,
                 connecting: false,
             }
             .start();
-            self.links.insert(*id, link);
+            self.links.insert(*id, LinkHandle { actor, out });
         }
         self.peers = peers;
     }
@@ -286,24 +589,49 @@ impl PeerLinks {
         self.quorum.clone()
     }
 
-    /// Sends `msg` to `to` (dropped if the link is down: Zab resynchronises).
+    /// Sends `msg` to `to`: queued on its link without blocking; dropped if the link is down
+    /// (Zab resynchronises); a queue over its bound drops the link (see the module doc).
     pub fn send(&self, to: Sid, msg: PeerMsg) {
         let Some(link) = self.links.get(&to) else {
             return;
         };
-        match rmp_serde::to_vec(&msg) {
-            Ok(b) => {
-                if matches!(msg, PeerMsg::Proposal(_)) {
-                    crate::node::telemetry::PROPOSAL_SIZES.record(b.len());
-                }
-                link.do_send(SendPeer(Bytes::from(b)))
+        let b = match rmp_serde::to_vec(&msg) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(peer = to, error = %e, "cannot encode a peer message");
+                return;
             }
-            Err(e) => tracing::error!(peer = to, error = %e, "cannot encode a peer message"),
+        };
+        if matches!(msg, PeerMsg::Proposal(_)) {
+            crate::node::telemetry::PROPOSAL_SIZES.record(b.len());
+        }
+        match link.out.push(Bytes::from(b)) {
+            Pushed::Queued => {}
+            Pushed::Down => {
+                // A nudge is idempotent: a full mailbox already holds one.
+                let _ = link.actor.try_send(Nudge);
+            }
+            Pushed::Overflow => {
+                metrics::counter!("zkr_peer_queue_overflows_total", "peer" => to.to_string())
+                    .increment(1);
+                tracing::warn!(
+                    peer = to,
+                    queued_bytes = link.out.queued.load(Ordering::Acquire),
+                    peer_queue_bytes = self.queue_bytes,
+                    "peer does not keep up (ensemble.peer_queue_bytes): dropping the link; it re-syncs"
+                );
+            }
         }
     }
 }
 
-async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>) {
+async fn accept(
+    listener: std::net::TcpListener,
+    quorum: Addr<QuorumPeer>,
+    me: Sid,
+    security: Arc<PeerSecurity>,
+    budget: usize,
+) {
     let listener = match listener
         .set_nonblocking(true)
         .and_then(|_| tokio::net::TcpListener::from_std(listener))
@@ -314,11 +642,33 @@ async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>) {
             return;
         }
     };
+    if !security.authenticated() {
+        tracing::warn!(
+            "peer links are not authenticated: anyone who can reach the peer port can take part \
+             in elections and replication (set [ensemble] secret_file or [ensemble.tls], or \
+             zoo.cfg sslQuorum=true)"
+        );
+    }
+    let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
+                let Ok(slot) = handshakes.clone().try_acquire_owned() else {
+                    metrics::counter!("zkr_peer_auth_failures_total", "direction" => "incoming")
+                        .increment(1);
+                    tracing::warn!(%remote, "too many unauthenticated peer connections; closed");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                actix_rt::spawn(inbound(stream, remote, quorum.clone()));
+                actix_rt::spawn(inbound(
+                    stream,
+                    remote,
+                    quorum.clone(),
+                    me,
+                    security.clone(),
+                    slot,
+                    budget,
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "peer accept failed");
@@ -328,42 +678,156 @@ async fn accept(listener: std::net::TcpListener, quorum: Addr<QuorumPeer>) {
     }
 }
 
-async fn inbound(stream: tokio::net::TcpStream, remote: SocketAddr, quorum: Addr<QuorumPeer>) {
-    let mut frames = FramedRead::new(stream, codec());
-    let hello: Hello = match frames.next().await {
-        Some(Ok(b)) => match rmp_serde::from_slice(&b) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(%remote, error = %e, "peer connection without a valid hello; closed");
-                return;
-            }
-        },
-        _ => return,
+/// The listening side of the handshake: TLS if configured, the hello, the challenge-response.
+/// An authenticated incoming connection: the peer's hello, its frames, and the write half (kept
+/// open, unused, for as long as the frames are read).
+type Authenticated = (
+    Hello,
+    FramedRead<BoxRead, LengthDelimitedCodec>,
+    FramedWrite<BoxWrite, LengthDelimitedCodec>,
+);
+
+async fn authenticate(
+    stream: tokio::net::TcpStream,
+    me: Sid,
+    security: &PeerSecurity,
+) -> Result<Authenticated, (Option<Sid>, AuthError)> {
+    let (read, write): (BoxRead, BoxWrite) = match &security.tls {
+        None => {
+            let (r, w) = stream.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+            let s = acceptor
+                .accept(stream)
+                .await
+                .map_err(|e| (None, AuthError::Tls(e.to_string())))?;
+            let (r, w) = tokio::io::split(s);
+            (Box::new(r), Box::new(w))
+        }
     };
+    let mut frames = FramedRead::new(read, codec(HANDSHAKE_FRAME_LIMIT));
+    let mut sink = FramedWrite::new(write, codec(HANDSHAKE_FRAME_LIMIT));
+    let hello: Hello = recv_frame(&mut frames).await.map_err(|e| (None, e))?;
+    let from = Some(hello.from);
     if hello.protocol_version != PEER_PROTOCOL_VERSION {
-        tracing::error!(
-            %remote,
-            theirs = hello.protocol_version,
-            ours = PEER_PROTOCOL_VERSION,
-            "peer speaks another protocol version; refused"
-        );
-        return;
+        return Err((
+            from,
+            AuthError::Protocol(format!(
+                "protocol version {} (this server speaks {PEER_PROTOCOL_VERSION})",
+                hello.protocol_version
+            )),
+        ));
     }
+    let secret = security.secret.as_ref();
+    let theirs = match recv_frame::<AuthFrame>(&mut frames).await {
+        Ok(AuthFrame::Start { nonce }) => nonce,
+        Ok(other) => return Err((from, AuthError::Protocol(format!("{other:?}")))),
+        Err(e) => return Err((from, e)),
+    };
+    let mine = peer_auth::nonce();
+    let proof = peer_auth::prove(
+        secret,
+        &peer_auth::listener_message(hello.from, me, &theirs, &mine),
+    );
+    send_frame(&mut sink, &AuthFrame::Challenge { nonce: mine, proof })
+        .await
+        .map_err(|e| (from, e))?;
+    let proof = match recv_frame::<AuthFrame>(&mut frames).await {
+        Ok(AuthFrame::Proof { proof }) => proof,
+        Ok(other) => return Err((from, AuthError::Protocol(format!("{other:?}")))),
+        Err(e) => return Err((from, e)),
+    };
+    let checked = peer_auth::check(
+        secret,
+        proof.as_ref(),
+        &peer_auth::connector_message(hello.from, me, hello.generation, &theirs, &mine),
+    );
+    let answer = match &checked {
+        Ok(()) => AuthFrame::Accepted,
+        Err(e) => AuthFrame::Refused {
+            reason: e.to_string(),
+        },
+    };
+    let sent = send_frame(&mut sink, &answer).await;
+    checked.map_err(|e| (from, e))?;
+    sent.map_err(|e| (from, e))?;
+    frames
+        .decoder_mut()
+        .set_max_frame_length(MAX_PEER_FRAME_BYTES);
+    Ok((hello, frames, sink))
+}
+
+async fn inbound(
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    quorum: Addr<QuorumPeer>,
+    me: Sid,
+    security: Arc<PeerSecurity>,
+    slot: OwnedSemaphorePermit,
+    budget: usize,
+) {
+    let authenticated = tokio::time::timeout(
+        peer_auth::HANDSHAKE_DEADLINE,
+        authenticate(stream, me, &security),
+    )
+    .await
+    .unwrap_or(Err((
+        None,
+        AuthError::Timeout(peer_auth::HANDSHAKE_DEADLINE),
+    )));
+    drop(slot);
+    // The write half is kept (unused: the listening side never writes after the handshake) for
+    // as long as the connection is read.
+    let (hello, mut frames, _sink) = match authenticated {
+        Ok(x) => x,
+        Err((claimed, e)) => {
+            metrics::counter!("zkr_peer_auth_failures_total", "direction" => "incoming")
+                .increment(1);
+            tracing::warn!(
+                %remote,
+                claimed_server = ?claimed,
+                error = %e,
+                "peer connection refused: not authenticated"
+            );
+            return;
+        }
+    };
+    tracing::debug!(%remote, peer = hello.from, "peer connection authenticated");
     // Servers that are not members yet are accepted: a server joining by reconfig syncs with
     // the leader as a non-voting learner before the new configuration names it.
+    let units = budget
+        .div_ceil(BUDGET_UNIT)
+        .clamp(1, Semaphore::MAX_PERMITS) as u32;
+    let budget = Arc::new(Semaphore::new(units as usize));
     while let Some(frame) = frames.next().await {
         let Ok(b) = frame else { break };
+        let cost = (b.len().div_ceil(BUDGET_UNIT) as u32).clamp(1, units);
+        let Ok(permit) = budget.clone().acquire_many_owned(cost).await else {
+            break;
+        };
         match rmp_serde::from_slice::<PeerMsg>(&b) {
-            Ok(msg) => quorum.do_send(PeerInbound {
-                from: hello.from,
-                generation: hello.generation,
-                msg,
-            }),
+            Ok(msg) => {
+                let delivered = deliver(
+                    &quorum,
+                    PeerInbound {
+                        from: hello.from,
+                        generation: hello.generation,
+                        msg,
+                        budget: Some(permit),
+                    },
+                )
+                .await;
+                if !delivered {
+                    return;
+                }
+            }
             Err(e) => {
                 tracing::warn!(peer = hello.from, error = %e, "undecodable peer message; dropping the connection");
                 break;
             }
         }
     }
-    quorum.do_send(LinkDown { peer: hello.from });
+    deliver(&quorum, LinkDown { peer: hello.from }).await;
 }

@@ -10,6 +10,7 @@ pub mod follower;
 pub mod leader;
 pub mod link;
 pub mod msg;
+pub mod peer_auth;
 
 #[cfg(test)]
 mod scenarios;

@@ -15,8 +15,9 @@ use crate::txn::{SessionId, Txn, Zxid};
 /// A server id (`myid`).
 pub type Sid = u64;
 
-/// zkr's peer protocol version: a peer with another version is refused cleanly.
-pub const PEER_PROTOCOL_VERSION: u32 = 1;
+/// zkr's peer protocol version: a peer with another version is refused cleanly. Version 2: the
+/// authentication handshake (`peer_auth::AuthFrame`) follows the hello.
+pub const PEER_PROTOCOL_VERSION: u32 = 2;
 
 /// The epoch part of a zxid.
 pub fn epoch_of(zxid: Zxid) -> u64 {

@@ -83,7 +83,7 @@ impl Store {
         let tree = self.tree.read();
         let mut watches = read::Watches::Lazy(&self.watches);
         let (frame, close) = read::execute(&tree, &mut watches, &self.policy, outbox, xid, request);
-        outbox.send_now(frame);
+        outbox.send_reply(xid, frame);
         close
     }
 }
