@@ -27,6 +27,16 @@ pub enum ConfigError {
         /// The parser's message (it names the key and line).
         message: String,
     },
+    /// A key (or its value) that zkr refuses rather than ignore.
+    #[error("config file {file}: key `{key}` is refused: {message}")]
+    Refused {
+        /// The file.
+        file: String,
+        /// The key, as written.
+        key: String,
+        /// Why, and what to do.
+        message: String,
+    },
     /// A value is out of range.
     #[error("config file {file}: key `{key}`: {message}")]
     Invalid {
@@ -111,6 +121,26 @@ pub fn validate(c: &NodeConfig, file: &str) -> Result<(), ConfigError> {
                 "must be user:base64-sha1-digest".into(),
             );
         }
+    }
+    if let Some(e) = &c.ensemble {
+        if e.peer_queue_bytes < 1 << 20 {
+            return bad(
+                "ensemble.peer_queue_bytes",
+                "must be at least 1048576 (1 MiB)".into(),
+            );
+        }
+    }
+    if c.node.max_queued_reply_bytes < 64 << 10 {
+        return bad(
+            "node.max_queued_reply_bytes",
+            "must be at least 65536".into(),
+        );
+    }
+    if c.node.data_log_dir.as_deref() == Some(c.node.data_dir.as_path()) {
+        return bad(
+            "node.data_log_dir",
+            "is the data directory itself; leave it out to keep the log there".into(),
+        );
     }
     if c.storage.snap_count < 2 {
         return bad("storage.snap_count", "must be at least 2".into());

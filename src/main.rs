@@ -4,6 +4,7 @@ mod config;
 mod dev;
 mod tools;
 mod zoocfg;
+mod zoocfg_keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,9 @@ enum Command {
     Purge {
         /// The node's data directory.
         data_dir: PathBuf,
+        /// The node's log directory, if not under the data directory (dataLogDir).
+        #[arg(long)]
+        data_log_dir: Option<PathBuf>,
         /// Snapshots to keep.
         #[arg(long, default_value_t = 3)]
         keep: usize,
@@ -179,7 +183,11 @@ fn main() -> ExitCode {
                 SnapshotCommand::Verify { files } => tools::snapshot_verify(files),
             })
         }
-        Command::Purge { data_dir, keep } => return tool_result(tools::purge(data_dir, *keep)),
+        Command::Purge {
+            data_dir,
+            data_log_dir,
+            keep,
+        } => return tool_result(tools::purge(data_dir, data_log_dir.as_deref(), *keep)),
         Command::Dev {
             nodes,
             base_port,

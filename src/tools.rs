@@ -182,8 +182,9 @@ pub fn snapshot_verify(paths: &[std::path::PathBuf]) -> Result<(), String> {
 }
 
 /// `zkr purge <data dir> --keep N`.
-pub fn purge(data_dir: &Path, keep: usize) -> Result<(), String> {
-    let p = purge::purge(&Layout::new(data_dir), keep).map_err(|e| e.to_string())?;
+pub fn purge(data_dir: &Path, data_log_dir: Option<&Path>, keep: usize) -> Result<(), String> {
+    let p = purge::purge(&Layout::with_log_dir(data_dir, data_log_dir), keep)
+        .map_err(|e| e.to_string())?;
     for s in &p.snapshots {
         println!("removed {s}");
     }

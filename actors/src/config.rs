@@ -51,6 +51,11 @@ pub struct EnsembleSection {
     pub secret_file: Option<PathBuf>,
     /// Mutual TLS on peer links (zoo.cfg `sslQuorum=true` and `ssl.quorum.*`).
     pub tls: Option<QuorumTlsSection>,
+    /// TCP keepalive on peer connections (`tcpKeepAlive`).
+    pub tcp_keepalive: bool,
+    /// Listen for peers on every address, not only this server's configured one
+    /// (`quorumListenOnAllIPs`; for hosts behind NAT).
+    pub listen_on_all_ips: bool,
 }
 
 /// `[ensemble.tls]`: mutual TLS on peer links, PEM files.
@@ -85,6 +90,8 @@ impl Default for EnsembleSection {
             peer_queue_bytes: 64 << 20,
             secret_file: None,
             tls: None,
+            tcp_keepalive: false,
+            listen_on_all_ips: false,
         }
     }
 }
@@ -125,6 +132,10 @@ pub struct NodeSection {
     pub client_port: u16,
     /// Address the client port binds to.
     pub client_address: IpAddr,
+    /// Listen backlog of the client port (`clientPortListenBacklog`); default: the system's.
+    pub client_port_listen_backlog: Option<u32>,
+    /// TCP keepalive on client connections (`clientTcpKeepAlive`).
+    pub tcp_keepalive: bool,
     /// ZooKeeper's tickTime, ms.
     pub tick_time_ms: u32,
     /// Smallest session timeout granted, ms (default 2 × tick).
@@ -163,6 +174,8 @@ impl Default for NodeSection {
             data_log_dir: None,
             client_port: 2181,
             client_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            client_port_listen_backlog: None,
+            tcp_keepalive: false,
             tick_time_ms: 2000,
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,

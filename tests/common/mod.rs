@@ -282,4 +282,5 @@ pub fn kill_and_reap(mut c: Child) {
 }
 
 pub mod ensemble;
+pub mod pki;
 pub mod proxy;

@@ -35,6 +35,9 @@ pub async fn serve(
         if !node.admit_ip(remote.ip()) {
             continue; // logged and counted by the admission
         }
+        if node.config.node.tcp_keepalive {
+            set_keepalive(&stream);
+        }
         hand_off(&node, stream, remote, &arbiters, &mut next, None);
     }
 }
@@ -91,6 +94,9 @@ async fn serve_secure(
         if !node.admit_ip(remote.ip()) {
             continue; // logged and counted by the admission
         }
+        if node.config.node.tcp_keepalive {
+            set_keepalive(&stream);
+        }
         hand_off(&node, stream, remote, &arbiters, &mut next, Some(&acceptor));
     }
 }
@@ -144,6 +150,25 @@ async fn handshake(
     let (read, write) = tokio::io::split(tls);
     metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(1);
     Connection::start_on(node, read, write, remote, ids);
+}
+
+/// Turns TCP keepalive on (`clientTcpKeepAlive`, `tcpKeepAlive`); a failure is logged.
+pub fn set_keepalive(stream: &tokio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot turn TCP keepalive on");
+    }
 }
 
 fn start_here(

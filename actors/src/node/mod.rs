@@ -137,8 +137,7 @@ fn my_peer_address(cfg: &DynamicConfig, me: Sid) -> Result<Option<SocketAddr>, S
 pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     // Bind first: a node that cannot take its ports must fail before any actor starts.
     let addr = config.node.client_socket();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = bind_client_port(addr, config.node.client_port_listen_backlog)
         .map_err(|source| StartError::Bind { addr, source })?;
     let client_addr = listener.local_addr().unwrap_or(addr);
     let me = config.node.id as Sid;
@@ -148,10 +147,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     let peer_listener = match my_peer_addr {
         Some(a) => Some(
             std::net::TcpListener::bind(SocketAddr::new(
-                if a.ip().is_loopback() {
-                    a.ip()
-                } else {
+                // quorumListenOnAllIPs: for a server whose configured address is not its own
+                // (NAT); otherwise only the configured address, as ZooKeeper.
+                if config
+                    .ensemble
+                    .as_ref()
+                    .is_some_and(|e| e.listen_on_all_ips)
+                {
                     std::net::Ipv4Addr::UNSPECIFIED.into()
+                } else {
+                    a.ip()
                 },
                 a.port(),
             ))
@@ -342,6 +347,21 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     })
 }
 
+/// Binds the client port, with `clientPortListenBacklog` if set.
+fn bind_client_port(
+    addr: SocketAddr,
+    backlog: Option<u32>,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog.unwrap_or(1024))
+}
+
 /// What a node starts from: its recovered tree and log.
 struct Restored {
     tree: DataTree,
@@ -365,7 +385,23 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             floor: 0,
         }
     } else {
-        let layout = Layout::new(&config.node.data_dir);
+        let layout =
+            Layout::with_log_dir(&config.node.data_dir, config.node.data_log_dir.as_deref());
+        if config.node.data_log_dir.is_some() {
+            // ZooKeeper's check: a log left under dataDir means dataLogDir was added (or changed)
+            // without moving the log; starting would silently lose its txns.
+            let stray = Layout::new(&config.node.data_dir).log_dir;
+            let has_segments = std::fs::read_dir(&stray)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
+            if has_segments && stray != layout.log_dir {
+                return Err(StartError::Config(format!(
+                    "node.data_log_dir (dataLogDir) is {}, but {} holds a txn log: move it there                      (or remove data_log_dir)",
+                    layout.log_dir.display(),
+                    stray.display()
+                )));
+            }
+        }
         let started = std::time::Instant::now();
         let rec = recovery::recover(&layout).map_err(|source| StartError::Recovery {
             dir: config.node.data_dir.display().to_string(),

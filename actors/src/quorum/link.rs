@@ -220,6 +220,9 @@ async fn dial(
         .map_err(|_| AuthError::Io("connect timeout".into()))?
         .map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
+    if security.keepalive {
+        crate::connection::listener::set_keepalive(&stream);
+    }
     let (read, write): (BoxRead, BoxWrite) = match &security.tls {
         None => {
             let (r, w) = stream.into_split();
@@ -660,6 +663,9 @@ async fn accept(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                if security.keepalive {
+                    crate::connection::listener::set_keepalive(&stream);
+                }
                 actix_rt::spawn(inbound(
                     stream,
                     remote,

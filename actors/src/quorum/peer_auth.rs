@@ -214,6 +214,8 @@ pub struct PeerSecurity {
     pub secret: Option<Secret>,
     /// Mutual TLS, if configured.
     pub tls: Option<PeerTls>,
+    /// TCP keepalive on peer connections (`tcpKeepAlive`).
+    pub keepalive: bool,
 }
 
 impl std::fmt::Debug for PeerSecurity {
@@ -261,7 +263,11 @@ impl PeerSecurity {
             Some(t) => Some(peer_tls(t)?),
             None => None,
         };
-        Ok(PeerSecurity { secret, tls })
+        Ok(PeerSecurity {
+            secret,
+            tls,
+            keepalive: ens.tcp_keepalive,
+        })
     }
 
     /// Is any authentication configured?

@@ -28,8 +28,14 @@ pub struct Layout {
 impl Layout {
     /// The layout under `data_dir`.
     pub fn new(data_dir: &Path) -> Layout {
+        Layout::with_log_dir(data_dir, None)
+    }
+
+    /// The layout with the log under `data_log_dir` if given (ZooKeeper's `dataLogDir`: the log
+    /// on a disk of its own), else under `data_dir`.
+    pub fn with_log_dir(data_dir: &Path, data_log_dir: Option<&Path>) -> Layout {
         Layout {
-            log_dir: data_dir.join("log"),
+            log_dir: data_log_dir.unwrap_or(data_dir).join("log"),
             snap_dir: data_dir.join("snap"),
         }
     }
