@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::pki::Ca;
+use common::raw::{connect_frame, create, exists};
 use common::{free_port, kill_and_reap, read_frame, wait_serving, TempDir};
-use zkr_actors::proto::records::{ConnectRequest, ConnectResponse, CreateRequest};
-use zkr_actors::proto::{Jute, Request};
+use zkr_actors::proto::records::ConnectResponse;
+use zkr_actors::proto::Jute;
 
 /// A zkr node started from a zoo.cfg.
 struct ZooCfgNode {
@@ -198,21 +199,6 @@ fn a_jks_key_store_is_refused_with_the_commands_that_convert_it() {
     );
 }
 
-fn connect_frame() -> Vec<u8> {
-    let payload = ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: 0,
-        time_out: 10_000,
-        session_id: 0,
-        passwd: Bytes::from_static(&[0; 16]),
-        read_only: Some(false),
-    }
-    .to_bytes();
-    let mut v = (payload.len() as i32).to_be_bytes().to_vec();
-    v.extend_from_slice(&payload);
-    v
-}
-
 #[test]
 fn secure_client_port_from_zoo_cfg_serves_tls_with_pem_key_and_trust_stores() {
     let dir = TempDir::new("zoo-tls");
@@ -287,48 +273,6 @@ fn secure_client_port_from_zoo_cfg_serves_tls_with_pem_key_and_trust_stores() {
         "{}",
         node.log()
     );
-}
-
-/// A session on `port`, retried while the node is not serving yet (it closes the connection).
-fn session(port: u16) -> TcpStream {
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.write_all(&connect_frame()).unwrap();
-        match read_frame(&mut s, 1 << 20) {
-            Ok(_) => return s,
-            Err(e) if Instant::now() > end => panic!("no session on {port}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-fn create(port: u16, path: &str) {
-    let mut s = session(port);
-    let req = Request::Create(
-        zkr_actors::proto::codes::opcode::CREATE,
-        CreateRequest {
-            path: path.into(),
-            data: Some(Bytes::from_static(b"v")),
-            acl: zkr_actors::proto::records::Acl::open_unsafe(),
-            flags: 0,
-        },
-    );
-    s.write_all(&req.to_frame(1)).unwrap();
-    let reply = read_frame(&mut s, 1 << 20).expect("create reply");
-    assert_eq!(&reply[12..16], &0i32.to_be_bytes(), "create {path} failed");
-}
-
-fn exists(port: u16, path: &str) -> bool {
-    let mut s = session(port);
-    let req = Request::GetData(zkr_actors::proto::records::PathWatchRequest {
-        path: path.into(),
-        watch: false,
-    });
-    s.write_all(&req.to_frame(1)).unwrap();
-    let reply = read_frame(&mut s, 1 << 20).expect("getData reply");
-    reply[12..16] == 0i32.to_be_bytes()
 }
 
 fn segments(dir: &Path) -> usize {

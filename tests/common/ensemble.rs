@@ -40,6 +40,8 @@ pub struct EnsembleSpec {
     pub node_extra: String,
     /// Extra sections appended to the TOML.
     pub extra_toml: String,
+    /// Extra `key = value` lines of the `[ensemble]` section (TOML only).
+    pub ensemble_extra: String,
 }
 
 impl Default for EnsembleSpec {
@@ -55,6 +57,7 @@ impl Default for EnsembleSpec {
             zoo_cfg: false,
             node_extra: String::new(),
             extra_toml: String::new(),
+            ensemble_extra: String::new(),
         }
     }
 }
@@ -274,7 +277,7 @@ impl Ensemble {
         let toml = format!(
             "[node]\nid = {}\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
              tick_time_ms = {}\nfour_letter_words = [\"*\"]\nmax_client_connections = 0\n{}\n\
-             [ensemble]\ninit_limit = {}\nsync_limit = {}\ncommit_log_count = {}\nservers = [\n{}]\n\n\
+             [ensemble]\ninit_limit = {}\nsync_limit = {}\ncommit_log_count = {}\n{}\nservers = [\n{}]\n\n\
              [storage]\npreallocate_bytes = 65536\n\n[metrics]\nport = 0\n\n{}\n",
             m.id,
             m.data_dir().display().to_string(),
@@ -284,8 +287,9 @@ impl Ensemble {
             s.init_limit,
             s.sync_limit,
             s.commit_log_count,
+            s.ensemble_extra.replace("{member_dir}", &m.dir.display().to_string()),
             servers,
-            s.extra_toml
+            s.extra_toml.replace("{member_dir}", &m.dir.display().to_string())
         );
         std::fs::write(m.config_path(false), toml).expect("write config");
     }

@@ -284,3 +284,4 @@ pub fn kill_and_reap(mut c: Child) {
 pub mod ensemble;
 pub mod pki;
 pub mod proxy;
+pub mod raw;

@@ -26,7 +26,12 @@ struct State {
     /// Both sockets of every live connection (clones, for shutdown).
     conns: Vec<(u64, TcpStream, TcpStream)>,
     next_id: u64,
+    /// The first bytes each connection's client sent (at most [`RECORDED_BYTES`]), in order.
+    recorded: Vec<Vec<u8>>,
 }
+
+/// How much of each connection's client bytes a proxy keeps (see [`Proxy::recorded`]).
+pub const RECORDED_BYTES: usize = 64 * 1024;
 
 struct Shared {
     state: Mutex<State>,
@@ -108,6 +113,12 @@ impl Proxy {
         self.shared.accepted.load(Ordering::Relaxed)
     }
 
+    /// The first bytes (up to [`RECORDED_BYTES`]) each forwarded connection's client sent, oldest
+    /// connection first: what an eavesdropper on the link could replay.
+    pub fn recorded(&self) -> Vec<Vec<u8>> {
+        self.shared.state.lock().unwrap().recorded.clone()
+    }
+
     /// Connections closed on arrival because the proxy was cut.
     pub fn refused(&self) -> u64 {
         self.shared.refused.load(Ordering::Relaxed)
@@ -164,7 +175,7 @@ fn forward(inbound: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
     let (Ok(in2), Ok(out2)) = (inbound.try_clone(), outbound.try_clone()) else {
         return;
     };
-    let id = {
+    let (id, slot) = {
         // Registered under the lock that `cut` takes: either this connection is in the list
         // when the proxy is cut, or it sees the cut here.
         let mut st = shared.state.lock().unwrap();
@@ -180,7 +191,8 @@ fn forward(inbound: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
                 st.next_id += 1;
                 let id = st.next_id;
                 st.conns.push((id, a, b));
-                id
+                st.recorded.push(Vec::new());
+                (id, st.recorded.len() - 1)
             }
             _ => return,
         }
@@ -189,8 +201,8 @@ fn forward(inbound: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
     let sh = shared.clone();
     let back = std::thread::Builder::new()
         .name("proxy-pump".into())
-        .spawn(move || pump(out2, in2, &sh));
-    pump(inbound, outbound, &shared);
+        .spawn(move || pump(out2, in2, &sh, None));
+    pump(inbound, outbound, &shared, Some(slot));
     if let Ok(h) = back {
         let _ = h.join();
     }
@@ -200,8 +212,9 @@ fn forward(inbound: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
 }
 
 /// Copies `from` to `to` until EOF or an error, then shuts both down. While the proxy is
-/// stalled, what was read waits here and nothing more is read.
-fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
+/// stalled, what was read waits here and nothing more is read. The first bytes go to
+/// `recorded[record]` if given.
+fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, record: Option<usize>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while shared.state.lock().unwrap().stalled && !shared.stop.load(Ordering::SeqCst) {
@@ -210,6 +223,12 @@ fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Some(slot) = record {
+                    let mut st = shared.state.lock().unwrap();
+                    let r = &mut st.recorded[slot];
+                    let take = n.min(RECORDED_BYTES.saturating_sub(r.len()));
+                    r.extend_from_slice(&buf[..take]);
+                }
                 while shared.state.lock().unwrap().stalled && !shared.stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(5));
                 }

@@ -214,12 +214,12 @@ async fn dial(
     to: Sid,
     security: Arc<PeerSecurity>,
 ) -> Result<(BoxRead, FramedWrite<BoxWrite, LengthDelimitedCodec>), AuthError> {
-    let io = |e: std::io::Error| AuthError::Io(e.to_string());
+    let unreachable = |e: std::io::Error| AuthError::Unreachable(e.to_string());
     let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
         .await
-        .map_err(|_| AuthError::Io("connect timeout".into()))?
-        .map_err(io)?;
-    stream.set_nodelay(true).map_err(io)?;
+        .map_err(|_| AuthError::Unreachable("connect timeout".into()))?
+        .map_err(unreachable)?;
+    stream.set_nodelay(true).map_err(unreachable)?;
     if security.keepalive {
         crate::connection::listener::set_keepalive(&stream);
     }
@@ -297,9 +297,7 @@ where
     T: serde::Serialize,
 {
     let b = rmp_serde::to_vec(v).map_err(|e| AuthError::Protocol(e.to_string()))?;
-    sink.send(Bytes::from(b))
-        .await
-        .map_err(|e| AuthError::Io(e.to_string()))
+    sink.send(Bytes::from(b)).await.map_err(io_error)
 }
 
 async fn recv_frame<T: serde::de::DeserializeOwned>(
@@ -308,8 +306,20 @@ async fn recv_frame<T: serde::de::DeserializeOwned>(
     match frames.next().await {
         Some(Ok(b)) => rmp_serde::from_slice(&b)
             .map_err(|e| AuthError::Protocol(format!("undecodable frame: {e}"))),
-        Some(Err(e)) => Err(AuthError::Io(e.to_string())),
+        Some(Err(e)) => Err(io_error(e)),
         None => Err(AuthError::Io("closed".into())),
+    }
+}
+
+/// A failed read or write: TLS's own errors (a refused certificate, an alert from the peer)
+/// are authentication failures, the rest connection failures.
+fn io_error(e: std::io::Error) -> AuthError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
+    {
+        Some(tls) => AuthError::Tls(tls.to_string()),
+        None => AuthError::Io(e.to_string()),
     }
 }
 
@@ -366,8 +376,11 @@ impl PeerLink {
                 }
                 Err(e) => {
                     match &e {
-                        AuthError::Io(_) => {
+                        AuthError::Unreachable(_) => {
                             tracing::debug!(peer = act.peer, error = %e, "peer link connect failed")
+                        }
+                        AuthError::Io(_) => {
+                            tracing::warn!(peer = act.peer, error = %e, "peer link handshake failed")
                         }
                         _ => {
                             metrics::counter!("zkr_peer_auth_failures_total", "direction" => "outgoing")

@@ -99,6 +99,9 @@ pub enum AuthError {
     /// The connection failed or closed during the handshake.
     #[error("connection: {0}")]
     Io(String),
+    /// The peer could not be reached (nothing was exchanged).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// The shared secret (an HMAC key).
