@@ -59,12 +59,34 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
     Ok(config)
 }
 
-/// Reads and parses a TOML config file.
-pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+/// Largest configuration file read (zoo.cfg, its dynamic file, myid, TOML).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file as text, refusing more than [`MAX_CONFIG_BYTES`] (a path that
+/// names a device or a huge file is a mistake, not a configuration).
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let err = |source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(err)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(err)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(err(std::io::Error::other(format!(
+            "larger than {MAX_CONFIG_BYTES} bytes"
+        ))));
+    }
+    Ok(text)
+}
+
+/// Reads and parses a TOML config file.
+pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+    let text = read_text(path)?;
     parse(&text, &path.display().to_string())
 }
 

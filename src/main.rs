@@ -2,6 +2,7 @@
 
 mod config;
 mod dev;
+mod fuzz_config;
 mod tools;
 mod zoocfg;
 mod zoocfg_keys;
@@ -91,6 +92,11 @@ enum SnapshotCommand {
         files: Vec<PathBuf>,
     },
 }
+
+/// Tests count allocations (the fuzz targets' allocation bound).
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: zkr_actors::fuzz::alloc::Counting = zkr_actors::fuzz::alloc::Counting;
 
 fn tool_result(r: Result<(), String>) -> ExitCode {
     match r {

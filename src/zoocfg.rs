@@ -69,10 +69,7 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
     collect(text, &mut kv, &mut servers)?;
     if let Some(dynamic) = kv.get("dynamicConfigFile").cloned() {
         let p = base.join(&dynamic);
-        let t = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read {
-            file: p.clone(),
-            source,
-        })?;
+        let t = crate::config::read_text(&p)?;
         collect(&t, &mut kv, &mut servers)?;
     }
     for (k, v) in &kv {
@@ -218,10 +215,7 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
     let myid_file = c.node.data_dir.join("myid");
     let myid = match kv.get("myid") {
         Some(v) => v.clone(),
-        None => std::fs::read_to_string(&myid_file).map_err(|source| ConfigError::Read {
-            file: myid_file.clone(),
-            source,
-        })?,
+        None => crate::config::read_text(&myid_file)?,
     };
     c.node.id = myid.trim().parse().map_err(|_| {
         invalid(
@@ -435,10 +429,7 @@ fn parse_server(file: &str, id: u8, spec: &str) -> Result<ServerEntry, ConfigErr
 
 /// Reads and parses a zoo.cfg file.
 pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: PathBuf::from(path),
-        source,
-    })?;
+    let text = crate::config::read_text(path)?;
     parse(&text, &path.display().to_string())
 }
 
@@ -658,6 +649,14 @@ mod tests {
             doc == want,
             "docs/zoo-cfg.md is out of date: run ZKR_WRITE_DOCS=1 cargo test --bin zkr zoo_cfg_docs"
         );
+    }
+
+    #[test]
+    fn a_dynamic_config_file_that_never_ends_is_refused() {
+        let e = parse("dataDir=/d\ndynamicConfigFile=/dev/zero\n", "zoo.cfg")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/zero") && e.contains("larger than"), "{e}");
     }
 
     #[test]

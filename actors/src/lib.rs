@@ -11,6 +11,7 @@ pub mod acl;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod fuzz;
 pub mod link;
 pub mod node;
 pub mod pipeline;
@@ -21,3 +22,8 @@ pub mod store;
 pub mod tree;
 pub mod txn;
 pub mod txnlog;
+
+/// Test binaries count allocations (the fuzz targets' allocation bound, see [`fuzz`]).
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: fuzz::alloc::Counting = fuzz::alloc::Counting;

@@ -7,8 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zkr_actors::proto::codes::opcode;
-use zkr_actors::proto::records::{Acl, ConnectRequest, CreateRequest, PathWatchRequest};
+use zkr_actors::proto::records::{ConnectRequest, PathWatchRequest};
 use zkr_actors::proto::{Jute, Request};
 
 use super::read_frame;
@@ -56,15 +55,7 @@ pub fn call(s: &mut TcpStream, xid: i32, req: &Request) -> i32 {
 /// succeeds.
 pub fn create(port: u16, path: &str) {
     let mut s = session(port);
-    let req = Request::Create(
-        opcode::CREATE,
-        CreateRequest {
-            path: path.into(),
-            data: Some(Bytes::from_static(b"v")),
-            acl: Acl::open_unsafe(),
-            flags: 0,
-        },
-    );
+    let req = super::load::create(path, b"v");
     assert_eq!(call(&mut s, 1, &req), 0, "create {path}");
     close(&mut s);
 }

@@ -156,7 +156,8 @@ pub struct Admission {
     in_flight: AtomicUsize,
     in_flight_bytes: AtomicUsize,
     paused: AtomicUsize,
-    refused_log: RateLimitedLog,
+    per_ip_log: RateLimitedLog,
+    total_log: RateLimitedLog,
     throttle_log: RateLimitedLog,
     slow_log: RateLimitedLog,
 }
@@ -171,7 +172,8 @@ impl Admission {
             in_flight: AtomicUsize::new(0),
             in_flight_bytes: AtomicUsize::new(0),
             paused: AtomicUsize::new(0),
-            refused_log: RateLimitedLog::default(),
+            per_ip_log: RateLimitedLog::default(),
+            total_log: RateLimitedLog::default(),
             throttle_log: RateLimitedLog::default(),
             slow_log: RateLimitedLog::default(),
         }
@@ -204,19 +206,23 @@ impl Admission {
         metrics::counter!("connection_rejected").increment(1);
         metrics::counter!("zkr_connections_refused_total", "reason" => why.reason()).increment(1);
         let limits = self.limits;
-        self.refused_log.log(|n| match why {
-            Refusal::PerIp => tracing::warn!(
-                %ip,
-                max_client_cnxns = limits.per_ip,
-                refused = n,
-                "too many connections from this address (maxClientCnxns); refusing"
-            ),
-            Refusal::Total => tracing::warn!(
-                max_cnxns = limits.total,
-                refused = n,
-                "too many client connections (maxCnxns); refusing"
-            ),
-        });
+        match why {
+            Refusal::PerIp => self.per_ip_log.log(|n| {
+                tracing::warn!(
+                    %ip,
+                    max_client_cnxns = limits.per_ip,
+                    refused = n,
+                    "too many connections from this address (maxClientCnxns); refusing"
+                )
+            }),
+            Refusal::Total => self.total_log.log(|n| {
+                tracing::warn!(
+                    max_cnxns = limits.total,
+                    refused = n,
+                    "too many client connections (maxCnxns); refusing"
+                )
+            }),
+        }
         Err(why)
     }
 

@@ -257,6 +257,65 @@ impl DigestMd5Server {
     }
 }
 
+/// A client's DIGEST-MD5 response to [`DigestMd5Server`]'s challenge with `nonce`, for one of
+/// `users` (or an unknown one), with a right or wrong digest and the directives shuffled,
+/// quoted or not, sometimes repeated or missing: the seed of the SASL token fuzzer.
+pub fn fuzz_seed(rng: &mut rand::rngs::SmallRng, nonce: &str, users: &[(&str, &str)]) -> Vec<u8> {
+    use rand::Rng;
+    let (user, password) = users[rng.random_range(0..users.len())];
+    let cnonce = format!("{}", rng.random::<u64>());
+    let parts = ResponseParts {
+        digest_uri: "zookeeper/zk-sasl-md5",
+        username: user,
+        realm: ZK_REALM,
+        password: if rng.random_bool(0.8) {
+            password
+        } else {
+            "wrong"
+        },
+        nonce: nonce.as_bytes(),
+        cnonce: cnonce.as_bytes(),
+        authzid: None,
+    };
+    let response = String::from_utf8(parts.value("AUTHENTICATE")).unwrap_or_default();
+    let mut directives = vec![
+        format!("username=\"{user}\""),
+        format!("realm=\"{ZK_REALM}\""),
+        format!("nonce=\"{nonce}\""),
+        format!("cnonce=\"{cnonce}\""),
+        "nc=00000001".to_string(),
+        "qop=auth".to_string(),
+        "digest-uri=\"zookeeper/zk-sasl-md5\"".to_string(),
+        format!("response={response}"),
+    ];
+    for _ in 0..rng.random_range(0..3) {
+        match rng.random_range(0..4) {
+            0 if !directives.is_empty() => {
+                let i = rng.random_range(0..directives.len());
+                directives.remove(i);
+            }
+            1 if !directives.is_empty() => {
+                let i = rng.random_range(0..directives.len());
+                let d = directives[i].clone();
+                directives.push(d);
+            }
+            2 => directives.push("charset=utf-8".into()),
+            _ => {
+                let (a, b) = (
+                    rng.random_range(0..directives.len().max(1)),
+                    rng.random_range(0..directives.len().max(1)),
+                );
+                if a < directives.len() && b < directives.len() {
+                    directives.swap(a, b);
+                }
+            }
+        }
+    }
+    directives
+        .join(if rng.random_bool(0.9) { "," } else { ", " })
+        .into_bytes()
+}
+
 fn reject(message: impl Into<String>) -> SaslError {
     SaslError::Rejected(message.into())
 }

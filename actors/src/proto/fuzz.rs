@@ -12,13 +12,16 @@
 //!   projection: lossy inputs such as invalid UTF-8 or a non-1 boolean normalise once);
 //! * a decoded `ConnectRequest` re-encodes and decodes to itself.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use rand::rngs::SmallRng;
+use rand::Rng;
 use tokio_util::codec::Decoder;
 
+use super::codes::opcode as op;
 use super::frame::{ClientCodec, Inbound};
 use super::jute::Jute;
-use super::records::ConnectRequest;
-use super::request::{decode_request_frame, Request};
+use super::records::*;
+use super::request::{decode_request_frame, MultiOp, Request};
 
 /// Frame limits the fuzzer picks from (the first input byte chooses).
 const LIMITS: [usize; 4] = [0xfffff, 64, 4096, 0];
@@ -83,80 +86,77 @@ fn check_request(payload: bytes::Bytes) {
     }
 }
 
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut v = (payload.len() as i32).to_be_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// A plausible client stream (the fuzzer's seed): the control byte, a ConnectRequest, then a
+/// few requests, each framed.
+pub fn seed(rng: &mut SmallRng) -> Vec<u8> {
+    let connect = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: rng.random_range(0..100),
+        time_out: 30_000,
+        session_id: 0,
+        passwd: Bytes::from_static(&[0u8; 16]),
+        read_only: if rng.random() { Some(false) } else { None },
+    };
+    let mut out = vec![rng.random::<u8>() & 0xfc];
+    out.extend_from_slice(&framed(&connect.to_bytes()));
+    let reqs = [
+        Request::Ping,
+        Request::GetData(PathWatchRequest {
+            path: "/a".into(),
+            watch: true,
+        }),
+        Request::Create(
+            op::CREATE2,
+            CreateRequest {
+                path: "/a/b".into(),
+                data: Some(Bytes::from_static(b"xyz")),
+                acl: Acl::open_unsafe(),
+                flags: 3,
+            },
+        ),
+        Request::Multi(Ok(vec![
+            MultiOp::Check(CheckVersionRequest {
+                path: "/a".into(),
+                version: 1,
+            }),
+            MultiOp::Delete(DeleteRequest {
+                path: "/a/b".into(),
+                version: -1,
+            }),
+        ])),
+        Request::MultiRead(Ok(vec![MultiOp::GetChildren(PathWatchRequest {
+            path: "/".into(),
+            watch: false,
+        })])),
+        Request::SetWatches2(SetWatches2 {
+            relative_zxid: 5,
+            data_watches: vec!["/a".into()],
+            ..Default::default()
+        }),
+        Request::Auth(AuthPacket {
+            typ: 0,
+            scheme: "digest".into(),
+            auth: Some(Bytes::from_static(b"u:p")),
+        }),
+    ];
+    for _ in 0..rng.random_range(1..5) {
+        let r = &reqs[rng.random_range(0..reqs.len())];
+        out.extend_from_slice(&r.to_frame(rng.random_range(-8..100)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::codes::opcode as op;
-    use crate::proto::records::*;
-    use crate::proto::request::MultiOp;
-    use bytes::{BufMut, Bytes};
-    use rand::rngs::SmallRng;
-    use rand::{Rng, SeedableRng};
-
-    fn framed(payload: &[u8]) -> Vec<u8> {
-        let mut v = (payload.len() as i32).to_be_bytes().to_vec();
-        v.extend_from_slice(payload);
-        v
-    }
-
-    /// A plausible client stream: ConnectRequest then a few requests.
-    fn seed_stream(rng: &mut SmallRng) -> Vec<u8> {
-        let connect = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: rng.random_range(0..100),
-            time_out: 30_000,
-            session_id: 0,
-            passwd: Bytes::from_static(&[0u8; 16]),
-            read_only: if rng.random() { Some(false) } else { None },
-        };
-        let mut out = vec![rng.random::<u8>() & 0xfc];
-        out.extend_from_slice(&framed(&connect.to_bytes()));
-        let reqs = [
-            Request::Ping,
-            Request::GetData(PathWatchRequest {
-                path: "/a".into(),
-                watch: true,
-            }),
-            Request::Create(
-                op::CREATE2,
-                CreateRequest {
-                    path: "/a/b".into(),
-                    data: Some(Bytes::from_static(b"xyz")),
-                    acl: Acl::open_unsafe(),
-                    flags: 3,
-                },
-            ),
-            Request::Multi(Ok(vec![
-                MultiOp::Check(CheckVersionRequest {
-                    path: "/a".into(),
-                    version: 1,
-                }),
-                MultiOp::Delete(DeleteRequest {
-                    path: "/a/b".into(),
-                    version: -1,
-                }),
-            ])),
-            Request::MultiRead(Ok(vec![MultiOp::GetChildren(PathWatchRequest {
-                path: "/".into(),
-                watch: false,
-            })])),
-            Request::SetWatches2(SetWatches2 {
-                relative_zxid: 5,
-                data_watches: vec!["/a".into()],
-                ..Default::default()
-            }),
-            Request::Auth(AuthPacket {
-                typ: 0,
-                scheme: "digest".into(),
-                auth: Some(Bytes::from_static(b"u:p")),
-            }),
-        ];
-        for _ in 0..rng.random_range(1..5) {
-            let r = &reqs[rng.random_range(0..reqs.len())];
-            out.extend_from_slice(&r.to_frame(rng.random_range(-8..100)));
-        }
-        out
-    }
+    use bytes::BufMut;
+    use rand::SeedableRng;
 
     /// A few thousand inputs through the fuzz target: random bytes, four-letter words, and
     /// plausible streams with random byte flips, truncations and insertions.
@@ -177,7 +177,7 @@ mod tests {
                     v
                 }
                 _ => {
-                    let mut v = seed_stream(&mut rng);
+                    let mut v = seed(&mut rng);
                     for _ in 0..rng.random_range(0..6) {
                         if v.len() < 2 {
                             break;
@@ -200,7 +200,7 @@ mod tests {
         assert!(frames_seen > 0);
         // an unmutated stream really exercises the request path: it decodes fully
         let mut rng = SmallRng::seed_from_u64(1);
-        let s = seed_stream(&mut rng);
+        let s = seed(&mut rng);
         let mut codec = ClientCodec::new(0xfffff);
         let mut buf = BytesMut::from(&s[1..]);
         let mut n = 0;

@@ -56,10 +56,63 @@ pub const QUORUM_MAILBOX: usize = 4096;
 /// Unit of the incoming byte budget (semaphore permits are counts).
 const BUDGET_UNIT: usize = 1024;
 
-fn codec(max: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(max)
-        .new_codec()
+fn codec(max: usize) -> PeerCodec {
+    PeerCodec {
+        inner: LengthDelimitedCodec::builder()
+            .max_frame_length(max)
+            .new_codec(),
+        max,
+    }
+}
+
+/// Most bytes reserved ahead of what has arrived for a frame still coming.
+pub const RESERVE_AHEAD: usize = 64 * 1024;
+
+/// The peer frame codec: a 4-byte big-endian length, then the frame. Unlike tokio-util's
+/// `LengthDelimitedCodec` alone, a declared length costs nothing until its bytes arrive (the
+/// buffer grows at most [`RESERVE_AHEAD`] past what was received), so a peer declaring 1 GiB and
+/// sending 4 bytes does not make this server allocate 1 GiB.
+#[derive(Debug)]
+pub struct PeerCodec {
+    inner: LengthDelimitedCodec,
+    max: usize,
+}
+
+impl PeerCodec {
+    /// A codec refusing frames longer than `max`.
+    pub fn new(max: usize) -> PeerCodec {
+        codec(max)
+    }
+
+    /// Changes the largest frame accepted (after the handshake).
+    pub fn set_max_frame_length(&mut self, max: usize) {
+        self.max = max;
+        self.inner.set_max_frame_length(max);
+    }
+}
+
+impl tokio_util::codec::Decoder for PeerCodec {
+    type Item = bytes::BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        if src.len() >= 4 {
+            let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+            if len <= self.max && src.len() < 4 + len {
+                src.reserve((4 + len - src.len()).min(RESERVE_AHEAD));
+                return Ok(None);
+            }
+        }
+        self.inner.decode(src)
+    }
+}
+
+impl tokio_util::codec::Encoder<Bytes> for PeerCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, item: Bytes, dst: &mut bytes::BytesMut) -> Result<(), Self::Error> {
+        self.inner.encode(item, dst)
+    }
 }
 
 type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
@@ -213,7 +266,7 @@ async fn dial(
     hello: Hello,
     to: Sid,
     security: Arc<PeerSecurity>,
-) -> Result<(BoxRead, FramedWrite<BoxWrite, LengthDelimitedCodec>), AuthError> {
+) -> Result<(BoxRead, FramedWrite<BoxWrite, PeerCodec>), AuthError> {
     let unreachable = |e: std::io::Error| AuthError::Unreachable(e.to_string());
     let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
         .await
@@ -288,10 +341,7 @@ mod rustls_pki_name {
     pub use tokio_rustls::rustls::pki_types::ServerName;
 }
 
-async fn send_frame<W, T>(
-    sink: &mut FramedWrite<W, LengthDelimitedCodec>,
-    v: &T,
-) -> Result<(), AuthError>
+async fn send_frame<W, T>(sink: &mut FramedWrite<W, PeerCodec>, v: &T) -> Result<(), AuthError>
 where
     W: AsyncWrite + Unpin,
     T: serde::Serialize,
@@ -301,7 +351,7 @@ where
 }
 
 async fn recv_frame<T: serde::de::DeserializeOwned>(
-    frames: &mut FramedRead<BoxRead, LengthDelimitedCodec>,
+    frames: &mut FramedRead<BoxRead, PeerCodec>,
 ) -> Result<T, AuthError> {
     match frames.next().await {
         Some(Ok(b)) => rmp_serde::from_slice(&b)
@@ -409,7 +459,7 @@ impl PeerLink {
 /// Writes what the queue holds, batching what is ready into one flush, until the connection
 /// fails, the queue closes, or the sending side aborts it (queue over its bound).
 async fn write_loop(
-    sink: &mut FramedWrite<BoxWrite, LengthDelimitedCodec>,
+    sink: &mut FramedWrite<BoxWrite, PeerCodec>,
     rx: &mut mpsc::UnboundedReceiver<Bytes>,
     out: &Outgoing,
     abort: &Notify,
@@ -702,8 +752,8 @@ async fn accept(
 /// open, unused, for as long as the frames are read).
 type Authenticated = (
     Hello,
-    FramedRead<BoxRead, LengthDelimitedCodec>,
-    FramedWrite<BoxWrite, LengthDelimitedCodec>,
+    FramedRead<BoxRead, PeerCodec>,
+    FramedWrite<BoxWrite, PeerCodec>,
 );
 
 async fn authenticate(

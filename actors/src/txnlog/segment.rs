@@ -105,8 +105,13 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
         path: p.clone(),
         source,
     })?;
-    let header = format::parse_header(&buf, LOG_MAGIC).map_err(|source| ScanError::Header {
-        path: p.clone(),
+    scan_bytes(&buf, &p)
+}
+
+/// [`scan`] of a segment's bytes (`p` names it in errors).
+pub fn scan_bytes(buf: &[u8], p: &str) -> Result<Scan, ScanError> {
+    let header = format::parse_header(buf, LOG_MAGIC).map_err(|source| ScanError::Header {
+        path: p.to_string(),
         source,
     })?;
     let mut txns = Vec::new();
@@ -119,9 +124,9 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
             }
             RecordRead::End => break SegmentEnd::Clean(off as u64),
             RecordRead::Short { .. } => {
-                break damaged(&buf, off, "record cut short (torn write)".into());
+                break damaged(buf, off, "record cut short (torn write)".into());
             }
-            RecordRead::Corrupt(reason) => break damaged(&buf, off, reason),
+            RecordRead::Corrupt(reason) => break damaged(buf, off, reason),
         }
     };
     Ok(Scan {
