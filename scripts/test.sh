@@ -37,6 +37,16 @@ if [ $quick = 1 ]; then
   export ZKR_SIM_SEEDS=${ZKR_SIM_SEEDS:-100}
 fi
 run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
+# Fuzzing and the overload loads at full size need an optimised build (release profile; the
+# debug run above does both small). Fuzzing: every decoder that takes bytes from outside,
+# 1,000,000 inputs each (actors/src/fuzz, src/fuzz_config.rs). Overload: tests/overload.rs.
+fuzz_inputs=${ZKR_FUZZ_INPUTS:-1000000}
+[ $quick = 1 ] && fuzz_inputs=${ZKR_FUZZ_INPUTS:-100000}
+run "fuzzing (release, $fuzz_inputs inputs per decoder)" env ZKR_FUZZ_INPUTS=$fuzz_inputs \
+  sh -c 'cargo test --release -p zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2 --nocapture &&
+         cargo test --release -p zkr --bin zkr fuzz_config -- --test-threads=2 --nocapture'
+run "overload (release: 10,000 idle sessions, 100,000 unread writes, 1 MB values, watch storm)" \
+  cargo test --release -p zkr --test overload load_ -- --test-threads=1 --nocapture
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh
 run "java, zkCli, C client" tests/java/run.sh
