@@ -24,6 +24,10 @@ pub struct EnsembleSpec {
     pub voters: usize,
     /// Observers (ids after the voters).
     pub observers: usize,
+    /// Participants to be added by reconfig (ids after the observers): each one's configuration
+    /// lists the founding members and itself, the others' do not list it; not started by
+    /// [`Ensemble::start`].
+    pub joiners: usize,
     /// tickTime, ms.
     pub tick_ms: u32,
     /// initLimit, ticks.
@@ -47,6 +51,7 @@ impl Default for EnsembleSpec {
         EnsembleSpec {
             voters: 3,
             observers: 0,
+            joiners: 0,
             tick_ms: 250,
             init_limit: 20,
             sync_limit: 8,
@@ -65,6 +70,8 @@ pub struct Member {
     pub id: u8,
     /// An observer?
     pub observer: bool,
+    /// A participant to be added by reconfig ([`EnsembleSpec::joiners`])?
+    pub joiner: bool,
     /// Client port.
     pub client_port: u16,
     /// Peer port it listens on.
@@ -155,10 +162,11 @@ impl Ensemble {
     pub fn start(tag: &str, spec: EnsembleSpec) -> Ensemble {
         let e = Ensemble::create(tag, spec);
         let mut e = e;
-        for id in e.ids() {
-            e.spawn(id);
+        let founders = e.founder_ids();
+        for id in &founders {
+            e.spawn(*id);
         }
-        e.wait_leader(&e.ids(), Duration::from_secs(60));
+        e.wait_leader(&founders, Duration::from_secs(60));
         e
     }
 
@@ -170,7 +178,7 @@ impl Ensemble {
             rand::random::<u32>()
         ));
         std::fs::create_dir_all(&base).expect("ensemble dir");
-        let n = spec.voters + spec.observers;
+        let n = spec.voters + spec.observers + spec.joiners;
         // Ports stay bound until the proxies have theirs, so that none is handed out twice.
         let mut held = Vec::new();
         let mut port = || {
@@ -186,7 +194,8 @@ impl Ensemble {
             std::fs::create_dir_all(dir.join("data")).expect("member dir");
             members.push(Member {
                 id,
-                observer: i >= spec.voters,
+                observer: i >= spec.voters && i < spec.voters + spec.observers,
+                joiner: i >= spec.voters + spec.observers,
                 client_port: port(),
                 peer_port: port(),
                 election_port: port(),
@@ -243,7 +252,7 @@ impl Ensemble {
                 m.data_dir().display(),
                 m.client_port
             );
-            for o in &self.members {
+            for o in self.members.iter().filter(|o| !o.joiner || o.id == m.id) {
                 cfg.push_str(&format!(
                     "server.{}=127.0.0.1:{}:{}{};{}\n",
                     o.id,
@@ -262,7 +271,7 @@ impl Ensemble {
             return;
         }
         let mut servers = String::new();
-        for o in &self.members {
+        for o in self.members.iter().filter(|o| !o.joiner || o.id == m.id) {
             servers.push_str(&format!(
                 "  {{ id = {}, host = \"127.0.0.1\", peer_port = {}, client_port = {}{} }},\n",
                 o.id,
@@ -293,6 +302,25 @@ impl Ensemble {
     /// Every member id.
     pub fn ids(&self) -> Vec<u8> {
         self.members.iter().map(|m| m.id).collect()
+    }
+
+    /// The members the ensemble starts with (all but the joiners).
+    pub fn founder_ids(&self) -> Vec<u8> {
+        self.members
+            .iter()
+            .filter(|m| !m.joiner)
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// The ZooKeeper server line (`server.N=host:peer:election[:observer];client`) of `id`,
+    /// as a participant: what a reconfig adds.
+    pub fn participant_line(&self, id: u8) -> String {
+        let m = self.member(id);
+        format!(
+            "server.{id}=127.0.0.1:{}:{}:participant;127.0.0.1:{}",
+            m.peer_port, m.election_port, m.client_port
+        )
     }
 
     /// Voter ids.
