@@ -261,10 +261,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent: recent[recent_kept..].to_vec(),
         floor,
     };
-    let links = PeerLinks::new(
+    let mut links = PeerLinks::new(
         me,
         effective_peer_addresses(&static_cfg, &dynamic, &peer_addresses(&static_cfg, me), me),
         peer_listener,
+    );
+    links.set_listen_addr(
+        static_cfg
+            .servers
+            .get(&me)
+            .map(|s| format!("{}:{}", s.host, s.peer_port)),
     );
     let quorum_arbiter = Arbiter::new();
     let quorum = {
