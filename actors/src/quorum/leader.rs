@@ -478,13 +478,13 @@ impl Leader {
             .unapplied
             .iter()
             .take(self.inherited)
-            .filter_map(|t| match &t.op {
+            .rev()
+            .find_map(|t| match &t.op {
                 crate::txn::TxnOp::Reconfig { data, .. } => {
                     super::dynconfig::parse(&String::from_utf8_lossy(data)).ok()
                 }
                 _ => None,
-            })
-            .last();
+            });
         if next.is_some_and(|c| !c.membership(me).is_quorum(self.newleader_acks.iter())) {
             return;
         }
