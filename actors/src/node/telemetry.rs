@@ -116,12 +116,96 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
     let _ = HANDLE.set(handle);
     describe();
+    // Before the exporter answers its first scrape (its socket is bound, not served yet).
+    register_from_start();
     actix_rt::spawn(async move {
         if let Err(e) = exporter.await {
             tracing::error!(error = ?e, "metrics exporter stopped");
         }
     });
     Ok(())
+}
+
+/// Counters that exist from the start (at 0), so that rates and alerts see zeros.
+pub const COUNTERS_FROM_START: [&str; 14] = [
+    "looking_count",
+    "connection_rejected",
+    "zkr_elections_total",
+    "zkr_role_changes_total",
+    "zkr_session_expiries_total",
+    "zkr_txns_applied_total",
+    "zkr_log_bytes_total",
+    "zkr_log_txns_total",
+    "zkr_fsyncs_total",
+    "zkr_log_write_errors_total",
+    "zkr_snapshots_total",
+    "zkr_snapshot_errors_total",
+    "zkr_auth_failures_total",
+    "zkr_requests_failed_disk_total",
+];
+
+/// Summaries and histograms that exist from the start (empty: count and sum 0).
+pub const DISTRIBUTIONS_FROM_START: [&str; 8] = [
+    "fsynctime",
+    "snapshottime",
+    "readlatency",
+    "updatelatency",
+    "election_time",
+    PROPOSAL_COMMIT_LATENCY,
+    FSYNC_BATCH_SIZE,
+    SNAPSHOT_DURATION,
+];
+
+/// Operations whose `zkr_request_latency_seconds{op}` series exist from the start.
+pub const OPS_FROM_START: [i32; 8] = [
+    opcode::CREATE,
+    opcode::DELETE,
+    opcode::EXISTS,
+    opcode::GET_DATA,
+    opcode::SET_DATA,
+    opcode::GET_CHILDREN2,
+    opcode::MULTI,
+    opcode::PING,
+];
+
+/// Registers every series a dashboard or alert queries with its "nothing yet" value (counters
+/// and gauges 0, `zkr_leader_id` and the proposal sizes -1, distributions empty), before the
+/// exporter answers its first scrape: a new node's panels never read "No data" while they wait
+/// for a first snapshot, election or request. The sampler overwrites the state gauges within a
+/// [`SAMPLE_EVERY`].
+pub fn register_from_start() {
+    for name in COUNTERS_FROM_START {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(0);
+    for name in FIGURE_GAUGES.iter().chain(&[
+        "zkr_role",
+        "zkr_leader",
+        "zkr_serving",
+        "zkr_last_zxid",
+        "zkr_accepted_epoch",
+        "zkr_current_epoch",
+        "zkr_snapshot_bytes",
+    ]) {
+        metrics::gauge!(*name).set(0.0);
+    }
+    for name in [
+        "zkr_leader_id",
+        "last_proposal_size",
+        "min_proposal_size",
+        "max_proposal_size",
+    ] {
+        metrics::gauge!(name).set(-1.0);
+    }
+    for actor in ["log", "store", "quorum"] {
+        metrics::gauge!("zkr_mailbox_depth", "actor" => actor).set(0.0);
+    }
+    for name in DISTRIBUTIONS_FROM_START {
+        let _ = metrics::histogram!(name);
+    }
+    for op in OPS_FROM_START {
+        let _ = metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op));
+    }
 }
 
 /// After the node's actors started: registers the series that must exist before anything
@@ -141,25 +225,6 @@ pub fn start(node: &Arc<NodeContext>) {
             metrics::gauge!("zkr_peer_link_up", "peer" => peer).increment(0.0);
         }
     }
-    for name in [
-        "looking_count",
-        "connection_rejected",
-        "zkr_elections_total",
-        "zkr_role_changes_total",
-        "zkr_session_expiries_total",
-        "zkr_txns_applied_total",
-        "zkr_log_bytes_total",
-        "zkr_log_txns_total",
-        "zkr_fsyncs_total",
-        "zkr_log_write_errors_total",
-        "zkr_snapshots_total",
-        "zkr_snapshot_errors_total",
-        "zkr_auth_failures_total",
-        "zkr_requests_failed_disk_total",
-    ] {
-        metrics::counter!(name).increment(0);
-    }
-    metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(0);
     if node.mode() == Mode::Looking {
         metrics::counter!("looking_count").increment(1);
     }
