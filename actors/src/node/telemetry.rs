@@ -84,11 +84,12 @@ pub const RESTARTING_ACTORS: [&str; 2] = ["peer_link", "peer_inbound"];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the Prometheus recorder and serves `/metrics` on `addr` (inside the actix system).
-pub fn install(addr: SocketAddr) -> Result<(), String> {
+/// Installs the Prometheus recorder and, given an address, serves `/metrics` there (inside the
+/// actix system). Without an address the registry is kept for `mntr` and the admin server's
+/// `monitor` only.
+pub fn install(addr: Option<SocketAddr>) -> Result<(), String> {
     let e = |e: metrics_exporter_prometheus::BuildError| e.to_string();
-    let (recorder, exporter) = PrometheusBuilder::new()
-        .with_http_listener(addr)
+    let mut builder = PrometheusBuilder::new()
         .set_quantiles(&SUMMARY_QUANTILES)
         .map_err(e)?
         .set_bucket_duration(SUMMARY_BUCKET)
@@ -109,20 +110,40 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
             Matcher::Full(SNAPSHOT_DURATION.into()),
             &SNAPSHOT_BUCKETS_SECONDS,
         )
-        .map_err(e)?
-        .build()
         .map_err(e)?;
+    let (recorder, exporter) = match addr {
+        Some(addr) => {
+            builder = builder.with_http_listener(addr);
+            let (r, x) = builder.build().map_err(e)?;
+            (r, Some(x))
+        }
+        None => (builder.build_recorder(), None),
+    };
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
-    let _ = HANDLE.set(handle);
+    let _ = HANDLE.set(handle.clone());
     describe();
     // Before the exporter answers its first scrape (its socket is bound, not served yet).
     register_from_start();
-    actix_rt::spawn(async move {
-        if let Err(e) = exporter.await {
-            tracing::error!(error = ?e, "metrics exporter stopped");
+    match exporter {
+        Some(exporter) => {
+            actix_rt::spawn(async move {
+                if let Err(e) = exporter.await {
+                    tracing::error!(error = ?e, "metrics exporter stopped");
+                }
+            });
         }
-    });
+        None => {
+            // What the exporter's builder would otherwise do: rotate the summaries' windows.
+            actix_rt::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
+    }
     Ok(())
 }
 
@@ -514,10 +535,7 @@ impl Figures {
 /// 0`) only the figures are printed.
 pub fn mntr(node: &NodeContext) -> String {
     let figures = Figures::collect(node);
-    let registry = HANDLE
-        .get()
-        .map(|h| exposition_samples(&h.render()))
-        .unwrap_or_default();
+    let registry = registry_samples();
     let auth_failed = registry
         .iter()
         .find(|(k, _)| k == "zkr_auth_failures_total")
@@ -570,6 +588,15 @@ pub const FIGURE_GAUGES: [&str; 25] = [
     "min_proposal_size",
     "max_proposal_size",
 ];
+
+/// Every sample the Prometheus registry holds now, as (`name{labels}`, value); empty when the
+/// exporter does not run.
+pub fn registry_samples() -> Vec<(String, String)> {
+    HANDLE
+        .get()
+        .map(|h| exposition_samples(&h.render()))
+        .unwrap_or_default()
+}
 
 /// The samples of a Prometheus text exposition, as (`name{labels}`, value), comments skipped.
 pub fn exposition_samples(text: &str) -> Vec<(String, String)> {
