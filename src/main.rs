@@ -1,5 +1,6 @@
 //! `zkr`: the node binary and its tools.
 
+mod admin;
 mod config;
 mod dev;
 mod tools;
@@ -118,19 +119,31 @@ fn install_panic_hook() {
     }));
 }
 
-fn run_node(config: zkr_actors::config::NodeConfig) -> ExitCode {
+fn run_node(config: zkr_actors::config::NodeConfig, config_text: String) -> ExitCode {
     let system = actix_rt::System::new();
     let started = system.block_on(async move {
+        // The admin endpoint first: it answers probes ("not ready") while the node recovers.
+        let admin = if config.admin.enabled {
+            admin::AdminServer::start(&config, config_text).map_err(|e| e.to_string())?
+        } else {
+            None
+        };
         match zkr_actors::node::start(config).await {
             Ok(node) => {
-                actix_rt::spawn(async {
+                if let Some(a) = &admin {
+                    a.attach(node.context.clone());
+                }
+                actix_rt::spawn(async move {
                     wait_for_shutdown_signal().await;
                     tracing::info!("shutting down");
+                    if let Some(a) = &admin {
+                        a.stopping();
+                    }
                     actix_rt::System::current().stop();
                 });
                 Ok(node)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         }
     });
     let node = match started {
@@ -202,8 +215,12 @@ fn main() -> ExitCode {
                 (None, Some(path)) => zoocfg::load(path),
                 (None, None) => config::embedded_default(),
             };
+            let text = match config.as_ref().or(zoo_cfg.as_ref()) {
+                Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+                None => config::DEFAULT_TOML.to_string(),
+            };
             match loaded {
-                Ok(c) => run_node(c),
+                Ok(c) => run_node(c, text),
                 Err(e) => {
                     eprintln!("zkr: {e}");
                     ExitCode::from(2)
