@@ -3,6 +3,7 @@
 mod admin;
 mod config;
 mod dev;
+mod logging;
 mod tools;
 mod zoocfg;
 
@@ -32,6 +33,8 @@ enum Command {
         /// A ZooKeeper zoo.cfg (tickTime, dataDir, clientPort, server.N, ... and dataDir/myid).
         #[arg(long)]
         zoo_cfg: Option<PathBuf>,
+        #[command(flatten)]
+        logs: logging::LogOptions,
     },
     /// Run a local ensemble of separate node processes on loopback (Ctrl-C stops them).
     Dev {
@@ -99,13 +102,14 @@ fn tool_result(r: Result<(), String>) -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+/// The audit lines the server itself writes (ZooKeeper's `serverStart` / `serverStop`).
+fn server_audit(operation: &str, result: &str) {
+    if zkr_actors::audit::enabled() {
+        let user = zkr_actors::audit::server_user();
+        zkr_actors::audit::emit(&zkr_actors::audit::line(
+            None, &user, None, operation, None, None, None, result,
+        ));
+    }
 }
 
 /// A panic is a broken invariant: log it and abort, so the process supervisor restarts the node
@@ -206,10 +210,15 @@ fn main() -> ExitCode {
         }
         Command::Node { .. } => {}
     }
-    init_logging();
+    let Command::Node { logs, .. } = &cli.command else {
+        return ExitCode::SUCCESS;
+    };
+    let _log_guards = logging::init(logs);
     install_panic_hook();
     match cli.command {
-        Command::Node { config, zoo_cfg } => {
+        Command::Node {
+            config, zoo_cfg, ..
+        } => {
             let loaded = match (&config, &zoo_cfg) {
                 (Some(path), _) => config::load(path),
                 (None, Some(path)) => zoocfg::load(path),
@@ -220,7 +229,20 @@ fn main() -> ExitCode {
                 None => config::DEFAULT_TOML.to_string(),
             };
             match loaded {
-                Ok(c) => run_node(c, text),
+                Ok(c) => {
+                    zkr_actors::audit::enable(c.audit.enabled);
+                    server_audit("serverStart", "success");
+                    let code = run_node(c, text);
+                    server_audit(
+                        "serverStop",
+                        if code == ExitCode::SUCCESS {
+                            "invoked"
+                        } else {
+                            "failure"
+                        },
+                    );
+                    code
+                }
                 Err(e) => {
                     eprintln!("zkr: {e}");
                     ExitCode::from(2)
