@@ -1,6 +1,7 @@
 //! `zkr`: the node binary and its tools.
 
 mod admin;
+mod cli;
 mod config;
 mod dev;
 mod logging;
@@ -57,6 +58,14 @@ enum Command {
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
+    },
+    /// A ZooKeeper shell with zkCli.sh's commands and output:
+    /// `zkr cli [-server host:port] [-timeout ms] [-r] [cmd args...]` (no command: interactive).
+    #[command(disable_help_flag = true)]
+    Cli {
+        /// zkCli's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Delete old snapshots and the log segments only they needed (like zkCleanup.sh).
     Purge {
@@ -208,6 +217,7 @@ fn main() -> ExitCode {
                 dir: dir.clone(),
             }))
         }
+        Command::Cli { args } => return cli::run(args.clone()),
         Command::Node { .. } => {}
     }
     let Command::Node { logs, .. } = &cli.command else {
