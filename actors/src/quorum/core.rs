@@ -68,6 +68,9 @@ pub enum Output {
     Serving(bool),
     /// Learners reported activity of these sessions (leader only).
     TouchSessions(Vec<SessionId>),
+    /// The leader saw these sessions active (learners only): refresh their deadlines here,
+    /// without reporting them back.
+    SessionsAlive(Vec<SessionId>),
 }
 
 /// The role, as the shell and the 4lw see it.

@@ -749,7 +749,12 @@ impl Leader {
         if now - self.last_ping >= t.tick_ms / 2 {
             self.last_ping = now;
             for id in self.learners.keys() {
-                out.push(Output::Send(*id, PeerMsg::Ping));
+                out.push(Output::Send(
+                    *id,
+                    PeerMsg::Ping {
+                        touched: Vec::new(),
+                    },
+                ));
             }
         }
         false

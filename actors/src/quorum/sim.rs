@@ -301,7 +301,7 @@ pub(super) fn kind(m: &PeerMsg) -> &'static str {
         PeerMsg::Inform(_) => "Inform",
         PeerMsg::NewLeader { .. } => "NewLeader",
         PeerMsg::UpToDate => "UpToDate",
-        PeerMsg::Ping => "Ping",
+        PeerMsg::Ping { .. } => "Ping",
         PeerMsg::PingReply { .. } => "PingReply",
         PeerMsg::Request { .. } => "Request",
         PeerMsg::CreateSession { .. } => "CreateSession",
@@ -744,7 +744,7 @@ impl Sim {
                         self.check_prefix(id);
                     }
                 }
-                Output::TouchSessions(_) => {}
+                Output::TouchSessions(_) | Output::SessionsAlive(_) => {}
             }
         }
     }
