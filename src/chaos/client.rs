@@ -2,7 +2,7 @@
 //! with the run's clock, operations bounded by a deadline, and the outcome rules every checker
 //! shares (an error after which the operation may or may not have taken effect is *unknown*).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,8 @@ pub struct Run {
     pub violations: Mutex<Vec<String>>,
     /// Things the summary should mention (undecided checks...).
     pub notes: Mutex<Vec<String>>,
+    /// Stopped early (an operator's Ctrl-C).
+    pub stopped: AtomicBool,
 }
 
 impl Run {
@@ -41,9 +43,9 @@ impl Run {
         self.start.elapsed().as_micros() as u64
     }
 
-    /// Has the workload time run out?
+    /// Has the workload time run out (or the run been stopped)?
     pub fn over(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.deadline || self.stopped.load(Ordering::Relaxed)
     }
 
     /// Records a violation.
@@ -196,6 +198,21 @@ impl Session {
         self.client.state().is_terminated()
     }
 
+    /// Runs one operation of this session (counted, bounded by the session timeout); an answer
+    /// from a server, success or refusal, confirms the session was alive when it was called.
+    pub async fn op<T, F>(&self, run: &Run, op: F) -> Outcome<T>
+    where
+        F: std::future::Future<Output = Result<T, zk::Error>>,
+    {
+        run.op();
+        let call = run.now();
+        let r = bounded(run.session_timeout, op).await;
+        if !matches!(r, Outcome::Unknown(_)) {
+            self.confirm(call);
+        }
+        r
+    }
+
     /// A server answered an operation of this session called at `call` (µs): it touched the
     /// session then or later.
     pub fn confirm(&self, call: u64) {
@@ -278,6 +295,13 @@ impl Worker {
                 return None;
             }
             if self.session.as_ref().is_none_or(Session::is_over) {
+                if let Some(v) = self
+                    .session
+                    .as_ref()
+                    .and_then(|s| s.early_expiry(self.run.expiry_slack))
+                {
+                    self.run.violation(v);
+                }
                 self.session = Session::connect(&self.run, &self.run.hosts_for(self.id)).await;
                 if self.session.is_none() {
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -122,6 +122,9 @@ pub struct Ensemble {
     pub client_proxies: BTreeMap<u8, Proxy>,
     /// Keep the directory on drop (and print the log tails).
     pub keep: bool,
+    /// Members get SIGKILL when the thread that spawned them exits (PR_SET_PDEATHSIG), so none
+    /// outlives a killed `zkr chaos`. Only for a caller that spawns from one long-lived thread.
+    pub die_with_parent: bool,
     base: PathBuf,
     bin: PathBuf,
 }
@@ -238,6 +241,7 @@ impl Ensemble {
             proxies,
             client_proxies,
             keep: false,
+            die_with_parent: false,
             base,
             bin: bin.to_path_buf(),
         };
@@ -369,6 +373,7 @@ impl Ensemble {
     pub fn spawn(&mut self, id: u8) {
         let zoo = self.spec.zoo_cfg;
         let bin = self.bin.clone();
+        let die_with_parent = self.die_with_parent;
         let m = self.member_mut(id);
         assert!(m.child.is_none(), "member {id} is already running");
         let log = std::fs::OpenOptions::new()
@@ -387,6 +392,16 @@ impl Ensemble {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
+        if die_with_parent {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl(2) is async-signal-safe; it only sets this child's death signal.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
         m.child = Some(cmd.spawn().expect("spawn zkr"));
         m.starts += 1;
         m.paused = false;

@@ -110,6 +110,7 @@ impl Locks {
                     break;
                 }
             }
+            super::session::finish(&run, &s);
         }
     }
 

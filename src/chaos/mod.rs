@@ -31,7 +31,7 @@ pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,6 +156,8 @@ pub fn run(o: &ChaosOptions) -> Result<Summary, String> {
     });
     let mut ens = Ensemble::create_in(base.clone(), spec, &o.bin);
     ens.keep = o.keep;
+    // Nodes die with this process even if it is killed (they are spawned from this thread).
+    ens.die_with_parent = true;
     let mut unavailable = Vec::new();
     let mut disks = BTreeMap::new();
     let mut kinds = kinds;
@@ -219,6 +221,7 @@ pub fn run(o: &ChaosOptions) -> Result<Summary, String> {
         ok_writes: Mutex::new(Vec::new()),
         violations: Mutex::new(Vec::new()),
         notes: Mutex::new(Vec::new()),
+        stopped: AtomicBool::new(false),
     };
     // Setup first (with no deadline), then the clock of the run starts.
     let setup_run = Arc::new(Run {
@@ -231,6 +234,7 @@ pub fn run(o: &ChaosOptions) -> Result<Summary, String> {
         ok_writes: Mutex::new(Vec::new()),
         violations: Mutex::new(Vec::new()),
         notes: Mutex::new(Vec::new()),
+        stopped: AtomicBool::new(false),
     });
     let (regs, locks, multis, watches) = rt.block_on(async {
         let regs = register::Registers::setup(&setup_run, REG_KEYS).await?;
@@ -251,6 +255,25 @@ pub fn run(o: &ChaosOptions) -> Result<Summary, String> {
         run.clone(),
         tick * sync_limit,
     );
+    // Ctrl-C or SIGTERM ends the run early; it still heals, checks and cleans up.
+    {
+        let run = run.clone();
+        rt.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            run.note("stopped early by a signal".into());
+            run.stopped.store(true, Ordering::SeqCst);
+        });
+    }
     // The workloads, each client with a seed of its own derived from the run's.
     let sub = |k: u64| seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(k);
     let mut tasks = Vec::new();
@@ -285,7 +308,7 @@ pub fn run(o: &ChaosOptions) -> Result<Summary, String> {
     }
     // The nemesis runs on this thread until the deadline, then heals and waits for a leader.
     nemesis.run();
-    let work_end_us = run.deadline.duration_since(start).as_micros() as u64;
+    let work_end_us = (run.deadline.duration_since(start).as_micros() as u64).min(run.now());
     // Every client stops by itself (each operation is bounded); its sessions close.
     rt.block_on(async {
         let all = futures::future::join_all(tasks);
@@ -332,7 +355,7 @@ pub fn run(o: &ChaosOptions) -> Result<Summary, String> {
         None
     };
     let summary = Summary {
-        ops: run.ops.load(std::sync::atomic::Ordering::Relaxed),
+        ops: run.ops.load(Ordering::Relaxed),
         faults: nemesis.faults,
         violations,
         longest_unavailability_ms: run.longest_unavailability_ms(work_start_us, work_end_us),

@@ -149,7 +149,11 @@ impl Multis {
                 return;
             }
             run.op();
+            let call = run.now();
             let r = tokio::time::timeout(run.session_timeout, m.commit()).await;
+            if let Ok(Ok(_) | Err(zk::MultiWriteError::OperationFailed { .. })) = &r {
+                s.confirm(call);
+            }
             match r {
                 Ok(Ok(_)) => {
                     run.write_ok();
@@ -177,20 +181,20 @@ impl Multis {
         let mut w = Worker::new(&run, id, seed);
         while let Some((s, rng)) = w.next(5..40).await {
             let g = rng.random_range(0..self.groups);
-            run.op();
             let c = &s.client;
-            let r = bounded(run.session_timeout, async {
-                c.sync(&key(g, "a")).await?;
-                let (a, sa) = c.get_data(&key(g, "a")).await?;
-                let (b, sb) = c.get_data(&key(g, "b")).await?;
-                let (cc, sc) = c.get_data(&key(g, "c")).await?;
-                Ok([
-                    (decode(&a), sa.mzxid),
-                    (decode(&b), sb.mzxid),
-                    (decode(&cc), sc.mzxid),
-                ])
-            })
-            .await;
+            let r = s
+                .op(&run, async {
+                    c.sync(&key(g, "a")).await?;
+                    let (a, sa) = c.get_data(&key(g, "a")).await?;
+                    let (b, sb) = c.get_data(&key(g, "b")).await?;
+                    let (cc, sc) = c.get_data(&key(g, "c")).await?;
+                    Ok([
+                        (decode(&a), sa.mzxid),
+                        (decode(&b), sb.mzxid),
+                        (decode(&cc), sc.mzxid),
+                    ])
+                })
+                .await;
             if let Outcome::Ok(obs) = r {
                 self.checker.lock().observe(g, &obs);
             }

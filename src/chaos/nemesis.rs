@@ -177,10 +177,19 @@ impl Nemesis {
         (leaders.len() == 1).then(|| leaders[0])
     }
 
-    /// The leader half of the time (when there is one), another member otherwise.
+    /// The leader half of the time (when there is one), another member otherwise; never one
+    /// that an earlier fault of the round took down or paused (when another is left).
     fn target(&mut self) -> (u8, &'static str) {
         let leader = self.leader();
-        let ids = self.ens.ids();
+        let mut ids: Vec<u8> = self
+            .ens
+            .ids()
+            .into_iter()
+            .filter(|id| !self.down.contains(id) && !self.ens.member(*id).paused)
+            .collect();
+        if ids.is_empty() {
+            ids = self.ens.ids();
+        }
         if let Some(l) = leader {
             if self.rng.random_bool(0.5) {
                 return (l, "leader");

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 use zookeeper_client as zk;
 
-use super::client::{bounded, setup, Outcome, Run, Worker};
+use super::client::{setup, Outcome, Run, Worker};
 use super::linearizability::{
     check, Operation, RegisterOp, RegisterRet, Verdict, VersionedRegister,
 };
@@ -50,19 +50,18 @@ impl Registers {
         let mut w = Worker::new(&run, id, seed);
         let mut versions = vec![0i32; self.keys];
         let mut seq = 0u64;
-        let limit = run.session_timeout;
         while let Some((s, rng)) = w.next(1..15).await {
             let c = s.client.clone();
             let key = rng.random_range(0..self.keys);
             let p = path(key);
-            run.op();
             let call = run.now();
             if rng.random_bool(0.5) {
-                let r = bounded(limit, async {
-                    c.sync(&p).await?;
-                    c.get_data(&p).await
-                })
-                .await;
+                let r = s
+                    .op(&run, async {
+                        c.sync(&p).await?;
+                        c.get_data(&p).await
+                    })
+                    .await;
                 if let Outcome::Ok((data, stat)) = r {
                     let ret = run.now();
                     let Some(value) = decode(&data) else {
@@ -88,11 +87,12 @@ impl Registers {
                 seq += 1;
                 let value = ((id as u64 + 1) << 32) | seq;
                 let expected = versions[key];
-                let r = bounded(
-                    limit,
-                    c.set_data(&p, value.to_string().as_bytes(), Some(expected)),
-                )
-                .await;
+                let r = s
+                    .op(
+                        &run,
+                        c.set_data(&p, value.to_string().as_bytes(), Some(expected)),
+                    )
+                    .await;
                 let ret = match r {
                     Outcome::Ok(stat) => {
                         run.write_ok();

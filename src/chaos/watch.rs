@@ -139,12 +139,9 @@ impl Watches {
         while let Some((s, rng)) = w.next(10..60).await {
             let k = rng.random_range(0..self.keys);
             let v = self.ids.next().to_string();
-            run.op();
-            if let Outcome::Ok(st) = bounded(
-                run.session_timeout,
-                s.client.set_data(&key(k), v.as_bytes(), None),
-            )
-            .await
+            if let Outcome::Ok(st) = s
+                .op(&run, s.client.set_data(&key(k), v.as_bytes(), None))
+                .await
             {
                 run.write_ok();
                 self.acked.lock().push((k, st.mzxid));
