@@ -5,6 +5,7 @@
 #
 #   scripts/chaos-ci.sh                       the fixed runs below
 #   ZKR_CHAOS_RUNS="3:42:120 5:7:300" ...     nodes:seed:seconds of your own
+#   ZKR_CHAOS_FAULTS=kill,pause ...           only these fault kinds (zkr chaos --faults)
 #
 # The long form (README, "Chaos"): zkr chaos --nodes 3 --duration 1800
 set -uo pipefail
@@ -16,7 +17,8 @@ for r in $runs; do
   IFS=: read -r nodes seed secs <<<"$r"
   log=$(mktemp "${TMPDIR:-/tmp}/zkr-chaos-ci.XXXXXX")
   echo "--- zkr chaos --nodes $nodes --seed $seed --duration $secs (nemesis log: $log)"
-  "$bin" chaos --nodes "$nodes" --seed "$seed" --duration "$secs" >"$log.out" 2>"$log"
+  "$bin" chaos --nodes "$nodes" --seed "$seed" --duration "$secs" \
+    ${ZKR_CHAOS_FAULTS:+--faults "$ZKR_CHAOS_FAULTS"} >"$log.out" 2>"$log"
   rc=$?
   cat "$log.out"
   if [ $rc -ne 0 ]; then

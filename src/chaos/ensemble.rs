@@ -44,6 +44,11 @@ pub struct EnsembleSpec {
     pub node_extra: String,
     /// Extra sections appended to the TOML.
     pub extra_toml: String,
+    /// Fixed ports instead of free ones: member i's client port is base + i - 1, its peer port
+    /// base + 1000 + i - 1 (as `zkr dev` has always used).
+    pub base_port: Option<u16>,
+    /// Fixed metrics ports (member i: base + i - 1) instead of any free one.
+    pub metrics_base_port: Option<u16>,
 }
 
 impl Default for EnsembleSpec {
@@ -60,6 +65,8 @@ impl Default for EnsembleSpec {
             zoo_cfg: false,
             node_extra: String::new(),
             extra_toml: String::new(),
+            base_port: None,
+            metrics_base_port: None,
         }
     }
 }
@@ -120,7 +127,8 @@ pub struct Ensemble {
     pub proxies: BTreeMap<(u8, u8), Proxy>,
     /// Proxies in front of the client ports, by member id (`client_proxied`).
     pub client_proxies: BTreeMap<u8, Proxy>,
-    /// Keep the directory on drop (and print the log tails).
+    /// Keep the directory on drop (quietly; a panicking thread's ensemble is kept and its log
+    /// tails printed anyway).
     pub keep: bool,
     /// Members get SIGKILL when the thread that spawned them exits (PR_SET_PDEATHSIG), so none
     /// outlives a killed `zkr chaos`. Only for a caller that spawns from one long-lived thread.
@@ -193,7 +201,10 @@ impl Ensemble {
         let n = spec.voters + spec.observers;
         // Ports stay bound until the proxies have theirs, so that none is handed out twice.
         let mut held = Vec::new();
-        let mut port = || {
+        let mut port = |fixed: Option<u16>| {
+            if let Some(p) = fixed {
+                return p;
+            }
             let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
             let p = l.local_addr().expect("addr").port();
             held.push(l);
@@ -204,12 +215,13 @@ impl Ensemble {
             let id = (i + 1) as u8;
             let dir = base.join(format!("n{id}"));
             std::fs::create_dir_all(dir.join("data")).expect("member dir");
+            let fixed = |offset: u16| spec.base_port.map(|b| b + offset + i as u16);
             members.push(Member {
                 id,
                 observer: i >= spec.voters,
-                client_port: port(),
-                peer_port: port(),
-                election_port: port(),
+                client_port: port(fixed(0)),
+                peer_port: port(fixed(1000)),
+                election_port: port(fixed(2000)),
                 dir,
                 child: None,
                 starts: 0,
@@ -306,7 +318,7 @@ impl Ensemble {
             "[node]\nid = {}\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
              tick_time_ms = {}\nfour_letter_words = [\"*\"]\nmax_client_connections = 0\n{}\n\
              [ensemble]\ninit_limit = {}\nsync_limit = {}\ncommit_log_count = {}\nservers = [\n{}]\n\n\
-             [storage]\npreallocate_bytes = 65536\n\n[metrics]\nport = 0\n\n{}\n",
+             [storage]\npreallocate_bytes = 65536\n\n[metrics]\nport = {}\naddress = \"127.0.0.1\"\n\n{}\n",
             m.id,
             m.data_dir().display().to_string(),
             m.client_port,
@@ -316,6 +328,7 @@ impl Ensemble {
             s.sync_limit,
             s.commit_log_count,
             servers,
+            s.metrics_base_port.map_or(0, |b| b as u32 + m.id as u32 - 1),
             s.extra_toml
         );
         std::fs::write(m.config_path(false), toml).expect("write config");
@@ -635,7 +648,9 @@ impl Drop for Ensemble {
         }
         self.proxies.clear();
         self.client_proxies.clear();
-        if std::thread::panicking() || self.keep {
+        if self.keep {
+            // Kept on purpose: the owner says where.
+        } else if std::thread::panicking() {
             eprintln!(
                 "=== ensemble kept for inspection in {} ===",
                 self.base.display()

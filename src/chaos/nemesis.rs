@@ -400,19 +400,40 @@ impl Nemesis {
     }
 
     /// Waits until the ensemble has a leader and every member serves; a violation if it does
-    /// not within a minute.
+    /// not within a minute. Then, as an operator would, restarts the members that do not serve
+    /// (kill -9 and start) so that the run goes on testing the rest.
     pub fn settle(&mut self) {
+        if let Err(e) = self.wait_serving(Duration::from_secs(60)) {
+            self.run.violation(format!("60 s after healing: {e}"));
+            let ids = self.ens.ids();
+            for (id, mode) in self.ens.modes(&ids) {
+                if !matches!(mode.as_deref(), Some("leader" | "follower" | "observer")) {
+                    self.note(format!(
+                        "restarting member {id}, which does not serve ({mode:?})"
+                    ));
+                    self.ens.kill9(id);
+                    self.ens.spawn(id);
+                }
+            }
+            if let Err(e) = self.wait_serving(Duration::from_secs(60)) {
+                self.run.note(format!(
+                    "still no stable ensemble after restarting members: {e}"
+                ));
+            }
+        }
+    }
+
+    fn wait_serving(&mut self, within: Duration) -> Result<u8, String> {
         let ids = self.ens.ids();
-        let end = Instant::now() + Duration::from_secs(60);
+        let end = Instant::now() + within;
         loop {
             match self.ens.try_wait_leader(&ids, Duration::from_secs(5)) {
-                Ok(_) => return,
+                Ok(l) => return Ok(l),
                 Err(e) => {
                     self.check_exits("after healing");
                     self.heal();
                     if Instant::now() >= end {
-                        self.run.violation(format!("60 s after healing: {e}"));
-                        return;
+                        return Err(e);
                     }
                 }
             }
