@@ -106,7 +106,16 @@ impl Drop for FaultyDisk {
     fn drop(&mut self) {
         self.faults.heal();
         if let Some(s) = self.session.take() {
-            let _ = s.umount_and_join();
+            if s.umount_and_join().is_err() {
+                // Busy (a process still has a file open): detach it lazily rather than leave a
+                // mount whose server is gone.
+                if let Ok(c) = c_path(&self.mountpoint) {
+                    // SAFETY: umount2(2) on a NUL-terminated path.
+                    unsafe {
+                        libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+                    }
+                }
+            }
         }
     }
 }
