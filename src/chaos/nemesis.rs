@@ -221,7 +221,6 @@ impl Nemesis {
             hold = hold.max(min_hold);
         }
         self.sleep(hold);
-        self.check_exits("while faulty");
         self.heal();
         self.settle();
     }
@@ -363,13 +362,16 @@ impl Nemesis {
     }
 
     /// Members that exited on their own are violations (then restarted by [`Nemesis::heal`]).
-    fn check_exits(&mut self, when: &str) {
+    fn check_exits(&mut self) {
         for id in self.ens.ids() {
             if let Some(status) = self.ens.reap_exited(id) {
-                let tail = self.ens.log_tail(id, 15);
-                self.run.violation(format!(
-                    "node {id} exited on its own {when} ({status}); its log ends:\n{tail}"
-                ));
+                let log = self.ens.log(id);
+                let why = panic_message(&log).unwrap_or_else(|| {
+                    let lines: Vec<&str> = log.lines().collect();
+                    lines[lines.len().saturating_sub(10)..].join("\n")
+                });
+                self.run
+                    .violation(format!("node {id} exited on its own ({status}): {why}"));
             }
         }
     }
@@ -377,6 +379,7 @@ impl Nemesis {
     /// Ends every fault: disks and proxies healed, paused members continued, members down
     /// started again.
     pub fn heal(&mut self) {
+        self.check_exits();
         for d in self.disks.values() {
             d.faults.heal();
         }
@@ -392,7 +395,8 @@ impl Nemesis {
             if self.ens.member(id).paused {
                 self.ens.resume(id);
             }
-            if !self.ens.is_running(id) {
+            // Down (killed, or exited and reaped by `check_exits`): start it again.
+            if self.ens.member(id).pid().is_none() {
                 self.ens.spawn(id);
             }
         }
@@ -430,7 +434,6 @@ impl Nemesis {
             match self.ens.try_wait_leader(&ids, Duration::from_secs(5)) {
                 Ok(l) => return Ok(l),
                 Err(e) => {
-                    self.check_exits("after healing");
                     self.heal();
                     if Instant::now() >= end {
                         return Err(e);
@@ -439,4 +442,11 @@ impl Nemesis {
             }
         }
     }
+}
+
+/// The last panic in a node's log: the "panicked at" line and the message after it.
+pub fn panic_message(log: &str) -> Option<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let i = lines.iter().rposition(|l| l.contains("panicked at"))?;
+    Some(lines[i..(i + 2).min(lines.len())].join(" "))
 }
