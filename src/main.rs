@@ -49,6 +49,35 @@ enum Command {
         #[arg(long, default_value = "./zkr-dev")]
         dir: PathBuf,
     },
+    /// Run a nemesis against a local ensemble of node processes and check what clients see
+    /// (see README: "Chaos"). Prints `ops N, faults M, violations V, ...`; exits 1 on a violation.
+    Chaos {
+        /// Voting members (3 or 5).
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// How long the nemesis and the workloads run, seconds.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// The seed of the fault schedule and the workloads (random if absent).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Fault kinds, comma-separated (default: all): kill, pause, partition, bridge, one-way,
+        /// client-partition, disk-eio, disk-full, disk-slow.
+        #[arg(long, value_delimiter = ',')]
+        faults: Vec<String>,
+        /// tickTime of the ensemble, ms.
+        #[arg(long, default_value_t = zkr::chaos::DEFAULT_TICK_MS)]
+        tick_ms: u32,
+        /// Session timeout of the clients, ms.
+        #[arg(long, default_value_t = zkr::chaos::DEFAULT_SESSION_TIMEOUT_MS)]
+        session_timeout_ms: u64,
+        /// Where the ensemble lives (default: a fresh directory under the temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the ensemble's directory (kept anyway when a violation is found).
+        #[arg(long)]
+        keep: bool,
+    },
     /// Transaction log tools.
     Log {
         #[command(subcommand)]
@@ -193,6 +222,63 @@ async fn wait_for_shutdown_signal() {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+fn run_chaos(
+    nodes: usize,
+    duration: u64,
+    seed: Option<u64>,
+    faults: &[String],
+    tick_ms: u32,
+    session_timeout_ms: u64,
+    dir: Option<PathBuf>,
+    keep: bool,
+) -> ExitCode {
+    use zkr::chaos::{nemesis::FaultKind, ChaosOptions};
+    let faults: Result<Vec<FaultKind>, String> =
+        faults.iter().map(|f| FaultKind::parse(f.trim())).collect();
+    let bin = std::env::current_exe();
+    let (faults, bin) = match (faults, bin) {
+        (Ok(f), Ok(b)) => (f, b),
+        (Err(e), _) => return tool_result(Err(e)),
+        (_, Err(e)) => return tool_result(Err(format!("cannot find the zkr binary: {e}"))),
+    };
+    let o = ChaosOptions {
+        nodes,
+        seed,
+        duration: std::time::Duration::from_secs(duration),
+        faults,
+        tick_ms,
+        session_timeout_ms,
+        dir,
+        keep,
+        bin,
+    };
+    match zkr::chaos::run(&o) {
+        Ok(s) => {
+            for v in &s.violations {
+                eprintln!("zkr chaos: violation: {v}");
+            }
+            for n in &s.notes {
+                eprintln!("zkr chaos: note: {n}");
+            }
+            if let Some(k) = &s.kept {
+                eprintln!("zkr chaos: ensemble kept in {}", k.display());
+            }
+            println!("{}", s.line());
+            println!("replay: {}", s.replay);
+            if s.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("zkr chaos: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -218,6 +304,27 @@ fn main() -> ExitCode {
             }))
         }
         Command::Cli { args } => return cli::run(args.clone()),
+        Command::Chaos {
+            nodes,
+            duration,
+            seed,
+            faults,
+            tick_ms,
+            session_timeout_ms,
+            dir,
+            keep,
+        } => {
+            return run_chaos(
+                *nodes,
+                *duration,
+                *seed,
+                faults,
+                *tick_ms,
+                *session_timeout_ms,
+                dir.clone(),
+                *keep,
+            )
+        }
         Command::Node { .. } => {}
     }
     let Command::Node { logs, .. } = &cli.command else {
