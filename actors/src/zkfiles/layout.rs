@@ -85,3 +85,26 @@ pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf
     std::fs::File::open(dir)?.sync_all()?;
     Ok(path)
 }
+
+/// Why a node must not start on `data_dir`: it holds ZooKeeper's files and none of zkr's (a
+/// node would otherwise start with an empty tree beside the data). The message gives the
+/// import command. `None` when the node may start.
+pub fn refuse_zookeeper_data(data_dir: &Path) -> Option<String> {
+    if !holds_zookeeper_data(data_dir) {
+        return None;
+    }
+    let zkr = crate::txnlog::recovery::Layout::new(data_dir);
+    let has = |r: io::Result<Vec<(Zxid, PathBuf)>>| r.map_or(true, |v| !v.is_empty());
+    if has(crate::txnlog::snapshot::list(&zkr.snap_dir))
+        || has(crate::txnlog::segment::list(&zkr.log_dir))
+    {
+        return None;
+    }
+    let d = data_dir.display();
+    Some(format!(
+        "{d} holds Apache ZooKeeper's data ({VERSION_DIR}/) and no zkr data; zkr does not serve \
+         ZooKeeper's files as they are. With ZooKeeper stopped, import them (ZooKeeper's files \
+         are left as they are; add --zookeeper-log-dir <dataLogDir> if its logs are kept apart): \
+         zkr import --from-zookeeper {d} --data-dir {d}"
+    ))
+}
