@@ -184,6 +184,23 @@ fn be_i64(b: &[u8]) -> i64 {
     i64::from_be_bytes(a)
 }
 
+/// The index of the last non-zero byte. Files are preallocated with up to 64 MiB of zeros:
+/// whole blocks are compared with a block of zeros (a `memcmp`), not byte by byte.
+fn last_non_zero(bytes: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 64 * 1024;
+    static ZEROS: [u8; BLOCK] = [0; BLOCK];
+    let mut end = bytes.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let block = &bytes[start..end];
+        if block != &ZEROS[..block.len()] {
+            return block.iter().rposition(|b| *b != 0).map(|i| start + i);
+        }
+        end = start;
+    }
+    None
+}
+
 /// Reads a file header and checks its magic.
 pub fn decode_header(buf: &Bytes, magic: i32, what: &str) -> Result<FileHeader, FileError> {
     let header = FileHeader::read(&mut reader(buf.clone()))
@@ -206,8 +223,7 @@ pub fn decode(buf: Bytes) -> Result<LogFile, FileError> {
     let mut entries = Vec::new();
     let mut off = FILE_HEADER_LEN;
     let torn = |off: usize, reason: &str| -> LogEnd {
-        let rest = &buf[off..];
-        match rest.iter().rposition(|b| *b != 0) {
+        match last_non_zero(&buf[off..]) {
             None => LogEnd::Clean { offset: off as u64 },
             Some(last) => LogEnd::Torn {
                 offset: off as u64,
