@@ -145,10 +145,11 @@ def test_apache_to_zkr_and_back(dirs):
 
 def test_files_without_digests_and_close_session_lists(dirs):
     """ZooKeeper 3.5's formats (no digests, closeSession without its ephemerals), written by 3.8
-    with those features off."""
-    apache = dirs("apache", extra_zoo_cfg="snapCount=10\n",
-                  jvm_args=["-Dzookeeper.digest.enabled=false",
-                            "-Dzookeeper.closeSessionTxn.enabled=false"])
+    with those features off; the logs in a dataLogDir of their own."""
+    apache = dirs("apache", jvm_args=["-Dzookeeper.digest.enabled=false",
+                                      "-Dzookeeper.closeSessionTxn.enabled=false"])
+    log_dir = os.path.join(apache.dir, "txnlogs")
+    apache.extra_zoo_cfg = "snapCount=10\ndataLogDir=%s\n" % log_dir
     apache.start()
     admin = client(apache.hosts, super_user=True)
     for i in range(3):
@@ -164,8 +165,9 @@ def test_files_without_digests_and_close_session_lists(dirs):
     admin.close()
     apache.stop()
     node = dirs("zkr")
-    _, report = zkr("import", "--from-zookeeper", os.path.join(apache.dir, "data"), "--data-dir",
-                    os.path.join(node.dir, "data"))
+    _, report = zkr("import", "--from-zookeeper", os.path.join(apache.dir, "data"),
+                    "--zookeeper-log-dir", log_dir, "--data-dir", os.path.join(node.dir, "data"))
+    assert "replayed" in report, report
     assert "digest at" not in report and "matches the rebuilt tree" not in report, report
     node.start()
     admin = client(node.hosts, super_user=True)
