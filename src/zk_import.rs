@@ -14,6 +14,7 @@ use zkr_actors::tree::{DataTree, NodeKind};
 use zkr_actors::txnlog::epochs::{self, Epochs};
 use zkr_actors::txnlog::recovery::Layout;
 use zkr_actors::txnlog::{segment, snapshot as zkr_snapshot};
+use zkr_actors::zkfiles::compression::{decompress, Compression, Decompressed};
 use zkr_actors::zkfiles::replay::{Finished, Replay};
 use zkr_actors::zkfiles::snapshot::{self as zk_snapshot, ZxidDigest};
 use zkr_actors::zkfiles::txnlog::{self as zk_log, LogEnd};
@@ -65,14 +66,21 @@ fn load_snapshot(snap_dir: &Path) -> Result<Option<(DataTree, Option<ZxidDigest>
     let snaps =
         layout::list(snap_dir, "snapshot").map_err(|e| format!("{}: {e}", snap_dir.display()))?;
     for (zxid, path) in snaps.into_iter().rev() {
-        if name(&path).matches('.').count() > 1 {
-            return Err(format!(
-                "{}: compressed snapshots (zookeeper.snapshot.compression.method) cannot be imported yet; \
-                 restart ZooKeeper with compression off so it writes an uncompressed snapshot, then import",
-                path.display()
-            ));
-        }
-        let buf = read(&path)?;
+        let Some(how) = Compression::of(&name(&path)) else {
+            println!("  ignored {}: not a name ZooKeeper writes", name(&path));
+            continue;
+        };
+        let buf = match decompress(how, &read(&path)?) {
+            Ok(Decompressed::Whole(b)) => Bytes::from(b),
+            Ok(Decompressed::Incomplete) => Bytes::new(),
+            Err(e) => {
+                return Err(format!(
+                    "{}: damaged compressed snapshot {e}. ZooKeeper would fall back to the \
+                     previous snapshot: move this one aside to import that way",
+                    path.display()
+                ))
+            }
+        };
         if !zk_snapshot::looks_complete(&buf) {
             println!(
                 "  skipped {}: incomplete (its write never finished; ZooKeeper skips it too)",

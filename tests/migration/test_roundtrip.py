@@ -207,3 +207,28 @@ def test_damaged_input_is_named_and_nothing_is_written(dirs, tmp_path):
     assert p.returncode != 0, out
     assert "zkr import --from-zookeeper %s --data-dir %s" % (src, src) in out, out
     assert not (src / "snap").exists() and not (src / "log").exists()
+
+
+@pytest.mark.parametrize("method", ["gz", "snappy"])
+def test_compressed_snapshots(dirs, method):
+    apache = dirs("apache", extra_zoo_cfg="snapCount=10\n",
+                  jvm_args=["-Dzookeeper.snapshot.compression.method=" + method])
+    apache.start()
+    admin = client(apache.hosts, super_user=True)
+    for i in range(30):
+        admin.create("/c%d" % i, b"%d" % i)
+    truth = dump(admin)
+    admin.stop()
+    admin.close()
+    apache.stop()
+    v2 = os.path.join(apache.dir, "data", "version-2")
+    assert any(f.endswith("." + method) for f in os.listdir(v2)), os.listdir(v2)
+    node = dirs("zkr")
+    _, report = zkr("import", "--from-zookeeper", os.path.join(apache.dir, "data"), "--data-dir",
+                    os.path.join(node.dir, "data"))
+    assert "." + method + " (zxid" in report and "matches the rebuilt tree" in report, report
+    node.start()
+    admin = client(node.hosts, super_user=True)
+    assert_same_tree(dump(admin), truth, "zkr after importing %s snapshots" % method)
+    admin.stop()
+    admin.close()

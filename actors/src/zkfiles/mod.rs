@@ -18,6 +18,7 @@
 //! Invariants: decoding never panics on any input; every error names the byte offset where the
 //! input stops making sense; what decodes is exactly what ZooKeeper would have loaded.
 
+pub mod compression;
 pub mod convert;
 pub mod layout;
 pub mod records;
