@@ -1,7 +1,10 @@
 //! `zkr`: the node binary and its tools.
 
+mod admin;
+mod cli;
 mod config;
 mod dev;
+mod logging;
 mod tools;
 mod zk_export;
 mod zk_import;
@@ -33,6 +36,8 @@ enum Command {
         /// A ZooKeeper zoo.cfg (tickTime, dataDir, clientPort, server.N, ... and dataDir/myid).
         #[arg(long)]
         zoo_cfg: Option<PathBuf>,
+        #[command(flatten)]
+        logs: logging::LogOptions,
     },
     /// Run a local ensemble of separate node processes on loopback (Ctrl-C stops them).
     Dev {
@@ -55,6 +60,14 @@ enum Command {
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
+    },
+    /// A ZooKeeper shell with zkCli.sh's commands and output:
+    /// `zkr cli [-server host:port] [-timeout ms] [-r] [cmd args...]` (no command: interactive).
+    #[command(disable_help_flag = true)]
+    Cli {
+        /// zkCli's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Delete old snapshots and the log segments only they needed (like zkCleanup.sh).
     Purge {
@@ -127,13 +140,14 @@ fn tool_result(r: Result<(), String>) -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+/// The audit lines the server itself writes (ZooKeeper's `serverStart` / `serverStop`).
+fn server_audit(operation: &str, result: &str) {
+    if zkr_actors::audit::enabled() {
+        let user = zkr_actors::audit::server_user();
+        zkr_actors::audit::emit(&zkr_actors::audit::line(
+            None, &user, None, operation, None, None, None, result,
+        ));
+    }
 }
 
 /// A panic is a broken invariant: log it and abort, so the process supervisor restarts the node
@@ -147,19 +161,31 @@ fn install_panic_hook() {
     }));
 }
 
-fn run_node(config: zkr_actors::config::NodeConfig) -> ExitCode {
+fn run_node(config: zkr_actors::config::NodeConfig, config_text: String) -> ExitCode {
     let system = actix_rt::System::new();
     let started = system.block_on(async move {
+        // The admin endpoint first: it answers probes ("not ready") while the node recovers.
+        let admin = if config.admin.enabled {
+            admin::AdminServer::start(&config, config_text).map_err(|e| e.to_string())?
+        } else {
+            None
+        };
         match zkr_actors::node::start(config).await {
             Ok(node) => {
-                actix_rt::spawn(async {
+                if let Some(a) = &admin {
+                    a.attach(node.context.clone());
+                }
+                actix_rt::spawn(async move {
                     wait_for_shutdown_signal().await;
                     tracing::info!("shutting down");
+                    if let Some(a) = &admin {
+                        a.stopping();
+                    }
                     actix_rt::System::current().stop();
                 });
                 Ok(node)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         }
     });
     let node = match started {
@@ -241,19 +267,42 @@ fn main() -> ExitCode {
                 dir: dir.clone(),
             }))
         }
+        Command::Cli { args } => return cli::run(args.clone()),
         Command::Node { .. } => {}
     }
-    init_logging();
+    let Command::Node { logs, .. } = &cli.command else {
+        return ExitCode::SUCCESS;
+    };
+    let _log_guards = logging::init(logs);
     install_panic_hook();
     match cli.command {
-        Command::Node { config, zoo_cfg } => {
+        Command::Node {
+            config, zoo_cfg, ..
+        } => {
             let loaded = match (&config, &zoo_cfg) {
                 (Some(path), _) => config::load(path),
                 (None, Some(path)) => zoocfg::load(path),
                 (None, None) => config::embedded_default(),
             };
+            let text = match config.as_ref().or(zoo_cfg.as_ref()) {
+                Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+                None => config::DEFAULT_TOML.to_string(),
+            };
             match loaded {
-                Ok(c) => run_node(c),
+                Ok(c) => {
+                    zkr_actors::audit::enable(c.audit.enabled);
+                    server_audit("serverStart", "success");
+                    let code = run_node(c, text);
+                    server_audit(
+                        "serverStop",
+                        if code == ExitCode::SUCCESS {
+                            "invoked"
+                        } else {
+                            "failure"
+                        },
+                    );
+                    code
+                }
                 Err(e) => {
                     eprintln!("zkr: {e}");
                     ExitCode::from(2)
