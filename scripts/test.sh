@@ -47,10 +47,12 @@ run "fuzzing (release, $fuzz_inputs inputs per decoder)" env ZKR_FUZZ_INPUTS=$fu
          cargo test --release -p zkr --bin zkr fuzz_config -- --test-threads=2 --nocapture'
 run "overload (release: 10,000 idle sessions, 100,000 unread writes, 1 MB values, watch storm)" \
   cargo test --release -p zkr --test overload load_ -- --test-threads=1 --nocapture
+run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh
 run "java, zkCli, C client" tests/java/run.sh
 [ -x tests/ops/run.sh ] && run "ops (Prometheus, dashboards, alerts)" tests/ops/run.sh
+run "migration (import/export and a rolling migration vs Apache 3.8)" tests/migration/run.sh
 if [ $quick = 0 ] && [ -x tests/conformance/run-zkr.sh ]; then
   run "conformance (kazoo's own suite, 3-node ensemble)" tests/conformance/run-zkr.sh
 fi

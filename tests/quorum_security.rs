@@ -60,6 +60,7 @@ fn hello(from: u64) -> Hello {
         protocol_version: PEER_PROTOCOL_VERSION,
         from,
         generation: rand::random(),
+        listen_addr: None,
     }
 }
 

@@ -221,6 +221,9 @@ pub fn hello(rng: &mut SmallRng) -> Hello {
         },
         from: rng.random_range(0..8),
         generation: rng.random(),
+        listen_addr: rng
+            .random_bool(0.5)
+            .then(|| format!("127.0.0.1:{}", rng.random::<u16>())),
     }
 }
 

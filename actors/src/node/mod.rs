@@ -171,6 +171,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     }
     if config.metrics.port != 0 {
         start_metrics(&config)?;
+    } else if config.admin.enabled {
+        // No /metrics, but the admin server's `monitor` reports the registry.
+        telemetry::install(None).map_err(|message| StartError::Metrics {
+            addr: config.admin.socket(),
+            message,
+        })?;
     }
     let tick_ms = config.node.tick_time_ms.max(1) as i64;
     let policy = AclPolicy::from_config(&config);
@@ -274,13 +280,19 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         .iter()
         .map(|(id, spec)| (*id, spec.host.clone()))
         .collect();
-    let links = PeerLinks::new(
+    let mut links = PeerLinks::new(
         me,
         effective_peer_addresses(&static_cfg, &dynamic, &peer_addresses(&static_cfg, me), me),
         peer_listener,
         security,
         hosts,
         ens.peer_queue_bytes,
+    );
+    links.set_listen_addr(
+        static_cfg
+            .servers
+            .get(&me)
+            .map(|s| format!("{}:{}", s.host, s.peer_port)),
     );
     let quorum_arbiter = Arbiter::new();
     let quorum = {
@@ -385,6 +397,9 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             floor: 0,
         }
     } else {
+        if let Some(why) = crate::zkfiles::layout::refuse_zookeeper_data(&config.node.data_dir) {
+            return Err(StartError::Config(why));
+        }
         let layout =
             Layout::with_log_dir(&config.node.data_dir, config.node.data_log_dir.as_deref());
         if config.node.data_log_dir.is_some() {
@@ -396,7 +411,8 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
                 .unwrap_or(false);
             if has_segments && stray != layout.log_dir {
                 return Err(StartError::Config(format!(
-                    "node.data_log_dir (dataLogDir) is {}, but {} holds a txn log: move it there                      (or remove data_log_dir)",
+                    "node.data_log_dir (dataLogDir) is {}, but {} holds a txn log: move it \
+                     there (or remove data_log_dir)",
                     layout.log_dir.display(),
                     stray.display()
                 )));
@@ -436,5 +452,5 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
 
 fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
-    telemetry::install(addr).map_err(|message| StartError::Metrics { addr, message })
+    telemetry::install(Some(addr)).map_err(|message| StartError::Metrics { addr, message })
 }

@@ -132,6 +132,17 @@ pub struct PeerInbound {
     pub budget: Option<OwnedSemaphorePermit>,
 }
 
+/// Link → quorum: a server connected and said where it listens (the quorum actor dials back
+/// a server it has no link to: one joining by reconfig).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct PeerAnnounced {
+    /// The connecting server.
+    pub from: Sid,
+    /// Its peer listening address (`host:port`).
+    pub listen_addr: String,
+}
+
 /// Link → quorum: the connection with `peer` broke; messages may have been lost.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
@@ -247,6 +258,7 @@ struct StopLink;
 /// The outgoing link to one peer.
 struct PeerLink {
     me: Sid,
+    listen_addr: Option<String>,
     peer: Sid,
     addr: SocketAddr,
     host: String,
@@ -385,6 +397,7 @@ impl PeerLink {
             protocol_version: PEER_PROTOCOL_VERSION,
             from: self.me,
             generation: rand::random::<u64>() ^ generation,
+            listen_addr: self.listen_addr.clone(),
         };
         let dialed = dial(
             self.addr,
@@ -549,6 +562,8 @@ struct LinkHandle {
 /// The quorum actor's view of its links.
 pub struct PeerLinks {
     me: Sid,
+    /// Where this server accepts peer connections, told to every peer in the hello.
+    listen_addr: Option<String>,
     peers: HashMap<Sid, SocketAddr>,
     hosts: HashMap<Sid, String>,
     listener: Option<std::net::TcpListener>,
@@ -572,6 +587,7 @@ impl PeerLinks {
     ) -> PeerLinks {
         PeerLinks {
             me,
+            listen_addr: None,
             peers,
             hosts,
             listener,
@@ -596,6 +612,12 @@ impl PeerLinks {
                 self.queue_bytes,
             ));
         }
+    }
+
+    /// Where this server accepts peer connections (`host:port` from its own configuration),
+    /// announced to every peer it dials.
+    pub fn set_listen_addr(&mut self, addr: Option<String>) {
+        self.listen_addr = addr;
     }
 
     /// The address each peer is reached at.
@@ -629,6 +651,7 @@ impl PeerLinks {
             });
             let actor = PeerLink {
                 me: self.me,
+                listen_addr: self.listen_addr.clone(),
                 peer: *id,
                 addr: *addr,
                 host: self
@@ -865,7 +888,17 @@ async fn inbound(
     };
     tracing::debug!(%remote, peer = hello.from, "peer connection authenticated");
     // Servers that are not members yet are accepted: a server joining by reconfig syncs with
-    // the leader as a non-voting learner before the new configuration names it.
+    // the leader as a non-voting learner before the new configuration names it. Where it
+    // listens lets the others answer it.
+    if let Some(listen_addr) = hello.listen_addr.clone() {
+        let announced = PeerAnnounced {
+            from: hello.from,
+            listen_addr,
+        };
+        if !deliver(&quorum, announced).await {
+            return;
+        }
+    }
     let units = budget
         .div_ceil(BUDGET_UNIT)
         .clamp(1, Semaphore::MAX_PERMITS) as u32;

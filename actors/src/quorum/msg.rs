@@ -16,8 +16,9 @@ use crate::txn::{SessionId, Txn, Zxid};
 pub type Sid = u64;
 
 /// zkr's peer protocol version: a peer with another version is refused cleanly.
-/// Version 2: `Ping` carries the sessions the leader saw active. Version 3: the authentication
-/// handshake (`peer_auth::AuthFrame`) follows the hello.
+/// Version 2: `Ping` carries the sessions the leader saw active; `Hello` where the connecting
+/// server listens. Version 3: the authentication handshake (`peer_auth::AuthFrame`) follows the
+/// hello.
 pub const PEER_PROTOCOL_VERSION: u32 = 3;
 
 /// The epoch part of a zxid.
@@ -222,4 +223,8 @@ pub struct Hello {
     pub from: Sid,
     /// A number that changes every time the connection is (re)made.
     pub generation: u64,
+    /// Where the connecting server accepts peer connections (`host:port`, as its own
+    /// configuration gives it). A server that is not a member yet (to be added by reconfig) is
+    /// unknown to the others, who dial it back there to answer it.
+    pub listen_addr: Option<String>,
 }
