@@ -432,8 +432,10 @@ fn load_b_a_client_pipelines_100000_writes_without_reading() {
 
 #[test]
 fn load_c_16_clients_write_1_mb_values_at_full_speed() {
-    let per_client = scaled(16);
-    let target = Target::start("[node]\n");
+    // Each client writes for the hold time, at least `min` and at most `max` values (the log
+    // takes up to 16 × max MB on disk).
+    let (min, max) = (scaled(4), 32);
+    let target = Target::start("");
     let run = runtime().block_on(measured(
         &target,
         "(c) 1 MB values, 16 clients",
@@ -463,9 +465,14 @@ fn load_c_16_clients_write_1_mb_values_at_full_speed() {
                             load::call(&mut r, &mut w, &load::create(&path, b"")).await,
                             Some(0)
                         );
+                        let until = Instant::now() + hold();
                         let (mut sent, mut done) = (0, 0);
-                        while done < per_client {
-                            while sent < per_client && sent - done < 4 {
+                        while done < sent || (done < max && (done < min || Instant::now() < until))
+                        {
+                            while sent < max
+                                && sent - done < 4
+                                && (sent < min || Instant::now() < until)
+                            {
                                 if w.send(&load::set_data(&path, value.clone())).await.is_err() {
                                     expired.fetch_add(1, Ordering::Relaxed);
                                     return;

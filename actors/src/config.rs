@@ -100,6 +100,8 @@ pub struct EnsembleSection {
     pub sync_limit: u32,
     /// Committed txns kept in memory for DIFF syncs (`zookeeper.commitLogCount`).
     pub commit_log_count: usize,
+    /// At most about this many bytes of them (zkr; ZooKeeper keeps 500 txns whatever their size).
+    pub commit_log_bytes: usize,
     /// Every member, this node included (matched by `node.id`).
     pub servers: Vec<ServerEntry>,
     /// Bytes queued on an outgoing peer link before the link is dropped: a peer that cannot keep
@@ -146,6 +148,7 @@ impl Default for EnsembleSection {
             init_limit: 10,
             sync_limit: 5,
             commit_log_count: 500,
+            commit_log_bytes: 64 << 20,
             servers: Vec::new(),
             peer_queue_bytes: 64 << 20,
             secret_file: None,

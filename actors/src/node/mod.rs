@@ -241,6 +241,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
                 sync_limit: ens.sync_limit.max(1) as i64,
             },
             commit_log_count: ens.commit_log_count.max(1),
+            commit_log_bytes: ens.commit_log_bytes,
             standalone,
         },
         prep: PrepConfig {
@@ -265,7 +266,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         dynamic: dynamic.clone(),
         data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
     };
-    let recent_kept = recent.len().saturating_sub(settings.core.commit_log_count);
+    let mut recent_kept = recent.len().saturating_sub(settings.core.commit_log_count);
+    let mut recent_bytes: usize = recent[recent_kept..]
+        .iter()
+        .map(|t| crate::quorum::core::weight(t))
+        .sum();
+    while recent_bytes > settings.core.commit_log_bytes && recent_kept + 1 < recent.len() {
+        recent_bytes -= crate::quorum::core::weight(&recent[recent_kept]);
+        recent_kept += 1;
+    }
     let persisted = PersistedState {
         accepted_epoch: epochs.accepted,
         current_epoch: epochs.current,

@@ -163,6 +163,8 @@ pub struct CoreConfig {
     pub timing: Timing,
     /// Committed txns kept in memory for DIFF syncs (`zookeeper.commitLogCount`).
     pub commit_log_count: usize,
+    /// ... and at most about this many bytes of them (zkr: 500 txns of 1 MB are not kept).
+    pub commit_log_bytes: usize,
     /// A single server without election (standalone): leads epoch 0 right away.
     pub standalone: bool,
 }
@@ -206,6 +208,8 @@ pub(super) struct Shared {
     pub unapplied: VecDeque<Arc<Txn>>,
     /// Recently committed (applied) txns, for DIFF, and the zxid just before the first.
     pub history: VecDeque<Arc<Txn>>,
+    /// About how many bytes `history` holds ([`weight`]).
+    pub history_bytes: usize,
     pub history_base: Zxid,
     /// The leader is encoding a snapshot for a learner: the history after this zxid is kept
     /// whatever its length, so the txns after the snapshot can all be sent behind it.
@@ -257,16 +261,19 @@ impl Shared {
                 self.last_applied
             );
             self.last_applied = t.zxid;
+            self.history_bytes += weight(t);
             self.history.push_back(t.clone());
             if let crate::txn::TxnOp::Reconfig { data, .. } = &t.op {
                 self.reconfigure(data);
             }
         }
         let pin = self.history_pin.unwrap_or(Zxid::MAX);
-        while self.history.len() > self.cfg.commit_log_count.max(1)
+        while (self.history.len() > self.cfg.commit_log_count.max(1)
+            || (self.history_bytes > self.cfg.commit_log_bytes && self.history.len() > 1))
             && self.history.front().is_some_and(|t| t.zxid <= pin)
         {
             if let Some(t) = self.history.pop_front() {
+                self.history_bytes = self.history_bytes.saturating_sub(weight(&t));
                 self.history_base = t.zxid;
             }
         }
@@ -290,6 +297,7 @@ impl Shared {
     /// Forgets the history (after a truncation or a snapshot install).
     pub fn reset_history(&mut self, zxid: Zxid) {
         self.history.clear();
+        self.history_bytes = 0;
         self.unapplied.clear();
         self.history_base = zxid;
         self.last_applied = zxid;
@@ -300,6 +308,23 @@ impl Shared {
     pub fn durable_to(&mut self, z: Zxid) {
         self.last_durable = self.last_durable.max(z);
     }
+}
+
+/// About how much memory a txn holds (its payloads and paths, plus a fixed overhead).
+pub fn weight(t: &Txn) -> usize {
+    use crate::txn::TxnOp;
+    fn op(o: &TxnOp) -> usize {
+        match o {
+            TxnOp::Create { path, data, .. } | TxnOp::SetData { path, data, .. } => {
+                path.len() + data.as_ref().map_or(0, |d| d.len())
+            }
+            TxnOp::Reconfig { data, .. } => data.len(),
+            TxnOp::Multi(ops) => ops.iter().map(|(_, o)| 64 + op(o)).sum(),
+            TxnOp::CloseSession { ephemerals } => ephemerals.iter().map(|p| p.len()).sum(),
+            _ => 0,
+        }
+    }
+    128 + op(&t.op)
 }
 
 /// The core of one server.
@@ -336,6 +361,7 @@ impl PeerCore {
                 floor: persisted.floor,
                 last_applied: persisted.last_zxid,
                 unapplied: VecDeque::new(),
+                history_bytes: history.iter().map(|t| weight(t)).sum(),
                 history,
                 history_base,
                 history_pin: None,

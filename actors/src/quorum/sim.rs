@@ -427,6 +427,7 @@ impl Sim {
             membership: Membership::new(id, &self.voters, &self.observers),
             timing: self.timing,
             commit_log_count: self.commit_log_count,
+            commit_log_bytes: usize::MAX,
             standalone: false,
         }
     }
