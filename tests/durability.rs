@@ -17,7 +17,10 @@ use rand::{Rng, SeedableRng};
 use zkr_actors::txnlog::segment;
 use zookeeper_client as zk;
 
-const SMALL_LOG: &str = "[storage]\nsnap_count = 60\npreallocate_bytes = 65536\n";
+/// Small segments and frequent snapshots, every file kept (the recovery tests remove snapshots
+/// and need the whole log).
+const SMALL_LOG: &str =
+    "[storage]\nsnap_count = 60\npreallocate_bytes = 65536\nautopurge = false\n";
 
 async fn connect(node: &ZkrNode) -> zk::Client {
     zk::Client::connector()
@@ -428,7 +431,9 @@ async fn a_full_disk_fails_writes_keeps_reads_and_loses_nothing_acknowledged() {
     let scratch = common::TempDir::new("diskfull");
     let mount_dir = scratch.0.join("fs");
     let fs = SmallFs::mount(&mount_dir, "1m");
-    let flag = scratch.0.join("disk-is-full");
+    let faults = scratch.0.join("faults");
+    std::fs::create_dir_all(&faults).unwrap();
+    let flag = faults.join("full");
     let data_dir = if fs.is_some() {
         mount_dir.clone()
     } else {
@@ -446,8 +451,8 @@ async fn a_full_disk_fails_writes_keeps_reads_and_loses_nothing_acknowledged() {
         &data_dir,
         "[storage]\nsnap_count = 1000000\npreallocate_bytes = 16384\n",
         vec![(
-            segment::FAULT_FILE_ENV.to_string(),
-            flag.display().to_string(),
+            zkr_actors::txnlog::fs::FAULT_DIR_ENV.to_string(),
+            faults.display().to_string(),
         )],
     );
     let client = connect(&node).await;
