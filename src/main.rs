@@ -2,6 +2,7 @@
 
 mod config;
 mod dev;
+mod logging;
 mod tools;
 mod zoocfg;
 
@@ -98,15 +99,6 @@ fn tool_result(r: Result<(), String>) -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
-}
-
 /// A panic is a broken invariant: log it and abort, so the process supervisor restarts the node
 /// and it recovers from its log (actix would otherwise let the panicking actor die silently).
 fn install_panic_hook() {
@@ -193,7 +185,7 @@ fn main() -> ExitCode {
         }
         Command::Node { .. } => {}
     }
-    init_logging();
+    let _log_output = logging::init();
     install_panic_hook();
     match cli.command {
         Command::Node { config, zoo_cfg } => {
@@ -205,7 +197,7 @@ fn main() -> ExitCode {
             match loaded {
                 Ok(c) => run_node(c),
                 Err(e) => {
-                    eprintln!("zkr: {e}");
+                    logging::stderr_line(&format!("zkr: {e}"));
                     ExitCode::from(2)
                 }
             }
