@@ -390,42 +390,9 @@ async fn sessions_and_ephemerals_survive_a_restart_then_expire() {
     );
 }
 
-/// A small tmpfs mounted for the test (unmounted on drop), or `None` where mounting is not
-/// permitted.
-struct SmallFs(PathBuf);
-
-impl SmallFs {
-    fn mount(dir: &Path, size: &str) -> Option<SmallFs> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| SmallFs(dir.to_path_buf()))
-    }
-
-    fn grow(&self, size: &str) {
-        let ok = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "remount to {size}");
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_full_disk_fails_writes_keeps_reads_and_loses_nothing_acknowledged() {
+    use common::SmallFs;
     // The node's data directory lives on a 1 MiB tmpfs when the test may mount one (real
     // ENOSPC); elsewhere the log's test seam makes appends fail the same way.
     let scratch = common::TempDir::new("diskfull");

@@ -40,6 +40,10 @@ pub struct EnsembleSpec {
     pub node_extra: String,
     /// Extra sections appended to the TOML.
     pub extra_toml: String,
+    /// The lines of the `[storage]` section.
+    pub storage: String,
+    /// Extra environment variables of every member's process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for EnsembleSpec {
@@ -55,6 +59,8 @@ impl Default for EnsembleSpec {
             zoo_cfg: false,
             node_extra: String::new(),
             extra_toml: String::new(),
+            env: Vec::new(),
+            storage: "preallocate_bytes = 65536".into(),
         }
     }
 }
@@ -275,7 +281,7 @@ impl Ensemble {
             "[node]\nid = {}\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
              tick_time_ms = {}\nfour_letter_words = [\"*\"]\nmax_client_connections = 0\n{}\n\
              [ensemble]\ninit_limit = {}\nsync_limit = {}\ncommit_log_count = {}\nservers = [\n{}]\n\n\
-             [storage]\npreallocate_bytes = 65536\n\n[metrics]\nport = 0\n\n{}\n",
+             [storage]\n{}\n\n[metrics]\nport = 0\n\n{}\n",
             m.id,
             m.data_dir().display().to_string(),
             m.client_port,
@@ -285,6 +291,7 @@ impl Ensemble {
             s.sync_limit,
             s.commit_log_count,
             servers,
+            s.storage,
             s.extra_toml
         );
         std::fs::write(m.config_path(false), toml).expect("write config");
@@ -329,6 +336,7 @@ impl Ensemble {
     /// Starts member `id` (its config and data as they are).
     pub fn spawn(&mut self, id: u8) {
         let zoo = self.spec.zoo_cfg;
+        let env = self.spec.env.clone();
         let m = self.member_mut(id);
         assert!(m.child.is_none(), "member {id} is already running");
         let log = std::fs::OpenOptions::new()
@@ -344,6 +352,7 @@ impl Ensemble {
                 "RUST_LOG",
                 std::env::var("ZKR_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
