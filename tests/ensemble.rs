@@ -1328,6 +1328,164 @@ async fn ephemerals_survive_a_leader_failover_and_vanish_when_their_session_expi
     assert!(tree.keys().any(|p| p.starts_with("/e/after")));
 }
 
+/// A detached session (dropping the client does not close it) on `hosts`.
+async fn connect_detached(hosts: &str, session_timeout: Duration) -> zk::Client {
+    within(
+        &format!("connect to {hosts}"),
+        WAIT,
+        zk::Client::connector()
+            .with_session_timeout(session_timeout)
+            .with_detached()
+            .connect(hosts),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {hosts}: {e}"))
+}
+
+/// Issue 12, hole 1: sessions older than their timeout, connected to both followers, kept alive
+/// by their clients' pings. The leader is killed; whichever follower takes over must give every
+/// session a full timeout (ZooKeeper's rule: a failover shorter than the session timeout expires
+/// no session), accept each of them when its client moves to it, and still expire them once
+/// their clients are gone. Before the fix, the new leader tried to expire the other follower's
+/// sessions the moment it took the role (their deadlines on it were never refreshed); the
+/// closes could not be proposed before the epoch was established, so the sessions stayed
+/// marked closing: refused on the new leader as expired, and never expired afterwards, their
+/// ephemerals (locks) left behind for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_shorter_than_the_session_timeout_expires_no_session_and_leaves_none_stuck() {
+    const PER_FOLLOWER: usize = 3;
+    let session_timeout = Duration::from_secs(8);
+    let mut ens = Ensemble::start(
+        "no-expiry-in-failover",
+        EnsembleSpec {
+            node_extra: LONG_SESSIONS.into(),
+            ..Default::default()
+        },
+    );
+    let leader = ens.wait_leader(&ens.ids(), SETTLE);
+    let followers: Vec<u8> = ens.ids().into_iter().filter(|i| *i != leader).collect();
+    let setup = connect(&ens.connect_string(&ens.ids())).await;
+    setup
+        .create("/locks", b"", &persistent())
+        .await
+        .expect("create /locks");
+    drop(setup);
+    // Sessions pinned to one follower each (a one-server connect string), each holding an
+    // ephemeral "lock".
+    let mut held = Vec::new();
+    for f in &followers {
+        for i in 0..PER_FOLLOWER {
+            let c = connect_detached(&ens.addr(*f), session_timeout).await;
+            let path = format!("/locks/f{f}-{i}");
+            let (stat, _) = c
+                .create(&path, b"", &ephemeral())
+                .await
+                .unwrap_or_else(|e| panic!("create {path}: {e}"));
+            assert_eq!(stat.ephemeral_owner, c.session_id().0);
+            held.push((*f, path, c));
+        }
+    }
+    // Age the sessions past their timeout while their clients ping: the condition of the hole
+    // (a deadline set at creation and never refreshed on the other follower has passed).
+    tokio::time::sleep(session_timeout + Duration::from_secs(2)).await;
+
+    let killed_at = Instant::now();
+    ens.kill9(leader);
+    let new_leader = ens.wait_leader(&followers, SETTLE);
+    println!(
+        "leader {leader} killed; {new_leader} leads after {:?}",
+        killed_at.elapsed()
+    );
+    // Every session writes again through its follower; none may have expired.
+    let mut expired = Vec::new();
+    for (f, path, c) in &held {
+        let end = Instant::now() + WAIT;
+        let mut k = 0;
+        loop {
+            k += 1;
+            let p = format!("{path}-after{k}");
+            match tokio::time::timeout(Duration::from_secs(5), c.create(&p, b"", &persistent()))
+                .await
+            {
+                Ok(Ok(_)) => break,
+                Ok(Err(zk::Error::SessionExpired)) => {
+                    expired.push(format!("{path} (session {:#x} on {f})", c.session_id().0));
+                    break;
+                }
+                _ => {}
+            }
+            assert!(Instant::now() < end, "{path}: its session never came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        expired.is_empty(),
+        "sessions expired in a failover of {:?} (timeout {session_timeout:?}): {expired:?}",
+        killed_at.elapsed()
+    );
+    // Each client moves its session to the new leader (its connection to the follower dropped
+    // first, the session left open), which must take it (not answer "expired"); its lock is
+    // still there, owned by it.
+    let mut moved = Vec::new();
+    let sessions = held.len();
+    for (_, path, c) in held {
+        let (sid, info) = (c.session_id().0, c.session().clone());
+        drop(c);
+        let m = within(
+            &format!("{path}: resume on the new leader"),
+            WAIT,
+            zk::Client::connector()
+                .with_session_timeout(session_timeout)
+                .with_session(info)
+                .with_detached()
+                .connect(&ens.addr(new_leader)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path}: the new leader refuses its session: {e}"));
+        m.sync("/locks").await.expect("sync");
+        let stat = m
+            .check_stat(&path)
+            .await
+            .expect("exists")
+            .unwrap_or_else(|| panic!("{path} vanished in the failover"));
+        assert_eq!(stat.ephemeral_owner, sid, "{path}");
+        moved.push(m);
+    }
+    println!(
+        "{sessions} sessions, all alive and movable {:?} after the kill",
+        killed_at.elapsed()
+    );
+    // The clients go away without closing: every session expires and its lock goes.
+    let gone_at = Instant::now();
+    drop(moved);
+    let watcher = connect(&ens.addr(new_leader)).await;
+    let end = Instant::now() + session_timeout + WAIT;
+    loop {
+        watcher.sync("/locks").await.expect("sync");
+        let left: Vec<String> = watcher
+            .get_children("/locks")
+            .await
+            .expect("children")
+            .0
+            .into_iter()
+            .filter(|c| !c.contains("-after"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "locks of gone clients still held {:?} later: {left:?}",
+            gone_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "every lock released {:?} after its client went away",
+        gone_at.elapsed()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Sessions across servers
 // ---------------------------------------------------------------------------------------------

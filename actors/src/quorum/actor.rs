@@ -208,8 +208,16 @@ impl QuorumPeer {
 
     /// Performs the core's outputs, in order.
     fn run(&mut self, out: Vec<Output>) {
+        // The sessions seen active since the last ping round, for every ping of this round.
+        let mut ping_touched: Option<Vec<SessionId>> = None;
         for o in out {
             match o {
+                Output::Send(to, PeerMsg::Ping { .. }) => {
+                    let touched = ping_touched
+                        .get_or_insert_with(|| self.sessions.take_touched())
+                        .clone();
+                    self.links.send(to, PeerMsg::Ping { touched });
+                }
                 Output::Send(to, msg) => self.send_peer(to, msg),
                 Output::Durably { token, action } => {
                     if let Some(log) = &self.log {
@@ -225,6 +233,14 @@ impl QuorumPeer {
                     for id in ids {
                         if let Some(s) = self.sessions.get(id) {
                             s.touch(now, self.sessions.tick_ms());
+                        }
+                    }
+                }
+                Output::SessionsAlive(ids) => {
+                    let now = crate::clock::now_ms();
+                    for id in ids {
+                        if let Some(s) = self.sessions.get(id) {
+                            s.refresh(now, self.sessions.tick_ms());
                         }
                     }
                 }
@@ -355,6 +371,13 @@ impl QuorumPeer {
             self.looking_since = None;
             self.leave_read_only();
         }
+        self.show_role(r);
+        // Sessions expire only while this server leads and serves (`set_serving`).
+        self.sessions.stop_expiring();
+    }
+
+    /// Sets the node's mode from the role.
+    fn show_role(&mut self, r: RoleView) {
         let mode = match r {
             RoleView::Standalone => Mode::Standalone,
             RoleView::Leading { .. } => Mode::Leader,
@@ -366,8 +389,6 @@ impl QuorumPeer {
             *node.mode.write() = mode;
             crate::node::telemetry::role_changed(node, mode);
         }
-        let leading = matches!(r, RoleView::Leading { .. } | RoleView::Standalone);
-        self.sessions.set_expiring(leading);
     }
 
     /// Read-only mode (ZooKeeper's `readonlymode.enabled`): once the core has been LOOKING for
@@ -442,16 +463,17 @@ impl QuorumPeer {
             node.set_serving(on);
         }
         if on {
-            if let RoleView::Leading { epoch } = self.core().role() {
+            let role = self.core().role();
+            if matches!(role, RoleView::Leading { .. } | RoleView::Standalone) {
                 // A new leader restarts every session's timer (as ZooKeeper does).
-                let now = crate::clock::now_ms();
-                for s in self.sessions.all() {
-                    s.touch(now, self.sessions.tick_ms());
-                }
+                self.sessions.start_expiring(crate::clock::now_ms());
+            }
+            if let RoleView::Leading { epoch } = role {
                 self.publish_first_config(epoch);
             }
             return;
         }
+        self.sessions.stop_expiring();
         // Leaving a role: clients reconnect elsewhere, their sessions live on. (Read-only
         // clients, if any, are closed by `leave_read_only`.)
         if let Some(node) = &self.node {
@@ -901,7 +923,7 @@ impl Handler<Attach> for QuorumPeer {
         self.node = Some(m.0);
         if let Some(core) = &self.core {
             let r = core.role();
-            self.on_role(r);
+            self.show_role(r);
         }
         self.publish_status();
     }
@@ -963,9 +985,12 @@ impl Handler<CreateSession> for QuorumPeer {
 impl Handler<ExpireSession> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: ExpireSession, _: &mut Context<Self>) {
-        if !self.is_leading() {
+        if !self.is_leading() || !self.serving {
+            // Asked before the role changed: the tracker schedules it again, and the next
+            // serving leader decides.
             if let Some(s) = self.sessions.get(m.0) {
                 s.unmark_closing();
+                self.sessions.requeue(m.0);
             }
             return;
         }

@@ -16,7 +16,8 @@ use crate::txn::{SessionId, Txn, Zxid};
 pub type Sid = u64;
 
 /// zkr's peer protocol version: a peer with another version is refused cleanly.
-pub const PEER_PROTOCOL_VERSION: u32 = 1;
+/// Version 2: `Ping` carries the sessions the leader saw active.
+pub const PEER_PROTOCOL_VERSION: u32 = 2;
 
 /// The epoch part of a zxid.
 pub fn epoch_of(zxid: Zxid) -> u64 {
@@ -152,8 +153,13 @@ pub enum PeerMsg {
     },
     /// Leader → learner: start serving clients.
     UpToDate,
-    /// Leader → learner heartbeat.
-    Ping,
+    /// Leader → learner heartbeat, with the sessions the leader saw activity for since its last
+    /// ping (its own clients' and what learners reported): the learner refreshes their
+    /// deadlines, so every server's deadlines follow the leader's (filled in by the shell).
+    Ping {
+        /// Sessions active since the last ping.
+        touched: Vec<SessionId>,
+    },
     /// Learner → leader heartbeat answer, with the sessions it saw activity for.
     PingReply {
         /// Sessions touched since the last reply.

@@ -341,6 +341,11 @@ pub(super) struct Sim {
     pub traced_links: BTreeSet<(Sid, Sid)>,
     /// (time, from, to, message) of the traced links.
     pub link_log: Vec<(i64, Sid, Sid, String)>,
+    /// Snapshots for learners are taken when asked but handed to the core only at
+    /// [`Sim::release_snapshots`] (a snapshot still being encoded while writes go on).
+    pub hold_snapshots: bool,
+    /// (leader, learner, leader's life, snapshot) held by `hold_snapshots`.
+    held_snapshots: Vec<(Sid, Sid, u64, Arc<SnapshotBlob>)>,
 }
 
 /// The kind of a message, for counts and hooks.
@@ -359,7 +364,7 @@ pub(super) fn kind(m: &PeerMsg) -> &'static str {
         PeerMsg::Inform(_) => "Inform",
         PeerMsg::NewLeader { .. } => "NewLeader",
         PeerMsg::UpToDate => "UpToDate",
-        PeerMsg::Ping => "Ping",
+        PeerMsg::Ping { .. } => "Ping",
         PeerMsg::PingReply { .. } => "PingReply",
         PeerMsg::Request { .. } => "Request",
         PeerMsg::CreateSession { .. } => "CreateSession",
@@ -428,6 +433,8 @@ impl Sim {
             closed_sessions: BTreeSet::new(),
             traced_links: BTreeSet::new(),
             link_log: Vec::new(),
+            hold_snapshots: false,
+            held_snapshots: Vec::new(),
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {
             sim.servers.insert(
@@ -771,7 +778,12 @@ impl Sim {
                             blob.zxid
                         );
                     }
-                    self.step(id, Input::SnapshotTaken { learner, blob });
+                    if self.hold_snapshots {
+                        let life = self.servers[&id].life;
+                        self.held_snapshots.push((id, learner, life, blob));
+                    } else {
+                        self.step(id, Input::SnapshotTaken { learner, blob });
+                    }
                 }
                 Output::Role(r) => {
                     self.roles.push((self.now, id, r));
@@ -798,7 +810,7 @@ impl Sim {
                         self.check_prefix(id);
                     }
                 }
-                Output::TouchSessions(_) => {}
+                Output::TouchSessions(_) | Output::SessionsAlive(_) => {}
             }
         }
     }
@@ -1347,6 +1359,25 @@ impl Sim {
             .iter()
             .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
             .count()
+    }
+
+    /// Snapshots held by [`Sim::hold_snapshots`] (and not lost with a crash of their leader).
+    pub(super) fn held_snapshot_count(&self) -> usize {
+        self.held_snapshots
+            .iter()
+            .filter(|(id, _, life, _)| self.servers[id].life == *life && self.alive(*id))
+            .count()
+    }
+
+    /// Hands the held snapshots to their leaders' cores (those whose leader has not crashed
+    /// since), and stops holding.
+    pub(super) fn release_snapshots(&mut self) {
+        self.hold_snapshots = false;
+        for (id, learner, life, blob) in std::mem::take(&mut self.held_snapshots) {
+            if self.servers[&id].life == life {
+                self.step(id, Input::SnapshotTaken { learner, blob });
+            }
+        }
     }
 
     /// Adds a message hook; returns its index (for [`Sim::msg_fired`]).
