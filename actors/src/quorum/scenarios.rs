@@ -1147,6 +1147,8 @@ fn scenario_a_leader_whose_fsync_failed_after_a_quorum_committed_rejoins_by_diff
         "the txn its disk refused is logged again"
     );
     commit(&mut sim, "b", 3);
+    sim.settle_and_check();
+}
 
 /// Issue 12, hole 3: a learner synchronised by SNAP gets the snapshot and then the txns after
 /// it. The snapshot is encoded in the background while writes go on; if more txns commit
