@@ -182,6 +182,8 @@ pub struct LogActor {
     resets_done: u64,
     /// The batch in flight is a truncation or install.
     reset_in_flight: bool,
+    /// Free space was under the warning level at the last check (warned once per episode).
+    space_low: bool,
     last_floor: Option<Zxid>,
 }
 
@@ -333,6 +335,7 @@ impl LogActor {
             snapshot_running: false,
             resets_done: 0,
             reset_in_flight: false,
+            space_low: false,
             last_floor: None,
         }
     }
@@ -543,9 +546,15 @@ impl LogActor {
                 metrics::gauge!("zkr_disk_free_bytes", "dir" => which).set(free as f64);
                 if free < threshold {
                     low = true;
-                    tracing::warn!(dir = %dir.display(), free, needed = threshold, "free disk space is low: the next snapshot or log segment may not fit");
+                    if !act.space_low {
+                        tracing::warn!(dir = %dir.display(), free, needed = threshold, "free disk space is low: the next snapshot or log segment may not fit");
+                    }
                 }
             }
+            if act.space_low && !low {
+                tracing::info!("free disk space is back above the warning level");
+            }
+            act.space_low = low;
             metrics::gauge!("zkr_disk_space_low").set(if low { 1.0 } else { 0.0 });
         }));
     }
