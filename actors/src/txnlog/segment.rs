@@ -271,9 +271,16 @@ impl FileLog {
         let path = dir.join(segment_name(first_zxid));
         let header = format::header(LOG_MAGIC, first_zxid);
         let prealloc = self.prealloc_bytes;
+        let mut allocated = prealloc;
         let made = self.fs.open(&path, true).and_then(|mut file| {
             file.write_all_at(&header, 0)?;
-            file.allocate(prealloc)?;
+            if let Err(e) = file.allocate(prealloc) {
+                if !super::is_disk_full(&e) {
+                    return Err(e);
+                }
+                // Not room for a whole preallocation: the segment grows record by record.
+                allocated = HEADER_LEN as u64;
+            }
             file.sync_all()?;
             Ok(file)
         });
@@ -291,7 +298,7 @@ impl FileLog {
         self.current = Some(Current { file, path });
         self.offset = HEADER_LEN as u64;
         self.synced_offset = self.offset;
-        self.allocated = prealloc;
+        self.allocated = allocated;
         self.roll_requested = false;
         Ok(())
     }
@@ -396,8 +403,14 @@ impl LogBackend for FileLog {
         let end = self.offset + len;
         let c = self.current.as_mut().expect("a segment after roll");
         if end > self.allocated {
-            let want = end.div_ceil(self.prealloc_bytes) * self.prealloc_bytes;
-            if let Err(e) = c.file.allocate(want) {
+            let mut want = end.div_ceil(self.prealloc_bytes) * self.prealloc_bytes;
+            let mut r = c.file.allocate(want);
+            if r.as_ref().is_err_and(super::is_disk_full) {
+                // Not room for a whole step: take just what this batch needs.
+                want = end;
+                r = c.file.allocate(want);
+            }
+            if let Err(e) = r {
                 let e = LogError::io(&c.path, e);
                 return Err(self.failed(e));
             }
