@@ -154,6 +154,20 @@ impl ZkrNode {
         std::fs::read_to_string(self.dir.0.join("node.log")).unwrap_or_default()
     }
 
+    /// The node's log once it contains `needle` (lines are written by the node's log-output
+    /// thread, a moment after what they report); panics after 10 s.
+    pub fn log_with(&self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < end, "{needle:?} not logged; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process with SIGKILL and waits for it.
     pub fn kill9(&mut self) {
         if let Some(c) = self.child.take() {
