@@ -193,6 +193,8 @@ pub struct FileLog {
     cut_pending: bool,
     /// An I/O error hit the current segment: once cut back, the next append starts a new one.
     abandon: bool,
+    /// A whole preallocation step did not fit: the segment grows by what each batch needs.
+    exact_allocation: bool,
     /// Number of fsyncs done.
     pub fsyncs: u64,
 }
@@ -243,6 +245,7 @@ impl FileLog {
             synced_zxid: last_zxid,
             cut_pending: false,
             abandon: false,
+            exact_allocation: false,
             fsyncs: 0,
         };
         if let Some((path, end)) = tail {
@@ -279,7 +282,7 @@ impl FileLog {
                     return Err(e);
                 }
                 // Not room for a whole preallocation: the segment grows record by record.
-                allocated = HEADER_LEN as u64;
+                allocated = 0;
             }
             file.sync_all()?;
             Ok(file)
@@ -298,7 +301,8 @@ impl FileLog {
         self.current = Some(Current { file, path });
         self.offset = HEADER_LEN as u64;
         self.synced_offset = self.offset;
-        self.allocated = allocated;
+        self.exact_allocation = allocated == 0;
+        self.allocated = allocated.max(HEADER_LEN as u64);
         self.roll_requested = false;
         Ok(())
     }
@@ -404,9 +408,16 @@ impl LogBackend for FileLog {
         let c = self.current.as_mut().expect("a segment after roll");
         if end > self.allocated {
             let mut want = end.div_ceil(self.prealloc_bytes) * self.prealloc_bytes;
-            let mut r = c.file.allocate(want);
+            let mut r = if self.exact_allocation {
+                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+            } else {
+                c.file.allocate(want)
+            };
             if r.as_ref().is_err_and(super::is_disk_full) {
-                // Not room for a whole step: take just what this batch needs.
+                // Not room for a whole step: take just what this batch needs, and do not try a
+                // whole step again in this segment (a failing fallocate on a nearly full
+                // tmpfs costs tens of ms).
+                self.exact_allocation = true;
                 want = end;
                 r = c.file.allocate(want);
             }
