@@ -37,6 +37,7 @@ if [ $quick = 1 ]; then
   export ZKR_SIM_SEEDS=${ZKR_SIM_SEEDS:-100}
 fi
 run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
+run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh
 run "java, zkCli, C client" tests/java/run.sh

@@ -1813,3 +1813,86 @@ async fn an_ensemble_started_from_zoo_cfg_files_works() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Reconfiguration
+// ---------------------------------------------------------------------------------------------
+
+/// `[auth]` and `[features]` of a reconfig-enabled ensemble whose super user is `super:test`.
+const RECONFIG_TOML: &str = "[auth]\nsuper_digest = \"super:D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n\n\
+                             [features]\nreconfig_enabled = true\n";
+
+/// Issue 12, hole 7: server 4 becomes a participant by reconfig (an observer promoted, or a
+/// server that was not a member at all). From then on the quorum of {1, 2, 3, 4} is any three
+/// of them: with a follower of 1-3 killed, the leader, the other follower and 4 must still
+/// commit writes. Before the fix, 4 stayed registered with the leader as an observer (a fresh
+/// server registering as a participant was refused), so its ACKs never counted and writes
+/// needed all of 1-3.
+async fn a_participant_added_by_reconfig_counts_for_the_quorum(tag: &str, promote: bool) {
+    let mut ens = Ensemble::start(
+        tag,
+        EnsembleSpec {
+            observers: usize::from(promote),
+            joiners: usize::from(!promote),
+            extra_toml: RECONFIG_TOML.into(),
+            ..Default::default()
+        },
+    );
+    let new = 4u8;
+    if !promote {
+        ens.spawn(new);
+    }
+    let founders: Vec<u8> = (1..=3).collect();
+    let leader = ens.wait_leader(&founders, SETTLE);
+    // 4 syncs with the leader before it is added (as an observer, or a non-voting follower).
+    let want = if promote { "observer" } else { "follower" };
+    ens.wait_mode(new, want, SETTLE);
+    let admin = connect(&ens.addr(leader)).await;
+    admin
+        .auth("digest", b"super:test")
+        .await
+        .expect("auth as super");
+    let line = ens.participant_line(new);
+    admin
+        .update_ensemble(
+            zk::EnsembleUpdate::Incremental {
+                joinings: vec![line.as_str()].into_iter(),
+                leavings: vec![].into_iter(),
+            },
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("reconfig adding {line}: {e}"));
+    let (config, _) = admin.get_config().await.expect("config");
+    let config = String::from_utf8_lossy(&config).into_owned();
+    assert!(
+        config.contains(&format!("server.{new}=")) && !config.contains(":observer"),
+        "4 is a participant now: {config}"
+    );
+    ens.wait_mode(new, "follower", SETTLE);
+    // One of the old followers goes: 3 of the 4 voters remain, 4 among them.
+    let gone = founders
+        .iter()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    ens.kill9(gone);
+    try_create(&ens.addr(leader), "/after-reconfig", b"x", WAIT)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("no write committed by the leader, a follower and the new participant: {e}")
+        });
+    let left: Vec<u8> = ens.ids().into_iter().filter(|id| *id != gone).collect();
+    let tree = assert_converged(&ens, &left).await;
+    assert!(tree.contains_key("/after-reconfig"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_promoted_to_participant_by_reconfig_counts_for_the_quorum() {
+    a_participant_added_by_reconfig_counts_for_the_quorum("reconfig-promote", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_added_by_reconfig_counts_for_the_quorum() {
+    a_participant_added_by_reconfig_counts_for_the_quorum("reconfig-add", false).await;
+}

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod connection;

@@ -165,6 +165,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     }
     if config.metrics.port != 0 {
         start_metrics(&config)?;
+    } else if config.admin.enabled {
+        // No /metrics, but the admin server's `monitor` reports the registry.
+        telemetry::install(None).map_err(|message| StartError::Metrics {
+            addr: config.admin.socket(),
+            message,
+        })?;
     }
     let tick_ms = config.node.tick_time_ms.max(1) as i64;
     let policy = AclPolicy::from_config(&config);
@@ -265,10 +271,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent: recent[recent_kept..].to_vec(),
         floor,
     };
-    let links = PeerLinks::new(
+    let mut links = PeerLinks::new(
         me,
         effective_peer_addresses(&static_cfg, &dynamic, &peer_addresses(&static_cfg, me), me),
         peer_listener,
+    );
+    links.set_listen_addr(
+        static_cfg
+            .servers
+            .get(&me)
+            .map(|s| format!("{}:{}", s.host, s.peer_port)),
     );
     let quorum_arbiter = Arbiter::new();
     let quorum = {
@@ -398,5 +410,5 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
 
 fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
-    telemetry::install(addr).map_err(|message| StartError::Metrics { addr, message })
+    telemetry::install(Some(addr)).map_err(|message| StartError::Metrics { addr, message })
 }

@@ -18,7 +18,7 @@ use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 
 use super::core::{CoreConfig, Input, Output, PeerCore, PersistedState, RoleView};
-use super::link::{LinkDown, PeerInbound, PeerLinks};
+use super::link::{LinkDown, PeerAnnounced, PeerInbound, PeerLinks};
 use super::msg::{PeerMsg, Sid, SnapshotBlob};
 use crate::connection::Outbox;
 use crate::node::context::{Mode, NodeContext};
@@ -254,6 +254,7 @@ impl QuorumPeer {
             PeerMsg::PingReply { .. } => PeerMsg::PingReply {
                 touched: self.sessions.take_touched(),
             },
+
             m => m,
         };
         self.links.send(to, msg);
@@ -1062,6 +1063,29 @@ impl Handler<PeerInbound> for QuorumPeer {
             | PeerMsg::SyncRequest { .. }
             | PeerMsg::SyncDone { .. }) => self.on_learner_request(m.from, msg),
             msg => self.step(Input::Message { from: m.from, msg }),
+        }
+    }
+}
+
+impl Handler<PeerAnnounced> for QuorumPeer {
+    type Result = ();
+    /// A server this one has no link to (not a member yet: to be added by reconfig) connected:
+    /// dial it back where it listens, so it can be answered (votes) and synchronised.
+    fn handle(&mut self, m: PeerAnnounced, _: &mut Context<Self>) {
+        if self.links.peers().contains_key(&m.from) || m.from == self.settings.core.membership.me {
+            return;
+        }
+        use std::net::ToSocketAddrs;
+        match m.listen_addr.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => {
+                tracing::info!(peer = m.from, addr = %a, "a server that is not a member connected: dialling it back");
+                let mut peers = self.links.peers().clone();
+                peers.insert(m.from, a);
+                self.links.update(peers);
+            }
+            _ => {
+                tracing::warn!(peer = m.from, addr = %m.listen_addr, "cannot resolve a joining server's peer address")
+            }
         }
     }
 }

@@ -455,7 +455,7 @@ impl PeerCore {
                             self.on_message(now, from, info, out);
                         }
                     } else {
-                        let observer = self.s.cfg.membership.i_observe();
+                        let observer = self.s.cfg.membership.listed_as_observer() == Some(true);
                         let (f, fo) = Follower::start(&mut self.s, v.leader, observer, now);
                         self.role = Role::Following(Box::new(f));
                         out.push(Output::Role(self.role()));
@@ -519,6 +519,18 @@ impl PeerCore {
         {
             tracing::warn!("this server is no longer a voter: it stops leading");
             self.look(now, &mut out);
+        }
+        if let Role::Following(f) = &self.role {
+            let listed = self.s.cfg.membership.listed_as_observer();
+            if listed.is_some_and(|observer| observer != f.observer()) {
+                // A committed reconfig changed this server's role: it registers again as what
+                // it is now (the leader counts a follower's ACKs, sends an observer INFORMs).
+                tracing::info!(
+                    observer = listed,
+                    "a reconfig changed this server's role: registering again"
+                );
+                self.look(now, &mut out);
+            }
         }
         out
     }

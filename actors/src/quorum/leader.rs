@@ -5,7 +5,9 @@
 //! Invariants:
 //! * nothing is proposed before a quorum (this server included) acknowledged NEWLEADER;
 //! * a txn is committed only once a quorum of voters that acknowledged NEWLEADER (and so hold
-//!   this epoch's history durably) acknowledged it, and only after every earlier txn;
+//!   this epoch's history durably) acknowledged it, and only after every earlier txn; while a
+//!   reconfig is pending (proposed, or inherited uncommitted), a quorum of the configuration it
+//!   brings is needed too;
 //! * ACKs of a learner are counted only once it acknowledged NEWLEADER; that ACK covers every
 //!   proposal it was sent before NEWLEADER; when it registers again (or its link breaks) its
 //!   earlier ACKs are forgotten (the sync may truncate what they acknowledged);
@@ -466,11 +468,24 @@ impl Leader {
         if self.phase != Phase::Sync {
             return;
         }
-        let acked = self
-            .newleader_acks
+        if !s.cfg.membership.is_quorum(self.newleader_acks.iter()) {
+            return;
+        }
+        // An inherited reconfig is committed with the epoch: the configuration it brings must
+        // have a quorum among the NEWLEADER ACKs too (ZooKeeper waits for both).
+        let me = s.cfg.membership.me;
+        let next = s
+            .unapplied
             .iter()
-            .filter(|id| s.cfg.membership.is_voter(**id));
-        if !s.cfg.membership.is_quorum(acked) {
+            .take(self.inherited)
+            .rev()
+            .find_map(|t| match &t.op {
+                crate::txn::TxnOp::Reconfig { data, .. } => {
+                    super::dynconfig::parse(&String::from_utf8_lossy(data)).ok()
+                }
+                _ => None,
+            });
+        if next.is_some_and(|c| !c.membership(me).is_quorum(self.newleader_acks.iter())) {
             return;
         }
         self.phase = Phase::Broadcast;
@@ -639,12 +654,15 @@ impl Leader {
                 floor,
                 observer,
             } => {
-                if observer == s.cfg.membership.is_voter(from) {
-                    tracing::warn!(
-                        peer = from,
-                        "learner's role disagrees with the membership; ignored"
-                    );
+                if observer && s.cfg.membership.is_voter(from) {
+                    tracing::warn!(peer = from, "a voter registers as an observer; ignored");
                     return false;
+                }
+                if !observer && !s.cfg.membership.is_voter(from) {
+                    // A server not (yet) a voter learning as a follower, as ZooKeeper's joining
+                    // servers do: it gets proposals and ACKs them; its ACKs count only for a
+                    // configuration it votes in (a pending reconfig, then the committed one).
+                    tracing::info!(peer = from, "a non-voting follower registers");
                 }
                 self.learners.insert(
                     from,

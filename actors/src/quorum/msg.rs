@@ -16,7 +16,8 @@ use crate::txn::{SessionId, Txn, Zxid};
 pub type Sid = u64;
 
 /// zkr's peer protocol version: a peer with another version is refused cleanly.
-/// Version 2: `Ping` carries the sessions the leader saw active.
+/// Version 2: `Ping` carries the sessions the leader saw active; `Hello` where the connecting
+/// server listens.
 pub const PEER_PROTOCOL_VERSION: u32 = 2;
 
 /// The epoch part of a zxid.
@@ -221,4 +222,8 @@ pub struct Hello {
     pub from: Sid,
     /// A number that changes every time the connection is (re)made.
     pub generation: u64,
+    /// Where the connecting server accepts peer connections (`host:port`, as its own
+    /// configuration gives it). A server that is not a member yet (to be added by reconfig) is
+    /// unknown to the others, who dial it back there to answer it.
+    pub listen_addr: Option<String>,
 }

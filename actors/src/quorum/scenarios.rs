@@ -1266,3 +1266,54 @@ fn scenario_a_stale_ack_of_a_follower_truncated_since_does_not_count() {
     );
     sim.settle_and_check();
 }
+
+/// Issue 12, hole 7 (second half): a reconfig was logged but not committed when its leader
+/// died; the new leader inherits it. Committing it with its epoch needs NEWLEADER ACKs from a
+/// quorum of the old configuration AND of the one it brings (as ZooKeeper's leader waits for
+/// both): a reconfig must never take effect while most of the new voters do not hold it.
+///
+/// Five voters; the reconfig shrinks them to {l, a, b}. Only c and d log it (l's proposals to
+/// a and b are held), then l and b die. c or d leads with a, c, d: a quorum of the old five,
+/// but only a of the new three.
+#[test]
+fn scenario_an_inherited_reconfig_commits_only_with_a_quorum_of_the_next_configuration() {
+    let mut sim = Sim::new_unbooted(5, 5, 0);
+    sim.chaos = false;
+    sim.auto_writes = false;
+    sim.boot_all();
+    assert!(sim.run_until(WAIT, everyone_serves), "no stable ensemble");
+    let l = leader(&sim);
+    let rest: Vec<Sid> = (1..=5).filter(|x| *x != l).collect();
+    let (a, b, c, d) = (rest[0], rest[1], rest[2], rest[3]);
+    sim.hold(l, a);
+    sim.hold(l, b);
+    let r = sim
+        .submit(ClientOp::Reconfig(vec![l, a, b]))
+        .expect("the leader takes the reconfig");
+    assert!(
+        sim.run_until(WAIT, |s| [c, d].iter().all(|x| s.servers[x].disk.holds(r))),
+        "c and d log the reconfig"
+    );
+    assert!(
+        !sim.committed.contains_key(&r),
+        "pending: the next configuration has no quorum yet"
+    );
+    sim.crash(l);
+    sim.crash(b);
+    sim.release(l, a);
+    sim.release(l, b);
+    // a, c, d: a quorum of the old configuration, one of three in the next.
+    sim.run_for(10_000);
+    assert!(
+        !sim.committed.contains_key(&r),
+        "{r:#x} committed with only {a} of the next configuration's voters {:?} holding it",
+        [l, a, b]
+    );
+    sim.restart(b);
+    sim.restart(l);
+    assert!(
+        sim.run_until(WAIT, |s| s.committed.contains_key(&r)),
+        "committed once the next configuration has a quorum"
+    );
+    sim.settle_and_check();
+}

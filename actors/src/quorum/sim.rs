@@ -188,6 +188,8 @@ pub(super) enum ClientOp {
     CreateSession(SessionId),
     /// closeSession.
     CloseSession(SessionId),
+    /// A new configuration of voters (ids), proposed as a reconfig txn as is (no checks).
+    Reconfig(Vec<Sid>),
 }
 
 /// What a [`MsgHook`] does to the message it matches.
@@ -816,9 +818,11 @@ impl Sim {
     }
 
     fn apply(&mut self, id: Sid, txns: Vec<Arc<Txn>>) {
+        // The role as the outputs performed so far show it: a leader that commits a reconfig
+        // removing itself applies it, then steps down, in one step.
         let is_leader = matches!(
-            self.servers[&id].core.as_ref().map(|c| c.role()),
-            Some(RoleView::Leading { .. })
+            self.roles.iter().rev().find(|(_, s, _)| *s == id),
+            Some((_, _, RoleView::Leading { .. }))
         );
         if is_leader {
             // A leader commits its whole history before anything new.
@@ -1087,6 +1091,21 @@ impl Sim {
             return None;
         };
         let (session_id, txn_op) = match op {
+            ClientOp::Reconfig(voters) => {
+                let text: String = voters
+                    .iter()
+                    .map(|v| format!("server.{v}=127.0.0.1:{v}:{v}:participant\n"))
+                    .collect();
+                let mut cfg = super::dynconfig::parse(&text).expect("a valid configuration");
+                cfg.version = zxid;
+                (
+                    0,
+                    crate::txn::TxnOp::Reconfig {
+                        data: Bytes::from(cfg.text()),
+                        version: zxid,
+                    },
+                )
+            }
             ClientOp::CreateSession(session) => (
                 session,
                 s.prep
@@ -1120,7 +1139,9 @@ impl Sim {
                         }),
                     ),
                     ClientOp::CloseSession(session) => (session, Request::CloseSession),
-                    ClientOp::CreateSession(_) => unreachable!("handled above"),
+                    ClientOp::CreateSession(_) | ClientOp::Reconfig(_) => {
+                        unreachable!("handled above")
+                    }
                 };
                 let op = s.prep.prep(
                     &s.tree,
