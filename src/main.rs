@@ -6,6 +6,8 @@ mod config;
 mod dev;
 mod logging;
 mod tools;
+mod zk_export;
+mod zk_import;
 mod zoocfg;
 
 use std::path::PathBuf;
@@ -103,6 +105,33 @@ enum Command {
         /// Snapshots to keep.
         #[arg(long, default_value_t = 3)]
         keep: usize,
+    },
+    /// Bring an Apache ZooKeeper server's data (3.4-3.9 snapshots and logs) into a zkr data dir.
+    Import {
+        /// ZooKeeper's dataDir (holding version-2/).
+        #[arg(long = "from-zookeeper", value_name = "DATA_DIR")]
+        from: PathBuf,
+        /// ZooKeeper's dataLogDir, when its logs are kept apart.
+        #[arg(long = "zookeeper-log-dir", value_name = "DATA_LOG_DIR")]
+        log_dir: Option<PathBuf>,
+        /// The zkr data directory to write (may be ZooKeeper's dataDir itself).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Read and check everything, report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write even if a digest ZooKeeper recorded does not match the rebuilt tree.
+        #[arg(long)]
+        accept_digest_mismatch: bool,
+    },
+    /// Write a stopped zkr node's state as an Apache ZooKeeper snapshot (the way back).
+    Export {
+        /// ZooKeeper's dataDir to write (the snapshot and epochs go into its version-2/).
+        #[arg(long = "to-zookeeper", value_name = "DATA_DIR")]
+        to: PathBuf,
+        /// The zkr data directory to read.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 
@@ -292,6 +321,27 @@ fn main() -> ExitCode {
             })
         }
         Command::Purge { data_dir, keep } => return tool_result(tools::purge(data_dir, *keep)),
+        Command::Import {
+            from,
+            log_dir,
+            data_dir,
+            dry_run,
+            accept_digest_mismatch,
+        } => {
+            return tool_result(zk_import::run(&zk_import::ImportOptions {
+                from: from.clone(),
+                log_dir: log_dir.clone(),
+                data_dir: data_dir.clone(),
+                dry_run: *dry_run,
+                accept_digest_mismatch: *accept_digest_mismatch,
+            }))
+        }
+        Command::Export { to, data_dir } => {
+            return tool_result(zk_export::run(&zk_export::ExportOptions {
+                to: to.clone(),
+                data_dir: data_dir.clone(),
+            }))
+        }
         Command::Dev {
             nodes,
             base_port,

@@ -370,6 +370,9 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             floor: 0,
         }
     } else {
+        if let Some(why) = crate::zkfiles::layout::refuse_zookeeper_data(&config.node.data_dir) {
+            return Err(StartError::Config(why));
+        }
         let layout = Layout::new(&config.node.data_dir);
         let started = std::time::Instant::now();
         let rec = recovery::recover(&layout).map_err(|source| StartError::Recovery {
