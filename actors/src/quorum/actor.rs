@@ -31,7 +31,9 @@ use crate::store::actor::{Apply, CommitItem, ReplaceTree, StoreActor};
 use crate::store::Store;
 use crate::tree::NodeKind;
 use crate::txn::{SessionId, Txn, TxnOp, Zxid};
-use crate::txnlog::actor::{FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy};
+use crate::txnlog::actor::{
+    FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy, WriteFile,
+};
 use crate::txnlog::LogBackend;
 
 /// Connection → quorum: a write, sync or closeSession from a session.
@@ -327,11 +329,12 @@ impl QuorumPeer {
         let addrs = effective_peer_addresses(&self.settings.dynamic, &cfg, self.links.peers(), me);
         self.links.update(addrs);
         self.settings.dynamic = cfg;
-        if let Some(dir) = &self.settings.data_dir {
-            let path = dir.join(format!("zoo.cfg.dynamic.{version:x}"));
-            if let Err(e) = std::fs::write(&path, format!("{text}\n")) {
-                tracing::warn!(file = %path.display(), error = %e, "cannot write the dynamic configuration file");
-            }
+        if let (Some(dir), Some(log)) = (&self.settings.data_dir, &self.log) {
+            let write = WriteFile {
+                path: dir.join(format!("zoo.cfg.dynamic.{version:x}")),
+                contents: format!("{text}\n"),
+            };
+            crate::link::send(log, "quorum -> log", write);
         }
     }
 
@@ -1016,7 +1019,7 @@ impl Handler<JobsDone> for QuorumPeer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "durable action failed");
+                tracing::error!(error = %e, kind = e.kind().label(), "durable action failed");
                 let standalone = self.core.as_ref().map(|c| c.role()) == Some(RoleView::Standalone);
                 if standalone {
                     self.fail_in_flight();
