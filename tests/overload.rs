@@ -808,3 +808,64 @@ fn global_outstanding_limit_pauses_a_busy_connection_and_others_are_still_served
         "{log}"
     );
 }
+
+#[test]
+fn a_follower_that_does_not_keep_up_is_dropped_and_syncs_again_while_the_leader_goes_on() {
+    use common::ensemble::{zxid_of, Ensemble, EnsembleSpec};
+    // A long syncLimit, so that the queue bound (1 MiB), not the ACK timeout, drops the follower.
+    let e = Ensemble::start(
+        "slow-follower",
+        EnsembleSpec {
+            proxied: true,
+            sync_limit: 80,
+            ensemble_extra: "peer_queue_bytes = 1048576\n".into(),
+            ..EnsembleSpec::default()
+        },
+    );
+    let leader = e.wait_leader(&e.ids(), Duration::from_secs(60));
+    let slow = e.ids().into_iter().find(|id| *id != leader).unwrap();
+    let from = e.log_len(leader);
+    // The leader's link to `slow` stops moving (nothing read, nothing closed).
+    e.proxies[&(leader, slow)].stall();
+    let addr: SocketAddr = e.addr(leader).parse().unwrap();
+    runtime().block_on(async {
+        let path = fresh("slow-follower");
+        let (mut r, mut w, _) = load::session_retrying(addr, SESSION_MS).await;
+        assert_eq!(
+            load::call(&mut r, &mut w, &load::create(&path, b"")).await,
+            Some(0)
+        );
+        // 48 MB of writes, far past the queue bound and the socket buffers: each is
+        // acknowledged (the leader and the other follower are a quorum), none waits for `slow`.
+        let value = Bytes::from(vec![b's'; 500_000]);
+        let writes = async {
+            for _ in 0..96 {
+                assert_eq!(
+                    load::call(&mut r, &mut w, &load::set_data(&path, value.clone())).await,
+                    Some(0)
+                );
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), writes)
+            .await
+            .expect("the leader blocked on a slow follower");
+    });
+    let end = Instant::now() + Duration::from_secs(30);
+    while !e.log_since(leader, from).contains("peer does not keep up") {
+        assert!(
+            Instant::now() < end,
+            "no queue overflow:\n{}",
+            e.log_since(leader, from)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Healed, the follower syncs again and catches up.
+    e.proxies[&(leader, slow)].heal();
+    let want = zxid_of(e.member(leader).client_port);
+    let end = Instant::now() + Duration::from_secs(60);
+    while zxid_of(e.member(slow).client_port) != want {
+        assert!(Instant::now() < end, "member {slow} did not catch up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(e.wait_leader(&e.ids(), Duration::from_secs(60)), leader);
+}

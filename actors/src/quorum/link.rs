@@ -14,7 +14,10 @@
 //! **Bounded queues, and what happens when one is full.**
 //! * Outgoing: what the quorum actor sends to a peer waits in that link's queue until written,
 //!   at most `[ensemble] peer_queue_bytes` (64 MiB; one larger frame, a snapshot, still goes when
-//!   the queue is empty). Sending never blocks the quorum actor. A peer that does not read fast
+//!   the queue is empty). A learner's sync (DIFF, TRUNC or SNAP, the txns, NEWLEADER) is not
+//!   held against the bound: it is bounded by the leader's history (`commit_log_bytes`) or a
+//!   snapshot, and a learner that fell further behind than the bound could otherwise never catch
+//!   up. Sending never blocks the quorum actor. A peer that does not read fast
 //!   enough to stay under the bound is dropped: the connection is closed at once, the quorum actor
 //!   gets `LinkDown` (a leader forgets the learner, as when its connection breaks), the peer sees
 //!   its connection close and syncs again (DIFF, TRUNC or SNAP), and the link reconnects. Logged,
@@ -27,7 +30,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,7 +180,7 @@ where
 
 /// A connection of an outgoing link, as the sending side sees it.
 struct Conn {
-    tx: mpsc::UnboundedSender<Bytes>,
+    tx: mpsc::UnboundedSender<Frame>,
     abort: Arc<Notify>,
 }
 
@@ -187,7 +190,19 @@ struct Outgoing {
     peer: Sid,
     limit: usize,
     conn: Mutex<Option<Conn>>,
+    /// Bytes queued and not yet written, sync frames included.
     queued: AtomicUsize,
+    /// Of `queued`, the bytes of the learner's sync (DIFF/TRUNC/SNAP through NEWLEADER): they
+    /// are not held against the bound.
+    sync_queued: AtomicUsize,
+    /// Between a DIFF, TRUNC or SNAP and the NEWLEADER that ends the sync.
+    in_sync: AtomicBool,
+}
+
+/// One encoded message on its way to the writer task; `sync` if it belongs to a sync burst.
+struct Frame {
+    bytes: Bytes,
+    sync: bool,
 }
 
 enum Pushed {
@@ -197,34 +212,47 @@ enum Pushed {
 }
 
 impl Outgoing {
-    fn push(&self, frame: Bytes) -> Pushed {
+    /// Queues `frame`. The frames of a sync burst (`sync`) are never refused: their size is
+    /// bounded by the leader's history (`commit_log_bytes`) or a snapshot, and a learner further
+    /// behind than `peer_queue_bytes` must still be able to catch up (it was dropped, then
+    /// re-synced and dropped again, for ever). The bound applies to the other frames.
+    fn push(&self, frame: Bytes, sync: bool) -> Pushed {
         let mut conn = self.conn.lock();
         let Some(c) = conn.as_ref() else {
             return Pushed::Down;
         };
         let len = frame.len();
-        let queued = self.queued.load(Ordering::Acquire);
-        if queued > 0 && queued + len > self.limit {
+        let live = self
+            .queued
+            .load(Ordering::Acquire)
+            .saturating_sub(self.sync_queued.load(Ordering::Acquire));
+        if !sync && live > 0 && live + len > self.limit {
             if let Some(c) = conn.take() {
                 c.abort.notify_one();
             }
             return Pushed::Overflow;
         }
         self.queued.fetch_add(len, Ordering::AcqRel);
-        if c.tx.send(frame).is_err() {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
+        if sync {
+            self.sync_queued.fetch_add(len, Ordering::AcqRel);
+        }
+        if c.tx.send(Frame { bytes: frame, sync }).is_err() {
+            self.written(len, if sync { len } else { 0 });
             *conn = None;
             return Pushed::Down;
         }
         Pushed::Queued
     }
 
-    fn written(&self, len: usize) {
+    /// `len` bytes left the queue, `sync_len` of them sync frames.
+    fn written(&self, len: usize, sync_len: usize) {
+        let sub = |n: usize| move |q: usize| Some(q.saturating_sub(n));
+        let _ = self
+            .sync_queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, sub(sync_len));
         let _ = self
             .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(len))
-            });
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, sub(len));
         metrics::gauge!("zkr_peer_queue_bytes", "peer" => self.peer.to_string())
             .set(self.queued.load(Ordering::Acquire) as f64);
     }
@@ -413,9 +441,11 @@ impl PeerLink {
                 Ok((mut read, mut sink)) => {
                     act.backoff = BACKOFF_MIN;
                     act.up = true;
-                    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+                    let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
                     let abort = Arc::new(Notify::new());
                     act.out.queued.store(0, Ordering::Release);
+                    act.out.sync_queued.store(0, Ordering::Release);
+                    act.out.in_sync.store(false, Ordering::Release);
                     act.out.up(Conn {
                         tx,
                         abort: abort.clone(),
@@ -473,7 +503,7 @@ impl PeerLink {
 /// fails, the queue closes, or the sending side aborts it (queue over its bound).
 async fn write_loop(
     sink: &mut FramedWrite<BoxWrite, PeerCodec>,
-    rx: &mut mpsc::UnboundedReceiver<Bytes>,
+    rx: &mut mpsc::UnboundedReceiver<Frame>,
     out: &Outgoing,
     abort: &Notify,
 ) {
@@ -486,12 +516,19 @@ async fn write_loop(
                 None => return,
             },
         };
-        let mut bytes = first.len();
+        let (mut bytes, mut sync_bytes) = (0, 0);
+        let mut count = |f: &Frame| {
+            bytes += f.bytes.len();
+            if f.sync {
+                sync_bytes += f.bytes.len();
+            }
+        };
+        count(&first);
         let batch = async {
-            sink.feed(first).await?;
+            sink.feed(first.bytes).await?;
             while let Ok(more) = rx.try_recv() {
-                bytes += more.len();
-                sink.feed(more).await?;
+                count(&more);
+                sink.feed(more.bytes).await?;
             }
             SinkExt::<Bytes>::flush(sink).await
         };
@@ -500,7 +537,7 @@ async fn write_loop(
             _ = abort.notified() => return,
             r = batch => r,
         };
-        out.written(bytes);
+        out.written(bytes, sync_bytes);
         if done.is_err() {
             return;
         }
@@ -648,6 +685,8 @@ impl PeerLinks {
                 limit: self.queue_bytes,
                 conn: Mutex::new(None),
                 queued: AtomicUsize::new(0),
+                sync_queued: AtomicUsize::new(0),
+                in_sync: AtomicBool::new(false),
             });
             let actor = PeerLink {
                 me: self.me,
@@ -694,7 +733,17 @@ impl PeerLinks {
         if matches!(msg, PeerMsg::Proposal(_)) {
             crate::node::telemetry::PROPOSAL_SIZES.record(b.len());
         }
-        match link.out.push(Bytes::from(b)) {
+        // A sync burst: from DIFF, TRUNC or SNAP to the NEWLEADER that ends it (the leader
+        // pushes it all in one go; a new connection starts outside one).
+        let sync = match msg {
+            PeerMsg::Diff { .. } | PeerMsg::Trunc { .. } | PeerMsg::Snap(_) => {
+                link.out.in_sync.store(true, Ordering::Release);
+                true
+            }
+            PeerMsg::NewLeader { .. } => link.out.in_sync.swap(false, Ordering::AcqRel),
+            _ => link.out.in_sync.load(Ordering::Acquire),
+        };
+        match link.out.push(Bytes::from(b), sync) {
             Pushed::Queued => {}
             Pushed::Down => {
                 // A nudge is idempotent: a full mailbox already holds one.
