@@ -110,6 +110,37 @@ fn zkr(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Starts `zkr node <args>` and returns its output once it has exited with a failure (it must
+/// not start).
+fn refused_start(args: &[&str], out_dir: &Path) -> String {
+    let log = out_dir.join("node.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkr"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(out_dir.join("node.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if std::time::Instant::now() > deadline {
+            common::kill_and_reap(child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = std::fs::read_to_string(&log).unwrap_or_default()
+        + &std::fs::read_to_string(out_dir.join("node.err")).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the node started on ZooKeeper's data:\n{out}"
+    );
+    out
+}
+
 #[test]
 fn a_node_refuses_a_zookeeper_data_dir_and_names_the_import_command() {
     let tmp = TempDir::new("zkdata");
@@ -125,31 +156,7 @@ fn a_node_refuses_a_zookeeper_data_dir_and_names_the_import_command() {
         ),
     )
     .unwrap();
-    let log = tmp.0.join("node.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zkr"))
-        .args(["node", "--config", cfg.to_str().unwrap()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(tmp.0.join("node.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if std::time::Instant::now() > deadline {
-            common::kill_and_reap(child);
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = std::fs::read_to_string(&log).unwrap_or_default()
-        + &std::fs::read_to_string(tmp.0.join("node.err")).unwrap_or_default();
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "the node started on ZooKeeper's data:\n{out}"
-    );
+    let out = refused_start(&["node", "--config", cfg.to_str().unwrap()], &tmp.0);
     let want = format!(
         "zkr import --from-zookeeper {} --data-dir {}",
         dir.display(),
@@ -158,6 +165,62 @@ fn a_node_refuses_a_zookeeper_data_dir_and_names_the_import_command() {
     assert!(out.contains(&want), "no import command in:\n{out}");
     // Nothing was written there.
     assert!(!dir.join("snap").exists() && !dir.join("log").exists());
+}
+
+/// ZooKeeper with a `dataLogDir` keeps its snapshots under dataDir and its logs under
+/// dataLogDir: a node started from that zoo.cfg refuses, and the import command it gives reads
+/// the logs from dataLogDir (without them the import would lose every txn after the snapshot).
+#[test]
+fn a_zoo_cfg_with_data_log_dir_on_zookeeper_data_gets_an_import_command_naming_it() {
+    let tmp = TempDir::new("zkdatalog");
+    let data = tmp.0.join("data");
+    let logs = tmp.0.join("logs");
+    write_zookeeper_dir(&data);
+    std::fs::create_dir_all(logs.join("version-2")).unwrap();
+    std::fs::rename(data.join("version-2/log.1"), logs.join("version-2/log.1")).unwrap();
+    let cfg = tmp.0.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\ndataLogDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n",
+            data.display(),
+            logs.display(),
+            common::free_port()
+        ),
+    )
+    .unwrap();
+    let out = refused_start(&["node", "--zoo-cfg", cfg.to_str().unwrap()], &tmp.0);
+    let want = format!(
+        "zkr import --from-zookeeper {} --zookeeper-log-dir {} --data-dir {}",
+        data.display(),
+        logs.display(),
+        data.display()
+    );
+    assert!(
+        out.contains(&want),
+        "no import command naming dataLogDir in:\n{out}"
+    );
+    // Nothing was written in either directory.
+    for d in [&data, &logs] {
+        assert!(
+            !d.join("snap").exists() && !d.join("log").exists(),
+            "{}",
+            d.display()
+        );
+    }
+    // The command it names works and brings the logged txns too.
+    let (ok, report) = zkr(&[
+        "import",
+        "--from-zookeeper",
+        data.to_str().unwrap(),
+        "--zookeeper-log-dir",
+        logs.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(ok, "{report}");
+    assert!(report.contains("last txn 0x5"), "{report}");
 }
 
 /// Resumes `session` with `password` on a raw connection; the negotiated timeout (0: refused).

@@ -410,7 +410,10 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             floor: 0,
         }
     } else {
-        if let Some(why) = crate::zkfiles::layout::refuse_zookeeper_data(&config.node.data_dir) {
+        if let Some(why) = crate::zkfiles::layout::refuse_zookeeper_data(
+            &config.node.data_dir,
+            config.node.data_log_dir.as_deref(),
+        ) {
             return Err(StartError::Config(why));
         }
         let layout =

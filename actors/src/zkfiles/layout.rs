@@ -86,14 +86,15 @@ pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf
     Ok(path)
 }
 
-/// Why a node must not start on `data_dir`: it holds ZooKeeper's files and none of zkr's (a
-/// node would otherwise start with an empty tree beside the data). The message gives the
-/// import command. `None` when the node may start.
-pub fn refuse_zookeeper_data(data_dir: &Path) -> Option<String> {
-    if !holds_zookeeper_data(data_dir) {
+/// Why a node must not start on `data_dir` (with its log in `data_log_dir`, zoo.cfg's
+/// `dataLogDir`, if set): it holds ZooKeeper's files and none of zkr's (a node would otherwise
+/// start with an empty tree beside the data). The message gives the import command, reading
+/// ZooKeeper's logs from `data_log_dir` when there is one. `None` when the node may start.
+pub fn refuse_zookeeper_data(data_dir: &Path, data_log_dir: Option<&Path>) -> Option<String> {
+    if !holds_zookeeper_data(data_dir) && !data_log_dir.is_some_and(holds_zookeeper_data) {
         return None;
     }
-    let zkr = crate::txnlog::recovery::Layout::new(data_dir);
+    let zkr = crate::txnlog::recovery::Layout::with_log_dir(data_dir, data_log_dir);
     let has = |r: io::Result<Vec<(Zxid, PathBuf)>>| r.map_or(true, |v| !v.is_empty());
     if has(crate::txnlog::snapshot::list(&zkr.snap_dir))
         || has(crate::txnlog::segment::list(&zkr.log_dir))
@@ -101,10 +102,22 @@ pub fn refuse_zookeeper_data(data_dir: &Path) -> Option<String> {
         return None;
     }
     let d = data_dir.display();
+    let (holder, log_dir_arg) = match data_log_dir {
+        Some(l) => (
+            format!("{d} and dataLogDir {} hold", l.display()),
+            format!(" --zookeeper-log-dir {}", l.display()),
+        ),
+        None => (format!("{d} holds"), String::new()),
+    };
+    let advice = if data_log_dir.is_some() {
+        ""
+    } else {
+        "; add --zookeeper-log-dir <dataLogDir> if its logs are kept apart"
+    };
     Some(format!(
-        "{d} holds Apache ZooKeeper's data ({VERSION_DIR}/) and no zkr data; zkr does not serve \
-         ZooKeeper's files as they are. With ZooKeeper stopped, import them (ZooKeeper's files \
-         are left as they are; add --zookeeper-log-dir <dataLogDir> if its logs are kept apart): \
-         zkr import --from-zookeeper {d} --data-dir {d}"
+        "{holder} Apache ZooKeeper's data ({VERSION_DIR}/) and no zkr data; zkr does not \
+         serve ZooKeeper's files as they are. With ZooKeeper stopped, import them (ZooKeeper's \
+         files are left as they are{advice}): \
+         zkr import --from-zookeeper {d}{log_dir_arg} --data-dir {d}"
     ))
 }
