@@ -145,6 +145,22 @@ fn a_stranger_on_the_peer_port_is_refused_and_the_ensemble_sees_no_effect() {
     let e = with_secrets("stranger", true, |_| "the ensemble's shared secret, 1");
     let leader = e.wait_leader(&e.ids(), SETTLE);
     raw::create(e.member(leader).client_port, "/before");
+    // The followers apply the create a moment after the leader answered: wait (bounded) until
+    // every member has it, so that `before` is a state at rest.
+    let want = zxid_of(e.member(leader).client_port);
+    let end = Instant::now() + SETTLE;
+    while e
+        .ids()
+        .iter()
+        .any(|id| zxid_of(e.member(*id).client_port) != want)
+    {
+        assert!(
+            Instant::now() < end,
+            "the members did not converge: {:?}",
+            state(&e)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let before = state(&e);
     let follower = e.ids().into_iter().find(|id| *id != leader).unwrap();
     // What member `follower` sent the leader on its link: hello, handshake, then peer messages.
