@@ -68,7 +68,7 @@ fn zoo_cfg_seed(rng: &mut SmallRng) -> Vec<u8> {
 const ZOO_CFG: Target = Target {
     name: "zoo_cfg",
     seed: zoo_cfg_seed,
-    fix_checksums: false,
+    fix_checksums: None,
     run: |data| {
         let _ = crate::zoocfg::parse(&String::from_utf8_lossy(data), CFG);
     },
@@ -107,7 +107,7 @@ fn toml_seed(rng: &mut SmallRng) -> Vec<u8> {
 const TOML: Target = Target {
     name: "toml",
     seed: toml_seed,
-    fix_checksums: false,
+    fix_checksums: None,
     run: |data| {
         let text = String::from_utf8_lossy(data);
         if let Ok(c) = crate::config::parse(&text, "fuzz.toml") {

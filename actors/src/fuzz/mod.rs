@@ -2,7 +2,8 @@
 //!
 //! Each [`Target`] pairs a decoder with a structure-aware seed: a valid encoding of a random
 //! structured value (a client stream, peer frames, a log segment of random txns, a snapshot of a
-//! random tree, a SASL response, a four-letter word). [`run`] takes seeds from a pool, breaks
+//! random tree, a SASL response, a four-letter word, Apache ZooKeeper's snapshots and logs as
+//! `zkr import` reads them). [`run`] takes seeds from a pool, breaks
 //! them with byte-level mutations ([`mutate`]: bit flips, truncation, insertion, splices,
 //! length fields set to 0, 2^31 or 2^32-1, ...), re-frames half of the disk inputs with correct
 //! checksums so that the mutation reaches the payload decoder, and feeds each input to the
@@ -68,8 +69,9 @@ pub struct Target {
     pub name: &'static str,
     /// A valid input, built from a random structured value.
     pub seed: fn(&mut SmallRng) -> Vec<u8>,
-    /// Re-frame disk records with correct checksums after mutating (so payloads get decoded).
-    pub fix_checksums: bool,
+    /// Re-frames disk records with correct checksums after mutating (so payloads get decoded);
+    /// applied to half of the inputs.
+    pub fix_checksums: Option<fn(&mut [u8])>,
     /// The decoder, with the target's own invariant checks.
     pub run: fn(&[u8]),
 }
@@ -135,8 +137,8 @@ pub fn run(t: &Target, inputs: u64, seed: u64) -> Report {
             _ => input.extend_from_slice(&pool[rng.random_range(0..POOL)]),
         }
         mutate::mutate(&mut rng, &mut input);
-        if t.fix_checksums && rng.random() {
-            fix_checksums(&mut input);
+        if let Some(fix) = t.fix_checksums.filter(|_| rng.random()) {
+            fix(&mut input);
         }
         let base = alloc::current();
         alloc::reset();
@@ -196,7 +198,7 @@ fn framed(out: &mut Vec<u8>, payload: &[u8]) {
 pub const CLIENT_FRAMES: Target = Target {
     name: "client_frames",
     seed: crate::proto::fuzz::seed,
-    fix_checksums: false,
+    fix_checksums: None,
     run: crate::proto::fuzz::frame_decoder,
 };
 
@@ -211,7 +213,7 @@ pub const FOUR_LETTER_WORDS: Target = Target {
         }
         v
     },
-    fix_checksums: false,
+    fix_checksums: None,
     run: four_letter_words,
 };
 
@@ -263,7 +265,7 @@ pub const PEER_FRAMES: Target = Target {
         }
         v
     },
-    fix_checksums: false,
+    fix_checksums: None,
     run: peer_frames,
 };
 
@@ -310,7 +312,7 @@ pub const LOG_SEGMENTS: Target = Target {
         v.extend(std::iter::repeat_n(0, rng.random_range(0..64)));
         v
     },
-    fix_checksums: true,
+    fix_checksums: Some(fix_checksums),
     run: |data| {
         if let Ok(scan) = crate::txnlog::segment::scan_bytes(data, "<fuzz>") {
             for (txn, _) in scan.txns {
@@ -339,7 +341,7 @@ pub const SNAPSHOTS: Target = Target {
         }
         crate::txnlog::snapshot::encode_tree(&tree).to_vec()
     },
-    fix_checksums: true,
+    fix_checksums: Some(fix_checksums),
     run: |data| {
         let _ = crate::txnlog::snapshot::decode_tree(data);
     },
@@ -349,7 +351,7 @@ pub const SNAPSHOTS: Target = Target {
 pub const SASL_TOKENS: Target = Target {
     name: "sasl_tokens",
     seed: |rng| crate::connection::sasl::fuzz_seed(rng, SASL_NONCE, &SASL_USERS),
-    fix_checksums: false,
+    fix_checksums: None,
     run: |data| {
         let users: std::collections::BTreeMap<String, String> = SASL_USERS
             .iter()
@@ -375,14 +377,147 @@ pub const SASL_TOKENS: Target = Target {
 const SASL_NONCE: &str = "RZqyUPKhVdKOjA9VrYcMec/yC27yfYw6fhtNLtg5";
 const SASL_USERS: [(&str, &str); 2] = [("super", "super_secret"), ("jaasuser", "jaas_password")];
 
+/// Apache ZooKeeper's snapshots (`zkr import` reads them from a data dir zkr never wrote).
+pub const ZOOKEEPER_SNAPSHOTS: Target = Target {
+    name: "zookeeper_snapshots",
+    seed: |rng| {
+        let mut tree = crate::tree::DataTree::new();
+        for zxid in 1..=rng.random_range(0..12) {
+            let mut t = gen::txn(rng);
+            t.zxid = zxid;
+            let _ = tree.apply(&t);
+        }
+        crate::zkfiles::snapshot::encode(&crate::zkfiles::convert::snapshot_from_tree(&tree))
+    },
+    fix_checksums: None,
+    run: |data| {
+        if let Ok(snap) = crate::zkfiles::snapshot::decode(bytes::Bytes::copy_from_slice(data)) {
+            let again = crate::zkfiles::snapshot::encode(&snap);
+            assert_eq!(
+                crate::zkfiles::snapshot::decode(again.into()).ok().as_ref(),
+                Some(&snap),
+                "ZooKeeper snapshot after re-encoding"
+            );
+        }
+    },
+};
+
+/// Apache ZooKeeper's txn logs (`zkr import`): entries of random txns, digests or not.
+pub const ZOOKEEPER_LOGS: Target = Target {
+    name: "zookeeper_logs",
+    seed: zookeeper_log_seed,
+    fix_checksums: Some(fix_zookeeper_checksums),
+    run: |data| {
+        use crate::zkfiles::txnlog;
+        if let Ok(log) = txnlog::decode(bytes::Bytes::copy_from_slice(data)) {
+            for e in log.entries {
+                let again = txnlog::encode_txn(&e.header, &e.txn, e.digest.as_ref());
+                let (h, t, d) =
+                    txnlog::decode_txn(again).expect("a decoded ZooKeeper txn encodes and decodes");
+                assert_eq!((h, t, d), (e.header, e.txn, e.digest));
+            }
+        }
+    },
+};
+
+fn zookeeper_log_seed(rng: &mut SmallRng) -> Vec<u8> {
+    use crate::proto::codes::opcode;
+    use crate::zkfiles::records::{TxnDigest, TxnHeader, DIGEST_VERSION};
+    use crate::zkfiles::txnlog::{self, ZkTxn};
+    let mut v = Vec::new();
+    txnlog::encode_header(&mut v);
+    for i in 0..rng.random_range(0..6) {
+        let path = gen::string(rng);
+        let data = rng.random_bool(0.8).then(|| gen::bytes(rng, 32));
+        let (typ, txn) = match rng.random_range(0..6) {
+            0 => (
+                opcode::CREATE_SESSION,
+                ZkTxn::CreateSession {
+                    timeout_ms: rng.random(),
+                },
+            ),
+            1 => (
+                opcode::CREATE,
+                ZkTxn::Create {
+                    path,
+                    data,
+                    acl: gen::acls(rng),
+                    ephemeral: rng.random(),
+                    parent_cversion: rng.random(),
+                },
+            ),
+            2 => (opcode::DELETE, ZkTxn::Delete { path }),
+            3 => (
+                opcode::SET_DATA,
+                ZkTxn::SetData {
+                    path,
+                    data,
+                    version: rng.random(),
+                },
+            ),
+            4 => (
+                opcode::SET_ACL,
+                ZkTxn::SetAcl {
+                    path,
+                    acl: gen::acls(rng),
+                    version: rng.random(),
+                },
+            ),
+            _ => (
+                opcode::MULTI,
+                ZkTxn::Multi(vec![(
+                    opcode::CHECK,
+                    ZkTxn::Check {
+                        path,
+                        version: rng.random(),
+                    },
+                )]),
+            ),
+        };
+        let header = TxnHeader {
+            client_id: rng.random(),
+            cxid: i,
+            zxid: i64::from(i) + 1,
+            time: rng.random(),
+            typ,
+        };
+        let digest = rng.random_bool(0.5).then(|| TxnDigest {
+            version: DIGEST_VERSION,
+            tree_digest: rng.random(),
+        });
+        txnlog::encode_entry(&txnlog::encode_txn(&header, &txn, digest.as_ref()), &mut v);
+    }
+    v.extend(std::iter::repeat_n(0, rng.random_range(0..64)));
+    v
+}
+
+/// The same for ZooKeeper's log entries: an 8-byte Adler-32, a 4-byte length, the bytes, 'B'.
+fn fix_zookeeper_checksums(buf: &mut [u8]) {
+    let mut off = crate::zkfiles::records::FILE_HEADER_LEN;
+    while off + 12 <= buf.len() {
+        let len = i32::from_be_bytes([buf[off + 8], buf[off + 9], buf[off + 10], buf[off + 11]]);
+        let Ok(len) = usize::try_from(len) else {
+            return;
+        };
+        if len == 0 || off + 12 + len > buf.len() {
+            return;
+        }
+        let sum = i64::from(crate::zkfiles::adler32(&buf[off + 12..off + 12 + len]));
+        buf[off..off + 8].copy_from_slice(&sum.to_be_bytes());
+        off += 12 + len + 1;
+    }
+}
+
 /// Every target of this crate.
-pub const TARGETS: [&Target; 6] = [
+pub const TARGETS: [&Target; 8] = [
     &CLIENT_FRAMES,
     &FOUR_LETTER_WORDS,
     &PEER_FRAMES,
     &LOG_SEGMENTS,
     &SNAPSHOTS,
     &SASL_TOKENS,
+    &ZOOKEEPER_SNAPSHOTS,
+    &ZOOKEEPER_LOGS,
 ];
 
 /// Inputs per target: `ZKR_FUZZ_INPUTS`, else a few thousand (debug) or 100,000 (release).
@@ -445,6 +580,16 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_zookeeper_snapshots() {
+        fuzz(&ZOOKEEPER_SNAPSHOTS);
+    }
+
+    #[test]
+    fn fuzz_zookeeper_logs() {
+        fuzz(&ZOOKEEPER_LOGS);
+    }
+
+    #[test]
     fn seeds_are_valid_before_mutation() {
         let mut rng = SmallRng::seed_from_u64(7);
         for _ in 0..50 {
@@ -452,6 +597,10 @@ mod tests {
             assert!(crate::txnlog::segment::scan_bytes(&seg, "seed").is_ok());
             let snap = (SNAPSHOTS.seed)(&mut rng);
             assert!(crate::txnlog::snapshot::decode_tree(&snap).is_ok());
+            let zk_snap = (ZOOKEEPER_SNAPSHOTS.seed)(&mut rng);
+            assert!(crate::zkfiles::snapshot::decode(zk_snap.into()).is_ok());
+            let zk_log = (ZOOKEEPER_LOGS.seed)(&mut rng);
+            assert!(crate::zkfiles::txnlog::decode(zk_log.into()).is_ok());
             let peer = (PEER_FRAMES.seed)(&mut rng);
             let hello_len = u32::from_be_bytes(peer[..4].try_into().unwrap()) as usize;
             assert!(rmp_serde::from_slice::<Hello>(&peer[4..4 + hello_len]).is_ok());
@@ -470,7 +619,7 @@ mod tests {
         let greedy = Target {
             name: "greedy",
             seed: |_| vec![0, 0, 0, 4],
-            fix_checksums: false,
+            fix_checksums: None,
             run: |d| {
                 // Trusts a declared length.
                 let n = d.first().map_or(0, |b| *b as usize) << 16;
