@@ -91,6 +91,19 @@ fn scaled(n: usize) -> usize {
     ((n as f64 * scale) as usize).max(1)
 }
 
+/// The node's log once it holds every one of `needles` (or after 30 s): its lines are written
+/// by its log-output thread, a moment after what they report.
+fn log_with(node: &ZkrNode, needles: &[&str]) -> String {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = node.log();
+        if needles.iter().all(|n| log.contains(n)) || Instant::now() > end {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A path no earlier run on the same server used.
 fn fresh(name: &str) -> String {
     format!("/overload-{name}-{}", rand::random::<u32>())
@@ -695,7 +708,7 @@ fn max_client_cnxns_and_max_cnxns_refuse_connections_over_the_limits() {
     // One closes: there is room again.
     drop(a1);
     let _c1 = session_within(&addr, c);
-    let log = node.log();
+    let log = log_with(&node, &["maxClientCnxns", "maxCnxns"]);
     assert!(
         log.contains("maxClientCnxns") && log.contains("maxCnxns"),
         "{log}"
@@ -740,7 +753,7 @@ fn a_client_that_does_not_read_its_replies_is_disconnected() {
             Some(0)
         );
     });
-    let log = node.log();
+    let log = log_with(&node, &["does not read its replies"]);
     assert!(log.contains("does not read its replies"), "{log}");
     let peak = load::rss(pid);
     assert!(
@@ -802,7 +815,10 @@ fn global_outstanding_limit_pauses_a_busy_connection_and_others_are_still_served
             .expect("pings of another session not answered")
             .unwrap();
     });
-    let log = node.log();
+    let log = log_with(
+        &node,
+        &["too many requests in flight (globalOutstandingLimit)"],
+    );
     assert!(
         log.contains("too many requests in flight (globalOutstandingLimit)"),
         "{log}"
