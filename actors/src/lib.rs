@@ -13,6 +13,7 @@ pub mod config;
 pub mod connection;
 pub mod link;
 pub mod node;
+pub mod outbox;
 pub mod pipeline;
 pub mod proto;
 pub mod quorum;

@@ -21,10 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::fourlw;
-use super::outbox::{Out, Outbox, Pending};
 use super::sasl::{self, DigestMd5Server, SaslError, Step};
 use crate::acl;
 use crate::node::context::NodeContext;
+use crate::outbox::{Out, Outbox, Pending};
 use crate::proto::codes::opcode;
 use crate::proto::frame::{FrameError, Inbound};
 use crate::proto::jute::{DecodeError, Jute, Reader};

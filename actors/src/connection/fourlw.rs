@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::outbox::Outbox;
 use crate::node::context::{Mode, NodeContext};
+use crate::outbox::Outbox;
 
 /// The version zkr reports where ZooKeeper reports its own (clients pick features from it).
 pub const ZK_COMPAT_VERSION: &str = "3.9.4";

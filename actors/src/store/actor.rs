@@ -10,8 +10,8 @@ use super::read::{self, Watches};
 use super::replies;
 use super::Store;
 use crate::acl;
-use crate::connection::Outbox;
 use crate::node::stats::ServerStats;
+use crate::outbox::Outbox;
 use crate::proto::codes::perms;
 use crate::proto::reply;
 use crate::session::SessionRegistry;
@@ -149,7 +149,7 @@ impl Handler<Apply> for StoreActor {
                         let stats = &self.stats;
                         let answered = o.complete_head(
                             |pending| {
-                                if let crate::connection::Pending::Write {
+                                if let crate::outbox::Pending::Write {
                                     arrived, opcode, ..
                                 } = &pending
                                 {
