@@ -11,6 +11,7 @@ pub mod acl;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod context;
 pub mod link;
 pub mod node;
 pub mod outbox;

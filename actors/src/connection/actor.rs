@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use super::fourlw;
 use super::sasl::{self, DigestMd5Server, SaslError, Step};
 use crate::acl;
-use crate::node::context::NodeContext;
+use crate::context::NodeContext;
 use crate::outbox::{Out, Outbox, Pending};
 use crate::proto::codes::opcode;
 use crate::proto::frame::{FrameError, Inbound};

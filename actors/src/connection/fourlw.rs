@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use crate::node::context::{Mode, NodeContext};
+use crate::context::{Mode, NodeContext};
 use crate::outbox::Outbox;
 
 /// The version zkr reports where ZooKeeper reports its own (clients pick features from it).

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use tokio_rustls::TlsAcceptor;
 
 use super::actor::Connection;
-use crate::node::context::NodeContext;
+use crate::context::NodeContext;
 use crate::node::StartError;
 use crate::proto::Id;
 

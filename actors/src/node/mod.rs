@@ -12,7 +12,6 @@
 //!  tracker ──ExpireSession──► quorum ◄──► peer links ◄──► other servers
 //! ```
 
-pub mod context;
 pub mod stats;
 pub mod telemetry;
 
@@ -24,6 +23,7 @@ use actix::prelude::*;
 
 use crate::acl::AclPolicy;
 use crate::config::NodeConfig;
+use crate::context::{Mode, NodeContext};
 use crate::pipeline::prep::PrepConfig;
 use crate::quorum::actor::{
     effective_peer_addresses, peer_addresses, Attach, QuorumPeer, QuorumSettings,
@@ -45,7 +45,6 @@ use crate::txnlog::memory::MemoryLog;
 use crate::txnlog::recovery::{self, Layout};
 use crate::txnlog::segment::FileLog;
 use crate::txnlog::LogBackend;
-use context::{Mode, NodeContext};
 use stats::ServerStats;
 use std::net::ToSocketAddrs;
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::context::{Mode, NodeContext};
+use crate::context::{Mode, NodeContext};
 use crate::proto::codes::opcode;
 use crate::txn::Zxid;
 

@@ -20,7 +20,7 @@ use bytes::{Bytes, BytesMut};
 use super::core::{CoreConfig, Input, Output, PeerCore, PersistedState, RoleView};
 use super::link::{LinkDown, PeerInbound, PeerLinks};
 use super::msg::{PeerMsg, Sid, SnapshotBlob};
-use crate::node::context::{Mode, NodeContext};
+use crate::context::{Mode, NodeContext};
 use crate::outbox::Outbox;
 use crate::pipeline::prep::{Prep, PrepConfig, WriteRequest};
 use crate::proto::jute::Reader;
