@@ -10,7 +10,7 @@ use dashmap::DashMap;
 
 use crate::config::NodeConfig;
 use crate::node::stats::ServerStats;
-use crate::quorum::actor::QuorumPeer;
+use crate::peer::actor::QuorumPeer;
 use crate::quorum::leader::LeaderStats;
 use crate::quorum::msg::Sid;
 use crate::session::{SessionIdGenerator, SessionRegistry};

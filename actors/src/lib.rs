@@ -15,6 +15,7 @@ pub mod context;
 pub mod link;
 pub mod node;
 pub mod outbox;
+pub mod peer;
 pub mod pipeline;
 pub mod proto;
 pub mod quorum;

@@ -25,6 +25,7 @@ use super::sasl::{self, DigestMd5Server, SaslError, Step};
 use crate::acl;
 use crate::context::NodeContext;
 use crate::outbox::{Out, Outbox, Pending};
+use crate::peer::actor::{CreateSession, SessionResumed, SubmitWrite};
 use crate::proto::codes::opcode;
 use crate::proto::frame::{FrameError, Inbound};
 use crate::proto::jute::{DecodeError, Jute, Reader};
@@ -33,7 +34,6 @@ use crate::proto::records::{
 };
 use crate::proto::reply;
 use crate::proto::{ErrorCode, Request};
-use crate::quorum::actor::{CreateSession, SessionResumed, SubmitWrite};
 use crate::session::LiveSession;
 
 enum State {

@@ -24,14 +24,14 @@ use actix::prelude::*;
 use crate::acl::AclPolicy;
 use crate::config::NodeConfig;
 use crate::context::{Mode, NodeContext};
-use crate::pipeline::prep::PrepConfig;
-use crate::quorum::actor::{
+use crate::peer::actor::{
     effective_peer_addresses, peer_addresses, Attach, QuorumPeer, QuorumSettings,
 };
+use crate::peer::link::PeerLinks;
+use crate::pipeline::prep::PrepConfig;
 use crate::quorum::config::{Membership, Timing};
 use crate::quorum::core::{CoreConfig, PersistedState};
 use crate::quorum::dynconfig::{DynamicConfig, ServerSpec};
-use crate::quorum::link::PeerLinks;
 use crate::quorum::msg::Sid;
 use crate::session::tracker::SessionTracker;
 use crate::session::{SessionIdGenerator, SessionRegistry};

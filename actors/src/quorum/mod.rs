@@ -1,14 +1,12 @@
 //! The ensemble: membership, election, Zab (discovery, synchronisation, broadcast) as pure cores,
 //! the peer protocol, and the actor that runs a server's core.
 
-pub mod actor;
 pub mod config;
 pub mod core;
 pub mod dynconfig;
 pub mod election;
 pub mod follower;
 pub mod leader;
-pub mod link;
 pub mod msg;
 
 #[cfg(test)]

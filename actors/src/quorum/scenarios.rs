@@ -963,8 +963,8 @@ fn scenario_zk3496_oversized_txn_livelocks_the_ensemble_so_the_limit_is_at_entry
 /// encodes to a peer frame well under `MAX_PEER_FRAME_BYTES`.
 #[test]
 fn a_maximal_client_request_fits_a_peer_frame() {
+    use crate::peer::link::MAX_PEER_FRAME_BYTES;
     use crate::proto::codes::JUTE_MAX_BUFFER_DEFAULT;
-    use crate::quorum::link::MAX_PEER_FRAME_BYTES;
     let body = Bytes::from(vec![7u8; JUTE_MAX_BUFFER_DEFAULT]);
     let forwarded = PeerMsg::Request {
         session_id: 1,

@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 use super::expiry::ExpiryQueue;
 use super::SessionRegistry;
-use crate::quorum::actor::{ExpireSession, QuorumPeer};
+use crate::peer::actor::{ExpireSession, QuorumPeer};
 
 /// How often the tracker looks at the queue.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);

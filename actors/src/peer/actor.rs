@@ -17,15 +17,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 
-use super::core::{CoreConfig, Input, Output, PeerCore, PersistedState, RoleView};
 use super::link::{LinkDown, PeerInbound, PeerLinks};
-use super::msg::{PeerMsg, Sid, SnapshotBlob};
 use crate::context::{Mode, NodeContext};
 use crate::outbox::Outbox;
 use crate::pipeline::prep::{Prep, PrepConfig, WriteRequest};
 use crate::proto::jute::Reader;
 use crate::proto::records::PathRequest;
 use crate::proto::{ErrorCode, Id, Request};
+use crate::quorum::core::{CoreConfig, Input, Output, PeerCore, PersistedState, RoleView};
+use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
 use crate::session::SessionRegistry;
 use crate::store::actor::{Apply, CommitItem, ReplaceTree, StoreActor};
 use crate::store::Store;
@@ -96,7 +96,7 @@ pub struct QuorumSettings {
     pub tick_every: Duration,
     /// The ensemble's configuration (static, or the last committed one): written to
     /// `/zookeeper/config` by the first leader; empty for a standalone node.
-    pub dynamic: super::dynconfig::DynamicConfig,
+    pub dynamic: crate::quorum::dynconfig::DynamicConfig,
     /// Where `zoo.cfg.dynamic.<version>` files go (none in memory).
     pub data_dir: Option<std::path::PathBuf>,
 }
@@ -302,7 +302,7 @@ impl QuorumPeer {
     /// dynamic configuration file.
     fn on_new_config(&mut self, data: &Bytes, version: Zxid) {
         let text = String::from_utf8_lossy(data).into_owned();
-        let Ok(cfg) = super::dynconfig::parse(&text) else {
+        let Ok(cfg) = crate::quorum::dynconfig::parse(&text) else {
             tracing::error!(%text, "committed configuration cannot be parsed");
             return;
         };
@@ -472,13 +472,13 @@ impl QuorumPeer {
         let empty = self
             .store
             .tree()
-            .get(super::CONFIG_NODE)
+            .get(crate::quorum::CONFIG_NODE)
             .is_none_or(|n| n.data.as_ref().is_none_or(|d| d.is_empty()));
         if !empty || self.settings.dynamic.servers.is_empty() {
             return;
         }
         let mut cfg = self.settings.dynamic.clone();
-        cfg.version = super::msg::make_zxid(epoch, 0);
+        cfg.version = crate::quorum::msg::make_zxid(epoch, 0);
         let op = TxnOp::Reconfig {
             data: Bytes::from(cfg.text()),
             version: cfg.version,
@@ -1055,8 +1055,8 @@ impl Handler<LinkDown> for QuorumPeer {
 /// view, not a change. New members and members whose entry a reconfig changed use the committed
 /// address, as ZooKeeper does.
 pub fn effective_peer_addresses(
-    previous: &super::dynconfig::DynamicConfig,
-    next: &super::dynconfig::DynamicConfig,
+    previous: &crate::quorum::dynconfig::DynamicConfig,
+    next: &crate::quorum::dynconfig::DynamicConfig,
     current: &HashMap<Sid, std::net::SocketAddr>,
     me: Sid,
 ) -> HashMap<Sid, std::net::SocketAddr> {
@@ -1075,7 +1075,7 @@ pub fn effective_peer_addresses(
 
 /// The peer address of every member but `me`.
 pub fn peer_addresses(
-    cfg: &super::dynconfig::DynamicConfig,
+    cfg: &crate::quorum::dynconfig::DynamicConfig,
     me: Sid,
 ) -> HashMap<Sid, std::net::SocketAddr> {
     use std::net::ToSocketAddrs;

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use super::actor::QuorumPeer;
-use super::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
+use crate::quorum::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
 
 /// Largest peer frame (a SNAP carries a whole tree).
 pub const MAX_PEER_FRAME_BYTES: usize = 1 << 30;

@@ -1,0 +1,4 @@
+//! The quorum actor ([`actor::QuorumPeer`]) and its peer links.
+
+pub mod actor;
+pub mod link;
