@@ -20,6 +20,8 @@ pub mod pipeline;
 pub mod proto;
 pub mod quorum;
 pub mod session;
+#[cfg(test)]
+mod sim;
 pub mod store;
 pub mod tree;
 pub mod txn;

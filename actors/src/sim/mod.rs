@@ -30,15 +30,19 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::config::{Membership, Timing};
-use super::core::{CoreConfig, DurableAction, Input, Output, PeerCore, PersistedState, RoleView};
-use super::msg::{PeerMsg, Sid, SnapshotBlob};
 use crate::pipeline::prep::{Prep, PrepConfig, WriteRequest};
 use crate::proto::records::{CreateRequest, SetDataRequest};
 use crate::proto::{Acl, Request};
+use crate::quorum::config::{Membership, Timing};
+use crate::quorum::core::{
+    CoreConfig, DurableAction, Input, Output, PeerCore, PersistedState, RoleView,
+};
+use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
 use crate::tree::{DataTree, NodeKind};
 use crate::txn::{SessionId, Txn, Zxid};
 use crate::txnlog::snapshot;
+
+mod scenarios;
 
 #[derive(Debug, Clone)]
 enum Event {
