@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use super::core::{Cont, DurableAction, Output, Shared};
 use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid, SnapshotBlob};
+use crate::txn::follows;
 use crate::txn::{Txn, Zxid};
-use crate::txnlog::recovery::follows;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {

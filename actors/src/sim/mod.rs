@@ -890,7 +890,7 @@ impl Sim {
                         .last()
                         .map_or(s.disk.snapshot.as_ref().map_or(0, |x| x.0), |l| l.zxid);
                     assert!(
-                        crate::txnlog::recovery::follows(last, t.zxid),
+                        crate::txn::follows(last, t.zxid),
                         "s{id}: log append {:#x} does not follow {:#x}",
                         t.zxid,
                         last
