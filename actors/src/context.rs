@@ -9,7 +9,7 @@ use actix::Addr;
 use dashmap::DashMap;
 
 use crate::config::NodeConfig;
-use crate::node::stats::ServerStats;
+use crate::metrics::stats::ServerStats;
 use crate::peer::actor::QuorumPeer;
 use crate::quorum::leader::LeaderStats;
 use crate::quorum::msg::Sid;
@@ -75,7 +75,7 @@ pub struct NodeContext {
     /// The node's role.
     pub mode: parking_lot::RwLock<Mode>,
     /// Since when it plays that role (metrics: election time, leader uptime).
-    pub role_clock: parking_lot::Mutex<crate::node::telemetry::RoleClock>,
+    pub role_clock: parking_lot::Mutex<crate::metrics::RoleClock>,
     next_conn_id: AtomicU64,
     per_ip: DashMap<IpAddr, u32>,
 }
@@ -105,7 +105,7 @@ impl NodeContext {
             stats,
             started_ms: crate::clock::now_ms(),
             mode: parking_lot::RwLock::new(mode),
-            role_clock: parking_lot::Mutex::new(crate::node::telemetry::RoleClock::new(mode)),
+            role_clock: parking_lot::Mutex::new(crate::metrics::RoleClock::new(mode)),
             next_conn_id: AtomicU64::new(1),
             per_ip: DashMap::new(),
         }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod link;
+pub mod metrics;
 pub mod node;
 pub mod outbox;
 pub mod peer;

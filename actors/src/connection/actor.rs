@@ -408,7 +408,7 @@ impl Connection {
                     let close = node.store.serve_read(&self.outbox, xid, req);
                     node.stats
                         .record_latency_us(started.elapsed().as_micros() as u64);
-                    crate::node::telemetry::request_answered(header.typ, started.elapsed(), false);
+                    crate::metrics::request_answered(header.typ, started.elapsed(), false);
                     if close {
                         self.close();
                     }

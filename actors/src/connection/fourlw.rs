@@ -243,7 +243,7 @@ fn connection_line(c: &Outbox, full: bool) -> String {
 /// `mntr`: the node's figures under ZooKeeper's `zk_` keys, as its Prometheus metrics show them
 /// (see `node::telemetry`).
 fn monitor(node: &NodeContext) -> String {
-    crate::node::telemetry::mntr(node)
+    crate::metrics::mntr(node)
 }
 
 fn conf(node: &NodeContext) -> String {

@@ -12,9 +12,6 @@
 //!  tracker ──ExpireSession──► quorum ◄──► peer links ◄──► other servers
 //! ```
 
-pub mod stats;
-pub mod telemetry;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +21,7 @@ use actix::prelude::*;
 use crate::acl::AclPolicy;
 use crate::config::NodeConfig;
 use crate::context::{Mode, NodeContext};
+use crate::metrics::stats::ServerStats;
 use crate::peer::actor::{
     effective_peer_addresses, peer_addresses, Attach, QuorumPeer, QuorumSettings,
 };
@@ -45,7 +43,6 @@ use crate::txnlog::memory::MemoryLog;
 use crate::txnlog::recovery::{self, Layout};
 use crate::txnlog::segment::FileLog;
 use crate::txnlog::LogBackend;
-use stats::ServerStats;
 use std::net::ToSocketAddrs;
 
 /// Why a node could not start.
@@ -303,7 +300,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         },
     ));
     quorum.do_send(Attach(context.clone()));
-    telemetry::start(&context);
+    crate::metrics::start(&context);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -388,5 +385,5 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
 
 fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
-    telemetry::install(addr).map_err(|message| StartError::Metrics { addr, message })
+    crate::metrics::install(addr).map_err(|message| StartError::Metrics { addr, message })
 }

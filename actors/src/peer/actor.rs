@@ -147,7 +147,7 @@ pub struct QuorumPeer {
     last_applied: Zxid,
     link_generations: HashMap<Sid, u64>,
     /// Proposal-to-commit latency (leader).
-    commit_timer: crate::node::telemetry::CommitTimer,
+    commit_timer: crate::metrics::CommitTimer,
     serving: bool,
     /// Leader: which server each session's client is connected to (ZOOKEEPER-710). Writes of a
     /// session arriving through another server are answered SessionMoved.
@@ -293,7 +293,7 @@ impl QuorumPeer {
             items.push(CommitItem::Sync { path, origin });
         }
         if !items.is_empty() {
-            crate::node::telemetry::STORE_QUEUE.sent();
+            crate::metrics::STORE_QUEUE.sent();
             crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
         }
     }
@@ -361,7 +361,7 @@ impl QuorumPeer {
         };
         if let Some(node) = &self.node {
             *node.mode.write() = mode;
-            crate::node::telemetry::role_changed(node, mode);
+            crate::metrics::role_changed(node, mode);
         }
         let leading = matches!(r, RoleView::Leading { .. } | RoleView::Standalone);
         self.sessions.set_expiring(leading);
@@ -842,7 +842,7 @@ impl QuorumPeer {
         metrics::counter!("zkr_requests_failed_disk_total").increment(failed.len() as u64);
         let items: Vec<CommitItem> = failed.into_iter().map(|(_, i)| i).collect();
         if !items.is_empty() {
-            crate::node::telemetry::STORE_QUEUE.sent();
+            crate::metrics::STORE_QUEUE.sent();
             crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
         }
         self.prep.reset();

@@ -294,7 +294,7 @@ impl PeerLinks {
         match rmp_serde::to_vec(&msg) {
             Ok(b) => {
                 if matches!(msg, PeerMsg::Proposal(_)) {
-                    crate::node::telemetry::PROPOSAL_SIZES.record(b.len());
+                    crate::metrics::PROPOSAL_SIZES.record(b.len());
                 }
                 link.do_send(SendPeer(Bytes::from(b)))
             }

@@ -10,7 +10,7 @@ use super::read::{self, Watches};
 use super::replies;
 use super::Store;
 use crate::acl;
-use crate::node::stats::ServerStats;
+use crate::metrics::stats::ServerStats;
 use crate::outbox::Outbox;
 use crate::proto::codes::perms;
 use crate::proto::reply;
@@ -86,7 +86,7 @@ impl Handler<Apply> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
-        crate::node::telemetry::STORE_QUEUE.handled();
+        crate::metrics::STORE_QUEUE.handled();
         let store = &self.store;
         let policy = store.policy().clone();
         let now = crate::clock::now_ms();
@@ -154,7 +154,7 @@ impl Handler<Apply> for StoreActor {
                                 } = &pending
                                 {
                                     stats.record_latency_us(arrived.elapsed().as_micros() as u64);
-                                    crate::node::telemetry::request_answered(
+                                    crate::metrics::request_answered(
                                         *opcode,
                                         arrived.elapsed(),
                                         true,

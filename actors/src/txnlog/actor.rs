@@ -238,7 +238,7 @@ impl LogActor {
             }
             crate::link::send_to(&act.notify, "log -> quorum", JobsDone { tokens, result: r });
             act.start_batch(ctx);
-            crate::node::telemetry::LOG_QUEUE.set(act.queued.len());
+            crate::metrics::LOG_QUEUE.set(act.queued.len());
         }));
     }
 
@@ -263,8 +263,7 @@ impl LogActor {
             match r {
                 Ok(Ok(w)) => {
                     metrics::histogram!("snapshottime").record(ms);
-                    metrics::histogram!(crate::node::telemetry::SNAPSHOT_DURATION)
-                        .record(ms / 1000.0);
+                    metrics::histogram!(crate::metrics::SNAPSHOT_DURATION).record(ms / 1000.0);
                     metrics::gauge!("zkr_snapshot_bytes").set(w.bytes as f64);
                     metrics::counter!("zkr_snapshots_total").increment(1);
                     tracing::info!(
@@ -332,6 +331,6 @@ impl Handler<Job> for LogActor {
         self.queued.push_back(job);
         self.maybe_snapshot(ctx);
         self.start_batch(ctx);
-        crate::node::telemetry::LOG_QUEUE.set(self.queued.len());
+        crate::metrics::LOG_QUEUE.set(self.queued.len());
     }
 }

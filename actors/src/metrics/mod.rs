@@ -24,11 +24,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use metrics::Unit;
+use ::metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::context::{Mode, NodeContext};
 use crate::proto::codes::opcode;
+
+pub mod stats;
 use crate::txn::Zxid;
 
 /// How often the state gauges are sampled.
