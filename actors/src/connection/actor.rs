@@ -25,7 +25,7 @@ use super::sasl::{self, DigestMd5Server, SaslError, Step};
 use crate::acl;
 use crate::context::NodeContext;
 use crate::outbox::{Out, Outbox, Pending};
-use crate::peer::actor::{CreateSession, SessionResumed, SubmitWrite};
+use crate::peer::messages::{CreateSession, SessionResumed, SubmitWrite};
 use crate::proto::codes::opcode;
 use crate::proto::frame::{FrameError, Inbound};
 use crate::proto::jute::{DecodeError, Jute, Reader};

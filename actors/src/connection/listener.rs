@@ -12,8 +12,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::actor::Connection;
 use crate::context::NodeContext;
-use crate::node::StartError;
 use crate::proto::Id;
+use crate::startup::StartError;
 
 /// Binds the client port and accepts connections until the system stops.
 pub async fn serve(

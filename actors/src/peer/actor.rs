@@ -1,163 +1,98 @@
-//! The quorum actor: the shell around a server's [`PeerCore`].
+//! The quorum actor: the shell around a server's [`Pipeline`] (which wraps its Zab core).
 //!
-//! It turns client writes into proposals (leader: prep + propose; follower: forward to the
-//! leader), runs the core's outputs (peer sends, durable actions through the log actor,
-//! committed txns to the store actor with the local connection that asked for each), answers
-//! syncs in order, reports session activity to the leader, and switches the node between
-//! serving and not serving clients. A standalone node runs the same actor with a core that
-//! leads epoch 0 without election.
+//! It turns messages into pipeline inputs (client requests get a token that names their
+//! connection's outbox), reads the clocks once per step, and performs the outputs in order:
+//! peer sends, durable actions through the log actor, committed txns and the replies they
+//! release to the store actor, snapshots for learners, session-registry updates, role and
+//! serving changes to the node supervisor, link updates after a reconfig. All decisions are
+//! the pipeline's; nothing here decides what a request becomes or who answers it.
 //!
 //! Message graph (one-way sends): connections → quorum → log → quorum → store → connections;
-//! quorum ↔ peer links.
+//! quorum ↔ peer links; quorum → node supervisor.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bytes::{Bytes, BytesMut};
+use parking_lot::RwLock;
 
 use super::link::{LinkDown, PeerInbound, PeerLinks};
-use crate::context::{Mode, NodeContext};
+use super::messages::{CreateSession, RoleChanged, ServingChanged, SessionResumed, SubmitWrite};
+use crate::metrics::CommitTimer;
 use crate::outbox::Outbox;
-use crate::pipeline::prep::{Prep, PrepConfig, WriteRequest};
-use crate::proto::jute::Reader;
+use crate::pipeline::{Applied, Input, Now, Output, Pipeline, PipelineConfig, Token, TreeView};
 use crate::proto::records::PathRequest;
-use crate::proto::{ErrorCode, Id, Request};
-use crate::quorum::core::{CoreConfig, Input, Output, PeerCore, PersistedState, RoleView};
+use crate::proto::Request;
+use crate::quorum::core::{self, PersistedState, QuorumStatus};
+use crate::quorum::dynconfig::DynamicConfig;
 use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
+use crate::session::tracker::ExpireSession;
 use crate::session::SessionRegistry;
 use crate::store::actor::{Apply, CommitItem, ReplaceTree, StoreActor};
 use crate::store::Store;
-use crate::tree::NodeKind;
-use crate::txn::{SessionId, Txn, TxnOp, Zxid};
+use crate::tree::DataTree;
+use crate::txn::Zxid;
 use crate::txnlog::actor::{FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy};
 use crate::txnlog::LogBackend;
-
-/// Connection → quorum: a write, sync or closeSession from a session.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubmitWrite {
-    /// The session.
-    pub session_id: SessionId,
-    /// The request's xid.
-    pub xid: i32,
-    /// The connection's identities at submission.
-    pub ids: Vec<Id>,
-    /// The request.
-    pub request: Request,
-    /// Where the reply goes (`None` for server-internal requests).
-    pub origin: Option<Arc<Outbox>>,
-}
-
-/// Connection → quorum: create this session (its Connect slot is pending in `origin`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CreateSession {
-    /// The new id.
-    pub session_id: SessionId,
-    /// Negotiated timeout.
-    pub timeout_ms: i32,
-    /// Its password.
-    pub password: Bytes,
-    /// The connection.
-    pub origin: Arc<Outbox>,
-}
-
-/// Connection → quorum: a client resumed this existing session on this server.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SessionResumed(pub SessionId);
-
-/// Session tracker → quorum: this session expired; close it (leader and standalone only).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ExpireSession(pub SessionId);
-
-/// Node start-up → quorum: the context exists now (the quorum actor is created before it).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Attach(pub Arc<NodeContext>);
 
 /// Settings of the quorum actor.
 #[derive(Debug, Clone)]
 pub struct QuorumSettings {
-    /// The core's settings.
-    pub core: CoreConfig,
-    /// Prep settings.
-    pub prep: PrepConfig,
+    /// The pipeline's settings.
+    pub pipeline: PipelineConfig,
     /// Container / TTL sweep period.
     pub container_check_interval: Duration,
-    /// Most container / TTL deletions per minute.
-    pub container_max_per_minute: u32,
     /// Snapshots and purge.
     pub snapshots: SnapshotPolicy,
     /// How often the core is ticked.
     pub tick_every: Duration,
-    /// The ensemble's configuration (static, or the last committed one): written to
-    /// `/zookeeper/config` by the first leader; empty for a standalone node.
-    pub dynamic: crate::quorum::dynconfig::DynamicConfig,
     /// Where `zoo.cfg.dynamic.<version>` files go (none in memory).
     pub data_dir: Option<std::path::PathBuf>,
 }
 
-/// A sync waiting for the txns before it to be applied.
-struct PendingSync {
-    /// Release once applied up to here.
-    zxid: Zxid,
-    /// A local client, or a learner's client.
-    to: SyncTarget,
-}
-
-enum SyncTarget {
-    Local {
-        path: String,
-        origin: Arc<Outbox>,
-    },
-    Learner {
-        peer: Sid,
-        session_id: SessionId,
-        xid: i32,
-    },
+/// What the quorum actor reports to and shares with the rest of the node.
+pub struct QuorumReports {
+    /// The node supervisor: role changes.
+    pub roles: Recipient<RoleChanged>,
+    /// The node supervisor: serving changes.
+    pub serving: Recipient<ServingChanged>,
+    /// The ensemble as this server sees it, published after every step.
+    pub status: Arc<RwLock<QuorumStatus>>,
 }
 
 /// The quorum actor.
 pub struct QuorumPeer {
     settings: QuorumSettings,
-    core: Option<PeerCore>,
+    pipeline: Option<Pipeline>,
     persisted: Option<PersistedState>,
-    prep: Prep,
     store: Arc<Store>,
     store_actor: Addr<StoreActor>,
     sessions: Arc<SessionRegistry>,
     log: Option<Addr<LogActor>>,
     backend: Option<Box<dyn LogBackend>>,
     links: PeerLinks,
-    node: Option<Arc<NodeContext>>,
-    /// Local clients waiting for the commit of their write, by (session, xid).
-    origins: HashMap<(SessionId, i32), (Arc<Outbox>, Zxid)>,
-    /// Local clients waiting for their session to be created.
-    connecting: HashMap<SessionId, Arc<Outbox>>,
-    /// Syncs waiting for their predecessors to be applied.
-    syncs: VecDeque<PendingSync>,
-    /// Syncs of local clients forwarded to the leader.
-    forwarded_syncs: HashMap<(SessionId, i32), (String, Arc<Outbox>)>,
-    /// Learners' syncs that came back: released when applied up to their zxid.
-    learner_syncs: VecDeque<(Zxid, String, Arc<Outbox>)>,
-    last_applied: Zxid,
+    reports: QuorumReports,
+    /// The connections waiting for an answer, by the token the pipeline knows them by.
+    outboxes: HashMap<Token, Arc<Outbox>>,
+    next_token: Token,
     link_generations: HashMap<Sid, u64>,
     /// Proposal-to-commit latency (leader).
-    commit_timer: crate::metrics::CommitTimer,
-    serving: bool,
-    /// Leader: which server each session's client is connected to (ZOOKEEPER-710). Writes of a
-    /// session arriving through another server are answered SessionMoved.
-    owners: HashMap<SessionId, Sid>,
-    /// Since when (monotonic ms) the core has been LOOKING, for read-only mode.
-    looking_since: Option<i64>,
+    commit_timer: CommitTimer,
+}
+
+/// The store's tree, read under its lock for the moment the pipeline needs it.
+impl TreeView for Store {
+    fn read(&self) -> impl Deref<Target = DataTree> + '_ {
+        self.tree()
+    }
 }
 
 impl QuorumPeer {
     /// A quorum actor starting from `persisted`, logging to `backend`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: QuorumSettings,
         persisted: PersistedState,
@@ -166,12 +101,11 @@ impl QuorumPeer {
         sessions: Arc<SessionRegistry>,
         backend: Box<dyn LogBackend>,
         links: PeerLinks,
+        reports: QuorumReports,
     ) -> QuorumPeer {
-        let last_applied = persisted.last_zxid;
         QuorumPeer {
-            prep: Prep::new(settings.prep.clone()),
             settings,
-            core: None,
+            pipeline: None,
             persisted: Some(persisted),
             store,
             store_actor,
@@ -179,33 +113,36 @@ impl QuorumPeer {
             log: None,
             backend: Some(backend),
             links,
-            node: None,
-            origins: HashMap::new(),
-            connecting: HashMap::new(),
-            syncs: VecDeque::new(),
-            forwarded_syncs: HashMap::new(),
-            learner_syncs: VecDeque::new(),
-            last_applied,
+            reports,
+            outboxes: HashMap::new(),
+            next_token: 0,
             link_generations: HashMap::new(),
             commit_timer: Default::default(),
-            serving: false,
-            owners: HashMap::new(),
-            looking_since: None,
         }
     }
 
-    fn core(&mut self) -> &mut PeerCore {
-        self.core.as_mut().expect("core started")
+    fn now() -> Now {
+        Now {
+            mono_ms: crate::clock::now_ms(),
+            wall_ms: crate::clock::wall_ms(),
+        }
+    }
+
+    /// A token for a request whose reply goes to `origin`.
+    fn token(&mut self, origin: Arc<Outbox>) -> Token {
+        self.next_token += 1;
+        self.outboxes.insert(self.next_token, origin);
+        self.next_token
     }
 
     fn step(&mut self, input: Input) {
-        let now = crate::clock::now_ms();
-        let out = self.core().step(now, input);
-        self.run(out);
+        let pipeline = self.pipeline.as_mut().expect("pipeline started");
+        let out = pipeline.step(Self::now(), &*self.store, input);
+        self.perform(out);
     }
 
-    /// Performs the core's outputs, in order.
-    fn run(&mut self, out: Vec<Output>) {
+    /// Performs the pipeline's outputs, in order.
+    fn perform(&mut self, out: Vec<Output>) {
         for o in out {
             match o {
                 Output::Send(to, msg) => self.send_peer(to, msg),
@@ -214,10 +151,17 @@ impl QuorumPeer {
                         crate::link::send(log, "quorum -> log", Job { token, action });
                     }
                 }
-                Output::Apply(txns) => self.apply(txns),
                 Output::TakeSnapshot { learner } => self.take_snapshot(learner),
-                Output::Role(r) => self.on_role(r),
-                Output::Serving(on) => self.set_serving(on),
+                Output::Role(r) => {
+                    tracing::info!(role = ?r, "role");
+                    self.commit_timer.clear();
+                    crate::link::send(&self.reports.roles, "quorum -> supervisor", RoleChanged(r));
+                }
+                Output::Serving(on) => crate::link::send(
+                    &self.reports.serving,
+                    "quorum -> supervisor",
+                    ServingChanged(on),
+                ),
                 Output::TouchSessions(ids) => {
                     let now = crate::clock::now_ms();
                     for id in ids {
@@ -226,9 +170,41 @@ impl QuorumPeer {
                         }
                     }
                 }
+                Output::TouchAllSessions => {
+                    let now = crate::clock::now_ms();
+                    for s in self.sessions.all() {
+                        s.touch(now, self.sessions.tick_ms());
+                    }
+                }
+                Output::Expiring(on) => self.sessions.set_expiring(on),
+                Output::NotExpired(id) => {
+                    if let Some(s) = self.sessions.get(id) {
+                        s.unmark_closing();
+                    }
+                }
+                Output::Proposed { zxid, .. } => self.commit_timer.proposed(zxid),
+                Output::Apply(items) => self.apply(items),
+                Output::Reconfigured {
+                    previous,
+                    next,
+                    text,
+                    version,
+                } => self.reconfigured(&previous, next, &text, version),
+                Output::Close(token) => {
+                    if let Some(o) = self.outboxes.remove(&token) {
+                        o.close();
+                    }
+                }
+                Output::Abandon(tokens) => {
+                    for t in tokens {
+                        self.outboxes.remove(&t);
+                    }
+                }
             }
         }
-        self.publish_status();
+        if let Some(p) = &self.pipeline {
+            *self.reports.status.write() = p.core().status();
+        }
     }
 
     fn send_peer(&mut self, to: Sid, msg: PeerMsg) {
@@ -241,75 +217,61 @@ impl QuorumPeer {
         self.links.send(to, msg);
     }
 
-    fn apply(&mut self, txns: Vec<Arc<Txn>>) {
-        let mut items = Vec::with_capacity(txns.len());
-        for txn in txns {
-            self.last_applied = txn.zxid;
-            if let TxnOp::Reconfig { data, version } = &txn.op {
-                self.on_new_config(data, *version);
-            }
-            if let TxnOp::CloseSession { .. } = &txn.op {
-                self.owners.remove(&txn.session_id);
-            }
-            self.commit_timer.committed(txn.zxid);
-            let origin = if let TxnOp::CreateSession { .. } = txn.op {
-                self.connecting.remove(&txn.session_id)
-            } else {
-                self.origins
-                    .remove(&(txn.session_id, txn.cxid))
-                    .map(|(o, _)| o)
-            };
-            items.push(CommitItem::Txn { txn, origin });
-        }
-        // Syncs whose predecessors are now applied go right behind them.
-        while self
-            .syncs
-            .front()
-            .is_some_and(|s| s.zxid <= self.last_applied)
-        {
-            let s = self.syncs.pop_front().expect("front");
-            match s.to {
-                SyncTarget::Local { path, origin } => items.push(CommitItem::Sync { path, origin }),
-                SyncTarget::Learner {
-                    peer,
+    /// Committed txns and released replies go to the store, each with its connection.
+    fn apply(&mut self, items: Vec<Applied>) {
+        let mut failed = 0;
+        let mut commits = Vec::with_capacity(items.len());
+        for item in items {
+            commits.push(match item {
+                Applied::Txn { txn, token } => {
+                    self.commit_timer.committed(txn.zxid);
+                    let origin = token.and_then(|t| self.outboxes.remove(&t));
+                    CommitItem::Txn { txn, origin }
+                }
+                Applied::Sync { path, token } => match self.outboxes.remove(&token) {
+                    Some(origin) => CommitItem::Sync { path, origin },
+                    None => continue,
+                },
+                Applied::Failed {
                     session_id,
-                    xid,
-                } => self.links.send(
-                    peer,
-                    PeerMsg::SyncDone {
+                    closes_session,
+                    token,
+                } => {
+                    failed += 1;
+                    CommitItem::Failed {
                         session_id,
-                        xid,
-                        zxid: self.last_applied,
-                    },
-                ),
-            }
+                        closes_session,
+                        origin: self.outboxes.remove(&token),
+                    }
+                }
+            });
         }
-        while self
-            .learner_syncs
-            .front()
-            .is_some_and(|(z, _, _)| *z <= self.last_applied)
-        {
-            let (_, path, origin) = self.learner_syncs.pop_front().expect("front");
-            items.push(CommitItem::Sync { path, origin });
+        if failed > 0 {
+            metrics::counter!("zkr_requests_failed_disk_total").increment(failed);
         }
-        if !items.is_empty() {
+        if !commits.is_empty() {
             crate::metrics::STORE_QUEUE.sent();
-            crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
+            crate::link::send(&self.store_actor, "quorum -> store", Apply(commits));
         }
     }
 
     /// A committed configuration: links follow it, and it is written as ZooKeeper writes its
     /// dynamic configuration file.
-    fn on_new_config(&mut self, data: &Bytes, version: Zxid) {
-        let text = String::from_utf8_lossy(data).into_owned();
-        let Ok(cfg) = crate::quorum::dynconfig::parse(&text) else {
-            tracing::error!(%text, "committed configuration cannot be parsed");
-            return;
-        };
-        let me = self.settings.core.membership.me;
-        let addrs = effective_peer_addresses(&self.settings.dynamic, &cfg, self.links.peers(), me);
+    fn reconfigured(
+        &mut self,
+        previous: &DynamicConfig,
+        next: DynamicConfig,
+        text: &str,
+        version: Zxid,
+    ) {
+        let me = self.settings.pipeline.core.membership.me;
+        let addrs = crate::quorum::routes::after_commit(
+            previous,
+            &next,
+            resolve_peers(&next, me),
+            self.links.peers(),
+        );
         self.links.update(addrs);
-        self.settings.dynamic = cfg;
         if let Some(dir) = &self.settings.data_dir {
             let path = dir.join(format!("zoo.cfg.dynamic.{version:x}"));
             if let Err(e) = std::fs::write(&path, format!("{text}\n")) {
@@ -320,7 +282,7 @@ impl QuorumPeer {
 
     fn take_snapshot(&mut self, learner: Sid) {
         let store = self.store.clone();
-        let me = self.settings.core.membership.me;
+        let me = self.settings.pipeline.core.membership.me;
         let work = tokio::task::spawn_blocking(move || {
             let tree = store.tree();
             Arc::new(SnapshotBlob {
@@ -339,513 +301,6 @@ impl QuorumPeer {
                 Err(e) => tracing::error!(server = me, error = %e, "snapshot for a learner failed"),
             }
         });
-    }
-
-    fn on_role(&mut self, r: RoleView) {
-        tracing::info!(role = ?r, "role");
-        // Whatever was in flight belongs to the previous term.
-        self.prep.reset();
-        self.commit_timer.clear();
-        if r == RoleView::Looking {
-            self.looking_since.get_or_insert_with(crate::clock::now_ms);
-        } else {
-            self.looking_since = None;
-            self.leave_read_only();
-        }
-        let mode = match r {
-            RoleView::Standalone => Mode::Standalone,
-            RoleView::Leading { .. } => Mode::Leader,
-            RoleView::Following { .. } => Mode::Follower,
-            RoleView::Observing { .. } => Mode::Observer,
-            RoleView::Looking => Mode::Looking,
-        };
-        if let Some(node) = &self.node {
-            *node.mode.write() = mode;
-            crate::metrics::role_changed(node, mode);
-        }
-        let leading = matches!(r, RoleView::Leading { .. } | RoleView::Standalone);
-        self.sessions.set_expiring(leading);
-    }
-
-    /// Read-only mode (ZooKeeper's `readonlymode.enabled`): once the core has been LOOKING for
-    /// max(2 s, tickTime), the node serves clients that ask for read-only access, with sessions
-    /// local to it (see `connection::actor`). Called on every tick: enters the mode when due and
-    /// expires the local sessions whose deadline passed.
-    fn read_only_tick(&mut self) {
-        let Some(node) = self.node.clone() else {
-            return;
-        };
-        let now = crate::clock::now_ms();
-        if node.is_read_only() {
-            node.local_sessions.take_fresh();
-            for s in node.local_sessions.all() {
-                if s.deadline_ms() <= now {
-                    tracing::info!(session = %format!("{:#x}", s.id), "read-only session expired");
-                    node.local_sessions.remove(s.id);
-                    if let Some(c) = s.connection() {
-                        c.close();
-                    }
-                }
-            }
-            return;
-        }
-        let Some(since) = self.looking_since else {
-            return;
-        };
-        let grace = (node.config.node.tick_time_ms as i64).max(2000);
-        if !node.config.features.read_only_mode || now - since < grace || self.serving {
-            return;
-        }
-        tracing::info!(
-            looking_ms = now - since,
-            "no quorum: entering read-only mode (serving read-only clients)"
-        );
-        *node.mode.write() = Mode::ReadOnly;
-        node.set_read_only(true);
-        metrics::gauge!("zkr_read_only").set(1.0);
-    }
-
-    /// Leaves read-only mode (the core found a leader or leads): closes the read-only clients
-    /// and drops their local sessions; they reconnect to a read-write server.
-    fn leave_read_only(&mut self) {
-        let Some(node) = self.node.clone() else {
-            return;
-        };
-        if !node.is_read_only() {
-            return;
-        }
-        // Cleared first: a connection that creates a local session re-checks the flag after
-        // inserting it, so every local session is either seen below or dropped by its connection.
-        node.set_read_only(false);
-        let local = node.local_sessions.all();
-        tracing::info!(
-            sessions = local.len(),
-            "leaving read-only mode: closing read-only clients"
-        );
-        for s in local {
-            node.local_sessions.remove(s.id);
-            if let Some(c) = s.connection() {
-                c.close();
-            }
-        }
-        node.local_sessions.take_fresh();
-        metrics::gauge!("zkr_read_only").set(0.0);
-    }
-
-    fn set_serving(&mut self, on: bool) {
-        let was_serving = self.serving;
-        self.serving = on;
-        if let Some(node) = &self.node {
-            node.set_serving(on);
-        }
-        if on {
-            if let RoleView::Leading { epoch } = self.core().role() {
-                // A new leader restarts every session's timer (as ZooKeeper does).
-                let now = crate::clock::now_ms();
-                for s in self.sessions.all() {
-                    s.touch(now, self.sessions.tick_ms());
-                }
-                self.publish_first_config(epoch);
-            }
-            return;
-        }
-        // Leaving a role: clients reconnect elsewhere, their sessions live on. (Read-only
-        // clients, if any, are closed by `leave_read_only`.)
-        if let Some(node) = &self.node {
-            if was_serving {
-                for c in node.store.connections() {
-                    c.close();
-                }
-            }
-        }
-        self.origins.clear();
-        self.connecting.clear();
-        self.owners.clear();
-        self.syncs.clear();
-        self.forwarded_syncs.clear();
-        self.learner_syncs.clear();
-    }
-
-    /// The first leader of an ensemble writes its configuration to `/zookeeper/config`, with
-    /// the version ZooKeeper gives it: the first zxid of that epoch.
-    fn publish_first_config(&mut self, epoch: u64) {
-        let empty = self
-            .store
-            .tree()
-            .get(crate::quorum::CONFIG_NODE)
-            .is_none_or(|n| n.data.as_ref().is_none_or(|d| d.is_empty()));
-        if !empty || self.settings.dynamic.servers.is_empty() {
-            return;
-        }
-        let mut cfg = self.settings.dynamic.clone();
-        cfg.version = crate::quorum::msg::make_zxid(epoch, 0);
-        let op = TxnOp::Reconfig {
-            data: Bytes::from(cfg.text()),
-            version: cfg.version,
-        };
-        let now = crate::clock::now_ms();
-        let mut out = Vec::new();
-        if let Some(zxid) = self.core().allocate_zxid(now, &mut out) {
-            self.propose_op(zxid, crate::clock::wall_ms(), 0, 0, op, None, &mut out);
-        }
-        self.run(out);
-    }
-
-    fn publish_status(&mut self) {
-        let Some(node) = self.node.clone() else {
-            return;
-        };
-        let core = self.core.as_ref().expect("core");
-        let mut st = node.quorum.write();
-        st.leader_stats = core.leader_stats();
-        st.leader = core.leader_id();
-        st.epochs = core.epochs();
-        st.quorum_size = self.settings.core.membership.quorum_size();
-        st.last_logged = core.last_logged();
-    }
-
-    /// Does `server` own `session` (first come owns it)? Always true standalone.
-    fn owns(&mut self, session: SessionId, server: Sid) -> bool {
-        if session == 0 || self.settings.core.standalone {
-            return true;
-        }
-        *self.owners.entry(session).or_insert(server) == server
-    }
-
-    /// Proposes a write as leader (or standalone): prep, then the core.
-    fn propose(
-        &mut self,
-        session_id: SessionId,
-        xid: i32,
-        ids: Vec<Id>,
-        request: Request,
-        origin: Option<Arc<Outbox>>,
-    ) {
-        let me = self.settings.core.membership.me;
-        self.propose_via(me, session_id, xid, ids, request, origin)
-    }
-
-    /// Proposes a write whose client is connected to server `via`.
-    fn propose_via(
-        &mut self,
-        via: Sid,
-        session_id: SessionId,
-        xid: i32,
-        ids: Vec<Id>,
-        request: Request,
-        origin: Option<Arc<Outbox>>,
-    ) {
-        let now = crate::clock::now_ms();
-        let mut out = Vec::new();
-        let Some(zxid) = self.core().allocate_zxid(now, &mut out) else {
-            self.run(out);
-            // Not leading (or stepping down): the client reconnects and retries.
-            if let Some(o) = origin {
-                o.close();
-            }
-            return;
-        };
-        let wall = crate::clock::wall_ms();
-        if matches!(request, Request::Reconfig(_)) {
-            let core = self.core.as_ref().expect("core");
-            self.prep
-                .set_reconfig_context(crate::pipeline::prep::ReconfigContext {
-                    in_progress: core.reconfig_in_progress(),
-                    synced: core.synced_voters(),
-                });
-        }
-        let op = if matches!(request, Request::CloseSession) || self.owns(session_id, via) {
-            let tree = self.store.tree();
-            let req = WriteRequest {
-                session_id,
-                ids,
-                request,
-            };
-            self.prep.prep(&tree, &req, zxid, wall)
-        } else {
-            tracing::info!(session = %format!("{session_id:#x}"), via, "write through a server the session moved away from");
-            TxnOp::Error(ErrorCode::SessionMoved)
-        };
-        self.propose_op(zxid, wall, session_id, xid, op, origin, &mut out);
-        self.run(out);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn propose_op(
-        &mut self,
-        zxid: Zxid,
-        wall: i64,
-        session_id: SessionId,
-        xid: i32,
-        op: TxnOp,
-        origin: Option<Arc<Outbox>>,
-        out: &mut Vec<Output>,
-    ) {
-        if let Some(o) = origin {
-            if matches!(op, TxnOp::CreateSession { .. }) {
-                self.connecting.insert(session_id, o);
-            } else {
-                self.origins.insert((session_id, xid), (o, zxid));
-            }
-        }
-        let txn = Arc::new(Txn {
-            zxid,
-            time_ms: wall,
-            session_id,
-            cxid: xid,
-            op,
-        });
-        self.commit_timer.proposed(zxid);
-        let now = crate::clock::now_ms();
-        self.core().propose(now, txn, out);
-    }
-
-    fn is_leading(&self) -> bool {
-        matches!(
-            self.core.as_ref().map(|c| c.role()),
-            Some(RoleView::Leading { .. } | RoleView::Standalone)
-        )
-    }
-
-    fn leader(&self) -> Option<Sid> {
-        self.core.as_ref().and_then(|c| match c.role() {
-            RoleView::Following { leader } | RoleView::Observing { leader } => Some(leader),
-            _ => None,
-        })
-    }
-
-    fn sync(&mut self, session_id: SessionId, xid: i32, path: String, origin: Arc<Outbox>) {
-        if self.is_leading() {
-            let zxid = self.core().last_logged();
-            self.syncs.push_back(PendingSync {
-                zxid,
-                to: SyncTarget::Local { path, origin },
-            });
-            // Nothing outstanding: answer right away (in order, through the store).
-            self.apply(Vec::new());
-        } else if let Some(leader) = self.leader() {
-            self.forwarded_syncs
-                .insert((session_id, xid), (path, origin));
-            self.links
-                .send(leader, PeerMsg::SyncRequest { session_id, xid });
-        } else {
-            origin.close();
-        }
-    }
-
-    /// Submits deleteContainer for empty used containers and expired TTL nodes (leader only).
-    fn reap_containers(&mut self) {
-        if !self.is_leading() || !self.serving {
-            return;
-        }
-        let now = crate::clock::wall_ms();
-        let interval_ms = self.settings.container_check_interval.as_millis();
-        let budget =
-            (self.settings.container_max_per_minute as u128 * interval_ms / 60_000).max(1) as usize;
-        let candidates: Vec<String> = {
-            let tree = self.store.tree();
-            tree.paths()
-                .filter(|(_, n)| {
-                    n.children.is_empty()
-                        && match n.kind() {
-                            NodeKind::Container => n.cversion > 0,
-                            NodeKind::Ttl(ttl) => now - n.mtime > ttl,
-                            _ => false,
-                        }
-                })
-                .map(|(p, _)| p.clone())
-                .take(budget)
-                .collect()
-        };
-        for path in candidates {
-            tracing::debug!(%path, "reaping container/TTL node");
-            self.propose(
-                0,
-                0,
-                Vec::new(),
-                Request::DeleteContainer(PathRequest { path }),
-                None,
-            );
-        }
-    }
-
-    /// A learner's forwarded request, at the leader.
-    fn on_learner_request(&mut self, from: Sid, msg: PeerMsg) {
-        match msg {
-            PeerMsg::Request {
-                session_id,
-                xid,
-                opcode,
-                body,
-                ids,
-            } => {
-                if !self.is_leading() {
-                    return;
-                }
-                let mut r = Reader::new(body);
-                match Request::decode(opcode, &mut r) {
-                    Ok(req) => self.propose_via(from, session_id, xid, ids, req, None),
-                    Err(e) => {
-                        tracing::warn!(peer = from, opcode, error = %e, "undecodable forwarded request");
-                        let now = crate::clock::now_ms();
-                        let mut out = Vec::new();
-                        if let Some(z) = self.core().allocate_zxid(now, &mut out) {
-                            self.propose_op(
-                                z,
-                                crate::clock::wall_ms(),
-                                session_id,
-                                xid,
-                                TxnOp::Error(ErrorCode::MarshallingError),
-                                None,
-                                &mut out,
-                            );
-                        }
-                        self.run(out);
-                    }
-                }
-            }
-            PeerMsg::CreateSession {
-                session_id,
-                timeout_ms,
-                password,
-            } => {
-                if !self.is_leading() {
-                    return;
-                }
-                self.owners.insert(session_id, from);
-                self.create_session(session_id, timeout_ms, password, None);
-            }
-            PeerMsg::Revalidate { session_id } if self.is_leading() => {
-                self.owners.insert(session_id, from);
-            }
-            PeerMsg::SyncRequest { session_id, xid } => {
-                if !self.is_leading() {
-                    return;
-                }
-                let zxid = self.core().last_logged();
-                self.syncs.push_back(PendingSync {
-                    zxid,
-                    to: SyncTarget::Learner {
-                        peer: from,
-                        session_id,
-                        xid,
-                    },
-                });
-                self.apply(Vec::new());
-            }
-            PeerMsg::SyncDone {
-                session_id,
-                xid,
-                zxid,
-            } => {
-                if let Some((path, origin)) = self.forwarded_syncs.remove(&(session_id, xid)) {
-                    self.learner_syncs.push_back((zxid, path, origin));
-                    self.apply(Vec::new());
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn create_session(
-        &mut self,
-        session_id: SessionId,
-        timeout_ms: i32,
-        password: Bytes,
-        origin: Option<Arc<Outbox>>,
-    ) {
-        let now = crate::clock::now_ms();
-        let mut out = Vec::new();
-        let Some(zxid) = self.core().allocate_zxid(now, &mut out) else {
-            self.run(out);
-            if let Some(o) = origin {
-                o.close();
-            }
-            return;
-        };
-        let op = self
-            .prep
-            .prep_create_session(session_id, timeout_ms, password);
-        self.propose_op(
-            zxid,
-            crate::clock::wall_ms(),
-            session_id,
-            0,
-            op,
-            origin,
-            &mut out,
-        );
-        self.run(out);
-    }
-
-    /// A forwarded write as a follower: encode and send to the leader.
-    fn forward(
-        &mut self,
-        session_id: SessionId,
-        xid: i32,
-        ids: Vec<Id>,
-        request: Request,
-        origin: Option<Arc<Outbox>>,
-    ) {
-        let Some(leader) = self.leader() else {
-            if let Some(o) = origin {
-                o.close();
-            }
-            return;
-        };
-        let mut body = BytesMut::new();
-        request.write_body(&mut body);
-        if let Some(o) = origin {
-            self.origins.insert((session_id, xid), (o, 0));
-        }
-        self.links.send(
-            leader,
-            PeerMsg::Request {
-                session_id,
-                xid,
-                opcode: request.opcode(),
-                body: body.freeze(),
-                ids,
-            },
-        );
-    }
-
-    /// After a failed durable action on a standalone node: the requests in flight fail, in
-    /// order, with an error; reads go on; the next writes try again.
-    fn fail_in_flight(&mut self) {
-        let mut failed: Vec<(Zxid, CommitItem)> = self
-            .origins
-            .drain()
-            .map(|((session_id, _), (origin, zxid))| {
-                (
-                    zxid,
-                    CommitItem::Failed {
-                        session_id,
-                        closes_session: origin.head_opcode()
-                            == Some(crate::proto::opcode::CLOSE_SESSION),
-                        origin: Some(origin),
-                    },
-                )
-            })
-            .collect();
-        failed.extend(self.connecting.drain().map(|(session_id, origin)| {
-            (
-                0,
-                CommitItem::Failed {
-                    session_id,
-                    closes_session: false,
-                    origin: Some(origin),
-                },
-            )
-        }));
-        failed.sort_by_key(|(z, _)| *z);
-        metrics::counter!("zkr_requests_failed_disk_total").increment(failed.len() as u64);
-        let items: Vec<CommitItem> = failed.into_iter().map(|(_, i)| i).collect();
-        if !items.is_empty() {
-            crate::metrics::STORE_QUEUE.sent();
-            crate::link::send(&self.store_actor, "quorum -> store", Apply(items));
-        }
-        self.prep.reset();
     }
 }
 
@@ -874,101 +329,72 @@ impl Actor for QuorumPeer {
             .start(),
         );
         let persisted = self.persisted.take().expect("persisted state");
-        let (core, out) = PeerCore::new(
-            self.settings.core.clone(),
+        let (pipeline, out) = Pipeline::new(
+            self.settings.pipeline.clone(),
             persisted,
-            crate::clock::now_ms(),
+            Self::now(),
+            &*self.store,
         );
-        self.core = Some(core);
-        self.run(out);
+        self.pipeline = Some(pipeline);
+        self.perform(out);
         ctx.run_interval(self.settings.tick_every, |act, _| {
-            act.step(Input::Tick);
-            act.read_only_tick();
+            act.step(Input::Core(core::Input::Tick))
         });
         ctx.run_interval(self.settings.container_check_interval, |act, _| {
-            act.reap_containers()
+            act.step(Input::Reap)
         });
-    }
-}
-
-impl Handler<Attach> for QuorumPeer {
-    type Result = ();
-    fn handle(&mut self, m: Attach, _: &mut Context<Self>) {
-        m.0.set_serving(self.serving);
-        self.node = Some(m.0);
-        if let Some(core) = &self.core {
-            let r = core.role();
-            self.on_role(r);
-        }
-        self.publish_status();
     }
 }
 
 impl Handler<SubmitWrite> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: SubmitWrite, _: &mut Context<Self>) {
-        if let Request::Sync(PathRequest { path }) = m.request {
-            if let Some(origin) = m.origin {
-                self.sync(m.session_id, m.xid, path, origin);
+        let input = match m.request {
+            Request::Sync(PathRequest { path }) => {
+                let Some(origin) = m.origin else { return };
+                Input::Sync {
+                    token: self.token(origin),
+                    session_id: m.session_id,
+                    xid: m.xid,
+                    path,
+                }
             }
-            return;
-        }
-        if self.is_leading() {
-            self.propose(m.session_id, m.xid, m.ids, m.request, m.origin);
-        } else {
-            self.forward(m.session_id, m.xid, m.ids, m.request, m.origin);
-        }
+            request => Input::Write {
+                token: m.origin.map(|o| self.token(o)),
+                session_id: m.session_id,
+                xid: m.xid,
+                ids: m.ids,
+                request,
+            },
+        };
+        self.step(input);
     }
 }
 
 impl Handler<SessionResumed> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: SessionResumed, _: &mut Context<Self>) {
-        if self.is_leading() {
-            let me = self.settings.core.membership.me;
-            self.owners.insert(m.0, me);
-        } else if let Some(leader) = self.leader() {
-            self.links
-                .send(leader, PeerMsg::Revalidate { session_id: m.0 });
-        }
+        self.step(Input::SessionResumed(m.0));
     }
 }
 
 impl Handler<CreateSession> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: CreateSession, _: &mut Context<Self>) {
-        if self.is_leading() {
-            let me = self.settings.core.membership.me;
-            self.owners.insert(m.session_id, me);
-            self.create_session(m.session_id, m.timeout_ms, m.password, Some(m.origin));
-        } else if let Some(leader) = self.leader() {
-            self.connecting.insert(m.session_id, m.origin);
-            self.links.send(
-                leader,
-                PeerMsg::CreateSession {
-                    session_id: m.session_id,
-                    timeout_ms: m.timeout_ms,
-                    password: m.password,
-                },
-            );
-        } else {
-            m.origin.close();
-        }
+        let token = self.token(m.origin);
+        self.step(Input::CreateSession {
+            token,
+            session_id: m.session_id,
+            timeout_ms: m.timeout_ms,
+            password: m.password,
+        });
     }
 }
 
 impl Handler<ExpireSession> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: ExpireSession, _: &mut Context<Self>) {
-        if !self.is_leading() {
-            if let Some(s) = self.sessions.get(m.0) {
-                s.unmark_closing();
-            }
-            return;
-        }
-        tracing::info!(session = %format!("{:#x}", m.0), "session expired");
-        metrics::counter!("zkr_session_expiries_total").increment(1);
-        self.propose(m.0, 0, Vec::new(), Request::CloseSession, None);
+        self.step(Input::Expire(m.0));
     }
 }
 
@@ -979,22 +405,17 @@ impl Handler<JobsDone> for QuorumPeer {
             Ok(effect) => {
                 if let JobEffect::Tree(tree) = effect {
                     let zxid = tree.last_zxid();
-                    self.last_applied = zxid;
                     crate::link::send(&self.store_actor, "quorum -> store", ReplaceTree(tree));
-                    self.step(Input::Reloaded { zxid });
+                    self.step(Input::Core(core::Input::Reloaded { zxid }));
                 }
                 for t in m.tokens {
-                    self.step(Input::Durable(t));
+                    self.step(Input::Core(core::Input::Durable(t)));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "durable action failed");
-                let standalone = self.core.as_ref().map(|c| c.role()) == Some(RoleView::Standalone);
-                if standalone {
-                    self.fail_in_flight();
-                }
                 if let Some(first) = m.tokens.first() {
-                    self.step(Input::DurableFailed(*first));
+                    self.step(Input::Core(core::Input::DurableFailed(*first)));
                 }
             }
         }
@@ -1004,17 +425,17 @@ impl Handler<JobsDone> for QuorumPeer {
 impl Handler<FloorChanged> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: FloorChanged, _: &mut Context<Self>) {
-        self.step(Input::Floor(m.0));
+        self.step(Input::Core(core::Input::Floor(m.0)));
     }
 }
 
 impl Handler<SnapshotReady> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: SnapshotReady, _: &mut Context<Self>) {
-        self.step(Input::SnapshotTaken {
+        self.step(Input::Core(core::Input::SnapshotTaken {
             learner: m.learner,
             blob: m.blob,
-        });
+        }));
     }
 }
 
@@ -1025,59 +446,25 @@ impl Handler<PeerInbound> for QuorumPeer {
         if prev.is_some_and(|g| g != m.generation) {
             // A new connection from that peer: what the old one carried may be lost.
             metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_inbound").increment(1);
-            self.step(Input::LinkReset { peer: m.from });
+            self.step(Input::Core(core::Input::LinkReset { peer: m.from }));
         }
-        match m.msg {
-            msg @ (PeerMsg::Request { .. }
-            | PeerMsg::CreateSession { .. }
-            | PeerMsg::Revalidate { .. }
-            | PeerMsg::SyncRequest { .. }
-            | PeerMsg::SyncDone { .. }) => self.on_learner_request(m.from, msg),
-            msg => self.step(Input::Message { from: m.from, msg }),
-        }
+        self.step(Input::Core(core::Input::Message {
+            from: m.from,
+            msg: m.msg,
+        }));
     }
 }
 
 impl Handler<LinkDown> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: LinkDown, _: &mut Context<Self>) {
-        self.step(Input::LinkReset { peer: m.peer });
+        self.step(Input::Core(core::Input::LinkReset { peer: m.peer }));
     }
 }
 
-/// The peer addresses to use after the committed configuration moves from `previous` to
-/// `next`, given the addresses in use (`current`).
-///
-/// A member whose entry a configuration change did not touch keeps the address this server
-/// already reaches it at: each server's own configuration may name its peers differently
-/// (another host name, a NAT or proxy in between), and the configuration a new leader announces
-/// at the start of its epoch (version `epoch << 32`, no reconfig behind it) is the leader's
-/// view, not a change. New members and members whose entry a reconfig changed use the committed
-/// address, as ZooKeeper does.
-pub fn effective_peer_addresses(
-    previous: &crate::quorum::dynconfig::DynamicConfig,
-    next: &crate::quorum::dynconfig::DynamicConfig,
-    current: &HashMap<Sid, std::net::SocketAddr>,
-    me: Sid,
-) -> HashMap<Sid, std::net::SocketAddr> {
-    let announcement = next.version & 0xffff_ffff == 0;
-    let mut addrs = peer_addresses(next, me);
-    for (id, addr) in addrs.iter_mut() {
-        let untouched = previous.servers.get(id) == next.servers.get(id);
-        if announcement || untouched {
-            if let Some(kept) = current.get(id) {
-                *addr = *kept;
-            }
-        }
-    }
-    addrs
-}
-
-/// The peer address of every member but `me`.
-pub fn peer_addresses(
-    cfg: &crate::quorum::dynconfig::DynamicConfig,
-    me: Sid,
-) -> HashMap<Sid, std::net::SocketAddr> {
+/// The peer address of every member of `cfg` but `me`, as its entry names it (host names are
+/// resolved here: DNS is IO, so it is the shell's).
+pub fn resolve_peers(cfg: &DynamicConfig, me: Sid) -> HashMap<Sid, SocketAddr> {
     use std::net::ToSocketAddrs;
     cfg.servers
         .iter()
@@ -1093,36 +480,4 @@ pub fn peer_addresses(
             addr.map(|a| (*id, a))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::quorum::dynconfig::parse;
-
-    fn addr(port: u16) -> std::net::SocketAddr {
-        std::net::SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    #[test]
-    fn an_epoch_announcement_keeps_the_addresses_in_use() {
-        let mine = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:1003:1:participant").unwrap();
-        let leaders = parse("server.1=127.0.0.1:3001:1:participant\nserver.2=127.0.0.1:3002:1:participant\nserver.3=127.0.0.1:1003:1:participant\nversion=100000000").unwrap();
-        let current = peer_addresses(&mine, 1);
-        let next = effective_peer_addresses(&mine, &leaders, &current, 1);
-        assert_eq!(next, HashMap::from([(2, addr(1002)), (3, addr(1003))]));
-    }
-
-    #[test]
-    fn a_reconfig_moves_only_the_members_it_changed() {
-        let before = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:1003:1:participant\nversion=100000000").unwrap();
-        let after = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:4003:1:participant\nserver.4=127.0.0.1:1004:1:observer\nversion=100000005").unwrap();
-        // This server reaches 2 through its own route.
-        let current = HashMap::from([(2, addr(2002)), (3, addr(1003))]);
-        let next = effective_peer_addresses(&before, &after, &current, 1);
-        assert_eq!(
-            next,
-            HashMap::from([(2, addr(2002)), (3, addr(4003)), (4, addr(1004))])
-        );
-    }
 }

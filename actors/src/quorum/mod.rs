@@ -8,6 +8,7 @@ pub mod election;
 pub mod follower;
 pub mod leader;
 pub mod msg;
+pub mod routes;
 
 /// The node holding the ensemble's configuration.
 pub const CONFIG_NODE: &str = "/zookeeper/config";
