@@ -7,7 +7,8 @@
 //! * a txn is committed only once a quorum of voters that acknowledged NEWLEADER (and so hold
 //!   this epoch's history durably) acknowledged it, and only after every earlier txn;
 //! * ACKs of a learner are counted only once it acknowledged NEWLEADER; that ACK covers every
-//!   proposal it was sent before NEWLEADER;
+//!   proposal it was sent before NEWLEADER; a learner that registers again (or whose link
+//!   breaks) loses the ACKs of its earlier registration (its new sync may truncate below them);
 //! * observers get only committed txns and never count.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -565,7 +566,17 @@ impl Leader {
     pub(super) fn on_link_reset(&mut self, peer: Sid) {
         // Messages may be lost: the learner must register and sync again.
         self.learners.remove(&peer);
+        self.forget_acks(peer);
+    }
+
+    /// A learner starts over (its link broke, or it registers again): its sync may cut its log
+    /// back below proposals it acknowledged, so its ACKs count again only from its ACK of
+    /// NEWLEADER (which covers what that sync sent it).
+    fn forget_acks(&mut self, peer: Sid) {
         self.newleader_acks.remove(&peer);
+        for p in self.proposals.iter_mut() {
+            p.acks.remove(&peer);
+        }
     }
 
     /// Returns true to step down.
@@ -608,7 +619,7 @@ impl Leader {
                         uptodate_sent: false,
                     },
                 );
-                self.newleader_acks.remove(&from);
+                self.forget_acks(from);
                 if self.phase == Phase::Discovery {
                     self.try_choose_epoch(s, out);
                 } else if self.phase != Phase::SavingEpoch {

@@ -1,7 +1,8 @@
 //! The invariants checked while a simulation runs and once it settles:
 //!
 //! * at most one leader establishes each epoch;
-//! * every txn a server applies was committed by a leader, with the same content;
+//! * every txn a server applies was committed by a leader, with the same content, and a txn is
+//!   committed only once a quorum of the voters holds it on disk;
 //! * every serving server's applied history is a prefix of the committed history (no holes,
 //!   no reordering);
 //! * no ephemeral outlives its session;
@@ -70,8 +71,24 @@ impl Sim {
             if matches!(t.op, crate::txn::TxnOp::CloseSession { .. }) {
                 self.closed_sessions.insert(t.session_id);
             }
+            self.check_durable_on_a_quorum(t.zxid);
             self.committed.insert(t.zxid, t.clone());
         }
+    }
+
+    /// A txn is committed only once a quorum of the voters holds it on disk.
+    pub(crate) fn check_durable_on_a_quorum(&self, z: crate::txn::Zxid) {
+        let holders: Vec<Sid> = self
+            .voters
+            .iter()
+            .copied()
+            .filter(|v| self.servers[v].disk.holds(z))
+            .collect();
+        assert!(
+            holders.len() * 2 > self.voters.len(),
+            "{z:#x} committed while durable only on {holders:?} of the voters {:?}",
+            self.voters
+        );
     }
 
     /// The server's applied history must be exactly the committed history up to its last zxid.

@@ -34,11 +34,9 @@ impl Disk {
 
     /// Is txn `z` on this disk (in the log or in the snapshot's history)?
     pub fn holds(&self, z: Zxid) -> bool {
-        self.log.iter().any(|t| t.zxid == z)
-            || self
-                .snapshot
-                .as_ref()
-                .is_some_and(|(_, _, h)| h.iter().any(|t| t.zxid == z))
+        // Both are in zxid order (appends must follow the log's last txn).
+        let has = |txns: &[Arc<Txn>]| txns.binary_search_by_key(&z, |t| t.zxid).is_ok();
+        has(&self.log) || self.snapshot.as_ref().is_some_and(|(_, _, h)| has(h))
     }
 }
 

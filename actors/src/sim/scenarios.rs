@@ -749,6 +749,55 @@ fn scenario_stale_newleader_ack_from_an_earlier_sync() {
     sim.settle_and_check();
 }
 
+/// A follower acknowledges proposals, loses its link to the leader before the leader has
+/// them on disk, rejoins, and is cut back (TRUNC) to the leader's commit point below them. Its
+/// old ACKs must not count any more: its disk no longer holds those txns. Counted, they let the
+/// leader commit (and answer the clients) once its own disk catches up, while only the leader
+/// holds the txns durably; a crash of the leader then loses committed writes.
+///
+/// Here the disks of the leader and of `b` are slow; `a` acknowledges `w*`, rejoins and is
+/// truncated, and its re-appends are slow. Found by the simulator's check that a quorum holds
+/// every committed txn. Fixed: a learner that registers again, or whose link breaks, loses its
+/// ACKs of the proposals in flight; its ACK of NEWLEADER gives them back for what it synced.
+#[test]
+fn scenario_acks_of_a_follower_truncated_below_them_do_not_count() {
+    let mut sim = three(21);
+    let l = leader(&sim);
+    let (a, b) = others(l);
+    let appends = |x: &DurableAction| matches!(x, DurableAction::Append(_));
+    let hold = DurableHookAction::Hold;
+    let l_hold = sim.on_durable(l, DurableStage::Completing, appends, hold, usize::MAX);
+    sim.on_durable(b, DurableStage::Completing, appends, hold, usize::MAX);
+    let ws = submit(&mut sim, "w", 3);
+    let last = *ws.last().expect("w*");
+    let acks_before = sim.sent_count(a, l, "Ack");
+    assert!(
+        sim.run_until(WAIT, |s| s.sent_count(a, l, "Ack") >= acks_before + 3),
+        "a did not acknowledge w*"
+    );
+    assert!(sim.servers[&a].disk.holds(last));
+    sim.run_for(50); // the ACKs reach l
+                     // From now on a's appends are slow too; its link to l breaks and it rejoins.
+    sim.on_durable(a, DurableStage::Completing, appends, hold, usize::MAX);
+    let nl_before = sim.sent_count(l, a, "NewLeader");
+    sim.break_link(l, a);
+    assert!(
+        sim.run_until(WAIT, |s| s.sent_count(l, a, "NewLeader") > nl_before
+            && !s.servers[&a].disk.holds(ws[0])),
+        "a was not cut back below w*"
+    );
+    // l's disk catches up: it must not commit w* on a's old ACKs.
+    sim.durable_hooks[l_hold].times = 0;
+    sim.release_durable(l);
+    sim.run_for(200);
+    assert!(
+        !sim.committed.contains_key(&ws[0]),
+        "w* committed while only l holds them"
+    );
+    sim.settle_and_check();
+    assert!(sim.committed.contains_key(&last));
+}
+
 /// A follower that restarts with a proposal the leader has not committed yet is
 /// synchronised by DIFF from that proposal's zxid; it takes the DIFF point as committed and
 /// applies the proposal after UPTODATE, before the leader commits it. If the leader then fails
