@@ -28,6 +28,66 @@ pub struct NodeConfig {
     pub sasl: SaslSection,
     /// The TLS client port.
     pub tls: TlsSection,
+    /// The AdminServer-compatible HTTP endpoint.
+    pub admin: AdminSection,
+    /// The audit log.
+    pub audit: AuditSection,
+}
+
+/// `[admin]`: the HTTP endpoint of ZooKeeper's AdminServer (`admin.enableServer`,
+/// `admin.serverAddress`, `admin.serverPort`, `admin.commandURL`), with zkr's readiness and
+/// liveness probes beside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Serve it (`admin.enableServer`). Off unless a configuration turns it on: the shipped
+    /// configurations and a zoo.cfg (ZooKeeper's default) do.
+    pub enabled: bool,
+    /// Address it binds to (`admin.serverAddress`).
+    pub address: IpAddr,
+    /// Port (`admin.serverPort`); 0 takes any free port.
+    pub port: u16,
+    /// Where the commands are (`admin.commandURL`).
+    pub command_url: String,
+    /// A port that cannot be bound is a warning, not a refusal to start: set for ZooKeeper's
+    /// implicit default (a zoo.cfg that names no `admin.` key), as ZooKeeper's quorum servers
+    /// log "Problem starting AdminServer" and go on.
+    pub optional: bool,
+    /// The `snapshot` command (`zookeeper.admin.snapshot.enabled`).
+    pub snapshot_enabled: bool,
+    /// Least time between two `snapshot` commands, ms (`zookeeper.admin.snapshot.intervalInMS`).
+    pub snapshot_interval_ms: u64,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            enabled: false,
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 8080,
+            command_url: "/commands".into(),
+            optional: false,
+            snapshot_enabled: true,
+            snapshot_interval_ms: 300_000,
+        }
+    }
+}
+
+impl AdminSection {
+    /// The socket address it binds to.
+    pub fn socket(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.port)
+    }
+}
+
+/// `[audit]`: ZooKeeper 3.6's audit log (`audit.enable`): one line per create, delete, setData,
+/// setACL, multi, reconfig and session-close deletion of ephemerals, with who asked and the
+/// result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Write audit lines (`audit.enable`).
+    pub enabled: bool,
 }
 
 /// `[ensemble]`: the members and the timing of an ensemble.

@@ -3,7 +3,8 @@
 //!
 //! Pure cores (no IO, no clock, no actix): [`proto`] (the jute codec), [`txn`], [`config`],
 //! [`acl`], [`tree`] (data tree and watch manager), [`quorum`] (election and Zab),
-//! [`pipeline`] (requests to txns, replies, forwards), [`session::expiry`], [`node::roles`].
+//! [`pipeline`] (requests to txns, replies, forwards), [`session::expiry`], [`node::roles`],
+//! [`zkfiles`] (ZooKeeper's snapshot and log formats).
 //! Leaves every shell may use: [`clock`], [`version`], [`metrics`], [`link`], [`outbox`].
 //! Actor shells, bottom up: [`session`], [`store`], [`txnlog`], [`peer`] (the quorum actor and
 //! its links), [`connection`] (with [`context`] and [`monitor`] below it), and [`node`], which
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod connection;
@@ -34,3 +36,4 @@ pub mod tree;
 pub mod txn;
 pub mod txnlog;
 pub mod version;
+pub mod zkfiles;

@@ -2,19 +2,10 @@
 //! ports with its own temporary data directory, wait until it serves, stop it by PID.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A free loopback TCP port (bound and released; good enough for tests that start right away).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -211,21 +202,6 @@ impl Drop for ZkrNode {
     }
 }
 
-/// Sends a four-letter word and returns the answer ("" if the connection fails).
-pub fn four_letter(port: u16, word: &str) -> String {
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(word.as_bytes()).is_err() {
-        return String::new();
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
 /// Waits until `ruok` answers `imok` on `port`.
 pub fn wait_serving(port: u16, within: Duration) {
     let end = Instant::now() + within;
@@ -259,27 +235,7 @@ pub fn read_frame(s: &mut impl Read, max_len: i32) -> Result<Vec<u8>, String> {
     Ok(p)
 }
 
-/// Stops a child we spawned with SIGTERM, SIGKILL after 10 s, and reaps it.
-pub fn terminate(mut c: Child) {
-    // SAFETY: kill(2) on the PID of a child we own and have not reaped.
-    unsafe {
-        libc::kill(c.id() as i32, libc::SIGTERM);
-    }
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if let Ok(Some(_)) = c.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    kill_and_reap(c);
-}
-
-/// Kills a child we spawned with SIGKILL and reaps it.
-pub fn kill_and_reap(mut c: Child) {
-    let _ = c.kill();
-    let _ = c.wait();
-}
-
 pub mod ensemble;
-pub mod proxy;
+
+#[allow(unused_imports)]
+pub use zkr::chaos::process::{four_letter, free_port, kill_and_reap, terminate};

@@ -4,9 +4,10 @@
 use ::metrics::Unit;
 
 use super::{
-    BAD_REQUEST_REASONS, FSYNC_BATCH_SIZE, PROPOSAL_COMMIT_LATENCY, REQUEST_LATENCY,
-    RESTARTING_ACTORS, SNAPSHOT_DURATION,
+    op_name, BAD_REQUEST_REASONS, FIGURE_GAUGES, FSYNC_BATCH_SIZE, PROPOSAL_COMMIT_LATENCY,
+    REQUEST_LATENCY, RESTARTING_ACTORS, SNAPSHOT_DURATION,
 };
+use crate::proto::codes::opcode;
 
 /// Help text and units of every metric zkr exports.
 pub fn describe() {
@@ -227,8 +228,8 @@ pub fn describe() {
     c!("zkr_tls_handshake_failures_total", "Failed TLS handshakes");
 }
 
-/// Registers at zero the series that must exist before anything happens (so that rates and
-/// alerts see zeros, not nothing), and sets the identity gauges of server `me` with `peers`.
+/// Registers the series of server `me` and its `peers` (at zero) and its identity gauges, once
+/// the node's actors started.
 pub fn preregister(me: u64, peers: impl Iterator<Item = u64>) {
     for reason in BAD_REQUEST_REASONS {
         ::metrics::counter!("zkr_bad_requests_total", "reason" => reason).increment(0);
@@ -241,25 +242,6 @@ pub fn preregister(me: u64, peers: impl Iterator<Item = u64>) {
         ::metrics::counter!("zkr_peer_reconnects_total", "peer" => peer.clone()).increment(0);
         ::metrics::gauge!("zkr_peer_link_up", "peer" => peer).increment(0.0);
     }
-    for name in [
-        "looking_count",
-        "connection_rejected",
-        "zkr_elections_total",
-        "zkr_role_changes_total",
-        "zkr_session_expiries_total",
-        "zkr_txns_applied_total",
-        "zkr_log_bytes_total",
-        "zkr_log_txns_total",
-        "zkr_fsyncs_total",
-        "zkr_log_write_errors_total",
-        "zkr_snapshots_total",
-        "zkr_snapshot_errors_total",
-        "zkr_auth_failures_total",
-        "zkr_requests_failed_disk_total",
-    ] {
-        ::metrics::counter!(name).increment(0);
-    }
-    ::metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(0);
     ::metrics::gauge!(
         "zkr_build_info",
         "version" => env!("CARGO_PKG_VERSION"),
@@ -268,4 +250,86 @@ pub fn preregister(me: u64, peers: impl Iterator<Item = u64>) {
     .set(1.0);
     ::metrics::gauge!("zkr_server_id").set(me as f64);
     ::metrics::gauge!("zkr_read_only").increment(0.0);
+}
+
+/// Counters that exist from the start (at 0), so that rates and alerts see zeros.
+pub const COUNTERS_FROM_START: [&str; 14] = [
+    "looking_count",
+    "connection_rejected",
+    "zkr_elections_total",
+    "zkr_role_changes_total",
+    "zkr_session_expiries_total",
+    "zkr_txns_applied_total",
+    "zkr_log_bytes_total",
+    "zkr_log_txns_total",
+    "zkr_fsyncs_total",
+    "zkr_log_write_errors_total",
+    "zkr_snapshots_total",
+    "zkr_snapshot_errors_total",
+    "zkr_auth_failures_total",
+    "zkr_requests_failed_disk_total",
+];
+
+/// Summaries and histograms that exist from the start (empty: count and sum 0).
+pub const DISTRIBUTIONS_FROM_START: [&str; 8] = [
+    "fsynctime",
+    "snapshottime",
+    "readlatency",
+    "updatelatency",
+    "election_time",
+    PROPOSAL_COMMIT_LATENCY,
+    FSYNC_BATCH_SIZE,
+    SNAPSHOT_DURATION,
+];
+
+/// Operations whose `zkr_request_latency_seconds{op}` series exist from the start.
+pub const OPS_FROM_START: [i32; 8] = [
+    opcode::CREATE,
+    opcode::DELETE,
+    opcode::EXISTS,
+    opcode::GET_DATA,
+    opcode::SET_DATA,
+    opcode::GET_CHILDREN2,
+    opcode::MULTI,
+    opcode::PING,
+];
+
+/// Registers every series a dashboard or alert queries with its "nothing yet" value (counters
+/// and gauges 0, `zkr_leader_id` and the proposal sizes -1, distributions empty), before the
+/// exporter answers its first scrape: a new node's panels never read "No data" while they wait
+/// for a first snapshot, election or request. The sampler overwrites the state gauges within a
+/// second.
+pub fn register_from_start() {
+    for name in COUNTERS_FROM_START {
+        ::metrics::counter!(name).increment(0);
+    }
+    ::metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(0);
+    for name in FIGURE_GAUGES.iter().chain(&[
+        "zkr_role",
+        "zkr_leader",
+        "zkr_serving",
+        "zkr_last_zxid",
+        "zkr_accepted_epoch",
+        "zkr_current_epoch",
+        "zkr_snapshot_bytes",
+    ]) {
+        ::metrics::gauge!(*name).set(0.0);
+    }
+    for name in [
+        "zkr_leader_id",
+        "last_proposal_size",
+        "min_proposal_size",
+        "max_proposal_size",
+    ] {
+        ::metrics::gauge!(name).set(-1.0);
+    }
+    for actor in ["log", "store", "quorum"] {
+        ::metrics::gauge!("zkr_mailbox_depth", "actor" => actor).set(0.0);
+    }
+    for name in DISTRIBUTIONS_FROM_START {
+        let _ = ::metrics::histogram!(name);
+    }
+    for op in OPS_FROM_START {
+        let _ = ::metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op));
+    }
 }

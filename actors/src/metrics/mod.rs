@@ -25,7 +25,10 @@ pub mod stats;
 pub mod timers;
 
 pub use counters::{ProposalSizes, QueueDepth, LOG_QUEUE, PROPOSAL_SIZES, STORE_QUEUE};
-pub use help::{describe, preregister};
+pub use help::{
+    describe, preregister, register_from_start, COUNTERS_FROM_START, DISTRIBUTIONS_FROM_START,
+    OPS_FROM_START,
+};
 pub use timers::{CommitTimer, COMMIT_TIMER_CAPACITY};
 
 /// Quantiles of the summaries, as ZooKeeper's `PrometheusMetricsProvider` exports its ADVANCED
@@ -72,6 +75,36 @@ pub const BAD_REQUEST_REASONS: [&str; 6] = [
 
 /// Actors whose restarts `zkr_actor_restarts_total` counts.
 pub const RESTARTING_ACTORS: [&str; 2] = ["peer_link", "peer_inbound"];
+
+/// The ZooKeeper-named gauges `monitor::Figures::export` sets: `mntr` prints them from the figures, by
+/// ZooKeeper's rules (leader keys on the leader only), never a second time from the registry.
+pub const FIGURE_GAUGES: [&str; 25] = [
+    "znode_count",
+    "watch_count",
+    "ephemerals_count",
+    "approximate_data_size",
+    "num_alive_connections",
+    "outstanding_requests",
+    "global_sessions",
+    "local_sessions",
+    "uptime",
+    "open_file_descriptor_count",
+    "max_file_descriptor_count",
+    "packets_received",
+    "packets_sent",
+    "min_latency",
+    "avg_latency",
+    "max_latency",
+    "quorum_size",
+    "learners",
+    "synced_followers",
+    "synced_observers",
+    "pending_syncs",
+    "leader_uptime",
+    "last_proposal_size",
+    "min_proposal_size",
+    "max_proposal_size",
+];
 
 /// How to render the metrics registry as Prometheus text, once an exporter is installed.
 static REGISTRY: OnceLock<Box<dyn Fn() -> String + Send + Sync>> = OnceLock::new();

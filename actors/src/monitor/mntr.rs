@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::Figures;
 use crate::context::NodeContext;
+use crate::metrics::FIGURE_GAUGES;
 
 impl Figures {
     /// The `mntr` lines of these figures (keys without `zk_`), in ZooKeeper's order where it has
@@ -74,9 +75,7 @@ impl Figures {
 /// 0`) only the figures are printed.
 pub fn mntr(node: &NodeContext) -> String {
     let figures = Figures::collect(node);
-    let registry = crate::metrics::registry_text()
-        .map(|text| exposition_samples(&text))
-        .unwrap_or_default();
+    let registry = registry_samples();
     let auth_failed = registry
         .iter()
         .find(|(k, _)| k == "zkr_auth_failures_total")
@@ -100,35 +99,13 @@ pub fn mntr(node: &NodeContext) -> String {
     s
 }
 
-/// The ZooKeeper-named gauges [`Figures::export`] sets: `mntr` prints them from the figures, by
-/// ZooKeeper's rules (leader keys on the leader only), never a second time from the registry.
-pub const FIGURE_GAUGES: [&str; 25] = [
-    "znode_count",
-    "watch_count",
-    "ephemerals_count",
-    "approximate_data_size",
-    "num_alive_connections",
-    "outstanding_requests",
-    "global_sessions",
-    "local_sessions",
-    "uptime",
-    "open_file_descriptor_count",
-    "max_file_descriptor_count",
-    "packets_received",
-    "packets_sent",
-    "min_latency",
-    "avg_latency",
-    "max_latency",
-    "quorum_size",
-    "learners",
-    "synced_followers",
-    "synced_observers",
-    "pending_syncs",
-    "leader_uptime",
-    "last_proposal_size",
-    "min_proposal_size",
-    "max_proposal_size",
-];
+/// Every sample the metrics registry holds now, as (`name{labels}`, value); empty when no
+/// exporter runs.
+pub fn registry_samples() -> Vec<(String, String)> {
+    crate::metrics::registry_text()
+        .map(|text| exposition_samples(&text))
+        .unwrap_or_default()
+}
 
 /// The samples of a Prometheus text exposition, as (`name{labels}`, value), comments skipped.
 pub fn exposition_samples(text: &str) -> Vec<(String, String)> {

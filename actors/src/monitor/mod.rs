@@ -10,7 +10,7 @@ use crate::txn::Zxid;
 
 mod mntr;
 
-pub use mntr::{exposition_samples, mntr, FIGURE_GAUGES};
+pub use mntr::{exposition_samples, mntr, registry_samples};
 
 /// The figures of a node at one instant: what the sampler exports and `mntr` prints.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! The Prometheus exporter: installs metrics-exporter-prometheus behind the `metrics` facade,
-//! serving `/metrics` on `[metrics] address:port`, and samples the node's state gauges
+//! serving `/metrics` on `[metrics] address:port` (or keeping the registry for `mntr` and the
+//! admin server only), and samples the node's state gauges
 //! ([`crate::monitor::Figures`]) once a [`SAMPLE_EVERY`].
 
 use std::net::SocketAddr;
@@ -21,11 +22,12 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the Prometheus recorder and serves `/metrics` on `addr` (inside the actix system).
-pub fn install(addr: SocketAddr) -> Result<(), String> {
+/// Installs the Prometheus recorder and, given an address, serves `/metrics` there (inside the
+/// actix system). Without an address the registry is kept for `mntr` and the admin server's
+/// `monitor` only.
+pub fn install(addr: Option<SocketAddr>) -> Result<(), String> {
     let e = |e: metrics_exporter_prometheus::BuildError| e.to_string();
-    let (recorder, exporter) = PrometheusBuilder::new()
-        .with_http_listener(addr)
+    let mut builder = PrometheusBuilder::new()
         .set_quantiles(&SUMMARY_QUANTILES)
         .map_err(e)?
         .set_bucket_duration(SUMMARY_BUCKET)
@@ -46,19 +48,42 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
             Matcher::Full(SNAPSHOT_DURATION.into()),
             &SNAPSHOT_BUCKETS_SECONDS,
         )
-        .map_err(e)?
-        .build()
         .map_err(e)?;
+    let (recorder, exporter) = match addr {
+        Some(addr) => {
+            builder = builder.with_http_listener(addr);
+            let (r, x) = builder.build().map_err(e)?;
+            (r, Some(x))
+        }
+        None => (builder.build_recorder(), None),
+    };
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
     let _ = HANDLE.set(handle.clone());
-    crate::metrics::set_registry(move || handle.render());
+    let rendered = handle.clone();
+    crate::metrics::set_registry(move || rendered.render());
     crate::metrics::describe();
-    actix_rt::spawn(async move {
-        if let Err(e) = exporter.await {
-            tracing::error!(error = ?e, "metrics exporter stopped");
+    // Before the exporter answers its first scrape (its socket is bound, not served yet).
+    crate::metrics::register_from_start();
+    match exporter {
+        Some(exporter) => {
+            actix_rt::spawn(async move {
+                if let Err(e) = exporter.await {
+                    tracing::error!(error = ?e, "metrics exporter stopped");
+                }
+            });
         }
-    });
+        None => {
+            // What the exporter's builder would otherwise do: rotate the summaries' windows.
+            actix_rt::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
+    }
     Ok(())
 }
 

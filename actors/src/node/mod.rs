@@ -138,6 +138,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     }
     if config.metrics.port != 0 {
         start_metrics(&config)?;
+    } else if config.admin.enabled {
+        // No /metrics, but the admin server's `monitor` reports the registry.
+        exporter::install(None).map_err(|message| StartError::Metrics {
+            addr: config.admin.socket(),
+            message,
+        })?;
     }
     let tick_ms = config.node.tick_time_ms.max(1) as i64;
     let policy = AclPolicy::from_config(&config);
@@ -242,7 +248,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent: recent[recent_kept..].to_vec(),
         floor,
     };
-    let links = PeerLinks::new(
+    let mut links = PeerLinks::new(
         me,
         crate::quorum::routes::after_commit(
             &static_cfg,
@@ -251,6 +257,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             &resolve_peers(&static_cfg, me),
         ),
         peer_listener,
+    );
+    links.set_listen_addr(
+        static_cfg
+            .servers
+            .get(&me)
+            .map(|s| format!("{}:{}", s.host, s.peer_port)),
     );
     // The supervisor's mailbox exists before it runs: the quorum actor reports to it from its
     // first step, and it starts once the node context (which holds the quorum's inbox) exists.
@@ -352,6 +364,9 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             floor: 0,
         }
     } else {
+        if let Some(why) = crate::zkfiles::layout::refuse_zookeeper_data(&config.node.data_dir) {
+            return Err(StartError::Config(why));
+        }
         let layout = Layout::new(&config.node.data_dir);
         let started = std::time::Instant::now();
         let rec = recovery::recover(&layout).map_err(|source| StartError::Recovery {
@@ -387,5 +402,5 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
 
 fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
-    exporter::install(addr).map_err(|message| StartError::Metrics { addr, message })
+    exporter::install(Some(addr)).map_err(|message| StartError::Metrics { addr, message })
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use parking_lot::RwLock;
 
-use super::link::{LinkDown, PeerInbound, PeerLinks};
+use super::link::{LinkDown, PeerAnnounced, PeerInbound, PeerLinks};
 use super::messages::{CreateSession, RoleChanged, ServingChanged, SessionResumed, SubmitWrite};
 use crate::metrics::CommitTimer;
 use crate::outbox::Outbox;
@@ -34,7 +34,7 @@ use crate::session::SessionRegistry;
 use crate::store::actor::{Apply, CommitItem, ReplaceTree, StoreActor};
 use crate::store::Store;
 use crate::tree::DataTree;
-use crate::txn::Zxid;
+use crate::txn::{SessionId, Zxid};
 use crate::txnlog::actor::{FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy};
 use crate::txnlog::LogBackend;
 
@@ -143,8 +143,16 @@ impl QuorumPeer {
 
     /// Performs the pipeline's outputs, in order.
     fn perform(&mut self, out: Vec<Output>) {
+        // The sessions seen active since the last ping round, for every ping of this round.
+        let mut ping_touched: Option<Vec<SessionId>> = None;
         for o in out {
             match o {
+                Output::Send(to, PeerMsg::Ping { .. }) => {
+                    let touched = ping_touched
+                        .get_or_insert_with(|| self.sessions.take_touched())
+                        .clone();
+                    self.links.send(to, PeerMsg::Ping { touched });
+                }
                 Output::Send(to, msg) => self.send_peer(to, msg),
                 Output::Durably { token, action } => {
                     if let Some(log) = &self.log {
@@ -170,16 +178,20 @@ impl QuorumPeer {
                         }
                     }
                 }
-                Output::TouchAllSessions => {
+                Output::SessionsAlive(ids) => {
                     let now = crate::clock::now_ms();
-                    for s in self.sessions.all() {
-                        s.touch(now, self.sessions.tick_ms());
+                    for id in ids {
+                        if let Some(s) = self.sessions.get(id) {
+                            s.refresh(now, self.sessions.tick_ms());
+                        }
                     }
                 }
-                Output::Expiring(on) => self.sessions.set_expiring(on),
+                Output::Expiring(true) => self.sessions.start_expiring(crate::clock::now_ms()),
+                Output::Expiring(false) => self.sessions.stop_expiring(),
                 Output::NotExpired(id) => {
                     if let Some(s) = self.sessions.get(id) {
                         s.unmark_closing();
+                        self.sessions.requeue(id);
                     }
                 }
                 Output::Proposed { zxid, .. } => self.commit_timer.proposed(zxid),
@@ -452,6 +464,30 @@ impl Handler<PeerInbound> for QuorumPeer {
             from: m.from,
             msg: m.msg,
         }));
+    }
+}
+
+impl Handler<PeerAnnounced> for QuorumPeer {
+    type Result = ();
+    /// A server this one has no link to (not a member yet: to be added by reconfig) connected:
+    /// dial it back where it listens, so it can be answered (votes) and synchronised.
+    fn handle(&mut self, m: PeerAnnounced, _: &mut Context<Self>) {
+        let me = self.settings.pipeline.core.membership.me;
+        if self.links.peers().contains_key(&m.from) || m.from == me {
+            return;
+        }
+        use std::net::ToSocketAddrs;
+        match m.listen_addr.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => {
+                tracing::info!(peer = m.from, addr = %a, "a server that is not a member connected: dialling it back");
+                let mut peers = self.links.peers().clone();
+                peers.insert(m.from, a);
+                self.links.update(peers);
+            }
+            _ => {
+                tracing::warn!(peer = m.from, addr = %m.listen_addr, "cannot resolve a joining server's peer address")
+            }
+        }
     }
 }
 

@@ -107,6 +107,10 @@ pub enum Input {
     /// The container sweep is due: delete empty used containers and expired TTL nodes
     /// (leader only).
     Reap,
+    /// A configuration proposed by this server itself, as is (leader only; no prep, no
+    /// reply): its version is the txn's zxid. The simulator scripts reconfigurations this way;
+    /// the first leader of an ensemble publishes its configuration the same way.
+    ProposeConfig(DynamicConfig),
     /// An input of the Zab core (ticks, peer messages, link resets, durable completions,
     /// reloads, floors, snapshots). Requests that learners forward to the leader arrive here
     /// as peer messages and are the pipeline's.
@@ -136,12 +140,15 @@ pub enum Output {
     Serving(bool),
     /// Learners reported activity of these sessions (leader only): refresh their deadlines.
     TouchSessions(Vec<SessionId>),
-    /// A leader starts serving: every session's timer restarts (as ZooKeeper does).
-    TouchAllSessions,
-    /// Whether this server expires sessions (it leads, or is standalone).
+    /// The leader saw these sessions active (learners only): refresh their deadlines here,
+    /// without reporting them back.
+    SessionsAlive(Vec<SessionId>),
+    /// `true`: this server starts expiring sessions (it leads and serves, or stands alone):
+    /// every session gets a full timeout from now, as ZooKeeper does after a failover.
+    /// `false`: it stops (its role ended, or it stopped serving).
     Expiring(bool),
-    /// The session was not closed here (this server does not lead): clear its closing flag so
-    /// that the tracker can try again.
+    /// The session was not closed here (this server does not lead and serve): clear its
+    /// closing flag and let the tracker schedule it again (the next serving leader decides).
     NotExpired(SessionId),
     /// This server proposed `zxid` as leader (`token`: the local request it answers).
     Proposed {

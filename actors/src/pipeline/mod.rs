@@ -149,6 +149,7 @@ impl Pipeline {
             Input::SessionResumed(session) => self.on_session_resumed(session, &mut out),
             Input::Expire(session) => self.on_expire(now, tree, session, &mut out),
             Input::Reap => self.on_reap(now, tree, &mut out),
+            Input::ProposeConfig(config) => self.propose_config(now, tree, config, None, &mut out),
             Input::Core(core::Input::Message { from, msg }) if is_forwarded_request(&msg) => {
                 self.on_forwarded(now, tree, from, msg, &mut out)
             }
@@ -190,13 +191,12 @@ impl Pipeline {
                     // Whatever was in flight belongs to the previous term.
                     self.prep.reset();
                     out.push(Output::Role(role));
-                    out.push(Output::Expiring(matches!(
-                        role,
-                        RoleView::Leading { .. } | RoleView::Standalone
-                    )));
+                    // Sessions expire only while this server leads and serves.
+                    out.push(Output::Expiring(false));
                 }
                 core::Output::Serving(on) => self.on_serving(now, tree, on, out),
                 core::Output::TouchSessions(ids) => out.push(Output::TouchSessions(ids)),
+                core::Output::SessionsAlive(ids) => out.push(Output::SessionsAlive(ids)),
             }
         }
     }
@@ -271,12 +271,15 @@ impl Pipeline {
         self.serving = on;
         out.push(Output::Serving(on));
         if on {
+            if self.leading() {
+                out.push(Output::Expiring(true));
+            }
             if let RoleView::Leading { epoch } = self.role() {
-                out.push(Output::TouchAllSessions);
                 self.publish_first_config(now, tree, epoch, out);
             }
             return;
         }
+        out.push(Output::Expiring(false));
         // Leaving a role: clients reconnect elsewhere, their sessions live on.
         let mut abandoned = self.waiting.drop_all();
         abandoned.extend(self.syncs.drop_all());
@@ -302,17 +305,8 @@ impl Pipeline {
         if !empty || self.dynamic.servers.is_empty() {
             return;
         }
-        let mut cfg = self.dynamic.clone();
-        cfg.version = make_zxid(epoch, 0);
-        let op = TxnOp::Reconfig {
-            data: Bytes::from(cfg.text()),
-            version: cfg.version,
-        };
-        let mut co = Vec::new();
-        if let Some(zxid) = self.core.allocate_zxid(now.mono_ms, &mut co) {
-            self.propose_txn(now, zxid, 0, 0, op, None, &mut co, out);
-        }
-        self.absorb(now, tree, co, out);
+        let config = self.dynamic.clone();
+        self.propose_config(now, tree, config, Some(make_zxid(epoch, 0)), out);
     }
 
     /// After a failed durable action on a standalone node: the requests in flight fail, in

@@ -13,6 +13,7 @@ use crate::proto::jute::Reader;
 use crate::proto::records::PathRequest;
 use crate::proto::{ErrorCode, Id, Request};
 use crate::quorum::core::{self, RoleView};
+use crate::quorum::dynconfig::DynamicConfig;
 use crate::quorum::msg::{PeerMsg, Sid};
 use crate::txn::{SessionId, Txn, TxnOp, Zxid};
 
@@ -152,7 +153,8 @@ impl Pipeline {
         session: SessionId,
         out: &mut Vec<Output>,
     ) {
-        if !self.leading() {
+        if !self.leading() || !self.serving {
+            // Asked before the role changed: the next serving leader decides.
             out.push(Output::NotExpired(session));
             return;
         }
@@ -184,6 +186,30 @@ impl Pipeline {
             let request = Request::DeleteContainer(PathRequest { path });
             self.propose(now, tree, me, 0, 0, Vec::new(), request, None, out);
         }
+    }
+
+    /// Proposes `config` as is (leader only), with `version`, or the txn's zxid without one.
+    pub(super) fn propose_config(
+        &mut self,
+        now: Now,
+        tree: &impl TreeView,
+        mut config: DynamicConfig,
+        version: Option<Zxid>,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.leading() {
+            return;
+        }
+        let mut co = Vec::new();
+        if let Some(zxid) = self.zxid_for(now, tree, None, &mut co, out) {
+            config.version = version.unwrap_or(zxid);
+            let op = TxnOp::Reconfig {
+                data: Bytes::from(config.text()),
+                version: config.version,
+            };
+            self.propose_txn(now, zxid, 0, 0, op, None, &mut co, out);
+        }
+        self.absorb(now, tree, co, out);
     }
 
     /// A request a learner forwarded, at the leader (or, at a learner, the leader's answer to

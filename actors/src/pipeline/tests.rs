@@ -185,8 +185,9 @@ fn a_standalone_server_serves_at_once_and_expires_sessions() {
         s.log,
         vec![
             Output::Role(RoleView::Standalone),
-            Output::Expiring(true),
-            Output::Serving(true)
+            Output::Expiring(false),
+            Output::Serving(true),
+            Output::Expiring(true)
         ]
     );
     assert!(s.p.serving() && s.p.leading());

@@ -68,6 +68,9 @@ pub enum Output {
     Serving(bool),
     /// Learners reported activity of these sessions (leader only).
     TouchSessions(Vec<SessionId>),
+    /// The leader saw these sessions active (learners only): refresh their deadlines here,
+    /// without reporting them back.
+    SessionsAlive(Vec<SessionId>),
 }
 
 /// The role, as the shell and the 4lw see it.
@@ -215,6 +218,9 @@ pub(super) struct Shared {
     /// Recently committed (applied) txns, for DIFF, and the zxid just before the first.
     pub history: VecDeque<Arc<Txn>>,
     pub history_base: Zxid,
+    /// The leader is encoding a snapshot for a learner: the history after this zxid is kept
+    /// whatever its length, so the txns after the snapshot can all be sent behind it.
+    pub history_pin: Option<Zxid>,
     next_token: u64,
     /// Continuations by token, with the term (role instance) that asked for them.
     pub continuations: BTreeMap<u64, (u64, Vec<Cont>)>,
@@ -267,7 +273,10 @@ impl Shared {
                 self.reconfigure(data);
             }
         }
-        while self.history.len() > self.cfg.commit_log_count.max(1) {
+        let pin = self.history_pin.unwrap_or(Zxid::MAX);
+        while self.history.len() > self.cfg.commit_log_count.max(1)
+            && self.history.front().is_some_and(|t| t.zxid <= pin)
+        {
             if let Some(t) = self.history.pop_front() {
                 self.history_base = t.zxid;
             }
@@ -340,6 +349,7 @@ impl PeerCore {
                 unapplied: VecDeque::new(),
                 history,
                 history_base,
+                history_pin: None,
                 next_token: 0,
                 continuations: BTreeMap::new(),
                 resets: VecDeque::new(),
@@ -417,6 +427,7 @@ impl PeerCore {
             out.push(Output::Serving(false));
         }
         self.s.term += 1;
+        self.s.history_pin = None;
         self.s.round += 1;
         self.s.decided = None;
         self.s.early_infos.clear();
@@ -452,7 +463,7 @@ impl PeerCore {
                             self.on_message(now, from, info, out);
                         }
                     } else {
-                        let observer = self.s.cfg.membership.i_observe();
+                        let observer = self.s.cfg.membership.listed_as_observer() == Some(true);
                         let (f, fo) = Follower::start(&mut self.s, v.leader, observer, now);
                         self.role = Role::Following(Box::new(f));
                         out.push(Output::Role(self.role()));
@@ -517,6 +528,18 @@ impl PeerCore {
             tracing::warn!("this server is no longer a voter: it stops leading");
             self.look(now, &mut out);
         }
+        if let Role::Following(f) = &self.role {
+            let listed = self.s.cfg.membership.listed_as_observer();
+            if listed.is_some_and(|observer| observer != f.observer()) {
+                // A committed reconfig changed this server's role: it registers again as what
+                // it is now (the leader counts a follower's ACKs, sends an observer INFORMs).
+                tracing::info!(
+                    observer = listed,
+                    "a reconfig changed this server's role: registering again"
+                );
+                self.look(now, &mut out);
+            }
+        }
         out
     }
 
@@ -568,7 +591,7 @@ impl PeerCore {
             Input::LinkReset { peer } => {
                 let leave = match &mut self.role {
                     Role::Leading(l) => {
-                        l.on_link_reset(peer);
+                        l.on_link_reset(&mut self.s, peer);
                         false
                     }
                     Role::Following(f) => f.leader() == peer,

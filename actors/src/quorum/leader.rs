@@ -5,19 +5,26 @@
 //! Invariants:
 //! * nothing is proposed before a quorum (this server included) acknowledged NEWLEADER;
 //! * a txn is committed only once a quorum of voters that acknowledged NEWLEADER (and so hold
-//!   this epoch's history durably) acknowledged it, and only after every earlier txn;
+//!   this epoch's history durably) acknowledged it, and only after every earlier txn; while a
+//!   reconfig is pending (proposed, or inherited uncommitted), a quorum of the configuration it
+//!   brings is needed too;
 //! * ACKs of a learner are counted only once it acknowledged NEWLEADER; that ACK covers every
-//!   proposal it was sent before NEWLEADER; a learner that registers again (or whose link
-//!   breaks) loses the ACKs of its earlier registration (its new sync may truncate below them);
+//!   proposal it was sent before NEWLEADER; when it registers again (or its link breaks) its
+//!   earlier ACKs are forgotten (the sync may truncate what they acknowledged);
+//! * while a snapshot is encoded for a learner, the history after it is kept, so the txns
+//!   that follow the snapshot can all be sent behind it;
 //! * observers get only committed txns and never count.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::core::{Cont, DurableAction, Output, Shared};
-use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid, SnapshotBlob};
+use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid};
 use crate::txn::follows;
 use crate::txn::{Txn, Zxid};
+
+#[path = "leader_sync.rs"]
+mod sync;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
@@ -60,6 +67,8 @@ struct Learner {
     last_heard: i64,
     /// Proposals up to here were sent before NEWLEADER (its ACK covers them).
     covered_up_to: Zxid,
+    /// While a snapshot is encoded for it: the history after this zxid is kept.
+    snap_pin: Option<Zxid>,
     uptodate_sent: bool,
 }
 
@@ -272,165 +281,28 @@ impl Leader {
         self.try_broadcast(s, out);
     }
 
-    /// The history a learner must have after `z`: applied (committed) history, then logged
-    /// but uncommitted txns (inherited, then this epoch's proposals). The flag says committed.
-    fn tail_after(&self, s: &Shared, z: Zxid) -> Vec<(Arc<Txn>, bool)> {
-        let committed = s
-            .history
-            .iter()
-            .filter(|t| t.zxid > z)
-            .map(|t| (t.clone(), true));
-        let pending = s
-            .unapplied
-            .iter()
-            .filter(|t| t.zxid > z)
-            .map(|t| (t.clone(), false));
-        committed.chain(pending).collect()
-    }
-
-    fn known(&self, s: &Shared, z: Zxid) -> bool {
-        z == s.history_base
-            || s.history.iter().any(|t| t.zxid == z)
-            || s.unapplied.iter().any(|t| t.zxid == z)
-    }
-
-    fn last_known(&self, s: &Shared) -> Zxid {
-        s.last_logged
-    }
-
-    fn sync_learner(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
-        let Some(x) = self.learners.get(&id).cloned() else {
-            return;
-        };
-        let peer_last = x.last_zxid;
-        let last = self.last_known(s);
-        let base = s.history_base;
-        // Where the learner's history and ours agree.
-        // Before the epoch is established our whole history will be committed with it; after,
-        // only what is committed is.
-        let commit_point = if self.phase == Phase::Broadcast {
-            self.committed
-        } else {
-            last
-        };
-        // Once broadcasting, a learner's history past our commit point (a proposal still in
-        // flight, restored into its tree when it restarted) is cut back and sent again: it must
-        // not serve a txn before it is committed (ZooKeeper's leader does the same: TRUNC to
-        // its last committed zxid).
-        let (start, head) = if peer_last == commit_point
-            || (peer_last >= base && peer_last <= commit_point && self.known(s, peer_last))
-        {
-            (
-                peer_last,
-                PeerMsg::Diff {
-                    zxid: peer_last,
-                    committed: peer_last,
-                },
-            )
-        } else if let Some(agree) = (peer_last > base)
-            .then(|| {
-                s.history
-                    .iter()
-                    .map(|t| t.zxid)
-                    .chain(s.unapplied.iter().map(|t| t.zxid))
-                    .filter(|z| *z < peer_last && *z <= commit_point)
-                    .max()
-                    .unwrap_or(base)
-            })
-            .filter(|agree| *agree >= x.floor)
-        {
-            // The learner has txns we never had: cut back to the last one we both have (never
-            // below what it can rebuild; otherwise it gets a snapshot).
-            (
-                agree,
-                PeerMsg::Trunc {
-                    zxid: agree,
-                    committed: agree.min(commit_point),
-                },
-            )
-        } else {
-            // Too far behind (or our history does not reach back far enough).
-            tracing::info!(
-                learner = id,
-                mode = "SNAP",
-                learner_zxid = %format!("{peer_last:#x}"),
-                history_from = %format!("{base:#x}"),
-                "synchronising learner"
-            );
-            self.learners.get_mut(&id).expect("learner").phase = LearnerPhase::AwaitingSnapshot;
-            out.push(Output::TakeSnapshot { learner: id });
-            return;
-        };
-        tracing::info!(
-            learner = id,
-            mode = match head {
-                PeerMsg::Diff { .. } => "DIFF",
-                _ => "TRUNC",
-            },
-            learner_zxid = %format!("{peer_last:#x}"),
-            from = %format!("{start:#x}"),
-            to = %format!("{last:#x}"),
-            "synchronising learner"
-        );
-        out.push(Output::Send(id, head));
-        self.send_tail(s, id, start, x.observer, out);
-    }
-
-    pub(super) fn on_snapshot(
-        &mut self,
-        s: &mut Shared,
-        id: Sid,
-        blob: Arc<SnapshotBlob>,
-        out: &mut Vec<Output>,
-    ) {
-        let Some(x) = self.learners.get(&id) else {
-            return;
-        };
-        if x.phase != LearnerPhase::AwaitingSnapshot {
-            return;
-        }
-        let observer = x.observer;
-        let zxid = blob.zxid;
-        out.push(Output::Send(id, PeerMsg::Snap(blob)));
-        self.send_tail(s, id, zxid, observer, out);
-    }
-
-    fn send_tail(
-        &mut self,
-        s: &mut Shared,
-        id: Sid,
-        after: Zxid,
-        observer: bool,
-        out: &mut Vec<Output>,
-    ) {
-        let mut covered = after;
-        for (t, committed) in self.tail_after(s, after) {
-            if observer && !committed && self.phase == Phase::Broadcast {
-                continue; // observers get it as INFORM once committed
-            }
-            covered = t.zxid;
-            let z = t.zxid;
-            out.push(Output::Send(id, PeerMsg::Proposal(t)));
-            if committed {
-                out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
-            }
-        }
-        out.push(Output::Send(id, PeerMsg::NewLeader { epoch: self.epoch }));
-        if let Some(x) = self.learners.get_mut(&id) {
-            x.phase = LearnerPhase::Synced;
-            x.covered_up_to = covered;
-        }
-    }
-
     fn try_broadcast(&mut self, s: &mut Shared, out: &mut Vec<Output>) {
         if self.phase != Phase::Sync {
             return;
         }
-        let acked = self
-            .newleader_acks
+        if !s.cfg.membership.is_quorum(self.newleader_acks.iter()) {
+            return;
+        }
+        // An inherited reconfig is committed with the epoch: the configuration it brings must
+        // have a quorum among the NEWLEADER ACKs too (ZooKeeper waits for both).
+        let me = s.cfg.membership.me;
+        let next = s
+            .unapplied
             .iter()
-            .filter(|id| s.cfg.membership.is_voter(**id));
-        if !s.cfg.membership.is_quorum(acked) {
+            .take(self.inherited)
+            .rev()
+            .find_map(|t| match &t.op {
+                crate::txn::TxnOp::Reconfig { data, .. } => {
+                    super::dynconfig::parse(&String::from_utf8_lossy(data)).ok()
+                }
+                _ => None,
+            });
+        if next.is_some_and(|c| !c.membership(me).is_quorum(self.newleader_acks.iter())) {
             return;
         }
         self.phase = Phase::Broadcast;
@@ -563,15 +435,16 @@ impl Leader {
         s.apply(out, applied);
     }
 
-    pub(super) fn on_link_reset(&mut self, peer: Sid) {
+    pub(super) fn on_link_reset(&mut self, s: &mut Shared, peer: Sid) {
         // Messages may be lost: the learner must register and sync again.
         self.learners.remove(&peer);
         self.forget_acks(peer);
+        self.refresh_history_pin(s);
     }
 
-    /// A learner starts over (its link broke, or it registers again): its sync may cut its log
-    /// back below proposals it acknowledged, so its ACKs count again only from its ACK of
-    /// NEWLEADER (which covers what that sync sent it).
+    /// A learner registers again (or its link broke): the sync that follows may cut its log
+    /// back below proposals it acknowledged, so those ACKs no longer say it holds them. Its
+    /// NEWLEADER ACK counts again for what it is sent.
     fn forget_acks(&mut self, peer: Sid) {
         self.newleader_acks.remove(&peer);
         for p in self.proposals.iter_mut() {
@@ -598,12 +471,15 @@ impl Leader {
                 floor,
                 observer,
             } => {
-                if observer == s.cfg.membership.is_voter(from) {
-                    tracing::warn!(
-                        peer = from,
-                        "learner's role disagrees with the membership; ignored"
-                    );
+                if observer && s.cfg.membership.is_voter(from) {
+                    tracing::warn!(peer = from, "a voter registers as an observer; ignored");
                     return false;
+                }
+                if !observer && !s.cfg.membership.is_voter(from) {
+                    // A server not (yet) a voter learning as a follower, as ZooKeeper's joining
+                    // servers do: it gets proposals and ACKs them; its ACKs count only for a
+                    // configuration it votes in (a pending reconfig, then the committed one).
+                    tracing::info!(peer = from, "a non-voting follower registers");
                 }
                 self.learners.insert(
                     from,
@@ -616,10 +492,12 @@ impl Leader {
                         phase: LearnerPhase::Registered,
                         last_heard: now,
                         covered_up_to: 0,
+                        snap_pin: None,
                         uptodate_sent: false,
                     },
                 );
                 self.forget_acks(from);
+                self.refresh_history_pin(s);
                 if self.phase == Phase::Discovery {
                     self.try_choose_epoch(s, out);
                 } else if self.phase != Phase::SavingEpoch {
@@ -757,10 +635,16 @@ impl Leader {
             self.learners.remove(&id);
             self.newleader_acks.remove(&id);
         }
+        self.refresh_history_pin(s);
         if now - self.last_ping >= t.tick_ms / 2 {
             self.last_ping = now;
             for id in self.learners.keys() {
-                out.push(Output::Send(*id, PeerMsg::Ping));
+                out.push(Output::Send(
+                    *id,
+                    PeerMsg::Ping {
+                        touched: Vec::new(),
+                    },
+                ));
             }
         }
         false

@@ -24,9 +24,11 @@ use crate::txn::{SessionId, Txn};
 
 impl Sim {
     pub(crate) fn apply(&mut self, id: Sid, txns: Vec<Arc<Txn>>) {
+        // The role as the outputs performed so far show it: a leader that commits a reconfig
+        // removing itself applies it, then steps down, in one step.
         let is_leader = matches!(
-            self.servers[&id].pipeline.as_ref().map(|p| p.role()),
-            Some(RoleView::Leading { .. })
+            self.roles.iter().rev().find(|(_, s, _)| *s == id),
+            Some((_, _, RoleView::Leading { .. }))
         );
         if is_leader {
             // A leader commits its whole history before anything new.

@@ -40,6 +40,8 @@ pub(crate) enum ClientOp {
     CreateSession(SessionId),
     /// closeSession.
     CloseSession(SessionId),
+    /// A new configuration of voters (ids), proposed as a reconfig txn as is (no checks).
+    Reconfig(Vec<Sid>),
 }
 
 impl Sim {
@@ -105,6 +107,18 @@ impl Sim {
     /// returns its txn's zxid if `id` proposed it (None: `id` forwarded it to its leader, or
     /// cannot take it now).
     pub(crate) fn submit_to(&mut self, id: Sid, op: ClientOp) -> Option<Zxid> {
+        if let ClientOp::Reconfig(voters) = op {
+            let text: String = voters
+                .iter()
+                .map(|v| format!("server.{v}=127.0.0.1:{v}:{v}:participant\n"))
+                .collect();
+            let config = crate::quorum::dynconfig::parse(&text).expect("a valid configuration");
+            let out = self.step_pipeline(id, Input::ProposeConfig(config));
+            return out.iter().find_map(|o| match o {
+                Output::Proposed { zxid, token: None } => Some(*zxid),
+                _ => None,
+            });
+        }
         let token = self.requests.handed(id);
         let input = match op {
             ClientOp::CreateSession(session_id) => Input::CreateSession {
@@ -151,6 +165,7 @@ impl Sim {
                 ids: Vec::new(),
                 request: Request::CloseSession,
             },
+            ClientOp::Reconfig(_) => unreachable!("proposed above"),
         };
         let out = self.step_pipeline(id, input);
         out.iter().find_map(|o| match o {

@@ -151,6 +151,11 @@ pub(crate) struct Sim {
     pub traced_links: BTreeSet<(Sid, Sid)>,
     /// (time, from, to, message) of the traced links.
     pub link_log: Vec<(i64, Sid, Sid, String)>,
+    /// Snapshots for learners are taken when asked but handed to the core only at
+    /// [`Sim::release_snapshots`] (a snapshot still being encoded while writes go on).
+    pub hold_snapshots: bool,
+    /// (leader, learner, leader's life, snapshot) held by `hold_snapshots`.
+    held_snapshots: Vec<(Sid, Sid, u64, Arc<SnapshotBlob>)>,
 }
 
 impl Sim {
@@ -209,6 +214,8 @@ impl Sim {
             requests: Requests::default(),
             traced_links: BTreeSet::new(),
             link_log: Vec::new(),
+            hold_snapshots: false,
+            held_snapshots: Vec::new(),
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {
             sim.servers.insert(
@@ -384,7 +391,12 @@ impl Sim {
                             blob.zxid
                         );
                     }
-                    self.step(id, core::Input::SnapshotTaken { learner, blob });
+                    if self.hold_snapshots {
+                        let life = self.servers[&id].life;
+                        self.held_snapshots.push((id, learner, life, blob));
+                    } else {
+                        self.step(id, core::Input::SnapshotTaken { learner, blob });
+                    }
                 }
                 Output::Role(r) => self.roles.push((self.now, id, r)),
                 Output::Serving(on) => {
@@ -414,7 +426,7 @@ impl Sim {
                 }
                 // Session timers and the registry are not simulated yet; nor is a reconfig.
                 Output::TouchSessions(_)
-                | Output::TouchAllSessions
+                | Output::SessionsAlive(_)
                 | Output::Expiring(_)
                 | Output::NotExpired(_)
                 | Output::Reconfigured { .. } => {}
@@ -655,6 +667,25 @@ impl Sim {
             .iter()
             .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
             .count()
+    }
+
+    /// Snapshots held by [`Sim::hold_snapshots`] (and not lost with a crash of their leader).
+    pub(crate) fn held_snapshot_count(&self) -> usize {
+        self.held_snapshots
+            .iter()
+            .filter(|(id, _, life, _)| self.servers[id].life == *life && self.alive(*id))
+            .count()
+    }
+
+    /// Hands the held snapshots to their leaders' cores (those whose leader has not crashed
+    /// since), and stops holding.
+    pub(crate) fn release_snapshots(&mut self) {
+        self.hold_snapshots = false;
+        for (id, learner, life, blob) in std::mem::take(&mut self.held_snapshots) {
+            if self.servers[&id].life == life {
+                self.step(id, core::Input::SnapshotTaken { learner, blob });
+            }
+        }
     }
 }
 

@@ -25,7 +25,7 @@ pub(crate) fn kind(m: &PeerMsg) -> &'static str {
         PeerMsg::Inform(_) => "Inform",
         PeerMsg::NewLeader { .. } => "NewLeader",
         PeerMsg::UpToDate => "UpToDate",
-        PeerMsg::Ping => "Ping",
+        PeerMsg::Ping { .. } => "Ping",
         PeerMsg::PingReply { .. } => "PingReply",
         PeerMsg::Request { .. } => "Request",
         PeerMsg::CreateSession { .. } => "CreateSession",
