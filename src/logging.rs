@@ -4,11 +4,14 @@
 //! and the audit log (`zkr_actors::audit`) in its own `zookeeper_audit.log` there, in
 //! ZooKeeper's layout (`<ISO8601 time> INFO audit.Slf4jAuditLogger: <fields>`).
 //!
-//! A log file never stops or slows the node: lines are handed to a writer thread through a
+//! The log output never stops, slows or kills the node, whether it is a file or stderr (a full
+//! disk, a closed pipe, a pipe nobody reads): lines are handed to a writer thread through a
 //! bounded queue that drops lines when full (tracing-appender's lossy non-blocking writer), a
-//! write that fails (disk full, I/O error) loses that line and counts it in
-//! `zkr_log_file_write_errors_total`, and a log directory that cannot be opened at start-up
-//! leaves the logs on stderr with a warning.
+//! write or flush that fails loses that line and counts it in
+//! `zkr_log_file_write_errors_total` (the error never reaches the writer thread, which would
+//! print it to stderr, nor tracing's internal-error fallback, which would too: a failing stderr
+//! panicked there), and a log directory that cannot be opened at start-up leaves the logs on
+//! stderr with a warning.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -66,17 +69,38 @@ pub struct LogGuards(#[allow(dead_code)] Vec<WorkerGuard>);
 /// Lines queued for a log file before new ones are dropped.
 const QUEUE_LINES: usize = 64 * 1024;
 
-/// A file writer that counts its failures (the line is lost; the node goes on).
+/// A writer that counts its failures and swallows them (the line is lost; the node goes on).
 struct Counted<W>(W);
 
 impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf).inspect_err(|_| failed())
+        if self.0.write_all(buf).is_err() {
+            failed();
+        }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush().inspect_err(|_| failed())
+        if self.0.flush().is_err() {
+            failed();
+        }
+        Ok(())
     }
+}
+
+/// stderr through the lossy queue: a stderr that blocks or fails never holds up the node.
+fn stderr_writer() -> (NonBlocking, WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUE_LINES)
+        .thread_name("zkr-log-writer")
+        .finish(Counted(io::stderr()))
+}
+
+/// Writes a line to stderr, ignoring failure (a message the node cannot deliver is not a
+/// reason to panic).
+pub fn stderr_line(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 fn failed() {
@@ -150,6 +174,7 @@ pub fn init(opts: &LogOptions) -> LogGuards {
             let main_layer = if json {
                 tracing_subscriber::fmt::layer()
                     .json()
+                    .log_internal_errors(false)
                     .with_writer(main)
                     .with_filter(main_filter)
                     .boxed()
@@ -157,6 +182,7 @@ pub fn init(opts: &LogOptions) -> LogGuards {
                 tracing_subscriber::fmt::layer()
                     .with_ansi(false)
                     .with_target(false)
+                    .log_internal_errors(false)
                     .with_writer(main)
                     .with_filter(main_filter)
                     .boxed()
@@ -170,16 +196,20 @@ pub fn init(opts: &LogOptions) -> LogGuards {
             registry.with(main_layer).with(audit_layer).init();
         }
         None => {
+            let (err, guard) = stderr_writer();
+            guards.push(guard);
             let layer = if json {
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(io::stderr)
+                    .log_internal_errors(false)
+                    .with_writer(err)
                     .with_filter(env())
                     .boxed()
             } else {
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
-                    .with_writer(io::stderr)
+                    .log_internal_errors(false)
+                    .with_writer(err)
                     .with_filter(env())
                     .boxed()
             };

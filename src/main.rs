@@ -411,7 +411,7 @@ fn main() -> ExitCode {
                     code
                 }
                 Err(e) => {
-                    eprintln!("zkr: {e}");
+                    logging::stderr_line(&format!("zkr: {e}"));
                     ExitCode::from(2)
                 }
             }

@@ -34,6 +34,7 @@ const KNOWN: &[&str] = &[
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
     "snapCount",
+    "snapSizeLimitInKb",
     "preAllocSize",
     "reconfigEnabled",
     "readonlymode.enabled",
@@ -147,7 +148,12 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
         c.storage.snap_retain_count = v.max(3) as u32;
     }
     if let Some(v) = num("autopurge.purgeInterval")? {
+        // ZooKeeper: 0 (its default) turns autopurge off. Written out, it is asked for.
         c.storage.purge_interval_hours = v as f64;
+        c.storage.autopurge = v > 0;
+    }
+    if let Some(v) = num("snapSizeLimitInKb")? {
+        c.storage.snap_size_limit_bytes = v.max(1) * 1024;
     }
     if let Some(v) = num("snapCount")? {
         c.storage.snap_count = v.max(2);

@@ -179,8 +179,6 @@ fn a_member_recovers_after(tag: &str, pick_leader: bool, fault: fn(&DiskFaults))
 }
 
 #[test]
-#[ignore = "issue 12 hole 2 (fails on main 5449d31: the follower's log refuses every append after \
-            one failed fsync and it never serves again); the disk branch fixes it: un-ignore then"]
 fn a_follower_whose_fsync_failed_serves_again_once_its_disk_heals() {
     a_member_recovers_after("eio-follower", false, |f| {
         f.fail_fsync.store(true, Ordering::SeqCst)
@@ -188,8 +186,6 @@ fn a_follower_whose_fsync_failed_serves_again_once_its_disk_heals() {
 }
 
 #[test]
-#[ignore = "issue 12 hole 2 (fails on main 5449d31: the old leader never serves again after one \
-            failed fsync); the disk branch fixes it: un-ignore then"]
 fn a_leader_whose_fsync_failed_rejoins_once_its_disk_heals() {
     a_member_recovers_after("eio-leader", true, |f| {
         f.fail_fsync.store(true, Ordering::SeqCst)

@@ -992,11 +992,18 @@ async fn partitioned_leader(tag: &str, how: Partition) -> (Ensemble, u8, u8, Vec
         "the old leader was synchronised by {first} (lines: {lines:?})"
     );
     if first == "TRUNC" {
-        assert!(
-            ens.log_since(old, old_log_from)
-                .contains("TRUNC: dropping txns the new leader does not have"),
-            "leader sent TRUNC but the old leader did not log truncating"
-        );
+        // Its log line is written by its log-output thread, a moment after the TRUNC.
+        let end = Instant::now() + Duration::from_secs(10);
+        while !ens
+            .log_since(old, old_log_from)
+            .contains("TRUNC: dropping txns the new leader does not have")
+        {
+            assert!(
+                Instant::now() < end,
+                "leader sent TRUNC but the old leader did not log truncating"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     let ids = ens.ids();
     let tree = assert_converged(&ens, &ids).await;

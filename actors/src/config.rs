@@ -258,10 +258,21 @@ pub struct StorageSection {
     pub force_sync: bool,
     /// Txns between snapshots (`snapCount`), randomised per snapshot between half and all.
     pub snap_count: u64,
+    /// Log bytes after which a snapshot is taken whatever the txn count
+    /// (`snapSizeLimitInKb`, ZooKeeper's default 4 GiB), randomised between half and all.
+    pub snap_size_limit_bytes: u64,
     /// Snapshots kept by purge (`autopurge.snapRetainCount`).
     pub snap_retain_count: u32,
-    /// Hours between purges (`autopurge.purgeInterval`); 0 = off. Fractions are allowed.
+    /// Purge after every snapshot, keeping `snap_retain_count` snapshots and the log they need.
+    /// On by default (unlike ZooKeeper, where a full disk is the usual way to find out);
+    /// `autopurge.purgeInterval=0` in a zoo.cfg turns it off.
+    pub autopurge: bool,
+    /// Hours between purges (`autopurge.purgeInterval`), on top of the purge after each
+    /// snapshot; 0 = only after snapshots. Fractions are allowed.
     pub purge_interval_hours: f64,
+    /// Free space (bytes) of the data directory under which the node warns (log line and
+    /// `zkr_disk_space_low`); default: the newest snapshot's size plus two log segments.
+    pub low_space_bytes: Option<u64>,
     /// Keep everything in memory, nothing on disk (tests and experiments only).
     pub in_memory: bool,
     /// Log segments are preallocated in steps of this many bytes (ZooKeeper: 64 MiB).
@@ -273,8 +284,11 @@ impl Default for StorageSection {
         StorageSection {
             force_sync: true,
             snap_count: 100_000,
+            snap_size_limit_bytes: 4 << 30,
             snap_retain_count: 3,
+            autopurge: true,
             purge_interval_hours: 0.0,
+            low_space_bytes: None,
             in_memory: false,
             preallocate_bytes: 64 << 20,
         }

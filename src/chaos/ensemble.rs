@@ -53,6 +53,11 @@ pub struct EnsembleSpec {
     pub base_port: Option<u16>,
     /// Fixed metrics ports (member i: base + i - 1) instead of any free one.
     pub metrics_base_port: Option<u16>,
+    /// The lines of the `[storage]` section.
+    pub storage: String,
+    /// Extra environment variables of every member's process (e.g. the log's fault layer,
+    /// `ZKR_TEST_FAULT_DIR`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for EnsembleSpec {
@@ -72,6 +77,8 @@ impl Default for EnsembleSpec {
             extra_toml: String::new(),
             base_port: None,
             metrics_base_port: None,
+            storage: "preallocate_bytes = 65536".into(),
+            env: Vec::new(),
         }
     }
 }
@@ -328,7 +335,7 @@ impl Ensemble {
             "[node]\nid = {}\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
              tick_time_ms = {}\nfour_letter_words = [\"*\"]\nmax_client_connections = 0\n{}\n\
              [ensemble]\ninit_limit = {}\nsync_limit = {}\ncommit_log_count = {}\nservers = [\n{}]\n\n\
-             [storage]\npreallocate_bytes = 65536\n\n[metrics]\nport = {}\naddress = \"127.0.0.1\"\n\n{}\n",
+             [storage]\n{}\n\n[metrics]\nport = {}\naddress = \"127.0.0.1\"\n\n{}\n",
             m.id,
             m.data_dir().display().to_string(),
             m.client_port,
@@ -338,6 +345,7 @@ impl Ensemble {
             s.sync_limit,
             s.commit_log_count,
             servers,
+            s.storage,
             s.metrics_base_port.map_or(0, |b| b as u32 + m.id as u32 - 1),
             s.extra_toml
         );
@@ -416,6 +424,7 @@ impl Ensemble {
         let zoo = self.spec.zoo_cfg;
         let bin = self.bin.clone();
         let die_with_parent = self.die_with_parent;
+        let env = self.spec.env.clone();
         let m = self.member_mut(id);
         assert!(m.child.is_none(), "member {id} is already running");
         let log = std::fs::OpenOptions::new()
@@ -431,6 +440,7 @@ impl Ensemble {
                 "RUST_LOG",
                 std::env::var("ZKR_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

@@ -145,6 +145,20 @@ impl ZkrNode {
         std::fs::read_to_string(self.dir.0.join("node.log")).unwrap_or_default()
     }
 
+    /// The node's log once it contains `needle` (lines are written by the node's log-output
+    /// thread, a moment after what they report); panics after 10 s.
+    pub fn log_with(&self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < end, "{needle:?} not logged; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process with SIGKILL and waits for it.
     pub fn kill9(&mut self) {
         if let Some(c) = self.child.take() {
@@ -235,6 +249,41 @@ pub fn read_frame(s: &mut impl Read, max_len: i32) -> Result<Vec<u8>, String> {
     Ok(p)
 }
 
+/// A small tmpfs mounted for the test (unmounted on drop), or `None` where mounting is not
+/// permitted.
+pub struct SmallFs(pub PathBuf);
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (mount's syntax: 16m) on `dir`.
+    pub fn mount(dir: &Path, size: &str) -> Option<SmallFs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallFs(dir.to_path_buf()))
+    }
+
+    /// Grows (or shrinks) it.
+    pub fn grow(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount to {size}");
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
 pub mod ensemble;
 
 #[allow(unused_imports)]

@@ -231,9 +231,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             layout,
             data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
             snap_count: config.storage.snap_count,
+            snap_size_limit: config.storage.snap_size_limit_bytes.max(1),
             retain: config.storage.snap_retain_count as usize,
+            autopurge: config.storage.autopurge,
             purge_interval: (config.storage.purge_interval_hours > 0.0)
                 .then(|| Duration::from_secs_f64(config.storage.purge_interval_hours * 3600.0)),
+            low_space: config.storage.low_space_bytes,
+            prealloc_bytes: config.storage.preallocate_bytes,
         },
         tick_every,
         data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
@@ -381,10 +385,15 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             nodes = rec.tree.node_count(),
             sessions = rec.tree.sessions().len(),
             ms = started.elapsed().as_millis() as u64,
+            dropped = rec.dropped.len(),
             "recovered data directory"
         );
-        let log = FileLog::open(
-            &layout.log_dir,
+        for d in &rec.dropped {
+            tracing::warn!("recovery dropped {d}");
+        }
+        let log = FileLog::open_on(
+            crate::txnlog::fs::FaultyFs::from_env(),
+            &layout,
             rec.tail.clone(),
             rec.tree.last_zxid(),
             config.storage.force_sync,

@@ -4,7 +4,7 @@
 //! read-only mode, and keeps the role metrics. The decisions are [`super::roles`]'s; this
 //! actor performs them on the node's shared state.
 //!
-//! Restarts (decision 13 in `docs/architecture.md`): a panic aborts the process, and the node
+//! Restarts (decision 14 in `docs/architecture.md`): a panic aborts the process, and the node
 //! recovers from its log; disposable actors (peer links, listeners) restart in place by their
 //! own loops; an internal link that breaks stops the node ([`crate::link`]).
 

@@ -35,7 +35,9 @@ use crate::store::actor::{Apply, CommitItem, ReplaceTree, StoreActor};
 use crate::store::Store;
 use crate::tree::DataTree;
 use crate::txn::{SessionId, Zxid};
-use crate::txnlog::actor::{FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy};
+use crate::txnlog::actor::{
+    FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy, WriteFile,
+};
 use crate::txnlog::LogBackend;
 
 /// Settings of the quorum actor.
@@ -267,8 +269,8 @@ impl QuorumPeer {
         }
     }
 
-    /// A committed configuration: links follow it, and it is written as ZooKeeper writes its
-    /// dynamic configuration file.
+    /// A committed configuration: links follow it, and the log writes it down as ZooKeeper
+    /// writes its dynamic configuration file.
     fn reconfigured(
         &mut self,
         previous: &DynamicConfig,
@@ -284,11 +286,12 @@ impl QuorumPeer {
             self.links.peers(),
         );
         self.links.update(addrs);
-        if let Some(dir) = &self.settings.data_dir {
-            let path = dir.join(format!("zoo.cfg.dynamic.{version:x}"));
-            if let Err(e) = std::fs::write(&path, format!("{text}\n")) {
-                tracing::warn!(file = %path.display(), error = %e, "cannot write the dynamic configuration file");
-            }
+        if let (Some(dir), Some(log)) = (&self.settings.data_dir, &self.log) {
+            let write = WriteFile {
+                path: dir.join(format!("zoo.cfg.dynamic.{version:x}")),
+                contents: format!("{text}\n"),
+            };
+            crate::link::send(log, "quorum -> log", write);
         }
     }
 
@@ -425,7 +428,7 @@ impl Handler<JobsDone> for QuorumPeer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "durable action failed");
+                tracing::error!(error = %e, kind = e.kind().label(), "durable action failed");
                 if let Some(first) = m.tokens.first() {
                     self.step(Input::Core(core::Input::DurableFailed(*first)));
                 }

@@ -213,6 +213,10 @@ pub(super) struct Shared {
     pub floor: Zxid,
     /// Last zxid applied to the tree.
     pub last_applied: Zxid,
+    /// After a failed write, the tree may hold committed txns the log does not (a leader
+    /// commits with a quorum of others before its own write completes): up to here, txns a
+    /// new leader sends again are logged but not applied twice.
+    pub applied_ahead_of_log: Zxid,
     /// Logged txns not applied yet (uncommitted, or committed but not durable here yet).
     pub unapplied: VecDeque<Arc<Txn>>,
     /// Recently committed (applied) txns, for DIFF, and the zxid just before the first.
@@ -257,6 +261,12 @@ impl Shared {
 
     /// Records applied txns in the history and emits them.
     pub fn apply(&mut self, out: &mut Vec<Output>, txns: Vec<Arc<Txn>>) {
+        let txns: Vec<Arc<Txn>> = if self.applied_ahead_of_log > 0 {
+            let ahead = self.applied_ahead_of_log.min(self.last_applied);
+            txns.into_iter().filter(|t| t.zxid > ahead).collect()
+        } else {
+            txns
+        };
         if txns.is_empty() {
             return;
         }
@@ -305,6 +315,7 @@ impl Shared {
         self.history_base = zxid;
         self.last_applied = zxid;
         self.last_logged = zxid;
+        self.applied_ahead_of_log = 0;
     }
 
     /// A durable append of txns up to `z` completed.
@@ -346,6 +357,7 @@ impl PeerCore {
                 last_durable: persisted.last_zxid,
                 floor: persisted.floor,
                 last_applied: persisted.last_zxid,
+                applied_ahead_of_log: 0,
                 unapplied: VecDeque::new(),
                 history,
                 history_base,
@@ -579,6 +591,11 @@ impl PeerCore {
                 let durable = self.s.last_durable;
                 self.s.unapplied.retain(|t| t.zxid <= durable);
                 self.s.last_logged = durable;
+                if self.s.last_applied > durable {
+                    // Committed by the others and applied here, but not in our log: the next
+                    // sync sends them again; they are logged, not applied twice.
+                    self.s.applied_ahead_of_log = self.s.last_applied;
+                }
                 if matches!(self.role, Role::Standalone) {
                     // A standalone node keeps serving reads; the next writes try the disk again.
                     tracing::error!(durable = %format!("{durable:#x}"), "a durable action failed: in-flight writes fail");

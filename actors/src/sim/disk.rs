@@ -1,6 +1,7 @@
 //! The simulated disk of each server: its log, epochs and snapshot, written only when a
 //! durable action completes (in order, after a random delay, slow now and then); a crash loses
-//! every action not completed yet (the unsynced log tail). A restart rebuilds the tree from it.
+//! every action not completed yet (the unsynced log tail); a hook may fail an action as a full
+//! or failing disk does. A restart rebuilds the tree from it.
 
 use std::sync::Arc;
 
@@ -12,9 +13,12 @@ use crate::quorum::core::{self, DurableAction};
 use crate::quorum::msg::Sid;
 use crate::tree::DataTree;
 use crate::txn::{Txn, Zxid};
-use crate::txnlog::snapshot;
+use crate::txnlog::{snapshot, LogBackend, LogError};
 
-/// A server's simulated disk.
+/// A server's simulated disk. It is a [`LogBackend`] like the node's file log, and passes the
+/// same backend suite (`txnlog::suite`): appends are durable once synced; a crash loses what
+/// was not; a failed sync loses its batch.
+#[derive(Default)]
 pub(crate) struct Disk {
     /// The log, oldest first (after the snapshot, if any).
     pub log: Vec<Arc<Txn>>,
@@ -22,9 +26,60 @@ pub(crate) struct Disk {
     pub epochs: (u64, u64),
     /// A snapshot: its zxid, bytes, and (for the checks) the history it holds.
     pub snapshot: Option<(Zxid, Bytes, Vec<Arc<Txn>>)>,
+    /// Appended, not synced (lost by a crash or a failed sync).
+    unsynced: Vec<Arc<Txn>>,
+    /// The next this-many syncs fail.
+    pub failing_syncs: u32,
+}
+
+impl LogBackend for Disk {
+    fn append(&mut self, txns: &[Arc<Txn>]) -> Result<u64, LogError> {
+        let last = self.unsynced.last().map_or(self.last_zxid(), |t| t.zxid);
+        crate::txnlog::check_follows(last, txns)?;
+        self.unsynced.extend(txns.iter().cloned());
+        Ok(0)
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        crate::txnlog::injected_sync_failure(&mut self.failing_syncs, "<sim disk>")?;
+        self.log.append(&mut self.unsynced);
+        Ok(())
+    }
+
+    fn discard_unsynced(&mut self) -> Result<(), LogError> {
+        self.unsynced.clear();
+        Ok(())
+    }
+
+    fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
+        self.unsynced.clear();
+        self.log.retain(|t| t.zxid <= to);
+        if self.snapshot.as_ref().is_some_and(|(z, _, _)| *z > to) {
+            self.snapshot = None;
+        }
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError> {
+        self.unsynced.clear();
+        self.snapshot = Some((zxid, Bytes::copy_from_slice(bytes), Vec::new()));
+        self.log.clear();
+        Ok(())
+    }
+
+    fn last_zxid(&self) -> Zxid {
+        self.unsynced
+            .last()
+            .map_or(Disk::last_zxid(self), |t| t.zxid)
+    }
 }
 
 impl Disk {
+    /// A crash: what was not synced is lost.
+    pub fn crash(&mut self) {
+        self.unsynced.clear();
+    }
+
     /// The last zxid on disk (log, else snapshot).
     pub fn last_zxid(&self) -> Zxid {
         self.log
@@ -96,33 +151,32 @@ impl Sim {
                 self.held_durable.entry(id).or_default().push((token, life));
                 return;
             }
+            Some(DurableHookAction::Fail) => {
+                let s = self.servers.get_mut(&id).expect("server");
+                if let DurableAction::Append(txns) = &action {
+                    s.disk.append(txns).expect("contiguous append");
+                    s.disk.failing_syncs += 1;
+                    assert!(s.disk.sync().is_err());
+                    s.disk.discard_unsynced().expect("cut back");
+                }
+                // The log actor drops every job queued behind a failed one.
+                s.pending.clear();
+                self.step(id, core::Input::DurableFailed(token));
+                return;
+            }
             None => {}
         }
         let s = self.servers.get_mut(&id).expect("server");
         s.pending.pop_front();
         match action.clone() {
             DurableAction::Append(txns) => {
-                for t in txns {
-                    let last = s
-                        .disk
-                        .log
-                        .last()
-                        .map_or(s.disk.snapshot.as_ref().map_or(0, |x| x.0), |l| l.zxid);
-                    assert!(
-                        crate::txn::follows(last, t.zxid),
-                        "s{id}: log append {:#x} does not follow {:#x}",
-                        t.zxid,
-                        last
-                    );
-                    s.disk.log.push(t);
+                if let Err(e) = s.disk.append(&txns).and_then(|_| s.disk.sync()) {
+                    panic!("s{id}: log append: {e}");
                 }
             }
             DurableAction::SaveEpochs { accepted, current } => s.disk.epochs = (accepted, current),
             DurableAction::Truncate { to } => {
-                s.disk.log.retain(|t| t.zxid <= to);
-                if s.disk.snapshot.as_ref().is_some_and(|(z, _, _)| *z > to) {
-                    s.disk.snapshot = None;
-                }
+                s.disk.truncate_after(to).expect("truncate");
                 // Reload the tree from disk.
                 let (tree, applied, _) = rebuild(&s.disk);
                 let rebuilt = applied.last().map_or(0, |t| t.zxid);
@@ -134,8 +188,12 @@ impl Sim {
             DurableAction::InstallSnapshot(blob) => {
                 let history = self.snapshot_histories[&blob.zxid].clone();
                 let s = self.servers.get_mut(&id).expect("server");
-                s.disk.snapshot = Some((blob.zxid, blob.data.clone(), history.clone()));
-                s.disk.log.clear();
+                s.disk
+                    .install_snapshot(blob.zxid, &blob.data)
+                    .expect("install");
+                if let Some(snap) = &mut s.disk.snapshot {
+                    snap.2 = history.clone();
+                }
                 s.tree = snapshot::decode_tree(&blob.data).expect("snapshot");
                 s.applied = history;
                 self.step(id, core::Input::Floor(blob.zxid));
@@ -156,5 +214,46 @@ impl Sim {
             return;
         }
         self.step(id, core::Input::Durable(token));
+    }
+}
+
+/// The simulator's disk under the backend suite every log backend passes.
+#[cfg(test)]
+mod disk_suite {
+    use super::Disk;
+    use crate::txn::Zxid;
+    use crate::txnlog::suite::{memory_recovered, run_all, Harness, Recovered};
+
+    struct SimDiskHarness;
+
+    impl Harness for SimDiskHarness {
+        type B = Disk;
+        fn fresh(&mut self) -> Disk {
+            Disk::default()
+        }
+        fn restart(&mut self, mut b: Disk) -> Disk {
+            b.crash();
+            b
+        }
+        fn recovered(&mut self, b: &Disk) -> Recovered {
+            memory_recovered(b.snapshot.as_ref().map(|s| s.0), &b.log)
+        }
+        fn fail_next_sync(&mut self, b: &mut Disk) {
+            b.failing_syncs = 1;
+        }
+        fn take_snapshot(&mut self, b: &mut Disk, zxid: Zxid, bytes: &[u8]) {
+            b.snapshot = Some((zxid, bytes::Bytes::copy_from_slice(bytes), Vec::new()));
+        }
+        fn purge(&mut self, b: &mut Disk, _keep: usize) {
+            if let Some((z, _, _)) = &b.snapshot {
+                let z = *z;
+                b.log.retain(|t| t.zxid > z);
+            }
+        }
+    }
+
+    #[test]
+    fn the_simulated_disk_passes_the_backend_suite() {
+        run_all(&mut SimDiskHarness);
     }
 }

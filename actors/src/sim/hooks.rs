@@ -65,6 +65,10 @@ pub(crate) enum DurableHookAction {
     /// Keep the action (and every one after it) from completing until
     /// [`Sim::release_durable`] (only at [`DurableStage::Completing`]).
     Hold,
+    /// The disk fails it (an fsync error, a full disk; only at [`DurableStage::Completing`]):
+    /// nothing of it is kept, every action queued after it is dropped, and the server is told
+    /// (`Input::DurableFailed`), as the log actor does.
+    Fail,
 }
 
 /// A hook on one server's durable actions.

@@ -223,11 +223,7 @@ impl Sim {
                 Server {
                     id: *id,
                     pipeline: None,
-                    disk: Disk {
-                        log: Vec::new(),
-                        epochs: (0, 0),
-                        snapshot: None,
-                    },
+                    disk: Disk::default(),
                     pending: VecDeque::new(),
                     tree: DataTree::new(),
                     applied: Vec::new(),
@@ -481,6 +477,7 @@ impl Sim {
                     self.requests.lost_with(id);
                     self.held_durable.remove(&id);
                     s.pending.clear();
+                    s.disk.crash();
                     s.serving = false;
                     s.life += 1;
                     let peers: Vec<Sid> =

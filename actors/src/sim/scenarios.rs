@@ -1106,6 +1106,51 @@ fn sim_hooks_fire_as_described() {
     sim.settle_and_check();
 }
 
+/// Issue 12, hole 2: a leader whose fsync of a proposal fails after both followers ACKed it
+/// has committed and applied it (a quorum without itself); it leaves its role (decision 8),
+/// its log now ends before that txn, and the new leader synchronises it by DIFF from there.
+/// Re-applying the txn its tree already has tripped `Shared::apply`'s order assert (a panic:
+/// the process aborted). It must log the txn again, not apply it twice, and rejoin.
+#[test]
+fn scenario_a_leader_whose_fsync_failed_after_a_quorum_committed_rejoins_by_diff() {
+    let mut sim = three(41);
+    let l = leader(&sim);
+    let before = *commit(&mut sim, "a", 3).last().expect("a*");
+    let hold = sim.on_durable(
+        l,
+        DurableStage::Completing,
+        move |a| matches!(a, DurableAction::Append(t) if t.iter().any(|t| t.zxid > before)),
+        DurableHookAction::Hold,
+        1,
+    );
+    let p = submit(&mut sim, "p", 1)[0];
+    // The followers ACK p: it is committed and applied at the leader, its own write pending.
+    assert!(sim.run_until(WAIT, |s| s.durable_fired(hold) == 1
+        && s.committed.contains_key(&p)
+        && s.last_applied(l) >= p));
+    assert!(!sim.servers[&l].disk.holds(p));
+    // Then the disk refuses it.
+    let fail = sim.on_durable(
+        l,
+        DurableStage::Completing,
+        move |a| matches!(a, DurableAction::Append(t) if t.iter().any(|t| t.zxid == p)),
+        DurableHookAction::Fail,
+        1,
+    );
+    sim.release_durable(l);
+    assert!(sim.run_until(WAIT, |s| s.durable_fired(fail) == 1));
+    assert!(
+        sim.run_until(WAIT, |s| s.lookings_since(l, 0) > 0 && everyone_serves(s)),
+        "the old leader rejoins"
+    );
+    assert!(
+        sim.run_until(WAIT, |s| s.servers[&l].disk.holds(p)),
+        "the txn its disk refused is logged again"
+    );
+    commit(&mut sim, "b", 3);
+    sim.settle_and_check();
+}
+
 /// Issue 12, hole 3: a learner synchronised by SNAP gets the snapshot and then the txns after
 /// it. The snapshot is encoded in the background while writes go on; if more txns commit
 /// meanwhile than the leader keeps in memory for DIFFs (`commit_log_count`), the tail after

@@ -138,7 +138,38 @@ pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
     };
     let final_path = dir.join(snapshot_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-    let file = File::create(&tmp)?;
+    let written = write_tmp(store, &tmp, zxid, paths, sessions).and_then(|(bytes, nodes)| {
+        std::fs::rename(&tmp, &final_path)?;
+        sync_dir(dir)?;
+        Ok((bytes, nodes))
+    });
+    let (bytes, node_count) = written.inspect_err(|_| remove_tmp(&tmp))?;
+    Ok(Written {
+        zxid,
+        path: final_path,
+        bytes,
+        nodes: node_count,
+    })
+}
+
+/// Removes an unfinished snapshot's temp file (a full disk must not keep it filled).
+fn remove_tmp(tmp: &Path) {
+    if let Err(e) = std::fs::remove_file(tmp) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(file = %tmp.display(), error = %e, "cannot remove an unfinished snapshot");
+        }
+    }
+}
+
+/// Writes the snapshot's temp file and syncs it; returns (bytes, nodes).
+fn write_tmp(
+    store: &Arc<Store>,
+    tmp: &Path,
+    zxid: Zxid,
+    paths: Vec<String>,
+    sessions: Vec<(SessionId, i32, Bytes)>,
+) -> io::Result<(u64, u64)> {
+    let file = File::create(tmp)?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
     out.write_all(&format::header(SNAP_MAGIC, zxid))?;
     let mut bytes = HEADER_LEN as u64;
@@ -182,15 +213,7 @@ pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
     )?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, &final_path)?;
-    sync_dir(dir)?;
-    Ok(Written {
-        zxid,
-        path: final_path,
-        bytes,
-        nodes: node_count,
-    })
+    Ok((bytes, node_count))
 }
 
 fn to_snap(path: &str, n: &Node, acl: u32) -> SnapNode {
@@ -351,12 +374,14 @@ pub fn save_bytes(dir: &Path, zxid: Zxid, bytes: &[u8]) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let final_path = dir.join(snapshot_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, &final_path)?;
-    sync_dir(dir)?;
+    let saved = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|_| std::fs::rename(&tmp, &final_path))
+        .and_then(|_| sync_dir(dir));
+    saved.inspect_err(|_| remove_tmp(&tmp))?;
     Ok(final_path)
 }
 
