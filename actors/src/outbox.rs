@@ -23,7 +23,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
-use crate::node::stats::ServerStats;
+use crate::metrics::stats::ServerStats;
 use crate::proto::{Id, Request};
 use crate::txn::SessionId;
 
