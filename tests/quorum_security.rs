@@ -1,4 +1,4 @@
-//! An authenticated quorum (quorum/peer_auth.rs) on real ensembles: a stranger on a peer port
+//! An authenticated quorum (peer/auth.rs) on real ensembles: a stranger on a peer port
 //! (garbage, a well-formed hello without credentials, a hello followed straight by peer
 //! messages, a recorded handshake replayed) is refused and changes nothing in the ensemble; a
 //! member with the wrong shared secret, or with a certificate from another CA, cannot join, and
@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use common::ensemble::{zxid_of, Ensemble, EnsembleSpec};
 use common::pki::Ca;
 use common::raw;
+use zkr_actors::peer::auth::AuthFrame;
 use zkr_actors::quorum::msg::{
     Hello, Notification, PeerMsg, PeerState, Vote, PEER_PROTOCOL_VERSION,
 };
-use zkr_actors::quorum::peer_auth::AuthFrame;
 
 const SETTLE: Duration = Duration::from_secs(60);
 

@@ -18,6 +18,11 @@ pub type Zxid = i64;
 /// A session id.
 pub type SessionId = i64;
 
+/// Does `next` directly follow `prev` in a zxid history?
+pub fn follows(prev: Zxid, next: Zxid) -> bool {
+    next == prev + 1 || ((next >> 32) > (prev >> 32) && (next & 0xffff_ffff) == 1)
+}
+
 /// One committed (or proposed) transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Txn {
@@ -104,6 +109,24 @@ pub enum TxnOp {
         /// first configuration of an ensemble, the first zxid of its epoch (as ZooKeeper).
         version: Zxid,
     },
+}
+
+impl Txn {
+    /// About how much memory the txn holds (its payloads and paths, plus a fixed overhead).
+    pub fn weight(&self) -> usize {
+        fn op(o: &TxnOp) -> usize {
+            match o {
+                TxnOp::Create { path, data, .. } | TxnOp::SetData { path, data, .. } => {
+                    path.len() + data.as_ref().map_or(0, |d| d.len())
+                }
+                TxnOp::Reconfig { data, .. } => data.len(),
+                TxnOp::Multi(ops) => ops.iter().map(|(_, o)| 64 + op(o)).sum(),
+                TxnOp::CloseSession { ephemerals } => ephemerals.iter().map(|p| p.len()).sum(),
+                _ => 0,
+            }
+        }
+        128 + op(&self.op)
+    }
 }
 
 impl TxnOp {

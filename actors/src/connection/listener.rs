@@ -1,6 +1,6 @@
 //! The client-port listeners: accept sockets and hand each to a connection actor on one of the
 //! node's connection arbiters (round robin), after the connection limits (`maxClientCnxns` per
-//! IP, `maxCnxns` in total: see [`super::admission`]). On the secure
+//! IP, `maxCnxns` in total: see [`crate::admission`]). On the secure
 //! port (`[tls]`) the connection first does its TLS handshake, on its arbiter, within the
 //! handshake deadline; a failed handshake just closes the socket.
 
@@ -12,9 +12,9 @@ use actix::prelude::*;
 use tokio_rustls::TlsAcceptor;
 
 use super::actor::Connection;
-use crate::node::context::NodeContext;
-use crate::node::StartError;
+use crate::context::NodeContext;
 use crate::proto::Id;
+use crate::startup::StartError;
 
 /// Binds the client port and accepts connections until the system stops.
 pub async fn serve(
@@ -36,7 +36,7 @@ pub async fn serve(
             continue; // logged and counted by the admission
         }
         if node.config.node.tcp_keepalive {
-            set_keepalive(&stream);
+            crate::net::set_keepalive(&stream);
         }
         hand_off(&node, stream, remote, &arbiters, &mut next, None);
     }
@@ -57,7 +57,7 @@ pub async fn start_secure(
         .secure_client_address
         .unwrap_or(node.config.node.client_address);
     let addr = SocketAddr::new(ip, port);
-    let config = super::tls::server_config(tls).map_err(|e| StartError::Bind {
+    let config = crate::net::tls::server_config(tls).map_err(|e| StartError::Bind {
         addr,
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("TLS: {e}")),
     })?;
@@ -95,7 +95,7 @@ async fn serve_secure(
             continue; // logged and counted by the admission
         }
         if node.config.node.tcp_keepalive {
-            set_keepalive(&stream);
+            crate::net::set_keepalive(&stream);
         }
         hand_off(&node, stream, remote, &arbiters, &mut next, Some(&acceptor));
     }
@@ -133,7 +133,7 @@ async fn handshake(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(super::tls::x509_identity);
+        .and_then(crate::net::tls::x509_identity);
     let mut ids = Vec::new();
     if let Some(subject) = subject {
         if node.config.tls.super_user.as_deref() == Some(subject.as_str()) {
@@ -150,25 +150,6 @@ async fn handshake(
     let (read, write) = tokio::io::split(tls);
     metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(1);
     Connection::start_on(node, read, write, remote, ids);
-}
-
-/// Turns TCP keepalive on (`clientTcpKeepAlive`, `tcpKeepAlive`); a failure is logged.
-pub fn set_keepalive(stream: &tokio::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_KEEPALIVE,
-            &on as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot turn TCP keepalive on");
-    }
 }
 
 fn start_here(

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
+use crate::peer::auth::AuthFrame;
 use crate::proto::{Acl, ErrorCode, Id};
 use crate::quorum::msg::{Hello, Notification, PeerMsg, PeerState, SnapshotBlob, Vote};
-use crate::quorum::peer_auth::AuthFrame;
 use crate::txn::{Txn, TxnOp};
 
 /// A short string: a path most of the time, sometimes any characters.

@@ -35,10 +35,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::codec::Decoder;
 
+use crate::peer::auth::{AuthFrame, HANDSHAKE_FRAME_LIMIT};
+use crate::peer::codec::PeerCodec;
 use crate::proto::frame::{ClientCodec, Inbound};
-use crate::quorum::link::PeerCodec;
 use crate::quorum::msg::{Hello, PeerMsg};
-use crate::quorum::peer_auth::{AuthFrame, HANDSHAKE_FRAME_LIMIT};
 use crate::txnlog::format::{self, HEADER_LEN, LOG_MAGIC, RECORD_OVERHEAD};
 
 /// Most CPU time any single input may take.
@@ -275,7 +275,7 @@ fn peer_frames(data: &[u8]) {
     let mut n = 0;
     loop {
         if n == 3 {
-            codec.set_max_frame_length(crate::quorum::link::MAX_PEER_FRAME_BYTES);
+            codec.set_max_frame_length(crate::peer::codec::MAX_PEER_FRAME_BYTES);
         }
         let frame = match codec.decode(&mut buf) {
             Ok(Some(f)) => f.freeze(),
@@ -294,7 +294,7 @@ fn peer_frames(data: &[u8]) {
         }
     }
     assert!(
-        buf.capacity() <= data.len() + crate::quorum::link::RESERVE_AHEAD + 8,
+        buf.capacity() <= data.len() + crate::peer::codec::RESERVE_AHEAD + 8,
         "the codec reserved {} bytes for {} received",
         buf.capacity(),
         data.len()

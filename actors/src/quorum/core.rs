@@ -154,6 +154,17 @@ pub enum Cont {
     Reset(Zxid),
 }
 
+/// The ensemble as this server sees it (for `srvr`, `mntr`, metrics).
+#[derive(Debug, Clone, Default)]
+pub struct QuorumStatus {
+    /// The leader this server follows, or itself.
+    pub leader: Option<Sid>,
+    /// Leader only: its learners.
+    pub leader_stats: Option<super::leader::LeaderStats>,
+    /// (acceptedEpoch, currentEpoch).
+    pub epochs: (u64, u64),
+}
+
 /// Settings of a core.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -220,7 +231,7 @@ pub(super) struct Shared {
     pub unapplied: VecDeque<Arc<Txn>>,
     /// Recently committed (applied) txns, for DIFF, and the zxid just before the first.
     pub history: VecDeque<Arc<Txn>>,
-    /// About how many bytes `history` holds ([`weight`]).
+    /// About how many bytes `history` holds ([`Txn::weight`]).
     pub history_bytes: usize,
     pub history_base: Zxid,
     /// The leader is encoding a snapshot for a learner: the history after this zxid is kept
@@ -282,7 +293,7 @@ impl Shared {
                 self.last_applied
             );
             self.last_applied = t.zxid;
-            self.history_bytes += weight(t);
+            self.history_bytes += t.weight();
             self.history.push_back(t.clone());
             if let crate::txn::TxnOp::Reconfig { data, .. } = &t.op {
                 self.reconfigure(data);
@@ -294,7 +305,7 @@ impl Shared {
             && self.history.front().is_some_and(|t| t.zxid <= pin)
         {
             if let Some(t) = self.history.pop_front() {
-                self.history_bytes = self.history_bytes.saturating_sub(weight(&t));
+                self.history_bytes = self.history_bytes.saturating_sub(t.weight());
                 self.history_base = t.zxid;
             }
         }
@@ -330,23 +341,6 @@ impl Shared {
     pub fn durable_to(&mut self, z: Zxid) {
         self.last_durable = self.last_durable.max(z);
     }
-}
-
-/// About how much memory a txn holds (its payloads and paths, plus a fixed overhead).
-pub fn weight(t: &Txn) -> usize {
-    use crate::txn::TxnOp;
-    fn op(o: &TxnOp) -> usize {
-        match o {
-            TxnOp::Create { path, data, .. } | TxnOp::SetData { path, data, .. } => {
-                path.len() + data.as_ref().map_or(0, |d| d.len())
-            }
-            TxnOp::Reconfig { data, .. } => data.len(),
-            TxnOp::Multi(ops) => ops.iter().map(|(_, o)| 64 + op(o)).sum(),
-            TxnOp::CloseSession { ephemerals } => ephemerals.iter().map(|p| p.len()).sum(),
-            _ => 0,
-        }
-    }
-    128 + op(&t.op)
 }
 
 /// The core of one server.
@@ -386,7 +380,7 @@ impl PeerCore {
                 last_applied: persisted.last_zxid,
                 applied_ahead_of_log: 0,
                 unapplied: VecDeque::new(),
-                history_bytes: history.iter().map(|t| weight(t)).sum(),
+                history_bytes: history.iter().map(|t| t.weight()).sum(),
                 history,
                 history_base,
                 history_pin: None,
@@ -441,6 +435,15 @@ impl PeerCore {
         match &self.role {
             Role::Leading(l) => Some(l.stats()),
             _ => None,
+        }
+    }
+
+    /// The ensemble as this server sees it now.
+    pub fn status(&self) -> QuorumStatus {
+        QuorumStatus {
+            leader: self.leader_id(),
+            leader_stats: self.leader_stats(),
+            epochs: self.epochs(),
         }
     }
 

@@ -17,7 +17,7 @@ pub type Sid = u64;
 
 /// zkr's peer protocol version: a peer with another version is refused cleanly.
 /// Version 2: `Ping` carries the sessions the leader saw active; `Hello` where the connecting
-/// server listens. Version 3: the authentication handshake (`peer_auth::AuthFrame`) follows the
+/// server listens. Version 3: the authentication handshake (`peer::auth::AuthFrame`) follows the
 /// hello.
 pub const PEER_PROTOCOL_VERSION: u32 = 3;
 

@@ -13,7 +13,12 @@ use actix::prelude::*;
 
 use super::expiry::ExpiryQueue;
 use super::SessionRegistry;
-use crate::quorum::actor::{ExpireSession, QuorumPeer};
+
+/// Session tracker → quorum actor: this session expired; close it (leader and standalone
+/// only; any other server clears the session's closing flag).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExpireSession(pub crate::txn::SessionId);
 
 /// How often the tracker looks at the queue.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -22,12 +27,15 @@ pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 pub struct SessionTracker {
     registry: Arc<SessionRegistry>,
     queue: ExpiryQueue,
-    pipeline: Addr<QuorumPeer>,
+    pipeline: Recipient<ExpireSession>,
 }
 
 impl SessionTracker {
     /// A tracker over `registry`, expiring through `pipeline`.
-    pub fn new(registry: Arc<SessionRegistry>, pipeline: Addr<QuorumPeer>) -> SessionTracker {
+    pub fn new(
+        registry: Arc<SessionRegistry>,
+        pipeline: Recipient<ExpireSession>,
+    ) -> SessionTracker {
         let queue = ExpiryQueue::new(registry.tick_ms());
         SessionTracker {
             registry,

@@ -10,7 +10,7 @@
 //!   protocol is read or written before the TLS handshake succeeds.
 //! * **A shared secret** (zkr's `[ensemble] secret_file`, zoo.cfg `zkr.quorum.secretFile`): an
 //!   HMAC-SHA256 challenge-response in the first frames, in both directions. The connecting
-//!   server sends its [`Hello`](super::msg::Hello) and a fresh nonce; the listener answers with its
+//!   server sends its [`Hello`](crate::quorum::msg::Hello) and a fresh nonce; the listener answers with its
 //!   own fresh nonce and a proof over both nonces (so the connecting server knows it talks to a
 //!   member before it sends anything); the connecting server answers with its proof over both
 //!   nonces, its id, the listener's id and the connection's generation. A recorded handshake
@@ -31,8 +31,8 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 use tokio_rustls::rustls;
 
-use super::msg::Sid;
 use crate::config::{ClientAuth, EnsembleSection, QuorumTlsSection, TlsSection};
+use crate::quorum::msg::Sid;
 
 /// Largest frame accepted before a peer is authenticated.
 pub const HANDSHAKE_FRAME_LIMIT: usize = 4096;
@@ -46,7 +46,7 @@ pub type Nonce = [u8; 32];
 /// An HMAC-SHA256 proof.
 pub type Proof = [u8; 32];
 
-/// The handshake frames after the [`Hello`](super::msg::Hello).
+/// The handshake frames after the [`Hello`](crate::quorum::msg::Hello).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AuthFrame {
     /// Connecting → listening: my nonce.
@@ -309,7 +309,7 @@ pub fn read_secret(path: &Path) -> Result<Secret, SecurityError> {
 }
 
 fn peer_tls(t: &QuorumTlsSection) -> Result<PeerTls, SecurityError> {
-    let server = crate::connection::tls::server_config(&TlsSection {
+    let server = crate::net::tls::server_config(&TlsSection {
         secure_client_port: Some(0),
         secure_client_address: None,
         cert_file: Some(t.cert_file.clone()),
@@ -319,7 +319,7 @@ fn peer_tls(t: &QuorumTlsSection) -> Result<PeerTls, SecurityError> {
         super_user: None,
     })
     .map_err(|e| SecurityError::Tls(e.to_string()))?;
-    let client = crate::connection::tls::client_config(
+    let client = crate::net::tls::client_config(
         &t.cert_file,
         t.key_file.as_deref(),
         &t.ca_file,

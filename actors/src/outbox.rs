@@ -23,8 +23,8 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
-use super::admission::{reply_xid, ConnFlow};
-use crate::node::stats::ServerStats;
+use crate::admission::{reply_xid, ConnFlow};
+use crate::metrics::stats::ServerStats;
 use crate::proto::{Id, Request};
 use crate::txn::SessionId;
 
@@ -108,7 +108,7 @@ pub struct Outbox {
     timeout_ms: AtomicI64,
     closed: AtomicBool,
     server_stats: Arc<ServerStats>,
-    /// Requests in flight, paused reads and queued bytes (see [`super::admission`]).
+    /// Requests in flight, paused reads and queued bytes (see [`crate::admission`]).
     pub flow: Arc<ConnFlow>,
     /// Statistics.
     pub stats: ConnStats,

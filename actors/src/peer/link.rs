@@ -3,7 +3,7 @@
 //! Each server listens on its peer port and keeps one outgoing connection to every other
 //! member (so each pair has two connections, each used in one direction). A frame is a 4-byte
 //! length then an rmp-serde value. A connection opens with the authentication handshake of
-//! [`super::peer_auth`] (inside TLS when `[ensemble.tls]` is set): the connecting server's
+//! [`super::auth`] (inside TLS when `[ensemble.tls]` is set): the connecting server's
 //! [`Hello`] (the protocol version, refused cleanly on a mismatch, and a generation that changes
 //! on every reconnect), then the challenge-response; nothing reaches the quorum actor, and nothing
 //! is sent to the peer, before it succeeds. A broken or replaced connection is reported to the
@@ -38,16 +38,16 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncWrite};
+
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::FramedWrite;
 
 use super::actor::QuorumPeer;
-use super::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
-use super::peer_auth::{self, AuthError, AuthFrame, PeerSecurity, HANDSHAKE_FRAME_LIMIT};
+use super::auth::{self, AuthError, PeerSecurity};
+use super::codec::PeerCodec;
+use super::handshake::{authenticate, dial, BoxWrite};
+use crate::quorum::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
 
-/// Largest peer frame (a SNAP carries a whole tree).
-pub const MAX_PEER_FRAME_BYTES: usize = 1 << 30;
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// Longest reconnect delay.
@@ -58,68 +58,6 @@ pub const MAX_PENDING_HANDSHAKES: usize = 32;
 pub const QUORUM_MAILBOX: usize = 4096;
 /// Unit of the incoming byte budget (semaphore permits are counts).
 const BUDGET_UNIT: usize = 1024;
-
-fn codec(max: usize) -> PeerCodec {
-    PeerCodec {
-        inner: LengthDelimitedCodec::builder()
-            .max_frame_length(max)
-            .new_codec(),
-        max,
-    }
-}
-
-/// Most bytes reserved ahead of what has arrived for a frame still coming.
-pub const RESERVE_AHEAD: usize = 64 * 1024;
-
-/// The peer frame codec: a 4-byte big-endian length, then the frame. Unlike tokio-util's
-/// `LengthDelimitedCodec` alone, a declared length costs nothing until its bytes arrive (the
-/// buffer grows at most [`RESERVE_AHEAD`] past what was received), so a peer declaring 1 GiB and
-/// sending 4 bytes does not make this server allocate 1 GiB.
-#[derive(Debug)]
-pub struct PeerCodec {
-    inner: LengthDelimitedCodec,
-    max: usize,
-}
-
-impl PeerCodec {
-    /// A codec refusing frames longer than `max`.
-    pub fn new(max: usize) -> PeerCodec {
-        codec(max)
-    }
-
-    /// Changes the largest frame accepted (after the handshake).
-    pub fn set_max_frame_length(&mut self, max: usize) {
-        self.max = max;
-        self.inner.set_max_frame_length(max);
-    }
-}
-
-impl tokio_util::codec::Decoder for PeerCodec {
-    type Item = bytes::BytesMut;
-    type Error = std::io::Error;
-
-    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error> {
-        if src.len() >= 4 {
-            let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-            if len <= self.max && src.len() < 4 + len {
-                src.reserve((4 + len - src.len()).min(RESERVE_AHEAD));
-                return Ok(None);
-            }
-        }
-        self.inner.decode(src)
-    }
-}
-
-impl tokio_util::codec::Encoder<Bytes> for PeerCodec {
-    type Error = std::io::Error;
-
-    fn encode(&mut self, item: Bytes, dst: &mut bytes::BytesMut) -> Result<(), Self::Error> {
-        self.inner.encode(item, dst)
-    }
-}
-
-type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
-type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Link → quorum: a message from a peer, on connection `generation`.
 #[derive(Message, Debug)]
@@ -297,120 +235,6 @@ struct PeerLink {
     generation: u64,
     backoff: Duration,
     connecting: bool,
-}
-
-/// Connects to `addr` and runs the client side of the handshake (TLS, then hello and proofs).
-async fn dial(
-    addr: SocketAddr,
-    host: String,
-    hello: Hello,
-    to: Sid,
-    security: Arc<PeerSecurity>,
-) -> Result<(BoxRead, FramedWrite<BoxWrite, PeerCodec>), AuthError> {
-    let unreachable = |e: std::io::Error| AuthError::Unreachable(e.to_string());
-    let stream = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-        .await
-        .map_err(|_| AuthError::Unreachable("connect timeout".into()))?
-        .map_err(unreachable)?;
-    stream.set_nodelay(true).map_err(unreachable)?;
-    if security.keepalive {
-        crate::connection::listener::set_keepalive(&stream);
-    }
-    let (read, write): (BoxRead, BoxWrite) = match &security.tls {
-        None => {
-            let (r, w) = stream.into_split();
-            (Box::new(r), Box::new(w))
-        }
-        Some(tls) => {
-            let name = server_name(&host, addr);
-            let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
-            let s = tokio::time::timeout(
-                peer_auth::HANDSHAKE_DEADLINE,
-                connector.connect(name, stream),
-            )
-            .await
-            .map_err(|_| AuthError::Timeout(peer_auth::HANDSHAKE_DEADLINE))?
-            .map_err(|e| AuthError::Tls(e.to_string()))?;
-            let (r, w) = tokio::io::split(s);
-            (Box::new(r), Box::new(w))
-        }
-    };
-    let mut sink = FramedWrite::new(write, codec(MAX_PEER_FRAME_BYTES));
-    let mut frames = FramedRead::new(read, codec(HANDSHAKE_FRAME_LIMIT));
-    let handshake = async {
-        let secret = security.secret.as_ref();
-        let mine = peer_auth::nonce();
-        send_frame(&mut sink, &hello).await?;
-        send_frame(&mut sink, &AuthFrame::Start { nonce: mine }).await?;
-        let (theirs, proof) = match recv_frame::<AuthFrame>(&mut frames).await? {
-            AuthFrame::Challenge { nonce, proof } => (nonce, proof),
-            AuthFrame::Refused { reason } => return Err(AuthError::Refused(reason)),
-            other => return Err(AuthError::Protocol(format!("{other:?}"))),
-        };
-        peer_auth::check(
-            secret,
-            proof.as_ref(),
-            &peer_auth::listener_message(hello.from, to, &mine, &theirs),
-        )?;
-        let proof = peer_auth::prove(
-            secret,
-            &peer_auth::connector_message(hello.from, to, hello.generation, &mine, &theirs),
-        );
-        send_frame(&mut sink, &AuthFrame::Proof { proof }).await?;
-        match recv_frame::<AuthFrame>(&mut frames).await? {
-            AuthFrame::Accepted => Ok(()),
-            AuthFrame::Refused { reason } => Err(AuthError::Refused(reason)),
-            other => Err(AuthError::Protocol(format!("{other:?}"))),
-        }
-    };
-    tokio::time::timeout(peer_auth::HANDSHAKE_DEADLINE, handshake)
-        .await
-        .map_err(|_| AuthError::Timeout(peer_auth::HANDSHAKE_DEADLINE))??;
-    Ok((frames.into_inner(), sink))
-}
-
-/// The TLS name of a member: its configured host if that is a DNS name, else its IP address.
-fn server_name(host: &str, addr: SocketAddr) -> rustls_pki_name::ServerName<'static> {
-    match rustls_pki_name::ServerName::try_from(host.to_string()) {
-        Ok(n) => n,
-        Err(_) => rustls_pki_name::ServerName::IpAddress(addr.ip().into()),
-    }
-}
-
-mod rustls_pki_name {
-    pub use tokio_rustls::rustls::pki_types::ServerName;
-}
-
-async fn send_frame<W, T>(sink: &mut FramedWrite<W, PeerCodec>, v: &T) -> Result<(), AuthError>
-where
-    W: AsyncWrite + Unpin,
-    T: serde::Serialize,
-{
-    let b = rmp_serde::to_vec(v).map_err(|e| AuthError::Protocol(e.to_string()))?;
-    sink.send(Bytes::from(b)).await.map_err(io_error)
-}
-
-async fn recv_frame<T: serde::de::DeserializeOwned>(
-    frames: &mut FramedRead<BoxRead, PeerCodec>,
-) -> Result<T, AuthError> {
-    match frames.next().await {
-        Some(Ok(b)) => rmp_serde::from_slice(&b)
-            .map_err(|e| AuthError::Protocol(format!("undecodable frame: {e}"))),
-        Some(Err(e)) => Err(io_error(e)),
-        None => Err(AuthError::Io("closed".into())),
-    }
-}
-
-/// A failed read or write: TLS's own errors (a refused certificate, an alert from the peer)
-/// are authentication failures, the rest connection failures.
-fn io_error(e: std::io::Error) -> AuthError {
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
-    {
-        Some(tls) => AuthError::Tls(tls.to_string()),
-        None => AuthError::Io(e.to_string()),
-    }
 }
 
 impl PeerLink {
@@ -731,7 +555,7 @@ impl PeerLinks {
             }
         };
         if matches!(msg, PeerMsg::Proposal(_)) {
-            crate::node::telemetry::PROPOSAL_SIZES.record(b.len());
+            crate::metrics::PROPOSAL_SIZES.record(b.len());
         }
         // A sync burst: from DIFF, TRUNC or SNAP to the NEWLEADER that ends it (the leader
         // pushes it all in one go; a new connection starts outside one).
@@ -799,7 +623,7 @@ async fn accept(
                 };
                 let _ = stream.set_nodelay(true);
                 if security.keepalive {
-                    crate::connection::listener::set_keepalive(&stream);
+                    crate::net::set_keepalive(&stream);
                 }
                 actix_rt::spawn(inbound(
                     stream,
@@ -819,87 +643,6 @@ async fn accept(
     }
 }
 
-/// The listening side of the handshake: TLS if configured, the hello, the challenge-response.
-/// An authenticated incoming connection: the peer's hello, its frames, and the write half (kept
-/// open, unused, for as long as the frames are read).
-type Authenticated = (
-    Hello,
-    FramedRead<BoxRead, PeerCodec>,
-    FramedWrite<BoxWrite, PeerCodec>,
-);
-
-async fn authenticate(
-    stream: tokio::net::TcpStream,
-    me: Sid,
-    security: &PeerSecurity,
-) -> Result<Authenticated, (Option<Sid>, AuthError)> {
-    let (read, write): (BoxRead, BoxWrite) = match &security.tls {
-        None => {
-            let (r, w) = stream.into_split();
-            (Box::new(r), Box::new(w))
-        }
-        Some(tls) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
-            let s = acceptor
-                .accept(stream)
-                .await
-                .map_err(|e| (None, AuthError::Tls(e.to_string())))?;
-            let (r, w) = tokio::io::split(s);
-            (Box::new(r), Box::new(w))
-        }
-    };
-    let mut frames = FramedRead::new(read, codec(HANDSHAKE_FRAME_LIMIT));
-    let mut sink = FramedWrite::new(write, codec(HANDSHAKE_FRAME_LIMIT));
-    let hello: Hello = recv_frame(&mut frames).await.map_err(|e| (None, e))?;
-    let from = Some(hello.from);
-    if hello.protocol_version != PEER_PROTOCOL_VERSION {
-        return Err((
-            from,
-            AuthError::Protocol(format!(
-                "protocol version {} (this server speaks {PEER_PROTOCOL_VERSION})",
-                hello.protocol_version
-            )),
-        ));
-    }
-    let secret = security.secret.as_ref();
-    let theirs = match recv_frame::<AuthFrame>(&mut frames).await {
-        Ok(AuthFrame::Start { nonce }) => nonce,
-        Ok(other) => return Err((from, AuthError::Protocol(format!("{other:?}")))),
-        Err(e) => return Err((from, e)),
-    };
-    let mine = peer_auth::nonce();
-    let proof = peer_auth::prove(
-        secret,
-        &peer_auth::listener_message(hello.from, me, &theirs, &mine),
-    );
-    send_frame(&mut sink, &AuthFrame::Challenge { nonce: mine, proof })
-        .await
-        .map_err(|e| (from, e))?;
-    let proof = match recv_frame::<AuthFrame>(&mut frames).await {
-        Ok(AuthFrame::Proof { proof }) => proof,
-        Ok(other) => return Err((from, AuthError::Protocol(format!("{other:?}")))),
-        Err(e) => return Err((from, e)),
-    };
-    let checked = peer_auth::check(
-        secret,
-        proof.as_ref(),
-        &peer_auth::connector_message(hello.from, me, hello.generation, &theirs, &mine),
-    );
-    let answer = match &checked {
-        Ok(()) => AuthFrame::Accepted,
-        Err(e) => AuthFrame::Refused {
-            reason: e.to_string(),
-        },
-    };
-    let sent = send_frame(&mut sink, &answer).await;
-    checked.map_err(|e| (from, e))?;
-    sent.map_err(|e| (from, e))?;
-    frames
-        .decoder_mut()
-        .set_max_frame_length(MAX_PEER_FRAME_BYTES);
-    Ok((hello, frames, sink))
-}
-
 async fn inbound(
     stream: tokio::net::TcpStream,
     remote: SocketAddr,
@@ -910,14 +653,11 @@ async fn inbound(
     budget: usize,
 ) {
     let authenticated = tokio::time::timeout(
-        peer_auth::HANDSHAKE_DEADLINE,
+        auth::HANDSHAKE_DEADLINE,
         authenticate(stream, me, &security),
     )
     .await
-    .unwrap_or(Err((
-        None,
-        AuthError::Timeout(peer_auth::HANDSHAKE_DEADLINE),
-    )));
+    .unwrap_or(Err((None, AuthError::Timeout(auth::HANDSHAKE_DEADLINE))));
     drop(slot);
     // The write half is kept (unused: the listening side never writes after the handshake) for
     // as long as the connection is read.

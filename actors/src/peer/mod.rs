@@ -1,0 +1,10 @@
+//! The quorum actor ([`actor::QuorumPeer`]) and its peer links: their frame codec, the
+//! authentication handshake and peer authentication (`[ensemble.auth]`, `[ensemble.tls]`).
+
+pub mod actor;
+pub mod auth;
+pub mod codec;
+pub mod handshake;
+pub mod link;
+pub mod messages;
+pub mod resolve;
