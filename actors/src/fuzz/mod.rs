@@ -19,8 +19,9 @@
 //!   that fails). Checked when the test binary installs [`alloc::Counting`] as its allocator.
 //!
 //! `cargo test -p zkr-actors fuzz::` runs every target on a few thousand inputs; CI runs them on
-//! 1,000,000 inputs each with the release profile (`ZKR_FUZZ_INPUTS=1000000 cargo test
-//! --release -p zkr-actors fuzz::`, see scripts/test.sh). zoo.cfg and TOML configurations are
+//! 100,000 inputs each on the debug build (scripts/test.sh); the long form is 1,000,000 inputs
+//! each with the release profile (`ZKR_FUZZ_INPUTS=1000000 cargo test --release -p zkr-actors
+//! fuzz::`, README). zoo.cfg and TOML configurations are
 //! fuzzed the same way in the `zkr` binary's tests (src/fuzz_config.rs). The libFuzzer targets in
 //! `fuzz/` call the same bodies.
 
