@@ -17,12 +17,10 @@
 //! the same ACL, and the session tables agree.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::workload::{Answer, ReadSeen};
 use super::Sim;
 use crate::acl::{self, AclPolicy};
-use crate::metrics::stats::ServerStats;
 use crate::outbox::Outbox;
 use crate::proto::codes::perms;
 use crate::proto::records::Stat;
@@ -97,9 +95,7 @@ impl Sim {
         let mut reads: Vec<&ReadSeen> = self.workload.reads.iter().collect();
         reads.sort_by_key(|r| r.zxid);
         let mut reads = reads.into_iter().peekable();
-        let (tx, _) = tokio::sync::mpsc::unbounded_channel();
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-        let outbox = Outbox::new(1, addr, tx, Arc::new(ServerStats::default()));
+        let outbox = Outbox::detached(1);
         let mut reference = DataTree::new();
         let check_reads =
             |reference: &DataTree,

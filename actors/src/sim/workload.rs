@@ -23,7 +23,6 @@ use rand::Rng;
 
 use super::Sim;
 use crate::acl::AclPolicy;
-use crate::metrics::stats::ServerStats;
 use crate::outbox::Outbox;
 use crate::pipeline::{Applied, Input, Token};
 use crate::proto::codes::opcode;
@@ -129,8 +128,6 @@ pub(crate) struct Workload {
 
 impl Default for Workload {
     fn default() -> Workload {
-        let (tx, _) = tokio::sync::mpsc::unbounded_channel();
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
         Workload {
             clients: BTreeMap::new(),
             sent: BTreeMap::new(),
@@ -143,7 +140,7 @@ impl Default for Workload {
             stops: BTreeMap::new(),
             next_session: 0x7000,
             next_xid: 1,
-            outbox: Outbox::new(1, addr, tx, Arc::new(ServerStats::default())),
+            outbox: Outbox::detached(1),
             watches: WatchManager::new(),
         }
     }
