@@ -43,6 +43,9 @@ enum State {
     Establishing(VecDeque<Bytes>),
     /// Serving requests.
     Established(Arc<LiveSession>),
+    /// A four-letter word is being answered off this thread; then the connection closes.
+    /// Whatever arrives meanwhile is ignored.
+    Answering,
     /// Closing: ignore whatever arrives.
     Closing,
 }
@@ -128,6 +131,25 @@ impl Connection {
     fn close(&mut self) {
         self.state = State::Closing;
         self.outbox.close();
+    }
+
+    /// Answers a four-letter word, then closes. The answer is computed on a blocking thread:
+    /// some words read files (`dirs` and `conf` walk the data directory, `mntr` and `envi`
+    /// read `/proc`), and no file IO runs on an actor thread.
+    fn answer_word(&mut self, word: String, ctx: &mut Context<Self>) {
+        self.state = State::Answering;
+        let (node, outbox) = (self.node.clone(), self.outbox.clone());
+        let work = tokio::task::spawn_blocking(move || fourlw::answer(&node, &word, &outbox));
+        ctx.spawn(work.into_actor(self).map(|text, act, _| {
+            match text {
+                Ok(text) if !text.is_empty() => act.outbox.send_now(Bytes::from(text)),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(remote = %act.remote, error = %e, "four-letter word failed")
+                }
+            }
+            act.close(); // the writer flushes the answer, closes the socket, and stops us
+        }));
     }
 
     fn on_connect(&mut self, payload: Bytes, ctx: &mut Context<Self>) {
@@ -619,13 +641,7 @@ impl Actor for Connection {
 impl StreamHandler<Result<Inbound, FrameError>> for Connection {
     fn handle(&mut self, item: Result<Inbound, FrameError>, ctx: &mut Context<Self>) {
         match item {
-            Ok(Inbound::FourLetterWord(word)) => {
-                let text = fourlw::answer(&self.node, &word, &self.outbox);
-                if !text.is_empty() {
-                    self.outbox.send_now(Bytes::from(text));
-                }
-                self.close();
-            }
+            Ok(Inbound::FourLetterWord(word)) => self.answer_word(word, ctx),
             Ok(Inbound::Frame(payload)) => match &mut self.state {
                 State::New => self.on_connect(payload, ctx),
                 State::Establishing(buf) => buf.push_back(payload),
@@ -633,7 +649,7 @@ impl StreamHandler<Result<Inbound, FrameError>> for Connection {
                     let s = s.clone();
                     self.on_request(payload, &s);
                 }
-                State::Closing => {}
+                State::Answering | State::Closing => {}
             },
             Err(e) => {
                 if let FrameError::BadLength { len, max } = e {
@@ -648,6 +664,9 @@ impl StreamHandler<Result<Inbound, FrameError>> for Connection {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.state, State::Answering) {
+            return; // the answer is on its way; sending it closes the connection
+        }
         // The client closed its side: flush what is queued, then stop.
         self.outbox.close();
         if matches!(self.state, State::Closing) || self.outbox.queued() == 0 {

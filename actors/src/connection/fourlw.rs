@@ -239,7 +239,7 @@ fn connection_line(c: &Outbox, full: bool) -> String {
 }
 
 /// `mntr`: the node's figures under ZooKeeper's `zk_` keys, as its Prometheus metrics show them
-/// (see `node::telemetry`).
+/// (see [`crate::monitor`]).
 fn monitor(node: &NodeContext) -> String {
     crate::monitor::mntr(node)
 }

@@ -21,6 +21,7 @@ use parking_lot::RwLock;
 
 use super::link::{LinkDown, PeerAnnounced, PeerInbound, PeerLinks};
 use super::messages::{CreateSession, RoleChanged, ServingChanged, SessionResumed, SubmitWrite};
+use super::resolve;
 use crate::metrics::CommitTimer;
 use crate::outbox::Outbox;
 use crate::pipeline::{Applied, Input, Now, Output, Pipeline, PipelineConfig, Token, TreeView};
@@ -81,6 +82,8 @@ pub struct QuorumPeer {
     outboxes: HashMap<Token, Arc<Outbox>>,
     next_token: Token,
     link_generations: HashMap<Sid, u64>,
+    /// The version of the last committed configuration (its links may be resolving).
+    routes_version: Zxid,
     /// Proposal-to-commit latency (leader).
     commit_timer: CommitTimer,
 }
@@ -119,6 +122,7 @@ impl QuorumPeer {
             outboxes: HashMap::new(),
             next_token: 0,
             link_generations: HashMap::new(),
+            routes_version: 0,
             commit_timer: Default::default(),
         }
     }
@@ -203,7 +207,7 @@ impl QuorumPeer {
                     next,
                     text,
                     version,
-                } => self.reconfigured(&previous, next, &text, version),
+                } => self.reconfigured(previous, next, &text, version),
                 Output::Close(token) => {
                     if let Some(o) = self.outboxes.remove(&token) {
                         o.close();
@@ -269,23 +273,32 @@ impl QuorumPeer {
         }
     }
 
-    /// A committed configuration: links follow it, and the log writes it down as ZooKeeper
-    /// writes its dynamic configuration file.
+    /// A committed configuration: links follow it (host names resolved off this thread), and
+    /// the log writes it down as ZooKeeper writes its dynamic configuration file.
     fn reconfigured(
         &mut self,
-        previous: &DynamicConfig,
+        previous: DynamicConfig,
         next: DynamicConfig,
         text: &str,
         version: Zxid,
     ) {
         let me = self.settings.pipeline.core.membership.me;
-        let addrs = crate::quorum::routes::after_commit(
-            previous,
-            &next,
-            resolve_peers(&next, me),
-            self.links.peers(),
-        );
-        self.links.update(addrs);
+        self.routes_version = version;
+        match resolve::literal_peers(&next, me) {
+            Some(addrs) => self.route(&previous, &next, addrs),
+            None => {
+                let work = tokio::task::spawn_blocking(move || {
+                    let addrs = resolve::resolve_peers(&next, me);
+                    Resolved::Committed {
+                        version,
+                        previous,
+                        next,
+                        addrs,
+                    }
+                });
+                self.resolved_later(work);
+            }
+        }
         if let (Some(dir), Some(log)) = (&self.settings.data_dir, &self.log) {
             let write = WriteFile {
                 path: dir.join(format!("zoo.cfg.dynamic.{version:x}")),
@@ -293,6 +306,43 @@ impl QuorumPeer {
             };
             crate::link::send(log, "quorum -> log", write);
         }
+    }
+
+    /// Links follow the configuration `next` committed after `previous`, its members at `addrs`.
+    fn route(
+        &mut self,
+        previous: &DynamicConfig,
+        next: &DynamicConfig,
+        addrs: HashMap<Sid, SocketAddr>,
+    ) {
+        let addrs = crate::quorum::routes::after_commit(previous, next, addrs, self.links.peers());
+        self.links.update(addrs);
+    }
+
+    /// Dials `from` back at `addr` unless it has a link by now.
+    fn dial_back(&mut self, from: Sid, addr: SocketAddr) {
+        if self.links.peers().contains_key(&from) {
+            return;
+        }
+        tracing::info!(peer = from, addr = %addr, "a server that is not a member connected: dialling it back");
+        let mut peers = self.links.peers().clone();
+        peers.insert(from, addr);
+        self.links.update(peers);
+    }
+
+    /// A resolution running on a blocking thread comes back as a message.
+    fn resolved_later(&self, work: tokio::task::JoinHandle<Resolved>) {
+        let addr = self.links.quorum();
+        actix_rt::spawn(async move {
+            match work.await {
+                Ok(r) => {
+                    if let Some(a) = addr {
+                        a.do_send(r);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "resolving peer addresses failed"),
+            }
+        });
     }
 
     fn take_snapshot(&mut self, learner: Sid) {
@@ -317,6 +367,23 @@ impl QuorumPeer {
             }
         });
     }
+}
+
+/// Peer addresses resolved on a blocking thread.
+#[derive(Message)]
+#[rtype(result = "()")]
+enum Resolved {
+    /// The members of the configuration committed at `version`.
+    Committed {
+        version: Zxid,
+        previous: DynamicConfig,
+        next: DynamicConfig,
+        addrs: HashMap<Sid, SocketAddr>,
+    },
+    /// Where a joining server listens.
+    Announced { from: Sid, addr: SocketAddr },
+    /// A name that did not resolve (said in the log).
+    Nothing,
 }
 
 /// Snapshot for a learner, from the blocking thread.
@@ -479,17 +546,38 @@ impl Handler<PeerAnnounced> for QuorumPeer {
         if self.links.peers().contains_key(&m.from) || m.from == me {
             return;
         }
-        use std::net::ToSocketAddrs;
-        match m.listen_addr.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(a)) => {
-                tracing::info!(peer = m.from, addr = %a, "a server that is not a member connected: dialling it back");
-                let mut peers = self.links.peers().clone();
-                peers.insert(m.from, a);
-                self.links.update(peers);
+        match resolve::literal_addr(&m.listen_addr) {
+            Ok(addr) => self.dial_back(m.from, addr),
+            Err(name) => {
+                let (from, name) = (m.from, name.to_string());
+                self.resolved_later(tokio::task::spawn_blocking(move || {
+                    match resolve::resolve_addr(&name) {
+                        Some(addr) => Resolved::Announced { from, addr },
+                        None => {
+                            tracing::warn!(peer = from, addr = %name, "cannot resolve a joining server's peer address");
+                            Resolved::Nothing
+                        }
+                    }
+                }));
             }
-            _ => {
-                tracing::warn!(peer = m.from, addr = %m.listen_addr, "cannot resolve a joining server's peer address")
-            }
+        }
+    }
+}
+
+impl Handler<Resolved> for QuorumPeer {
+    type Result = ();
+    fn handle(&mut self, m: Resolved, _: &mut Context<Self>) {
+        match m {
+            // A later configuration was committed meanwhile: it has routed the links.
+            Resolved::Committed { version, .. } if version != self.routes_version => {}
+            Resolved::Committed {
+                previous,
+                next,
+                addrs,
+                ..
+            } => self.route(&previous, &next, addrs),
+            Resolved::Announced { from, addr } => self.dial_back(from, addr),
+            Resolved::Nothing => {}
         }
     }
 }
@@ -499,24 +587,4 @@ impl Handler<LinkDown> for QuorumPeer {
     fn handle(&mut self, m: LinkDown, _: &mut Context<Self>) {
         self.step(Input::Core(core::Input::LinkReset { peer: m.peer }));
     }
-}
-
-/// The peer address of every member of `cfg` but `me`, as its entry names it (host names are
-/// resolved here: DNS is IO, so it is the shell's).
-pub fn resolve_peers(cfg: &DynamicConfig, me: Sid) -> HashMap<Sid, SocketAddr> {
-    use std::net::ToSocketAddrs;
-    cfg.servers
-        .iter()
-        .filter(|(id, _)| **id != me)
-        .filter_map(|(id, spec)| {
-            let addr = (spec.host.as_str(), spec.peer_port)
-                .to_socket_addrs()
-                .ok()?
-                .next();
-            if addr.is_none() {
-                tracing::warn!(server = id, host = %spec.host, "cannot resolve a member's host");
-            }
-            addr.map(|a| (*id, a))
-        })
-        .collect()
 }

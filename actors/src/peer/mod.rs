@@ -3,3 +3,4 @@
 pub mod actor;
 pub mod link;
 pub mod messages;
+pub mod resolve;
