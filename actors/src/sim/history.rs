@@ -7,8 +7,9 @@
 //!   reference tree gives it (error codes included), and for single ops the error code is the
 //!   one ZooKeeper's rules give on the tree before that txn (a small model, independent of
 //!   prep: NoNode, NoAuth, NodeExists, NoChildrenForEphemerals, BadVersion, NotEmpty,
-//!   SessionExpired, in ZooKeeper's order of checks); a failed multi changes nothing, a multi
-//!   that succeeds succeeds in every op;
+//!   SessionExpired, in ZooKeeper's order of checks), and a multi fails with the code of its
+//!   first failing op, each op checked against the effects of the ones before; a failed multi
+//!   changes nothing, a multi that succeeds succeeds in every op;
 //! * every read reply frame (getData, exists, getChildren) equals, byte for byte, the frame the
 //!   store's read code builds from the reference tree at the zxid it was read at.
 //!
@@ -24,7 +25,7 @@ use crate::acl::{self, AclPolicy};
 use crate::outbox::Outbox;
 use crate::proto::codes::perms;
 use crate::proto::records::Stat;
-use crate::proto::{Acl, ErrorCode, Request};
+use crate::proto::{Acl, ErrorCode, MultiOp, Request};
 use crate::store::read::{execute, Watches};
 use crate::tree::watches::WatchManager;
 use crate::tree::{path, DataTree, NodeKind, OpResult};
@@ -157,6 +158,13 @@ impl Sim {
                 );
                 let got = match &result {
                     OpResult::Error(c) => *c,
+                    OpResult::Multi(rs) => rs
+                        .iter()
+                        .find_map(|(_, r)| match r {
+                            OpResult::Error(c) if *c != 0 => Some(*c),
+                            _ => None,
+                        })
+                        .unwrap_or(0),
                     _ => 0,
                 };
                 if let Some(code) = code {
@@ -175,82 +183,175 @@ impl Sim {
     }
 }
 
-/// The error code ZooKeeper gives a single-op write on `tree` (the tree before its txn), in
-/// ZooKeeper's order of checks; `None` where the model says nothing (multi, sequential
-/// creates' names, createSession).
+/// The error code ZooKeeper gives a write on `tree` (the tree before its txn), in ZooKeeper's
+/// order of checks: for a single op its code; for a multi the code of its first failing op
+/// (each op checked against the effects of the ones before it), 0 if none fails; `None`
+/// where the model says nothing (closeSession, createSession).
 fn model_code(tree: &DataTree, a: &Answer) -> Option<i32> {
     let request = a.sent.request.as_ref()?;
-    let allowed = |acl: &[Acl], perm: i32| acl::check(&AclPolicy::default(), acl, perm, &[]);
-    let code = |e: ErrorCode| Some(e.code());
-    let session = a.sent.session;
     if matches!(request, Request::CloseSession) {
         return None;
     }
-    if !tree.sessions().contains_key(&session) {
-        return code(ErrorCode::SessionExpired);
+    if !tree.sessions().contains_key(&a.sent.session) {
+        return Some(ErrorCode::SessionExpired.code());
     }
-    let parent_of = |p: &str| path::parent(p).and_then(|pp| tree.get(pp));
+    let mut view = View {
+        tree,
+        over: BTreeMap::new(),
+    };
     match request {
-        Request::Create(_, c) => {
-            let Some(parent) = parent_of(&c.path) else {
-                return code(ErrorCode::NoNode);
-            };
-            if !allowed(&parent.acl, perms::CREATE) {
-                return code(ErrorCode::NoAuth);
-            }
-            if c.flags & 2 == 0 && tree.get(&c.path).is_some() {
-                return code(ErrorCode::NodeExists);
-            }
-            if matches!(
-                NodeKind::from_owner(parent.ephemeral_owner),
-                NodeKind::Ephemeral(_)
-            ) {
-                return code(ErrorCode::NoChildrenForEphemerals);
+        Request::Multi(Ok(ops)) => {
+            for op in ops {
+                let r = match op.clone() {
+                    MultiOp::Create(code, c) => Request::Create(code, c),
+                    MultiOp::Delete(d) => Request::Delete(d),
+                    MultiOp::SetData(d) => Request::SetData(d),
+                    MultiOp::Check(c) => Request::Check(c),
+                    _ => return None,
+                };
+                match view.op(&r)? {
+                    0 => {}
+                    e => return Some(e),
+                }
             }
             Some(0)
         }
-        Request::Delete(d) => {
-            let Some(parent) = parent_of(&d.path) else {
-                return code(ErrorCode::NoNode);
-            };
-            if !allowed(&parent.acl, perms::DELETE) {
-                return code(ErrorCode::NoAuth);
-            }
-            let Some(n) = tree.get(&d.path) else {
-                return code(ErrorCode::NoNode);
-            };
-            if d.version != -1 && d.version != n.version {
-                return code(ErrorCode::BadVersion);
-            }
-            if !n.children.is_empty() {
-                return code(ErrorCode::NotEmpty);
-            }
-            Some(0)
+        r => view.op(r),
+    }
+}
+
+/// What the model needs of a node.
+#[derive(Debug, Clone)]
+struct Lite {
+    version: i32,
+    aversion: i32,
+    children: usize,
+    acl: Vec<Acl>,
+    ephemeral: bool,
+}
+
+/// The tree before a txn, with the effects of a multi's earlier ops on top.
+struct View<'a> {
+    tree: &'a DataTree,
+    over: BTreeMap<String, Option<Lite>>,
+}
+
+impl View<'_> {
+    fn get(&self, p: &str) -> Option<Lite> {
+        match self.over.get(p) {
+            Some(n) => n.clone(),
+            None => self.tree.get(p).map(|n| Lite {
+                version: n.version,
+                aversion: n.aversion,
+                children: n.children.len(),
+                acl: n.acl.to_vec(),
+                ephemeral: matches!(
+                    NodeKind::from_owner(n.ephemeral_owner),
+                    NodeKind::Ephemeral(_)
+                ),
+            }),
         }
-        Request::SetData(s) => {
-            let Some(n) = tree.get(&s.path) else {
-                return code(ErrorCode::NoNode);
-            };
-            if !allowed(&n.acl, perms::WRITE) {
-                return code(ErrorCode::NoAuth);
+    }
+
+    fn parent(&self, p: &str) -> Option<(String, Lite)> {
+        let pp = path::parent(p)?;
+        self.get(pp).map(|n| (pp.to_string(), n))
+    }
+
+    /// One op's code, and its effect on the view when it succeeds.
+    fn op(&mut self, r: &Request) -> Option<i32> {
+        let allowed = |acl: &[Acl], perm: i32| acl::check(&AclPolicy::default(), acl, perm, &[]);
+        let code = |e: ErrorCode| Some(e.code());
+        let bad = |want: i32, have: i32| want != -1 && want != have;
+        match r {
+            Request::Create(_, c) => {
+                let Some((pp, mut parent)) = self.parent(&c.path) else {
+                    return code(ErrorCode::NoNode);
+                };
+                if !allowed(&parent.acl, perms::CREATE) {
+                    return code(ErrorCode::NoAuth);
+                }
+                let sequential = c.flags & 2 != 0;
+                if !sequential && self.get(&c.path).is_some() {
+                    return code(ErrorCode::NodeExists);
+                }
+                if parent.ephemeral {
+                    return code(ErrorCode::NoChildrenForEphemerals);
+                }
+                if sequential {
+                    return Some(0);
+                }
+                parent.children += 1;
+                self.over.insert(pp, Some(parent));
+                let node = Lite {
+                    version: 0,
+                    aversion: 0,
+                    children: 0,
+                    acl: c.acl.clone(),
+                    ephemeral: c.flags & 1 != 0,
+                };
+                self.over.insert(c.path.clone(), Some(node));
             }
-            if s.version != -1 && s.version != n.version {
-                return code(ErrorCode::BadVersion);
+            Request::Delete(d) => {
+                let Some((pp, mut parent)) = self.parent(&d.path) else {
+                    return code(ErrorCode::NoNode);
+                };
+                if !allowed(&parent.acl, perms::DELETE) {
+                    return code(ErrorCode::NoAuth);
+                }
+                let Some(n) = self.get(&d.path) else {
+                    return code(ErrorCode::NoNode);
+                };
+                if bad(d.version, n.version) {
+                    return code(ErrorCode::BadVersion);
+                }
+                if n.children > 0 {
+                    return code(ErrorCode::NotEmpty);
+                }
+                parent.children -= 1;
+                self.over.insert(pp, Some(parent));
+                self.over.insert(d.path.clone(), None);
             }
-            Some(0)
+            Request::SetData(s) => {
+                let Some(mut n) = self.get(&s.path) else {
+                    return code(ErrorCode::NoNode);
+                };
+                if !allowed(&n.acl, perms::WRITE) {
+                    return code(ErrorCode::NoAuth);
+                }
+                if bad(s.version, n.version) {
+                    return code(ErrorCode::BadVersion);
+                }
+                n.version += 1;
+                self.over.insert(s.path.clone(), Some(n));
+            }
+            Request::SetAcl(s) => {
+                let Some(mut n) = self.get(&s.path) else {
+                    return code(ErrorCode::NoNode);
+                };
+                if !allowed(&n.acl, perms::ADMIN) {
+                    return code(ErrorCode::NoAuth);
+                }
+                if bad(s.version, n.aversion) {
+                    return code(ErrorCode::BadVersion);
+                }
+                n.aversion += 1;
+                n.acl = s.acl.clone();
+                self.over.insert(s.path.clone(), Some(n));
+            }
+            Request::Check(c) => {
+                let Some(n) = self.get(&c.path) else {
+                    return code(ErrorCode::NoNode);
+                };
+                if !allowed(&n.acl, perms::READ) {
+                    return code(ErrorCode::NoAuth);
+                }
+                if bad(c.version, n.version) {
+                    return code(ErrorCode::BadVersion);
+                }
+            }
+            _ => return None,
         }
-        Request::SetAcl(s) => {
-            let Some(n) = tree.get(&s.path) else {
-                return code(ErrorCode::NoNode);
-            };
-            if !allowed(&n.acl, perms::ADMIN) {
-                return code(ErrorCode::NoAuth);
-            }
-            if s.version != -1 && s.version != n.aversion {
-                return code(ErrorCode::BadVersion);
-            }
-            Some(0)
-        }
-        _ => None,
+        Some(0)
     }
 }
