@@ -2,14 +2,17 @@
 //!
 //! * at most one leader establishes each epoch;
 //! * every txn a server applies was committed by a leader, with the same content, and a txn is
-//!   committed only once a quorum of the voters holds it on disk;
+//!   committed only once a quorum of the configuration it commits under (the last one committed
+//!   before it; for a reconfig, the one it brings too) holds it on disk;
 //! * every serving server's applied history is a prefix of the committed history (no holes,
 //!   no reordering);
 //! * no ephemeral outlives its session;
 //! * every client request handed to a pipeline comes out of it exactly once (answered, closed,
 //!   abandoned, or lost with a crash of its server);
 //! * at the end, healed and quiet, every server has applied the same history and holds the
-//!   same tree, and every txn any leader committed is in it.
+//!   same tree (node by node, every stat field, data and ACL, and the session table), and every
+//!   txn any leader committed is in it; with the client workload, every reply and read matches
+//!   the committed history ([`super::history`]).
 
 use std::cmp::Reverse;
 use std::sync::Arc;

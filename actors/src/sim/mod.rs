@@ -13,6 +13,12 @@
 //! * at the end, healed and quiet, every server has applied the same history and holds the
 //!   same tree, and every txn any leader committed is in it.
 //!
+//! The random runs (`random.rs`) add skewed clocks (each server's own offset and drift) and the
+//! client workload ([`workload`]): clients on every server whose writes followers forward,
+//! multi, delete and setACL with versions, sync then read, local reads, pings and session moves,
+//! sessions expired by the session tracker's own check ([`sessions`]); what the clients saw is
+//! checked against the committed history at the end ([`history`]).
+//!
 //! A failing seed replays exactly: `ZKR_SIM_SEED=<seed> cargo test -p zkr-actors sim_ -- --nocapture`.
 //!
 //! Scripted scenarios (`scenarios.rs`) drive the same simulator by hand, with hooks that fire
