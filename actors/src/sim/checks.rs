@@ -182,7 +182,7 @@ impl Sim {
             self.run_event(Event::Restart(*id));
         }
         // Quiet period: no faults, writes continue briefly, then stop.
-        self.run(4000, false);
+        self.run(self.settle_writes_ms, false);
         let end = self.now + 8000;
         while let Some(Reverse((at, _, k))) = self.queue.peek().copied() {
             if at > end {

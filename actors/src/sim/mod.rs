@@ -180,6 +180,8 @@ pub(crate) struct Sim {
     /// The client workload of the random runs ([`workload`]): clients on every server, session
     /// expiry, reads; off in the scripted scenarios.
     pub clients_on: bool,
+    /// How long writes go on once healed, before the quiet end of [`Sim::settle_and_check`].
+    pub settle_writes_ms: i64,
     pub(crate) workload: workload::Workload,
 }
 
@@ -243,6 +245,7 @@ impl Sim {
             hold_snapshots: false,
             held_snapshots: Vec::new(),
             clients_on: false,
+            settle_writes_ms: 4000,
             workload: Default::default(),
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {

@@ -39,6 +39,7 @@ pub(crate) fn run_seed(seed: u64, voters: usize, observers: usize) -> Totals {
     let mut sim = Sim::new_unbooted(seed, voters, observers);
     sim.skew_clocks();
     sim.clients_on = true;
+    sim.settle_writes_ms = 1000;
     sim.slow_disks = seed % 4 == 0;
     sim.boot_all();
     sim.run(RUN_MS, true);
