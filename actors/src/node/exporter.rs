@@ -111,7 +111,9 @@ pub fn start(node: &Arc<NodeContext>) {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            Figures::collect(&node).export();
+            // Off the arbiter's thread: the figures read `/proc` (open file descriptors).
+            let node = node.clone();
+            let _ = tokio::task::spawn_blocking(move || Figures::collect(&node).export()).await;
         }
     });
 }
