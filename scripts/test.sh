@@ -37,6 +37,13 @@ if [ $quick = 1 ]; then
   export ZKR_SIM_SEEDS=${ZKR_SIM_SEEDS:-100}
 fi
 run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
+# The random simulation runs, in the release build: fixed seeds (the same on every push) and
+# fresh ones (printed), 4 x (ZKR_SIM_SEEDS or ZKR_SIM_FRESH) runs; README "Tests" gives the
+# long form.
+if [ $quick = 0 ]; then
+  run "simulation (10,000 random runs, release)" env ZKR_SIM_SEEDS=2500 ZKR_SIM_FRESH=2500 \
+    cargo test --release -p zkr-actors --lib sim::random -- --test-threads=2
+fi
 run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh
