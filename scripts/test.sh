@@ -51,6 +51,13 @@ run "fuzzing (debug, $fuzz_inputs inputs per decoder, $cfg_fuzz_inputs per confi
          ZKR_FUZZ_INPUTS=$cfg_fuzz_inputs cargo test -p zkr --bin zkr fuzz_config -- --test-threads=2 --nocapture"
 run "overload (debug, 25 %: 2,500 idle sessions, 25,000 unread writes, 1 MB values, 2,500-watcher storm)" \
   env ZKR_OVERLOAD_SCALE=0.25 cargo test -p zkr --test overload load_ -- --test-threads=1 --nocapture
+# The random simulation runs, in the release build: fixed seeds (the same on every push) and
+# fresh ones (printed), 4 x (ZKR_SIM_SEEDS or ZKR_SIM_FRESH) runs; README "Tests" gives the
+# long form.
+if [ $quick = 0 ]; then
+  run "simulation (10,000 random runs, release)" env ZKR_SIM_SEEDS=2500 ZKR_SIM_FRESH=2500 \
+    cargo test --release -p zkr-actors --lib sim::random -- --test-threads=2
+fi
 run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh

@@ -115,6 +115,29 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An outbox with no connection behind it (frames sent to it are dropped): the simulator's
+    /// clients read through the store's read code with it.
+    #[cfg(test)]
+    pub(crate) fn detached(id: ConnId) -> Outbox {
+        let (tx, _) = mpsc::unbounded_channel();
+        let remote = SocketAddr::from(([127, 0, 0, 1], 1));
+        let unlimited = crate::admission::Limits {
+            per_ip: 0,
+            total: usize::MAX,
+            outstanding: usize::MAX,
+            outstanding_bytes: usize::MAX,
+            queued_reply_bytes: usize::MAX,
+        };
+        let node = Arc::new(crate::admission::Admission::new(unlimited));
+        Outbox::new(
+            id,
+            remote,
+            tx,
+            Arc::default(),
+            Arc::new(ConnFlow::new(node)),
+        )
+    }
+
     /// An outbox whose frames go to `tx` (the connection's writer task).
     pub fn new(
         id: ConnId,

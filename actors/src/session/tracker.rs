@@ -46,34 +46,48 @@ impl SessionTracker {
 
     fn check(&mut self) {
         let now = crate::clock::now_ms();
-        // Sessions the queue does not know yet (new, or restored at start-up).
-        for id in self.registry.take_fresh() {
-            if let Some(s) = self.registry.get(id) {
-                self.queue.schedule(id, s.deadline_ms());
-            }
-        }
-        if !self.registry.expiring() {
-            // Followers do not expire sessions: the leader does, from their reports.
-            metrics::gauge!("global_sessions").set(self.registry.len() as f64);
-            return;
-        }
-        for id in self.queue.take_due(now) {
-            let Some(s) = self.registry.get(id) else {
-                continue;
-            };
-            if s.is_closing() {
-                continue;
-            }
-            if s.deadline_ms() > now {
-                self.queue.schedule(id, s.deadline_ms());
-                continue;
-            }
-            if !s.mark_closing() {
-                crate::link::send(&self.pipeline, "tracker -> pipeline", ExpireSession(id));
-            }
+        for id in expire_due(&self.registry, &mut self.queue, now) {
+            crate::link::send(&self.pipeline, "tracker -> pipeline", ExpireSession(id));
         }
         metrics::gauge!("global_sessions").set(self.registry.len() as f64);
     }
+}
+
+/// One look at the queue at `now` (monotonic ms): schedules the sessions the queue does not
+/// know yet, moves the ones touched meanwhile, and returns the sessions that expired (each marked
+/// closing, so it is returned once). Nothing expires while the registry is not expiring
+/// (followers leave expiry to the leader). The tracker actor and the simulator both run it.
+pub fn expire_due(
+    registry: &SessionRegistry,
+    queue: &mut ExpiryQueue,
+    now: i64,
+) -> Vec<crate::txn::SessionId> {
+    // Sessions the queue does not know yet (new, or restored at start-up).
+    for id in registry.take_fresh() {
+        if let Some(s) = registry.get(id) {
+            queue.schedule(id, s.deadline_ms());
+        }
+    }
+    if !registry.expiring() {
+        return Vec::new();
+    }
+    let mut expired = Vec::new();
+    for id in queue.take_due(now) {
+        let Some(s) = registry.get(id) else {
+            continue;
+        };
+        if s.is_closing() {
+            continue;
+        }
+        if s.deadline_ms() > now {
+            queue.schedule(id, s.deadline_ms());
+            continue;
+        }
+        if !s.mark_closing() {
+            expired.push(id);
+        }
+    }
+    expired
 }
 
 impl Actor for SessionTracker {

@@ -2,28 +2,32 @@
 //!
 //! * at most one leader establishes each epoch;
 //! * every txn a server applies was committed by a leader, with the same content, and a txn is
-//!   committed only once a quorum of the voters holds it on disk;
+//!   committed only once a quorum of the configuration it commits under (the last one committed
+//!   before it; for a reconfig, the one it brings too) holds it on disk;
 //! * every serving server's applied history is a prefix of the committed history (no holes,
 //!   no reordering);
 //! * no ephemeral outlives its session;
 //! * every client request handed to a pipeline comes out of it exactly once (answered, closed,
 //!   abandoned, or lost with a crash of its server);
 //! * at the end, healed and quiet, every server has applied the same history and holds the
-//!   same tree, and every txn any leader committed is in it.
+//!   same tree (node by node, every stat field, data and ACL, and the session table), and every
+//!   txn any leader committed is in it; with the client workload, every reply and read matches
+//!   the committed history ([`super::history`]).
 
 use std::cmp::Reverse;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::{Event, Sim};
 use crate::quorum::core::RoleView;
 use crate::quorum::msg::Sid;
-use crate::tree::{DataTree, NodeKind};
-use crate::txn::{SessionId, Txn};
+use crate::tree::{NodeKind, OpResult};
+use crate::txn::Txn;
 
 impl Sim {
-    pub(crate) fn apply(&mut self, id: Sid, txns: Vec<Arc<Txn>>) {
+    /// Applies committed txns on `id` (checking them against the committed history); returns
+    /// each one's result, as the store reports it.
+    pub(crate) fn apply(&mut self, id: Sid, txns: Vec<Arc<Txn>>) -> Vec<OpResult> {
+        let mut results = Vec::with_capacity(txns.len());
         // The role as the outputs performed so far show it: a leader that commits a reconfig
         // removing itself applies it, then steps down, in one step.
         let is_leader = matches!(
@@ -50,12 +54,14 @@ impl Sim {
                 );
             }
             let s = self.servers.get_mut(&id).expect("server");
-            s.tree.apply(&t);
-            s.applied.push(t);
+            results.push(s.tree.apply(&t).0);
+            s.applied.push(t.clone());
+            self.sessions_applied(id, &t);
         }
         if self.servers[&id].serving {
             self.check_prefix(id);
         }
+        results
     }
 
     pub(crate) fn commit(&mut self, t: &Arc<Txn>) {
@@ -73,23 +79,43 @@ impl Sim {
             if matches!(t.op, crate::txn::TxnOp::CloseSession { .. }) {
                 self.closed_sessions.insert(t.session_id);
             }
-            self.check_durable_on_a_quorum(t.zxid);
+            let next = match &t.op {
+                crate::txn::TxnOp::Reconfig { data, .. } => {
+                    let text = String::from_utf8_lossy(data);
+                    let c = crate::quorum::dynconfig::parse(&text).expect("a committed config");
+                    let voters: Vec<Sid> = c.membership(0).voters().into_iter().collect();
+                    Some(voters)
+                }
+                _ => None,
+            };
+            // The configuration this txn commits under: the last one committed before it (a
+            // reconfig needs a quorum of the one it brings too).
+            let current = self
+                .configs
+                .values()
+                .next_back()
+                .cloned()
+                .unwrap_or_else(|| self.voters.clone());
+            self.check_durable_on_a_quorum(t.zxid, &current);
+            if let Some(next) = next {
+                self.check_durable_on_a_quorum(t.zxid, &next);
+                self.configs.insert(t.zxid, next);
+            }
             self.committed.insert(t.zxid, t.clone());
         }
     }
 
-    /// A txn is committed only once a quorum of the voters holds it on disk.
-    pub(crate) fn check_durable_on_a_quorum(&self, z: crate::txn::Zxid) {
-        let holders: Vec<Sid> = self
-            .voters
+    /// A txn is committed only once a quorum of `voters` (the configuration it commits
+    /// under) holds it on disk.
+    pub(crate) fn check_durable_on_a_quorum(&self, z: crate::txn::Zxid, voters: &[Sid]) {
+        let holders: Vec<Sid> = voters
             .iter()
             .copied()
-            .filter(|v| self.servers[v].disk.holds(z))
+            .filter(|v| self.servers.get(v).is_some_and(|s| s.disk.holds(z)))
             .collect();
         assert!(
-            holders.len() * 2 > self.voters.len(),
-            "{z:#x} committed while durable only on {holders:?} of the voters {:?}",
-            self.voters
+            holders.len() * 2 > voters.len(),
+            "{z:#x} committed while durable only on {holders:?} of the voters {voters:?}"
         );
     }
 
@@ -156,7 +182,7 @@ impl Sim {
             self.run_event(Event::Restart(*id));
         }
         // Quiet period: no faults, writes continue briefly, then stop.
-        self.run(4000, false);
+        self.run(self.settle_writes_ms, false);
         let end = self.now + 8000;
         while let Some(Reverse((at, _, k))) = self.queue.peek().copied() {
             if at > end {
@@ -185,21 +211,9 @@ impl Sim {
             let mine = s.applied.last().map_or(0, |t| t.zxid);
             assert_eq!(mine, last, "s{id} has not applied every committed txn");
         }
-        let digest = |t: &DataTree| {
-            let mut v: Vec<(String, Option<Bytes>, i32, i64)> = t
-                .paths()
-                .map(|(p, n)| (p.clone(), n.data.clone(), n.version, n.ephemeral_owner))
-                .collect();
-            v.sort();
-            let sessions: Vec<SessionId> = t.sessions().keys().copied().collect();
-            (v, sessions)
-        };
-        let first = digest(&self.servers[&ids[0]].tree);
-        for id in &ids[1..] {
-            assert!(
-                digest(&self.servers[id].tree) == first,
-                "s{id}'s tree differs"
-            );
+        self.check_trees_equal(&ids);
+        if self.clients_on {
+            self.check_replies();
         }
         self.check_no_orphan_ephemerals();
         // Quiet and converged: every request handed to a running server came out.

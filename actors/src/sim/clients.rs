@@ -47,6 +47,10 @@ pub(crate) enum ClientOp {
 impl Sim {
     /// A random client write to whoever leads (dropped without a serving leader).
     pub(crate) fn client_write(&mut self) {
+        if self.clients_on {
+            self.workload_step();
+            return;
+        }
         let Some(id) = self.leader() else { return };
         if self.session_workload && self.rng.random_bool(0.4) {
             let op = self.random_session_op();

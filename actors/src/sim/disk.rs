@@ -183,6 +183,7 @@ impl Sim {
                 assert_eq!(rebuilt, to, "s{id}: truncation below the floor");
                 s.tree = tree;
                 s.applied = applied;
+                self.sessions_follow_tree(id);
                 self.step(id, core::Input::Reloaded { zxid: rebuilt });
             }
             DurableAction::InstallSnapshot(blob) => {
@@ -196,6 +197,7 @@ impl Sim {
                 }
                 s.tree = snapshot::decode_tree(&blob.data).expect("snapshot");
                 s.applied = history;
+                self.sessions_follow_tree(id);
                 self.step(id, core::Input::Floor(blob.zxid));
                 self.step(id, core::Input::Reloaded { zxid: blob.zxid });
             }

@@ -13,6 +13,12 @@
 //! * at the end, healed and quiet, every server has applied the same history and holds the
 //!   same tree, and every txn any leader committed is in it.
 //!
+//! The random runs (`random.rs`) add skewed clocks (each server's own offset and drift) and the
+//! client workload ([`workload`]): clients on every server whose writes followers forward,
+//! multi, delete and setACL with versions, sync then read, local reads, pings and session moves,
+//! sessions expired by the session tracker's own check ([`sessions`]); what the clients saw is
+//! checked against the committed history at the end ([`history`]).
+//!
 //! A failing seed replays exactly: `ZKR_SIM_SEED=<seed> cargo test -p zkr-actors sim_ -- --nocapture`.
 //!
 //! Scripted scenarios (`scenarios.rs`) drive the same simulator by hand, with hooks that fire
@@ -34,6 +40,8 @@ use crate::pipeline::{Applied, Input, Now, Output, Pipeline, PipelineConfig};
 use crate::quorum::config::{Membership, Timing};
 use crate::quorum::core::{self, CoreConfig, DurableAction, PersistedState, RoleView};
 use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
+use crate::session::expiry::ExpiryQueue;
+use crate::session::SessionRegistry;
 use crate::tree::DataTree;
 use crate::txn::{SessionId, Txn, Zxid};
 use crate::txnlog::snapshot;
@@ -41,9 +49,14 @@ use crate::txnlog::snapshot;
 mod checks;
 mod clients;
 mod disk;
+mod history;
 mod hooks;
 mod network;
+#[cfg(test)]
+mod random;
 mod scenarios;
+mod sessions;
+mod workload;
 
 pub(crate) use clients::{ClientOp, Requests};
 pub(crate) use disk::{rebuild, Completion, Disk};
@@ -89,6 +102,12 @@ pub(crate) struct Server {
     life: u64,
     /// Being killed: it does nothing more (no steps, no disk writes) until its crash.
     frozen: bool,
+    /// The live session registry (deadlines, touches) and the tracker's expiry queue, as a
+    /// node keeps them; rebuilt from the tree at each start.
+    pub sessions: SessionRegistry,
+    expiry: ExpiryQueue,
+    /// This server's clocks: (monotonic offset ms, drift, wall-clock offset ms).
+    skew: (i64, f64, i64),
 }
 
 pub(crate) struct Sim {
@@ -105,6 +124,8 @@ pub(crate) struct Sim {
     link_free_at: HashMap<(Sid, Sid), i64>,
     partition: Option<BTreeSet<Sid>>,
     pub committed: BTreeMap<Zxid, Arc<Txn>>,
+    /// The voters of each committed configuration, by the zxid of its reconfig txn.
+    pub configs: BTreeMap<Zxid, Vec<Sid>>,
     /// Who established each epoch.
     pub leaders: BTreeMap<u64, Sid>,
     /// The history each snapshot sent to a learner holds, by its zxid.
@@ -156,6 +177,12 @@ pub(crate) struct Sim {
     pub hold_snapshots: bool,
     /// (leader, learner, leader's life, snapshot) held by `hold_snapshots`.
     held_snapshots: Vec<(Sid, Sid, u64, Arc<SnapshotBlob>)>,
+    /// The client workload of the random runs ([`workload`]): clients on every server, session
+    /// expiry, reads; off in the scripted scenarios.
+    pub clients_on: bool,
+    /// How long writes go on once healed, before the quiet end of [`Sim::settle_and_check`].
+    pub settle_writes_ms: i64,
+    pub(crate) workload: workload::Workload,
 }
 
 impl Sim {
@@ -183,6 +210,7 @@ impl Sim {
             link_free_at: HashMap::new(),
             partition: None,
             committed: BTreeMap::new(),
+            configs: BTreeMap::new(),
             leaders: BTreeMap::new(),
             snapshot_histories: HashMap::new(),
             timing: Timing {
@@ -216,6 +244,9 @@ impl Sim {
             link_log: Vec::new(),
             hold_snapshots: false,
             held_snapshots: Vec::new(),
+            clients_on: false,
+            settle_writes_ms: 4000,
+            workload: Default::default(),
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {
             sim.servers.insert(
@@ -230,6 +261,9 @@ impl Sim {
                     serving: false,
                     life: 0,
                     frozen: false,
+                    sessions: SessionRegistry::new(100),
+                    expiry: ExpiryQueue::new(100),
+                    skew: (0, 0.0, 0),
                 },
             );
         }
@@ -269,11 +303,26 @@ impl Sim {
         }
     }
 
-    /// The clocks of server `id` now (every server's clocks agree, for now).
-    fn clock(&self, _id: Sid) -> Now {
+    /// The clocks of server `id` now: each server's monotonic clock has its own origin and
+    /// rate, its wall clock its own offset (see [`Sim::skew_clocks`]).
+    fn clock(&self, id: Sid) -> Now {
+        let (mono, drift, wall) = self.servers[&id].skew;
+        let local = (self.now as f64 * (1.0 + drift)) as i64;
         Now {
-            mono_ms: self.now,
-            wall_ms: self.now,
+            mono_ms: mono + local,
+            wall_ms: 1_700_000_000_000 + wall + local,
+        }
+    }
+
+    /// Gives every server its own clocks: a monotonic origin, a rate off by up to 0.5%, a
+    /// wall clock off by up to 2 s.
+    pub(crate) fn skew_clocks(&mut self) {
+        for s in self.servers.values_mut() {
+            s.skew = (
+                self.rng.random_range(0..1_000_000_000),
+                self.rng.random_range(-0.005..0.005),
+                self.rng.random_range(-2000..2000),
+            );
         }
     }
 
@@ -299,6 +348,10 @@ impl Sim {
         let recent = after[after.len().saturating_sub(keep)..].to_vec();
         s.tree = tree;
         s.applied = applied;
+        s.sessions = SessionRegistry::new(self.timing.tick_ms);
+        s.expiry = ExpiryQueue::new(self.timing.tick_ms);
+        self.sessions_follow_tree(id);
+        let s = self.servers.get_mut(&id).expect("server");
         let persisted = PersistedState {
             accepted_epoch: s.disk.epochs.0,
             current_epoch: s.disk.epochs.1,
@@ -334,6 +387,7 @@ impl Sim {
     }
 
     fn outputs(&mut self, id: Sid, out: Vec<Output>) {
+        let mut touched: Option<Vec<SessionId>> = None;
         for o in out {
             if self.servers[&id].frozen || self.servers[&id].pipeline.is_none() {
                 // Killed while performing these: the rest never happens.
@@ -344,6 +398,7 @@ impl Sim {
             }
             match o {
                 Output::Send(to, msg) => {
+                    let msg = self.with_touches(id, msg, &mut touched);
                     *self.sent.entry((id, to, kind(&msg))).or_insert(0) += 1;
                     if self.traced_links.contains(&(id, to)) {
                         self.link_log.push((self.now, id, to, short_msg(&msg)));
@@ -365,13 +420,16 @@ impl Sim {
                 Output::Apply(items) => {
                     self.requests.answered(&items);
                     let txns = items
-                        .into_iter()
+                        .iter()
                         .filter_map(|a| match a {
-                            Applied::Txn { txn, .. } => Some(txn),
+                            Applied::Txn { txn, .. } => Some(txn.clone()),
                             Applied::Sync { .. } | Applied::Failed { .. } => None,
                         })
                         .collect();
-                    self.apply(id, txns);
+                    let results = self.apply(id, txns);
+                    if self.clients_on {
+                        self.workload_answers(id, &items, &results);
+                    }
                 }
                 Output::TakeSnapshot { learner } => {
                     let s = &self.servers[&id];
@@ -398,6 +456,9 @@ impl Sim {
                 Output::Role(r) => self.roles.push((self.now, id, r)),
                 Output::Serving(on) => {
                     self.servers.get_mut(&id).expect("server").serving = on;
+                    if !on {
+                        *self.workload.stops.entry(id).or_default() += 1;
+                    }
                     if on {
                         if let Some(RoleView::Leading { epoch }) =
                             self.servers[&id].pipeline.as_ref().map(|p| p.role())
@@ -414,19 +475,28 @@ impl Sim {
                         self.check_prefix(id);
                     }
                 }
-                Output::Proposed { zxid, token } => self.requests.proposed(token, zxid),
-                Output::Close(token) => self.requests.left(token, "closed"),
+                Output::Proposed { zxid, token } => {
+                    if token.is_none() && self.clients_on {
+                        self.workload.proposed_at.insert(zxid, self.now);
+                    }
+                    self.requests.proposed(token, zxid)
+                }
+                Output::Close(token) => {
+                    self.requests.left(token, "closed");
+                    self.workload.dropped(token);
+                }
                 Output::Abandon(tokens) => {
                     for t in tokens {
                         self.requests.left(t, "abandoned");
+                        self.workload.dropped(t);
                     }
                 }
-                // Session timers and the registry are not simulated yet; nor is a reconfig.
                 Output::TouchSessions(_)
                 | Output::SessionsAlive(_)
                 | Output::Expiring(_)
-                | Output::NotExpired(_)
-                | Output::Reconfigured { .. } => {}
+                | Output::NotExpired(_) => self.session_output(id, o),
+                // The simulated links follow the static membership.
+                Output::Reconfigured { .. } => {}
             }
         }
     }
@@ -465,6 +535,7 @@ impl Sim {
             }
             Event::Tick(id) => {
                 self.step(id, core::Input::Tick);
+                self.track_sessions(id);
                 self.schedule(self.timing.tick_ms / 4, Event::Tick(id));
             }
             Event::DurableDone { id, token, life } => self.durable_done(id, token, life),
@@ -715,52 +786,5 @@ pub(crate) fn short_msg(m: &PeerMsg) -> String {
         PeerMsg::Inform(t) => format!("Inform({:#x})", t.zxid),
         PeerMsg::Snap(b) => format!("Snap({:#x})", b.zxid),
         other => format!("{other:?}"),
-    }
-}
-
-fn run_seed(seed: u64, voters: usize, observers: usize) -> u64 {
-    let mut sim = Sim::new(seed, voters, observers);
-    sim.run(6000, true);
-    sim.settle_and_check();
-    sim.committed.len() as u64
-}
-
-fn seeds(default: u64) -> Vec<u64> {
-    match std::env::var("ZKR_SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("ZKR_SIM_SEED is a number")],
-        Err(_) => {
-            let n = std::env::var("ZKR_SIM_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(default);
-            (0..n).collect()
-        }
-    }
-}
-
-#[test]
-fn sim_three_servers() {
-    let mut total = 0;
-    for seed in seeds(1500) {
-        let r = std::panic::catch_unwind(|| run_seed(seed, 3, 0));
-        match r {
-            Ok(n) => total += n,
-            Err(e) => panic!("seed {seed} failed (replay: ZKR_SIM_SEED={seed}): {e:?}"),
-        }
-    }
-    assert!(total > 0, "nothing was ever committed");
-}
-
-#[test]
-fn sim_five_servers_and_an_observer() {
-    for seed in seeds(600) {
-        let r = std::panic::catch_unwind(|| run_seed(10_000 + seed, 5, 1));
-        if let Err(e) = r {
-            panic!(
-                "seed {} failed (replay: ZKR_SIM_SEED={}): {e:?}",
-                10_000 + seed,
-                seed
-            );
-        }
     }
 }
