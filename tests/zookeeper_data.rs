@@ -182,7 +182,10 @@ fn a_zoo_cfg_with_data_log_dir_on_zookeeper_data_gets_an_import_command_naming_i
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=2000\ndataDir={}\ndataLogDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n",
+            // No fixed ports: zoo.cfg's defaults would bind the exporter on 7000 and the
+            // admin server on 8080, which parallel tests share.
+            "tickTime=2000\ndataDir={}\ndataLogDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
+             metricsProvider.httpPort=0\nadmin.enableServer=false\n",
             data.display(),
             logs.display(),
             common::free_port()
