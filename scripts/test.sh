@@ -42,7 +42,7 @@ run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
 # long form.
 if [ $quick = 0 ]; then
   run "simulation (10,000 random runs, release)" env ZKR_SIM_SEEDS=2500 ZKR_SIM_FRESH=2500 \
-    cargo test --release -p zkr-actors --lib sim::random -- --test-threads=2
+    cargo test --release -p zkr-actors --lib sim::random -- --test-threads=2 --nocapture
 fi
 run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
