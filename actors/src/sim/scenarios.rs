@@ -1366,3 +1366,45 @@ fn scenario_a_server_whose_disk_refused_its_new_epochs_follows_the_next_leader()
     commit(&mut sim, "after", 3);
     sim.settle_and_check();
 }
+
+/// kazoo's TestReadOnlyMode (failed once in CI): the leader and a follower stop together; the
+/// follower sees the leader go first and sends its LOOKING vote (for itself, the better one on
+/// the same history) just before it stops. The last server must not elect the dead one on that
+/// vote: it followed it for initLimit, then went read-only too late for kazoo's client.
+#[test]
+fn scenario_a_vote_sent_just_before_its_sender_died_elects_nobody() {
+    use crate::quorum::core::RoleView;
+    use crate::quorum::msg::PeerState;
+    let mut sim = three(16);
+    let l = leader(&sim);
+    // `a` has the higher id: its vote beats `b`'s.
+    let (b, a) = others(l);
+    let last_words = sim.on_msg(
+        Some(a),
+        Some(b),
+        |m| matches!(m, PeerMsg::Vote(n) if n.state == PeerState::Looking),
+        MsgAction::CrashSenderAfter,
+        1,
+    );
+    sim.crash(l);
+    assert!(
+        sim.run_until(WAIT, |s| s.msg_fired(last_words) == 1 && !s.alive(a)),
+        "a never voted"
+    );
+    let followed_the_dead = sim.run_until(WAIT, |s| {
+        s.role(b) == Some(RoleView::Following { leader: a })
+    });
+    assert!(
+        !followed_the_dead,
+        "b followed a, which died right after sending its vote"
+    );
+    assert_eq!(sim.role(b), Some(RoleView::Looking));
+    sim.restart(l);
+    sim.restart(a);
+    assert!(
+        sim.run_until(WAIT, everyone_serves),
+        "no ensemble after the restarts"
+    );
+    commit(&mut sim, "after", 3);
+    sim.settle_and_check();
+}
