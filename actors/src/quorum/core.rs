@@ -639,10 +639,6 @@ impl PeerCore {
                         false
                     }
                     Role::Following(f) => f.leader() == peer,
-                    Role::Looking(e) => {
-                        e.on_link_reset(&self.s.cfg.membership, peer);
-                        false
-                    }
                     _ => false,
                 };
                 if leave {

@@ -9,8 +9,6 @@
 //! * Notifications from servers that are already FOLLOWING/LEADING let a late server join: a
 //!   quorum of them naming the same leader, and that leader itself LEADING (or being us).
 //! * Undecided, the notification is re-broadcast with exponential back-off.
-//! * A peer whose link breaks loses its vote and its report of a leader (it may have stopped
-//!   right after sending them): no decision rests on a server that may be gone.
 //!
 //! Invariant: the decision always names the vote a quorum agreed on (or, joining late, the
 //! leader a quorum follows); an observer is never decided as leader.
@@ -205,27 +203,6 @@ impl Election {
         out
     }
 
-    /// The link with `from` broke: what it said may be all it will ever say (it may have
-    /// stopped right after), so its vote and its report of a leader no longer count. Alive, it
-    /// re-sends them (its re-broadcast, or its answer to ours) once the link is back.
-    pub fn on_link_reset(&mut self, m: &Membership, from: Sid) {
-        if from == self.me {
-            return;
-        }
-        self.received.remove(&from);
-        self.out_of_election.remove(&from);
-        if self.finalize_at.is_some() {
-            let agreeing = self
-                .received
-                .iter()
-                .filter(|(_, v)| **v == self.vote)
-                .map(|(id, _)| id);
-            if !m.is_quorum(agreeing) {
-                self.finalize_at = None;
-            }
-        }
-    }
-
     /// Time passes: decide after the finalize wait, or re-broadcast.
     pub fn on_tick(&mut self, m: &Membership, now: i64) -> Vec<ElectionOutput> {
         if let Some(at) = self.finalize_at {
@@ -299,76 +276,6 @@ mod tests {
         assert!(d.iter().all(|(_, v)| v.leader == 3), "{d:?}");
         let d = run(&[(1, 50, 1), (2, 10, 2), (3, 10, 2)]);
         assert!(d.iter().all(|(_, v)| v.leader == 3), "epoch first: {d:?}");
-    }
-
-    /// The race of kazoo's TestReadOnlyMode on a 3-server ensemble: the leader and server 2
-    /// stop together; server 2 saw the leader go first and sent its LOOKING vote (for itself)
-    /// just before it stopped. Server 1 must not count that vote once the link to 2 broke: it
-    /// would follow a dead server for initLimit instead of going read-only.
-    #[test]
-    fn a_vote_from_a_peer_whose_link_broke_no_longer_counts() {
-        let m = Membership::new(1, &[1, 2, 3], &[]);
-        let (mut e, _) = Election::start(&m, 5, 100, 1, 0);
-        let from_2 = Notification {
-            vote: Vote {
-                leader: 2,
-                zxid: 100,
-                epoch: 1,
-            },
-            round: 5,
-            state: PeerState::Looking,
-        };
-        e.on_notification(&m, 2, &from_2, 10);
-        assert_eq!(
-            e.vote().leader,
-            2,
-            "2's vote is better (same history, higher id)"
-        );
-        e.on_link_reset(&m, 2);
-        let mut now = 10;
-        while now < 10 + 20 * FINALIZE_WAIT_MS {
-            now += 50;
-            let out = e.on_tick(&m, now);
-            assert!(
-                !out.iter().any(|o| matches!(o, ElectionOutput::Decided(_))),
-                "decided on the vote of a peer whose link broke: {out:?}"
-            );
-        }
-        // 2 comes back (a new link) and votes again: its vote counts.
-        let out = e.on_notification(&m, 2, &from_2, now);
-        assert!(out.is_empty() || !out.iter().any(|o| matches!(o, ElectionOutput::Decided(_))));
-        let out = e.on_tick(&m, now + FINALIZE_WAIT_MS);
-        assert!(
-            out.contains(&ElectionOutput::Decided(from_2.vote)),
-            "{out:?}"
-        );
-    }
-
-    /// A leader reported by a peer whose link then broke is not joined on that report.
-    #[test]
-    fn an_established_leader_reported_by_a_peer_whose_link_broke_is_not_joined() {
-        let m = Membership::new(1, &[1, 2, 3], &[]);
-        let (mut e, _) = Election::start(&m, 5, 100, 1, 0);
-        let leading = |from: Sid| Notification {
-            vote: Vote {
-                leader: 3,
-                zxid: 100,
-                epoch: 1,
-            },
-            round: 4,
-            state: if from == 3 {
-                PeerState::Leading
-            } else {
-                PeerState::Following
-            },
-        };
-        e.on_notification(&m, 3, &leading(3), 10);
-        e.on_link_reset(&m, 3);
-        let out = e.on_notification(&m, 2, &leading(2), 20);
-        assert!(
-            !out.iter().any(|o| matches!(o, ElectionOutput::Decided(_))),
-            "joined a leader on the report of a peer whose link broke: {out:?}"
-        );
     }
 
     #[test]
