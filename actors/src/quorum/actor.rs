@@ -473,7 +473,7 @@ impl QuorumPeer {
             .store
             .tree()
             .get(super::CONFIG_NODE)
-            .is_none_or(|n| n.data.as_ref().is_none_or(|d| d.is_empty()));
+            .is_none_or(|n| n.data().is_none_or(<[u8]>::is_empty));
         if !empty || self.settings.dynamic.servers.is_empty() {
             return;
         }
@@ -644,16 +644,17 @@ impl QuorumPeer {
             (self.settings.container_max_per_minute as u128 * interval_ms / 60_000).max(1) as usize;
         let candidates: Vec<String> = {
             let tree = self.store.tree();
-            tree.paths()
-                .filter(|(_, n)| {
-                    n.children.is_empty()
+            // Containers and TTL nodes carry a stored owner: only those nodes are looked at.
+            tree.nodes_with_owner()
+                .filter(|n| {
+                    n.num_children == 0
                         && match n.kind() {
                             NodeKind::Container => n.cversion > 0,
                             NodeKind::Ttl(ttl) => now - n.mtime > ttl,
                             _ => false,
                         }
                 })
-                .map(|(p, _)| p.clone())
+                .map(|n| n.path())
                 .take(budget)
                 .collect()
         };

@@ -1346,7 +1346,7 @@ impl Sim {
     pub(super) fn check_no_orphan_ephemerals(&self) {
         for s in self.servers.values().filter(|s| s.core.is_some()) {
             for (path, node) in s.tree.paths() {
-                if let NodeKind::Ephemeral(owner) = NodeKind::from_owner(node.ephemeral_owner) {
+                if let NodeKind::Ephemeral(owner) = node.kind() {
                     // A closed session is gone from the table: its ephemerals must be too.
                     assert!(
                         s.tree.sessions().contains_key(&owner),
@@ -1448,7 +1448,14 @@ impl Sim {
         let digest = |t: &DataTree| {
             let mut v: Vec<(String, Option<Bytes>, i32, i64)> = t
                 .paths()
-                .map(|(p, n)| (p.clone(), n.data.clone(), n.version, n.ephemeral_owner))
+                .map(|(p, n)| {
+                    (
+                        p,
+                        n.data().map(Bytes::copy_from_slice),
+                        n.version,
+                        n.ephemeral_owner(),
+                    )
+                })
                 .collect();
             v.sort();
             let sessions: Vec<SessionId> = t.sessions().keys().copied().collect();
