@@ -138,8 +138,30 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
         if !last && segments[i + 1].0 <= start + 1 {
             continue; // every txn of this segment is in the snapshot
         }
-        let scan = match segment::scan(path) {
-            Ok(s) => s,
+        // Txns are applied as they are read: the segment is never held whole.
+        let mut gap = None;
+        let scanned = segment::scan_each(path, |txn, _| {
+            if gap.is_some() || (txn.zxid <= prev && txn.zxid <= start) {
+                return;
+            }
+            if !follows(prev, txn.zxid) {
+                gap = Some(RecoveryError::Gap {
+                    segment: path.display().to_string(),
+                    after: prev,
+                    found: txn.zxid,
+                });
+                return;
+            }
+            tree.apply(&txn);
+            prev = txn.zxid;
+            replayed += 1;
+            recent.push_back(std::sync::Arc::new(txn));
+            if recent.len() > RECENT_KEPT {
+                recent.pop_front();
+            }
+        });
+        let end = match scanned {
+            Ok((_, end)) => end,
             Err(segment::ScanError::Header { path: p, source }) if last => {
                 // A segment whose header never reached the disk holds no acknowledged txn.
                 tracing::warn!(segment = %p, error = %source, "last log segment has no valid header; removing it");
@@ -148,26 +170,10 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
             }
             Err(e) => return Err(e.into()),
         };
-        for (txn, _) in &scan.txns {
-            if txn.zxid <= prev && txn.zxid <= start {
-                continue;
-            }
-            if !follows(prev, txn.zxid) {
-                return Err(RecoveryError::Gap {
-                    segment: path.display().to_string(),
-                    after: prev,
-                    found: txn.zxid,
-                });
-            }
-            tree.apply(txn);
-            prev = txn.zxid;
-            replayed += 1;
-            recent.push_back(std::sync::Arc::new(txn.clone()));
-            if recent.len() > RECENT_KEPT {
-                recent.pop_front();
-            }
+        if let Some(gap) = gap {
+            return Err(gap);
         }
-        match scan.end {
+        match end {
             SegmentEnd::Clean(end) => {
                 if last {
                     tail = Some((path.clone(), end));
