@@ -292,6 +292,12 @@ def node_detail():
         ("snapshottime{%s} / 1000" % S, "q{{quantile}}"),
         ("zkr_snapshot_duration_seconds_sum{%s} / zkr_snapshot_duration_seconds_count{%s}"
          % (S, S), "average")), unit="s"), 8, 7)
+    L.add(timeseries("Free disk space", targets(
+        ("zkr_disk_free_bytes{%s}" % S, "{{dir}}"),
+        ("zkr_disk_space_low{%s}" % S, "low (1: below the node's threshold)")),
+        unit="bytes",
+        description="Free space of the log and snapshot file systems; the node warns below "
+                    "the next snapshot's size plus two log segments."), 8, 7)
     L.add(timeseries("Log and snapshot errors", targets(
         ("increase(zkr_log_write_errors_total{%s}[%s])" % (S, RATE), "log write errors"),
         ("increase(zkr_snapshot_errors_total{%s}[%s])" % (S, RATE), "snapshot errors"),

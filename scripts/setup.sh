@@ -9,6 +9,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 need_apt=()
 [ -r /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
 [ -x /usr/lib/zookeeper/bin/cli_mt ] || need_apt+=(zookeeper-bin)
+# Apache ZooKeeper's Jetty AdminServer (the admin endpoint is compared with it).
+[ -r /usr/share/java/jetty9-server.jar ] || need_apt+=(libjetty9-java)
+[ -r /usr/share/java/jackson-databind.jar ] || need_apt+=(libjackson2-databind-java)
+[ -r /usr/share/java/servlet-api.jar ] || need_apt+=(libservlet-api-java)
+# Packaging checks (tests/ops/test_packaging.py): systemd-analyze verify, and a YAML parser for
+# the Kubernetes manifests (Debian's, used outside the test venv).
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+/usr/bin/python3 -c "import yaml" 2>/dev/null || need_apt+=(python3-yaml)
 command -v nc >/dev/null 2>&1 || need_apt+=(netcat-openbsd)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)

@@ -37,10 +37,12 @@ if [ $quick = 1 ]; then
   export ZKR_SIM_SEEDS=${ZKR_SIM_SEEDS:-100}
 fi
 run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
+run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh
 run "java, zkCli, C client" tests/java/run.sh
 [ -x tests/ops/run.sh ] && run "ops (Prometheus, dashboards, alerts)" tests/ops/run.sh
+run "migration (import/export and a rolling migration vs Apache 3.8)" tests/migration/run.sh
 if [ $quick = 0 ] && [ -x tests/conformance/run-zkr.sh ]; then
   run "conformance (kazoo's own suite, 3-node ensemble)" tests/conformance/run-zkr.sh
 fi

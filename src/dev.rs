@@ -1,9 +1,11 @@
 //! `zkr dev --nodes N`: a local ensemble of N separate `zkr node` processes on loopback, for
-//! development. Prints how to connect; Ctrl-C stops them all.
+//! development ([`zkr::chaos::ensemble`], with fixed ports). Prints how to connect; Ctrl-C stops
+//! them all.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use zkr::chaos::ensemble::{Ensemble, EnsembleSpec};
 
 /// Options of `zkr dev`.
 pub struct DevOptions {
@@ -15,25 +17,8 @@ pub struct DevOptions {
     pub dir: PathBuf,
 }
 
-fn node_toml(o: &DevOptions, i: u8, dir: &Path) -> String {
-    let mut servers = String::new();
-    for j in 1..=o.nodes {
-        servers.push_str(&format!(
-            "  {{ id = {j}, host = \"127.0.0.1\", peer_port = {}, client_port = {} }},\n",
-            o.base_port as u32 + 1000 + j as u32 - 1,
-            o.base_port as u32 + j as u32 - 1
-        ));
-    }
-    format!(
-        "# Written by `zkr dev`.\n[node]\nid = {i}\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
-         tick_time_ms = 2000\nfour_letter_words = [\"*\"]\nmax_client_connections = 0\n\n\
-         [ensemble]\ninit_limit = 10\nsync_limit = 5\nservers = [\n{servers}]\n\n\
-         [metrics]\nport = {}\naddress = \"127.0.0.1\"\n",
-        dir.join("data").display().to_string(),
-        o.base_port as u32 + i as u32 - 1,
-        7000 + i as u32 - 1
-    )
-}
+/// Metrics port of node 1; node i gets this + i - 1.
+const METRICS_BASE_PORT: u16 = 7000;
 
 /// Runs the ensemble until Ctrl-C.
 pub fn run(o: DevOptions) -> Result<(), String> {
@@ -41,40 +26,33 @@ pub fn run(o: DevOptions) -> Result<(), String> {
         return Err("--nodes must be at least 1".into());
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the zkr binary: {e}"))?;
-    let mut children: Vec<(u8, Child)> = Vec::new();
-    for i in 1..=o.nodes {
-        let dir = o.dir.join(format!("node{i}"));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let cfg = dir.join("zkr.toml");
-        std::fs::write(&cfg, node_toml(&o, i, &dir))
-            .map_err(|e| format!("{}: {e}", cfg.display()))?;
-        let log = std::fs::File::create(dir.join("node.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(&exe)
-            .args(["node", "--config"])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting node {i}: {e}"))?;
-        children.push((i, child));
+    let spec = EnsembleSpec {
+        voters: o.nodes as usize,
+        tick_ms: 2000,
+        init_limit: 10,
+        sync_limit: 5,
+        base_port: Some(o.base_port),
+        metrics_base_port: Some(METRICS_BASE_PORT),
+        ..EnsembleSpec::default()
+    };
+    let mut ens = Ensemble::create_in(o.dir.clone(), spec, &exe);
+    // The data stays for the next `zkr dev` in the same directory.
+    ens.keep = true;
+    for id in ens.ids() {
+        ens.spawn(id);
     }
-    let hosts: Vec<String> = (1..=o.nodes)
-        .map(|i| format!("127.0.0.1:{}", o.base_port as u32 + i as u32 - 1))
-        .collect();
+    let ids = ens.ids();
+    let hosts = ens.connect_string(&ids);
     println!(
-        "zkr dev: {} nodes, data and logs under {}",
+        "zkr dev: {} nodes, data and logs under {} (n<id>/data, n<id>/node.log)",
         o.nodes,
         o.dir.display()
     );
-    println!("connect with:   {}", hosts.join(","));
+    println!("connect with:   {hosts}");
+    println!("e.g.            /usr/share/zookeeper/bin/zkCli.sh -server {hosts}");
     println!(
-        "e.g.            /usr/share/zookeeper/bin/zkCli.sh -server {}",
-        hosts.join(",")
-    );
-    println!(
-        "metrics:        http://127.0.0.1:7000/metrics .. :{}",
-        7000 + o.nodes as u32 - 1
+        "metrics:        http://127.0.0.1:{METRICS_BASE_PORT}/metrics .. :{}",
+        METRICS_BASE_PORT as u32 + o.nodes as u32 - 1
     );
     println!("Ctrl-C stops them all.");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -86,18 +64,19 @@ pub fn run(o: DevOptions) -> Result<(), String> {
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
         let mut every = tokio::time::interval(Duration::from_millis(200));
+        let mut running = ids.clone();
         loop {
             tokio::select! {
                 _ = term.recv() => return Ok(()),
                 _ = int.recv() => return Ok(()),
                 _ = every.tick() => {
-                    for (i, c) in children.iter_mut() {
-                        if let Ok(Some(status)) = c.try_wait() {
-                            eprintln!("zkr dev: node {i} exited ({status}); see its node.log");
+                    for id in &ids {
+                        if let Some(status) = ens.reap_exited(*id) {
+                            eprintln!("zkr dev: node {id} exited ({status}); see its node.log");
+                            running.retain(|r| r != id);
                         }
                     }
-                    children.retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
-                    if children.is_empty() {
+                    if running.is_empty() {
                         return Err("every node exited".to_string());
                     }
                 }
@@ -105,14 +84,8 @@ pub fn run(o: DevOptions) -> Result<(), String> {
         }
     });
     println!("zkr dev: stopping");
-    for (_, c) in &children {
-        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
-        }
-    }
-    for (_, c) in &mut children {
-        let _ = c.wait();
+    for id in ids {
+        ens.stop(id);
     }
     outcome
 }

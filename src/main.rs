@@ -1,8 +1,13 @@
 //! `zkr`: the node binary and its tools.
 
+mod admin;
+mod cli;
 mod config;
 mod dev;
+mod logging;
 mod tools;
+mod zk_export;
+mod zk_import;
 mod zoocfg;
 
 use std::path::PathBuf;
@@ -39,6 +44,8 @@ enum Command {
         /// A ZooKeeper zoo.cfg (tickTime, dataDir, clientPort, server.N, ... and dataDir/myid).
         #[arg(long)]
         zoo_cfg: Option<PathBuf>,
+        #[command(flatten)]
+        logs: logging::LogOptions,
     },
     /// Run a local ensemble of separate node processes on loopback (Ctrl-C stops them).
     Dev {
@@ -52,6 +59,35 @@ enum Command {
         #[arg(long, default_value = "./zkr-dev")]
         dir: PathBuf,
     },
+    /// Run a nemesis against a local ensemble of node processes and check what clients see
+    /// (see README: "Chaos"). Prints `ops N, faults M, violations V, ...`; exits 1 on a violation.
+    Chaos {
+        /// Voting members (3 or 5).
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// How long the nemesis and the workloads run, seconds.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// The seed of the fault schedule and the workloads (random if absent).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Fault kinds, comma-separated (default: all): kill, pause, partition, bridge, one-way,
+        /// client-partition, disk-eio, disk-full, disk-slow.
+        #[arg(long, value_delimiter = ',')]
+        faults: Vec<String>,
+        /// tickTime of the ensemble, ms.
+        #[arg(long, default_value_t = zkr::chaos::DEFAULT_TICK_MS)]
+        tick_ms: u32,
+        /// Session timeout of the clients, ms.
+        #[arg(long, default_value_t = zkr::chaos::DEFAULT_SESSION_TIMEOUT_MS)]
+        session_timeout_ms: u64,
+        /// Where the ensemble lives (default: a fresh directory under the temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the ensemble's directory (kept anyway when a violation is found).
+        #[arg(long)]
+        keep: bool,
+    },
     /// Transaction log tools.
     Log {
         #[command(subcommand)]
@@ -62,6 +98,14 @@ enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// A ZooKeeper shell with zkCli.sh's commands and output:
+    /// `zkr cli [-server host:port] [-timeout ms] [-r] [cmd args...]` (no command: interactive).
+    #[command(disable_help_flag = true)]
+    Cli {
+        /// zkCli's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Delete old snapshots and the log segments only they needed (like zkCleanup.sh).
     Purge {
         /// The node's data directory.
@@ -69,6 +113,33 @@ enum Command {
         /// Snapshots to keep.
         #[arg(long, default_value_t = 3)]
         keep: usize,
+    },
+    /// Bring an Apache ZooKeeper server's data (3.4-3.9 snapshots and logs) into a zkr data dir.
+    Import {
+        /// ZooKeeper's dataDir (holding version-2/).
+        #[arg(long = "from-zookeeper", value_name = "DATA_DIR")]
+        from: PathBuf,
+        /// ZooKeeper's dataLogDir, when its logs are kept apart.
+        #[arg(long = "zookeeper-log-dir", value_name = "DATA_LOG_DIR")]
+        log_dir: Option<PathBuf>,
+        /// The zkr data directory to write (may be ZooKeeper's dataDir itself).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Read and check everything, report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write even if a digest ZooKeeper recorded does not match the rebuilt tree.
+        #[arg(long)]
+        accept_digest_mismatch: bool,
+    },
+    /// Write a stopped zkr node's state as an Apache ZooKeeper snapshot (the way back).
+    Export {
+        /// ZooKeeper's dataDir to write (the snapshot and epochs go into its version-2/).
+        #[arg(long = "to-zookeeper", value_name = "DATA_DIR")]
+        to: PathBuf,
+        /// The zkr data directory to read.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 
@@ -106,13 +177,14 @@ fn tool_result(r: Result<(), String>) -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+/// The audit lines the server itself writes (ZooKeeper's `serverStart` / `serverStop`).
+fn server_audit(operation: &str, result: &str) {
+    if zkr_actors::audit::enabled() {
+        let user = zkr_actors::audit::server_user();
+        zkr_actors::audit::emit(&zkr_actors::audit::line(
+            None, &user, None, operation, None, None, None, result,
+        ));
+    }
 }
 
 /// A panic is a broken invariant: log it and abort, so the process supervisor restarts the node
@@ -126,19 +198,31 @@ fn install_panic_hook() {
     }));
 }
 
-fn run_node(config: zkr_actors::config::NodeConfig) -> ExitCode {
+fn run_node(config: zkr_actors::config::NodeConfig, config_text: String) -> ExitCode {
     let system = actix_rt::System::new();
     let started = system.block_on(async move {
+        // The admin endpoint first: it answers probes ("not ready") while the node recovers.
+        let admin = if config.admin.enabled {
+            admin::AdminServer::start(&config, config_text).map_err(|e| e.to_string())?
+        } else {
+            None
+        };
         match zkr_actors::node::start(config).await {
             Ok(node) => {
-                actix_rt::spawn(async {
+                if let Some(a) = &admin {
+                    a.attach(node.context.clone());
+                }
+                actix_rt::spawn(async move {
                     wait_for_shutdown_signal().await;
                     tracing::info!("shutting down");
+                    if let Some(a) = &admin {
+                        a.stopping();
+                    }
                     actix_rt::System::current().stop();
                 });
                 Ok(node)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         }
     });
     let node = match started {
@@ -185,6 +269,63 @@ fn no_huge_pages() {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+fn run_chaos(
+    nodes: usize,
+    duration: u64,
+    seed: Option<u64>,
+    faults: &[String],
+    tick_ms: u32,
+    session_timeout_ms: u64,
+    dir: Option<PathBuf>,
+    keep: bool,
+) -> ExitCode {
+    use zkr::chaos::{nemesis::FaultKind, ChaosOptions};
+    let faults: Result<Vec<FaultKind>, String> =
+        faults.iter().map(|f| FaultKind::parse(f.trim())).collect();
+    let bin = std::env::current_exe();
+    let (faults, bin) = match (faults, bin) {
+        (Ok(f), Ok(b)) => (f, b),
+        (Err(e), _) => return tool_result(Err(e)),
+        (_, Err(e)) => return tool_result(Err(format!("cannot find the zkr binary: {e}"))),
+    };
+    let o = ChaosOptions {
+        nodes,
+        seed,
+        duration: std::time::Duration::from_secs(duration),
+        faults,
+        tick_ms,
+        session_timeout_ms,
+        dir,
+        keep,
+        bin,
+    };
+    match zkr::chaos::run(&o) {
+        Ok(s) => {
+            for v in &s.violations {
+                eprintln!("zkr chaos: violation: {v}");
+            }
+            for n in &s.notes {
+                eprintln!("zkr chaos: note: {n}");
+            }
+            if let Some(k) = &s.kept {
+                eprintln!("zkr chaos: ensemble kept in {}", k.display());
+            }
+            println!("{}", s.line());
+            println!("replay: {}", s.replay);
+            if s.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("zkr chaos: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     no_huge_pages();
     let cli = Cli::parse();
@@ -199,6 +340,27 @@ fn main() -> ExitCode {
             })
         }
         Command::Purge { data_dir, keep } => return tool_result(tools::purge(data_dir, *keep)),
+        Command::Import {
+            from,
+            log_dir,
+            data_dir,
+            dry_run,
+            accept_digest_mismatch,
+        } => {
+            return tool_result(zk_import::run(&zk_import::ImportOptions {
+                from: from.clone(),
+                log_dir: log_dir.clone(),
+                data_dir: data_dir.clone(),
+                dry_run: *dry_run,
+                accept_digest_mismatch: *accept_digest_mismatch,
+            }))
+        }
+        Command::Export { to, data_dir } => {
+            return tool_result(zk_export::run(&zk_export::ExportOptions {
+                to: to.clone(),
+                data_dir: data_dir.clone(),
+            }))
+        }
         Command::Dev {
             nodes,
             base_port,
@@ -210,21 +372,65 @@ fn main() -> ExitCode {
                 dir: dir.clone(),
             }))
         }
+        Command::Cli { args } => return cli::run(args.clone()),
+        Command::Chaos {
+            nodes,
+            duration,
+            seed,
+            faults,
+            tick_ms,
+            session_timeout_ms,
+            dir,
+            keep,
+        } => {
+            return run_chaos(
+                *nodes,
+                *duration,
+                *seed,
+                faults,
+                *tick_ms,
+                *session_timeout_ms,
+                dir.clone(),
+                *keep,
+            )
+        }
         Command::Node { .. } => {}
     }
-    init_logging();
+    let Command::Node { logs, .. } = &cli.command else {
+        return ExitCode::SUCCESS;
+    };
+    let _log_guards = logging::init(logs);
     install_panic_hook();
     match cli.command {
-        Command::Node { config, zoo_cfg } => {
+        Command::Node {
+            config, zoo_cfg, ..
+        } => {
             let loaded = match (&config, &zoo_cfg) {
                 (Some(path), _) => config::load(path),
                 (None, Some(path)) => zoocfg::load(path),
                 (None, None) => config::embedded_default(),
             };
+            let text = match config.as_ref().or(zoo_cfg.as_ref()) {
+                Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+                None => config::DEFAULT_TOML.to_string(),
+            };
             match loaded {
-                Ok(c) => run_node(c),
+                Ok(c) => {
+                    zkr_actors::audit::enable(c.audit.enabled);
+                    server_audit("serverStart", "success");
+                    let code = run_node(c, text);
+                    server_audit(
+                        "serverStop",
+                        if code == ExitCode::SUCCESS {
+                            "invoked"
+                        } else {
+                            "failure"
+                        },
+                    );
+                    code
+                }
                 Err(e) => {
-                    eprintln!("zkr: {e}");
+                    logging::stderr_line(&format!("zkr: {e}"));
                     ExitCode::from(2)
                 }
             }

@@ -34,6 +34,7 @@ const KNOWN: &[&str] = &[
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
     "snapCount",
+    "snapSizeLimitInKb",
     "preAllocSize",
     "reconfigEnabled",
     "readonlymode.enabled",
@@ -44,6 +45,13 @@ const KNOWN: &[&str] = &[
     "metricsProvider.httpHost",
     "forceSync",
     "myid",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.commandURL",
+    "admin.snapshot.enabled",
+    "admin.snapshot.intervalInMS",
+    "audit.enable",
 ];
 
 /// Parses `text` (the contents of `file`) into a zkr configuration. `myid` comes from
@@ -93,7 +101,7 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
         collect(&t, &mut kv, &mut servers)?;
     }
     for k in kv.keys() {
-        if !KNOWN.contains(&k.as_str()) && !k.starts_with("admin.") && !k.starts_with("ssl.") {
+        if !KNOWN.contains(&k.as_str()) && !k.starts_with("ssl.") {
             tracing::warn!(file, key = %k, "zoo.cfg key not used by zkr");
         }
     }
@@ -140,7 +148,12 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
         c.storage.snap_retain_count = v.max(3) as u32;
     }
     if let Some(v) = num("autopurge.purgeInterval")? {
+        // ZooKeeper: 0 (its default) turns autopurge off. Written out, it is asked for.
         c.storage.purge_interval_hours = v as f64;
+        c.storage.autopurge = v > 0;
+    }
+    if let Some(v) = num("snapSizeLimitInKb")? {
+        c.storage.snap_size_limit_bytes = v.max(1) * 1024;
     }
     if let Some(v) = num("snapCount")? {
         c.storage.snap_count = v.max(2);
@@ -170,6 +183,10 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
                 format!("{v:?} is not an IP address"),
             )
         })?;
+    }
+    admin_keys(&kv, file, &mut c)?;
+    if let Some(v) = kv.get("audit.enable") {
+        c.audit.enabled = v == "true";
     }
     if servers.is_empty() {
         crate::config::validate(&c, file)?;
@@ -214,6 +231,58 @@ pub fn parse(text: &str, file: &str) -> Result<NodeConfig, ConfigError> {
     c.ensemble = Some(ens);
     crate::config::validate(&c, file)?;
     Ok(c)
+}
+
+/// ZooKeeper's AdminServer keys. Without any, the endpoint is on at 0.0.0.0:8080 as in
+/// ZooKeeper, and a port that cannot be bound is only a warning (ZooKeeper's quorum servers log
+/// it and go on); a port or address asked for explicitly must be bound.
+fn admin_keys(
+    kv: &BTreeMap<String, String>,
+    file: &str,
+    c: &mut NodeConfig,
+) -> Result<(), ConfigError> {
+    let a = &mut c.admin;
+    a.enabled = kv.get("admin.enableServer").is_none_or(|v| v == "true");
+    a.optional = !kv.contains_key("admin.serverPort")
+        && !kv.contains_key("admin.serverAddress")
+        && kv.get("admin.enableServer").is_none_or(|v| v != "true");
+    if let Some(v) = kv.get("admin.serverAddress") {
+        a.address = v.parse().map_err(|_| {
+            invalid(
+                file,
+                "admin.serverAddress",
+                format!("{v:?} is not an IP address"),
+            )
+        })?;
+    }
+    if let Some(v) = kv.get("admin.serverPort") {
+        a.port = v
+            .parse()
+            .map_err(|_| invalid(file, "admin.serverPort", format!("{v:?} is not a port")))?;
+    }
+    if let Some(v) = kv.get("admin.commandURL") {
+        if !v.starts_with('/') {
+            return Err(invalid(
+                file,
+                "admin.commandURL",
+                format!("{v:?} does not start with /"),
+            ));
+        }
+        a.command_url = v.clone();
+    }
+    if let Some(v) = kv.get("admin.snapshot.enabled") {
+        a.snapshot_enabled = v == "true";
+    }
+    if let Some(v) = kv.get("admin.snapshot.intervalInMS") {
+        a.snapshot_interval_ms = v.parse().map_err(|_| {
+            invalid(
+                file,
+                "admin.snapshot.intervalInMS",
+                format!("{v:?} is not a number"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]`.
@@ -299,6 +368,33 @@ mod tests {
         assert!(e.servers[2].observer);
         assert_eq!(e.servers[2].client_port, Some(2183));
         assert_eq!(e.servers[0].peer_port, 2888);
+    }
+
+    #[test]
+    fn admin_server_keys_follow_zookeeper() {
+        let c = parse("dataDir=/d\n", "zoo.cfg").unwrap();
+        assert!(
+            c.admin.enabled && c.admin.optional,
+            "ZooKeeper's default: on, 8080"
+        );
+        assert_eq!(c.admin.port, 8080);
+        assert_eq!(c.admin.command_url, "/commands");
+        let c = parse(
+            "dataDir=/d\nadmin.serverPort=9090\nadmin.serverAddress=127.0.0.1\n\
+             admin.commandURL=/admin\naudit.enable=true\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert!(c.admin.enabled && !c.admin.optional, "asked for: must bind");
+        assert_eq!(c.admin.socket().to_string(), "127.0.0.1:9090");
+        assert_eq!(c.admin.command_url, "/admin");
+        assert!(c.audit.enabled);
+        let c = parse("dataDir=/d\nadmin.enableServer=false\n", "zoo.cfg").unwrap();
+        assert!(!c.admin.enabled && !c.audit.enabled);
+        let e = parse("dataDir=/d\nadmin.serverPort=http\n", "z.cfg")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin.serverPort"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,10 @@ use rand::{Rng, SeedableRng};
 use zkr_actors::txnlog::segment;
 use zookeeper_client as zk;
 
-const SMALL_LOG: &str = "[storage]\nsnap_count = 60\npreallocate_bytes = 65536\n";
+/// Small segments and frequent snapshots, every file kept (the recovery tests remove snapshots
+/// and need the whole log).
+const SMALL_LOG: &str =
+    "[storage]\nsnap_count = 60\npreallocate_bytes = 65536\nautopurge = false\n";
 
 async fn connect(node: &ZkrNode) -> zk::Client {
     zk::Client::connector()
@@ -239,8 +242,7 @@ async fn a_torn_last_record_is_truncated_and_logged() {
         19,
         "only the torn create is gone"
     );
-    let log = node.log();
-    assert!(log.contains("damaged log tail: truncating"), "{log}");
+    node.log_with("damaged log tail: truncating");
 }
 
 #[tokio::test]
@@ -255,9 +257,8 @@ async fn a_flipped_byte_in_the_last_segment_cuts_the_log_there_and_names_the_los
     node.restart();
     // The flipped record and the 9 after it are gone (the log can only be cut, not holed).
     assert_eq!(count_children(&node, "/f").await, 20);
-    let log = node.log();
+    let log = node.log_with("(9 of them) dropped");
     assert!(log.contains("checksum mismatch"), "{log}");
-    assert!(log.contains("(9 of them) dropped"), "{log}");
     // The next start is clean: the damaged tail was cut off on disk.
     node.restart();
     assert!(!node.log().ends_with("damaged log tail"));
@@ -332,8 +333,7 @@ async fn a_deleted_or_corrupt_newest_snapshot_falls_back_to_the_previous_one() {
     );
     node.restart();
     assert_eq!(count_children(&node, "/s").await, 250);
-    let log = node.log();
-    assert!(log.contains("snapshot unusable; falling back"), "{log}");
+    node.log_with("snapshot unusable; falling back");
 }
 
 #[tokio::test]
@@ -387,48 +387,17 @@ async fn sessions_and_ephemerals_survive_a_restart_then_expire() {
     );
 }
 
-/// A small tmpfs mounted for the test (unmounted on drop), or `None` where mounting is not
-/// permitted.
-struct SmallFs(PathBuf);
-
-impl SmallFs {
-    fn mount(dir: &Path, size: &str) -> Option<SmallFs> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| SmallFs(dir.to_path_buf()))
-    }
-
-    fn grow(&self, size: &str) {
-        let ok = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "remount to {size}");
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_full_disk_fails_writes_keeps_reads_and_loses_nothing_acknowledged() {
+    use common::SmallFs;
     // The node's data directory lives on a 1 MiB tmpfs when the test may mount one (real
     // ENOSPC); elsewhere the log's test seam makes appends fail the same way.
     let scratch = common::TempDir::new("diskfull");
     let mount_dir = scratch.0.join("fs");
     let fs = SmallFs::mount(&mount_dir, "1m");
-    let flag = scratch.0.join("disk-is-full");
+    let faults = scratch.0.join("faults");
+    std::fs::create_dir_all(&faults).unwrap();
+    let flag = faults.join("full");
     let data_dir = if fs.is_some() {
         mount_dir.clone()
     } else {
@@ -446,8 +415,8 @@ async fn a_full_disk_fails_writes_keeps_reads_and_loses_nothing_acknowledged() {
         &data_dir,
         "[storage]\nsnap_count = 1000000\npreallocate_bytes = 16384\n",
         vec![(
-            segment::FAULT_FILE_ENV.to_string(),
-            flag.display().to_string(),
+            zkr_actors::txnlog::fs::FAULT_DIR_ENV.to_string(),
+            faults.display().to_string(),
         )],
     );
     let client = connect(&node).await;
@@ -485,7 +454,7 @@ async fn a_full_disk_fails_writes_keeps_reads_and_loses_nothing_acknowledged() {
     assert_eq!(data, value);
     let failed_path = format!("/full/n{}", acked.len());
     assert_eq!(client.check_stat(&failed_path).await.unwrap(), None);
-    assert!(node.log().contains("log write failed"));
+    node.log_with("log write failed");
     // Space comes back: writes work again.
     match &fs {
         Some(fs) => fs.grow("64m"),

@@ -992,11 +992,18 @@ async fn partitioned_leader(tag: &str, how: Partition) -> (Ensemble, u8, u8, Vec
         "the old leader was synchronised by {first} (lines: {lines:?})"
     );
     if first == "TRUNC" {
-        assert!(
-            ens.log_since(old, old_log_from)
-                .contains("TRUNC: dropping txns the new leader does not have"),
-            "leader sent TRUNC but the old leader did not log truncating"
-        );
+        // Its log line is written by its log-output thread, a moment after the TRUNC.
+        let end = Instant::now() + Duration::from_secs(10);
+        while !ens
+            .log_since(old, old_log_from)
+            .contains("TRUNC: dropping txns the new leader does not have")
+        {
+            assert!(
+                Instant::now() < end,
+                "leader sent TRUNC but the old leader did not log truncating"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     let ids = ens.ids();
     let tree = assert_converged(&ens, &ids).await;
@@ -1328,6 +1335,164 @@ async fn ephemerals_survive_a_leader_failover_and_vanish_when_their_session_expi
     assert!(tree.keys().any(|p| p.starts_with("/e/after")));
 }
 
+/// A detached session (dropping the client does not close it) on `hosts`.
+async fn connect_detached(hosts: &str, session_timeout: Duration) -> zk::Client {
+    within(
+        &format!("connect to {hosts}"),
+        WAIT,
+        zk::Client::connector()
+            .with_session_timeout(session_timeout)
+            .with_detached()
+            .connect(hosts),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {hosts}: {e}"))
+}
+
+/// Issue 12, hole 1: sessions older than their timeout, connected to both followers, kept alive
+/// by their clients' pings. The leader is killed; whichever follower takes over must give every
+/// session a full timeout (ZooKeeper's rule: a failover shorter than the session timeout expires
+/// no session), accept each of them when its client moves to it, and still expire them once
+/// their clients are gone. Before the fix, the new leader tried to expire the other follower's
+/// sessions the moment it took the role (their deadlines on it were never refreshed); the
+/// closes could not be proposed before the epoch was established, so the sessions stayed
+/// marked closing: refused on the new leader as expired, and never expired afterwards, their
+/// ephemerals (locks) left behind for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_shorter_than_the_session_timeout_expires_no_session_and_leaves_none_stuck() {
+    const PER_FOLLOWER: usize = 3;
+    let session_timeout = Duration::from_secs(8);
+    let mut ens = Ensemble::start(
+        "no-expiry-in-failover",
+        EnsembleSpec {
+            node_extra: LONG_SESSIONS.into(),
+            ..Default::default()
+        },
+    );
+    let leader = ens.wait_leader(&ens.ids(), SETTLE);
+    let followers: Vec<u8> = ens.ids().into_iter().filter(|i| *i != leader).collect();
+    let setup = connect(&ens.connect_string(&ens.ids())).await;
+    setup
+        .create("/locks", b"", &persistent())
+        .await
+        .expect("create /locks");
+    drop(setup);
+    // Sessions pinned to one follower each (a one-server connect string), each holding an
+    // ephemeral "lock".
+    let mut held = Vec::new();
+    for f in &followers {
+        for i in 0..PER_FOLLOWER {
+            let c = connect_detached(&ens.addr(*f), session_timeout).await;
+            let path = format!("/locks/f{f}-{i}");
+            let (stat, _) = c
+                .create(&path, b"", &ephemeral())
+                .await
+                .unwrap_or_else(|e| panic!("create {path}: {e}"));
+            assert_eq!(stat.ephemeral_owner, c.session_id().0);
+            held.push((*f, path, c));
+        }
+    }
+    // Age the sessions past their timeout while their clients ping: the condition of the hole
+    // (a deadline set at creation and never refreshed on the other follower has passed).
+    tokio::time::sleep(session_timeout + Duration::from_secs(2)).await;
+
+    let killed_at = Instant::now();
+    ens.kill9(leader);
+    let new_leader = ens.wait_leader(&followers, SETTLE);
+    println!(
+        "leader {leader} killed; {new_leader} leads after {:?}",
+        killed_at.elapsed()
+    );
+    // Every session writes again through its follower; none may have expired.
+    let mut expired = Vec::new();
+    for (f, path, c) in &held {
+        let end = Instant::now() + WAIT;
+        let mut k = 0;
+        loop {
+            k += 1;
+            let p = format!("{path}-after{k}");
+            match tokio::time::timeout(Duration::from_secs(5), c.create(&p, b"", &persistent()))
+                .await
+            {
+                Ok(Ok(_)) => break,
+                Ok(Err(zk::Error::SessionExpired)) => {
+                    expired.push(format!("{path} (session {:#x} on {f})", c.session_id().0));
+                    break;
+                }
+                _ => {}
+            }
+            assert!(Instant::now() < end, "{path}: its session never came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        expired.is_empty(),
+        "sessions expired in a failover of {:?} (timeout {session_timeout:?}): {expired:?}",
+        killed_at.elapsed()
+    );
+    // Each client moves its session to the new leader (its connection to the follower dropped
+    // first, the session left open), which must take it (not answer "expired"); its lock is
+    // still there, owned by it.
+    let mut moved = Vec::new();
+    let sessions = held.len();
+    for (_, path, c) in held {
+        let (sid, info) = (c.session_id().0, c.session().clone());
+        drop(c);
+        let m = within(
+            &format!("{path}: resume on the new leader"),
+            WAIT,
+            zk::Client::connector()
+                .with_session_timeout(session_timeout)
+                .with_session(info)
+                .with_detached()
+                .connect(&ens.addr(new_leader)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path}: the new leader refuses its session: {e}"));
+        m.sync("/locks").await.expect("sync");
+        let stat = m
+            .check_stat(&path)
+            .await
+            .expect("exists")
+            .unwrap_or_else(|| panic!("{path} vanished in the failover"));
+        assert_eq!(stat.ephemeral_owner, sid, "{path}");
+        moved.push(m);
+    }
+    println!(
+        "{sessions} sessions, all alive and movable {:?} after the kill",
+        killed_at.elapsed()
+    );
+    // The clients go away without closing: every session expires and its lock goes.
+    let gone_at = Instant::now();
+    drop(moved);
+    let watcher = connect(&ens.addr(new_leader)).await;
+    let end = Instant::now() + session_timeout + WAIT;
+    loop {
+        watcher.sync("/locks").await.expect("sync");
+        let left: Vec<String> = watcher
+            .get_children("/locks")
+            .await
+            .expect("children")
+            .0
+            .into_iter()
+            .filter(|c| !c.contains("-after"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "locks of gone clients still held {:?} later: {left:?}",
+            gone_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "every lock released {:?} after its client went away",
+        gone_at.elapsed()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Sessions across servers
 // ---------------------------------------------------------------------------------------------
@@ -1647,4 +1812,87 @@ async fn an_ensemble_started_from_zoo_cfg_files_works() {
             Some(format!("{id}").into_bytes())
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Reconfiguration
+// ---------------------------------------------------------------------------------------------
+
+/// `[auth]` and `[features]` of a reconfig-enabled ensemble whose super user is `super:test`.
+const RECONFIG_TOML: &str = "[auth]\nsuper_digest = \"super:D/InIHSb7yEEbrWz8b9l71RjZJU=\"\n\n\
+                             [features]\nreconfig_enabled = true\n";
+
+/// Issue 12, hole 7: server 4 becomes a participant by reconfig (an observer promoted, or a
+/// server that was not a member at all). From then on the quorum of {1, 2, 3, 4} is any three
+/// of them: with a follower of 1-3 killed, the leader, the other follower and 4 must still
+/// commit writes. Before the fix, 4 stayed registered with the leader as an observer (a fresh
+/// server registering as a participant was refused), so its ACKs never counted and writes
+/// needed all of 1-3.
+async fn a_participant_added_by_reconfig_counts_for_the_quorum(tag: &str, promote: bool) {
+    let mut ens = Ensemble::start(
+        tag,
+        EnsembleSpec {
+            observers: usize::from(promote),
+            joiners: usize::from(!promote),
+            extra_toml: RECONFIG_TOML.into(),
+            ..Default::default()
+        },
+    );
+    let new = 4u8;
+    if !promote {
+        ens.spawn(new);
+    }
+    let founders: Vec<u8> = (1..=3).collect();
+    let leader = ens.wait_leader(&founders, SETTLE);
+    // 4 syncs with the leader before it is added (as an observer, or a non-voting follower).
+    let want = if promote { "observer" } else { "follower" };
+    ens.wait_mode(new, want, SETTLE);
+    let admin = connect(&ens.addr(leader)).await;
+    admin
+        .auth("digest", b"super:test")
+        .await
+        .expect("auth as super");
+    let line = ens.participant_line(new);
+    admin
+        .update_ensemble(
+            zk::EnsembleUpdate::Incremental {
+                joinings: vec![line.as_str()].into_iter(),
+                leavings: vec![].into_iter(),
+            },
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("reconfig adding {line}: {e}"));
+    let (config, _) = admin.get_config().await.expect("config");
+    let config = String::from_utf8_lossy(&config).into_owned();
+    assert!(
+        config.contains(&format!("server.{new}=")) && !config.contains(":observer"),
+        "4 is a participant now: {config}"
+    );
+    ens.wait_mode(new, "follower", SETTLE);
+    // One of the old followers goes: 3 of the 4 voters remain, 4 among them.
+    let gone = founders
+        .iter()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    ens.kill9(gone);
+    try_create(&ens.addr(leader), "/after-reconfig", b"x", WAIT)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("no write committed by the leader, a follower and the new participant: {e}")
+        });
+    let left: Vec<u8> = ens.ids().into_iter().filter(|id| *id != gone).collect();
+    let tree = assert_converged(&ens, &left).await;
+    assert!(tree.contains_key("/after-reconfig"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_promoted_to_participant_by_reconfig_counts_for_the_quorum() {
+    a_participant_added_by_reconfig_counts_for_the_quorum("reconfig-promote", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_added_by_reconfig_counts_for_the_quorum() {
+    a_participant_added_by_reconfig_counts_for_the_quorum("reconfig-add", false).await;
 }

@@ -6,7 +6,7 @@
 //! when each operation was invoked and when and how it returned. Meanwhile the leader is
 //! killed with SIGKILL and restarted, then a follower, then the leader again. Every znode's
 //! history is then checked with a Wing & Gong / Lowe linearizability checker
-//! (tests/common/linearizability.rs, with its own unit tests) against a versioned register:
+//! (`zkr::chaos::linearizability`, with its own unit tests, shared with `zkr chaos`) against a versioned register:
 //! BadVersion is an answer; a write whose answer was lost (connection loss, session expiry,
 //! timeout) may have taken effect at any point after its invocation, or not at all; a read
 //! whose answer was lost tells nothing and is left out.
@@ -20,17 +20,18 @@
 //! `ZKR_LIN_SEED=<n> cargo test --test linearizability -- --nocapture`.
 
 mod common;
-#[path = "common/linearizability.rs"]
-mod linearizability;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::ensemble::{Ensemble, EnsembleSpec};
-use linearizability::{check, Operation, RegisterOp, RegisterRet, Verdict, VersionedRegister};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use zkr::chaos::client::indeterminate;
+use zkr::chaos::linearizability::{
+    check, Operation, RegisterOp, RegisterRet, Verdict, VersionedRegister,
+};
 use zookeeper_client as zk;
 
 /// Znodes under test.
@@ -63,21 +64,6 @@ impl Recorder {
     fn push(&self, key: usize, op: Op) {
         self.ops.lock().expect("history").push((key, op));
     }
-}
-
-/// Errors after which the operation's outcome is unknown: the connection or session failed
-/// (the crate reports a reset connection as a `Custom` I/O error).
-fn indeterminate(e: &zk::Error) -> bool {
-    matches!(
-        e,
-        zk::Error::ConnectionLoss
-            | zk::Error::Timeout
-            | zk::Error::SessionExpired
-            | zk::Error::SessionMoved
-            | zk::Error::ClientClosed
-            | zk::Error::NoHosts
-            | zk::Error::Custom(_)
-    )
 }
 
 /// Errors after which this client object is useless.

@@ -28,6 +28,66 @@ pub struct NodeConfig {
     pub sasl: SaslSection,
     /// The TLS client port.
     pub tls: TlsSection,
+    /// The AdminServer-compatible HTTP endpoint.
+    pub admin: AdminSection,
+    /// The audit log.
+    pub audit: AuditSection,
+}
+
+/// `[admin]`: the HTTP endpoint of ZooKeeper's AdminServer (`admin.enableServer`,
+/// `admin.serverAddress`, `admin.serverPort`, `admin.commandURL`), with zkr's readiness and
+/// liveness probes beside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// Serve it (`admin.enableServer`). Off unless a configuration turns it on: the shipped
+    /// configurations and a zoo.cfg (ZooKeeper's default) do.
+    pub enabled: bool,
+    /// Address it binds to (`admin.serverAddress`).
+    pub address: IpAddr,
+    /// Port (`admin.serverPort`); 0 takes any free port.
+    pub port: u16,
+    /// Where the commands are (`admin.commandURL`).
+    pub command_url: String,
+    /// A port that cannot be bound is a warning, not a refusal to start: set for ZooKeeper's
+    /// implicit default (a zoo.cfg that names no `admin.` key), as ZooKeeper's quorum servers
+    /// log "Problem starting AdminServer" and go on.
+    pub optional: bool,
+    /// The `snapshot` command (`zookeeper.admin.snapshot.enabled`).
+    pub snapshot_enabled: bool,
+    /// Least time between two `snapshot` commands, ms (`zookeeper.admin.snapshot.intervalInMS`).
+    pub snapshot_interval_ms: u64,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            enabled: false,
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 8080,
+            command_url: "/commands".into(),
+            optional: false,
+            snapshot_enabled: true,
+            snapshot_interval_ms: 300_000,
+        }
+    }
+}
+
+impl AdminSection {
+    /// The socket address it binds to.
+    pub fn socket(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.port)
+    }
+}
+
+/// `[audit]`: ZooKeeper 3.6's audit log (`audit.enable`): one line per create, delete, setData,
+/// setACL, multi, reconfig and session-close deletion of ephemerals, with who asked and the
+/// result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Write audit lines (`audit.enable`).
+    pub enabled: bool,
 }
 
 /// `[ensemble]`: the members and the timing of an ensemble.
@@ -198,10 +258,21 @@ pub struct StorageSection {
     pub force_sync: bool,
     /// Txns between snapshots (`snapCount`), randomised per snapshot between half and all.
     pub snap_count: u64,
+    /// Log bytes after which a snapshot is taken whatever the txn count
+    /// (`snapSizeLimitInKb`, ZooKeeper's default 4 GiB), randomised between half and all.
+    pub snap_size_limit_bytes: u64,
     /// Snapshots kept by purge (`autopurge.snapRetainCount`).
     pub snap_retain_count: u32,
-    /// Hours between purges (`autopurge.purgeInterval`); 0 = off. Fractions are allowed.
+    /// Purge after every snapshot, keeping `snap_retain_count` snapshots and the log they need.
+    /// On by default (unlike ZooKeeper, where a full disk is the usual way to find out);
+    /// `autopurge.purgeInterval=0` in a zoo.cfg turns it off.
+    pub autopurge: bool,
+    /// Hours between purges (`autopurge.purgeInterval`), on top of the purge after each
+    /// snapshot; 0 = only after snapshots. Fractions are allowed.
     pub purge_interval_hours: f64,
+    /// Free space (bytes) of the data directory under which the node warns (log line and
+    /// `zkr_disk_space_low`); default: the newest snapshot's size plus two log segments.
+    pub low_space_bytes: Option<u64>,
     /// Keep everything in memory, nothing on disk (tests and experiments only).
     pub in_memory: bool,
     /// Log segments are preallocated in steps of this many bytes (ZooKeeper: 64 MiB).
@@ -213,8 +284,11 @@ impl Default for StorageSection {
         StorageSection {
             force_sync: true,
             snap_count: 100_000,
+            snap_size_limit_bytes: 4 << 30,
             snap_retain_count: 3,
+            autopurge: true,
             purge_interval_hours: 0.0,
+            low_space_bytes: None,
             in_memory: false,
             preallocate_bytes: 64 << 20,
         }

@@ -1,13 +1,14 @@
 //! zkr's actors and their pure cores.
 //!
 //! Pure cores (no IO, no clock, no actix): [`proto`] (the jute codec), [`tree`] (data tree and
-//! watch manager), [`acl`], [`pipeline::prep`] (write validation), [`session::expiry`].
+//! watch manager), [`acl`], [`pipeline::prep`] (write validation), [`session::expiry`], [`zkfiles`] (ZooKeeper's snapshot and log formats).
 //! Actor shells: [`connection`], [`store`], [`pipeline`], [`txnlog`], [`session::tracker`], and
 //! [`node`], which wires them together.
 
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod connection;
@@ -21,3 +22,4 @@ pub mod store;
 pub mod tree;
 pub mod txn;
 pub mod txnlog;
+pub mod zkfiles;

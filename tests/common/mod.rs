@@ -2,19 +2,10 @@
 //! ports with its own temporary data directory, wait until it serves, stop it by PID.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A free loopback TCP port (bound and released; good enough for tests that start right away).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -154,6 +145,20 @@ impl ZkrNode {
         std::fs::read_to_string(self.dir.0.join("node.log")).unwrap_or_default()
     }
 
+    /// The node's log once it contains `needle` (lines are written by the node's log-output
+    /// thread, a moment after what they report); panics after 10 s.
+    pub fn log_with(&self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < end, "{needle:?} not logged; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process with SIGKILL and waits for it.
     pub fn kill9(&mut self) {
         if let Some(c) = self.child.take() {
@@ -211,21 +216,6 @@ impl Drop for ZkrNode {
     }
 }
 
-/// Sends a four-letter word and returns the answer ("" if the connection fails).
-pub fn four_letter(port: u16, word: &str) -> String {
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(word.as_bytes()).is_err() {
-        return String::new();
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
 /// Waits until `ruok` answers `imok` on `port`.
 pub fn wait_serving(port: u16, within: Duration) {
     let end = Instant::now() + within;
@@ -259,27 +249,42 @@ pub fn read_frame(s: &mut impl Read, max_len: i32) -> Result<Vec<u8>, String> {
     Ok(p)
 }
 
-/// Stops a child we spawned with SIGTERM, SIGKILL after 10 s, and reaps it.
-pub fn terminate(mut c: Child) {
-    // SAFETY: kill(2) on the PID of a child we own and have not reaped.
-    unsafe {
-        libc::kill(c.id() as i32, libc::SIGTERM);
+/// A small tmpfs mounted for the test (unmounted on drop), or `None` where mounting is not
+/// permitted.
+pub struct SmallFs(pub PathBuf);
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (mount's syntax: 16m) on `dir`.
+    pub fn mount(dir: &Path, size: &str) -> Option<SmallFs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallFs(dir.to_path_buf()))
     }
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if let Ok(Some(_)) = c.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+
+    /// Grows (or shrinks) it.
+    pub fn grow(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount to {size}");
     }
-    kill_and_reap(c);
 }
 
-/// Kills a child we spawned with SIGKILL and reaps it.
-pub fn kill_and_reap(mut c: Child) {
-    let _ = c.kill();
-    let _ = c.wait();
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }
-
 pub mod ensemble;
-pub mod proxy;
+
+#[allow(unused_imports)]
+pub use zkr::chaos::process::{four_letter, free_port, kill_and_reap, terminate};

@@ -145,13 +145,16 @@ class _OwnsProcesses:
 class Ensemble(_OwnsProcesses):
     """N voting members on loopback. tick_ms small so elections and expiries are quick."""
 
-    def __init__(self, n=3, tick_ms=500, snap_count=100):
+    def __init__(self, n=3, tick_ms=500, snap_count=100, admin=False):
         self.dir = tempfile.mkdtemp(prefix="zkr-ops-")
         self.tick_ms = tick_ms
         self.snap_count = snap_count
-        ports = free_ports(3 * n)
-        self.nodes = [Node(i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2],
+        ports = free_ports(4 * n)
+        self.nodes = [Node(i + 1, ports[4 * i], ports[4 * i + 1], ports[4 * i + 2],
                            os.path.join(self.dir, "node%d" % (i + 1))) for i in range(n)]
+        for i, node in enumerate(self.nodes):
+            # The admin server (HTTP: /commands, /ready, /live) when asked for.
+            node.admin_port = ports[4 * i + 3] if admin else None
 
     @property
     def hosts(self):
@@ -166,9 +169,11 @@ class Ensemble(_OwnsProcesses):
             'tick_time_ms = %d\nfour_letter_words = ["*"]\nmax_client_connections = 0\n\n'
             '[ensemble]\ninit_limit = 10\nsync_limit = 5\nservers = [\n%s]\n\n'
             '[storage]\nsnap_count = %d\npreallocate_bytes = 1048576\n\n'
-            '[metrics]\nport = %d\naddress = "127.0.0.1"\n'
+            '[metrics]\nport = %d\naddress = "127.0.0.1"\n%s'
             % (node.sid, os.path.join(node.dir, "data"), node.client_port, self.tick_ms, servers,
-               self.snap_count, node.metrics_port))
+               self.snap_count, node.metrics_port,
+               '[admin]\nenabled = true\naddress = "127.0.0.1"\nport = %d\n' % node.admin_port
+               if node.admin_port else ""))
 
     def start(self):
         if not os.access(ZKR_BIN, os.X_OK):

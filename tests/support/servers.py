@@ -31,6 +31,23 @@ APACHE_CP = ":".join(
         "commons-cli.jar",
     ]
 )
+# Debian's ZooKeeper runs its Jetty AdminServer with these (libjetty9-java, libjackson2-*,
+# libservlet-api-java; installed by scripts/setup.sh).
+ADMIN_CP = ":".join(
+    os.path.join(JAVA_LIB, j)
+    for j in [
+        "jetty9-server.jar",
+        "jetty9-servlet.jar",
+        "jetty9-http.jar",
+        "jetty9-io.jar",
+        "jetty9-util.jar",
+        "jetty9-security.jar",
+        "jackson-databind.jar",
+        "jackson-core.jar",
+        "jackson-annotations.jar",
+        "servlet-api.jar",
+    ]
+)
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="  # super:test
 
 
@@ -55,6 +72,23 @@ def four_letter(port, word, timeout=3.0):
         return ""
 
 
+def http_request(url, headers=None, timeout=30.0):
+    """GET `url`: (status, body, response headers); a JSON body is parsed. HTTP errors are
+    answers too; raises OSError only when nothing answers."""
+    import json
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, body, hdrs = r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        status, body, hdrs = e.code, e.read(), e.headers
+    if hdrs.get("Content-Type", "").startswith("application/json"):
+        body = json.loads(body)
+    return status, body, hdrs
+
+
 def wait_serving(port, within=60.0):
     end = time.time() + within
     while time.time() < end:
@@ -68,7 +102,8 @@ class Server:
     """A server process. kind = "zkr" or "apache"."""
 
     def __init__(self, kind="zkr", tick_ms=2000, extended_types=True, super_digest=SUPER_DIGEST,
-                 container_check_ms=None, extra_toml="", extra_zoo_cfg="", jvm_args=()):
+                 container_check_ms=None, extra_toml="", extra_zoo_cfg="", jvm_args=(),
+                 admin=False):
         self.kind = kind
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="zkr-%s-" % kind)
@@ -79,7 +114,13 @@ class Server:
         self.extra_toml = extra_toml
         self.extra_zoo_cfg = extra_zoo_cfg
         self.jvm_args = list(jvm_args)  # extra JVM options for Apache (-Dkey=value ...)
+        # The AdminServer (HTTP, on a free loopback port) when asked for.
+        self.admin_port = free_port() if admin else None
         self.proc = None
+
+    @property
+    def admin_url(self):
+        return "http://127.0.0.1:%d" % self.admin_port
 
     @property
     def hosts(self):
@@ -108,6 +149,9 @@ class Server:
                     f.write("container_check_interval_ms = %d\n" % self.container_check_ms)
                 if "[metrics]" not in self.extra_toml:
                     f.write("[metrics]\nport = 0\n")
+                if self.admin_port:
+                    f.write('[admin]\nenabled = true\naddress = "127.0.0.1"\nport = %d\n'
+                            % self.admin_port)
                 f.write(self.extra_toml)
             zkr = os.environ.get("ZKR_BIN") or os.path.join(
                 os.path.dirname(__file__), "..", "..", "target", "debug", "zkr")
@@ -121,6 +165,9 @@ class Server:
                 f.write("tickTime=%d\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\n"
                         "maxClientCnxns=0\nadmin.enableServer=false\n4lw.commands.whitelist=*\n"
                         % (self.tick_ms, data, self.port))
+                if self.admin_port:
+                    f.write("admin.enableServer=true\nadmin.serverAddress=127.0.0.1\n"
+                            "admin.serverPort=%d\n" % self.admin_port)
                 f.write(self.extra_zoo_cfg)
             props = os.path.join(self.dir, "log4j.properties")
             with open(props, "w") as f:
@@ -136,7 +183,8 @@ class Server:
             if self.container_check_ms:
                 args.append("-Dznode.container.checkIntervalMs=%d" % self.container_check_ms)
             args += self.jvm_args
-            args += ["-cp", APACHE_CP, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
+            cp = APACHE_CP + (":" + ADMIN_CP if self.admin_port else "")
+            args += ["-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
             self.proc = subprocess.Popen(args, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         wait_serving(self.port, 90)

@@ -385,10 +385,23 @@ impl Connection {
             }
             Request::Sasl(tok) => self.on_sasl(header.xid, tok.token),
             req if req.is_write() || matches!(req, Request::Sync(_)) => {
+                let audit = if crate::audit::enabled() {
+                    crate::audit::operation(&req).map(|op| {
+                        Box::new(crate::audit::AuditRequest {
+                            session: session.id,
+                            user: self.outbox.with_identities(crate::audit::users),
+                            ip: acl::ip_identity(self.remote.ip()),
+                            op,
+                        })
+                    })
+                } else {
+                    None
+                };
                 self.outbox.push_pending(Pending::Write {
                     xid: header.xid,
                     opcode: header.typ,
                     arrived: Instant::now(),
+                    audit,
                 });
                 if header.typ == opcode::CLOSE_SESSION {
                     self.state = State::Closing;

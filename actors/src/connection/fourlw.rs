@@ -132,7 +132,8 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
     }
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+/// Bytes of the files under `p`, recursively (0 if unreadable).
+pub fn dir_size(p: &std::path::Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
         return 0;
     };
@@ -200,6 +201,27 @@ fn java_double(v: f64) -> String {
     t
 }
 
+/// ZooKeeper's four-letter abbreviation of an opcode (`Request.op2String`'s short form), as
+/// `cons` shows a connection's last operation.
+pub fn op_abbreviation(op: i32) -> &'static str {
+    match op {
+        11 => "PING",
+        4 => "GETD",
+        5 => "SETD",
+        1 | 15 | 19 | 21 => "CREA",
+        2 => "DELE",
+        3 => "EXIS",
+        6 => "GETA",
+        7 => "SETA",
+        8 | 12 => "GETC",
+        14 => "MULT",
+        9 => "SYNC",
+        101 | 105 => "SETW",
+        -11 => "CLOS",
+        _ => "NA",
+    }
+}
+
 fn connection_line(c: &Outbox, full: bool) -> String {
     let st = &c.stats;
     let mut s = format!(
@@ -211,20 +233,7 @@ fn connection_line(c: &Outbox, full: bool) -> String {
         st.sent.load(Ordering::Relaxed)
     );
     if full && c.session() != 0 {
-        let op = match st.last_op.load(Ordering::Relaxed) as i32 {
-            11 => "PING",
-            4 => "GETD",
-            5 => "SETD",
-            1 | 15 | 19 | 21 => "CREA",
-            2 => "DELE",
-            3 => "EXIS",
-            8 | 12 => "GETC",
-            14 => "MULT",
-            9 => "SYNC",
-            101 | 105 => "SETW",
-            -11 => "CLOS",
-            _ => "NA",
-        };
+        let op = op_abbreviation(st.last_op.load(Ordering::Relaxed) as i32);
         let _ = write!(
             s,
             ",sid=0x{:x},lop={op},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat=0,minlat=0,avglat=0,maxlat=0",

@@ -50,6 +50,8 @@ pub enum Pending {
         opcode: i32,
         /// When the request arrived (latency statistics).
         arrived: std::time::Instant,
+        /// What the audit log needs (only when it is on, and for audited operations).
+        audit: Option<Box<crate::audit::AuditRequest>>,
     },
     /// A session being created; the store answers with the ConnectResponse.
     Connect {

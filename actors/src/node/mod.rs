@@ -165,6 +165,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     }
     if config.metrics.port != 0 {
         start_metrics(&config)?;
+    } else if config.admin.enabled {
+        // No /metrics, but the admin server's `monitor` reports the registry.
+        telemetry::install(None).map_err(|message| StartError::Metrics {
+            addr: config.admin.socket(),
+            message,
+        })?;
     }
     let tick_ms = config.node.tick_time_ms.max(1) as i64;
     let policy = AclPolicy::from_config(&config);
@@ -245,9 +251,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             layout,
             data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
             snap_count: config.storage.snap_count,
+            snap_size_limit: config.storage.snap_size_limit_bytes.max(1),
             retain: config.storage.snap_retain_count as usize,
+            autopurge: config.storage.autopurge,
             purge_interval: (config.storage.purge_interval_hours > 0.0)
                 .then(|| Duration::from_secs_f64(config.storage.purge_interval_hours * 3600.0)),
+            low_space: config.storage.low_space_bytes,
+            prealloc_bytes: config.storage.preallocate_bytes,
         },
         tick_every: Duration::from_millis((tick_ms / 10).clamp(5, 100) as u64),
         dynamic: dynamic.clone(),
@@ -261,10 +271,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         recent: recent[recent_kept..].to_vec(),
         floor,
     };
-    let links = PeerLinks::new(
+    let mut links = PeerLinks::new(
         me,
         effective_peer_addresses(&static_cfg, &dynamic, &peer_addresses(&static_cfg, me), me),
         peer_listener,
+    );
+    links.set_listen_addr(
+        static_cfg
+            .servers
+            .get(&me)
+            .map(|s| format!("{}:{}", s.host, s.peer_port)),
     );
     let quorum_arbiter = Arbiter::new();
     let quorum = {
@@ -354,6 +370,9 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             floor: 0,
         }
     } else {
+        if let Some(why) = crate::zkfiles::layout::refuse_zookeeper_data(&config.node.data_dir) {
+            return Err(StartError::Config(why));
+        }
         let layout = Layout::new(&config.node.data_dir);
         let started = std::time::Instant::now();
         let rec = recovery::recover(&layout).map_err(|source| StartError::Recovery {
@@ -368,10 +387,15 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
             nodes = rec.tree.node_count(),
             sessions = rec.tree.sessions().len(),
             ms = started.elapsed().as_millis() as u64,
+            dropped = rec.dropped.len(),
             "recovered data directory"
         );
-        let log = FileLog::open(
-            &layout.log_dir,
+        for d in &rec.dropped {
+            tracing::warn!("recovery dropped {d}");
+        }
+        let log = FileLog::open_on(
+            crate::txnlog::fs::FaultyFs::from_env(),
+            &layout,
             rec.tail.clone(),
             rec.tree.last_zxid(),
             config.storage.force_sync,
@@ -389,5 +413,5 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
 
 fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
-    telemetry::install(addr).map_err(|message| StartError::Metrics { addr, message })
+    telemetry::install(Some(addr)).map_err(|message| StartError::Metrics { addr, message })
 }

@@ -84,11 +84,12 @@ pub const RESTARTING_ACTORS: [&str; 2] = ["peer_link", "peer_inbound"];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the Prometheus recorder and serves `/metrics` on `addr` (inside the actix system).
-pub fn install(addr: SocketAddr) -> Result<(), String> {
+/// Installs the Prometheus recorder and, given an address, serves `/metrics` there (inside the
+/// actix system). Without an address the registry is kept for `mntr` and the admin server's
+/// `monitor` only.
+pub fn install(addr: Option<SocketAddr>) -> Result<(), String> {
     let e = |e: metrics_exporter_prometheus::BuildError| e.to_string();
-    let (recorder, exporter) = PrometheusBuilder::new()
-        .with_http_listener(addr)
+    let mut builder = PrometheusBuilder::new()
         .set_quantiles(&SUMMARY_QUANTILES)
         .map_err(e)?
         .set_bucket_duration(SUMMARY_BUCKET)
@@ -109,19 +110,123 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
             Matcher::Full(SNAPSHOT_DURATION.into()),
             &SNAPSHOT_BUCKETS_SECONDS,
         )
-        .map_err(e)?
-        .build()
         .map_err(e)?;
+    let (recorder, exporter) = match addr {
+        Some(addr) => {
+            builder = builder.with_http_listener(addr);
+            let (r, x) = builder.build().map_err(e)?;
+            (r, Some(x))
+        }
+        None => (builder.build_recorder(), None),
+    };
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
-    let _ = HANDLE.set(handle);
+    let _ = HANDLE.set(handle.clone());
     describe();
-    actix_rt::spawn(async move {
-        if let Err(e) = exporter.await {
-            tracing::error!(error = ?e, "metrics exporter stopped");
+    // Before the exporter answers its first scrape (its socket is bound, not served yet).
+    register_from_start();
+    match exporter {
+        Some(exporter) => {
+            actix_rt::spawn(async move {
+                if let Err(e) = exporter.await {
+                    tracing::error!(error = ?e, "metrics exporter stopped");
+                }
+            });
         }
-    });
+        None => {
+            // What the exporter's builder would otherwise do: rotate the summaries' windows.
+            actix_rt::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
+    }
     Ok(())
+}
+
+/// Counters that exist from the start (at 0), so that rates and alerts see zeros.
+pub const COUNTERS_FROM_START: [&str; 14] = [
+    "looking_count",
+    "connection_rejected",
+    "zkr_elections_total",
+    "zkr_role_changes_total",
+    "zkr_session_expiries_total",
+    "zkr_txns_applied_total",
+    "zkr_log_bytes_total",
+    "zkr_log_txns_total",
+    "zkr_fsyncs_total",
+    "zkr_log_write_errors_total",
+    "zkr_snapshots_total",
+    "zkr_snapshot_errors_total",
+    "zkr_auth_failures_total",
+    "zkr_requests_failed_disk_total",
+];
+
+/// Summaries and histograms that exist from the start (empty: count and sum 0).
+pub const DISTRIBUTIONS_FROM_START: [&str; 8] = [
+    "fsynctime",
+    "snapshottime",
+    "readlatency",
+    "updatelatency",
+    "election_time",
+    PROPOSAL_COMMIT_LATENCY,
+    FSYNC_BATCH_SIZE,
+    SNAPSHOT_DURATION,
+];
+
+/// Operations whose `zkr_request_latency_seconds{op}` series exist from the start.
+pub const OPS_FROM_START: [i32; 8] = [
+    opcode::CREATE,
+    opcode::DELETE,
+    opcode::EXISTS,
+    opcode::GET_DATA,
+    opcode::SET_DATA,
+    opcode::GET_CHILDREN2,
+    opcode::MULTI,
+    opcode::PING,
+];
+
+/// Registers every series a dashboard or alert queries with its "nothing yet" value (counters
+/// and gauges 0, `zkr_leader_id` and the proposal sizes -1, distributions empty), before the
+/// exporter answers its first scrape: a new node's panels never read "No data" while they wait
+/// for a first snapshot, election or request. The sampler overwrites the state gauges within a
+/// [`SAMPLE_EVERY`].
+pub fn register_from_start() {
+    for name in COUNTERS_FROM_START {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(0);
+    for name in FIGURE_GAUGES.iter().chain(&[
+        "zkr_role",
+        "zkr_leader",
+        "zkr_serving",
+        "zkr_last_zxid",
+        "zkr_accepted_epoch",
+        "zkr_current_epoch",
+        "zkr_snapshot_bytes",
+    ]) {
+        metrics::gauge!(*name).set(0.0);
+    }
+    for name in [
+        "zkr_leader_id",
+        "last_proposal_size",
+        "min_proposal_size",
+        "max_proposal_size",
+    ] {
+        metrics::gauge!(name).set(-1.0);
+    }
+    for actor in ["log", "store", "quorum"] {
+        metrics::gauge!("zkr_mailbox_depth", "actor" => actor).set(0.0);
+    }
+    for name in DISTRIBUTIONS_FROM_START {
+        let _ = metrics::histogram!(name);
+    }
+    for op in OPS_FROM_START {
+        let _ = metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op));
+    }
 }
 
 /// After the node's actors started: registers the series that must exist before anything
@@ -141,25 +246,6 @@ pub fn start(node: &Arc<NodeContext>) {
             metrics::gauge!("zkr_peer_link_up", "peer" => peer).increment(0.0);
         }
     }
-    for name in [
-        "looking_count",
-        "connection_rejected",
-        "zkr_elections_total",
-        "zkr_role_changes_total",
-        "zkr_session_expiries_total",
-        "zkr_txns_applied_total",
-        "zkr_log_bytes_total",
-        "zkr_log_txns_total",
-        "zkr_fsyncs_total",
-        "zkr_log_write_errors_total",
-        "zkr_snapshots_total",
-        "zkr_snapshot_errors_total",
-        "zkr_auth_failures_total",
-        "zkr_requests_failed_disk_total",
-    ] {
-        metrics::counter!(name).increment(0);
-    }
-    metrics::counter!("zkr_actor_starts_total", "actor" => "connection").increment(0);
     if node.mode() == Mode::Looking {
         metrics::counter!("looking_count").increment(1);
     }
@@ -449,10 +535,7 @@ impl Figures {
 /// 0`) only the figures are printed.
 pub fn mntr(node: &NodeContext) -> String {
     let figures = Figures::collect(node);
-    let registry = HANDLE
-        .get()
-        .map(|h| exposition_samples(&h.render()))
-        .unwrap_or_default();
+    let registry = registry_samples();
     let auth_failed = registry
         .iter()
         .find(|(k, _)| k == "zkr_auth_failures_total")
@@ -505,6 +588,15 @@ pub const FIGURE_GAUGES: [&str; 25] = [
     "min_proposal_size",
     "max_proposal_size",
 ];
+
+/// Every sample the Prometheus registry holds now, as (`name{labels}`, value); empty when the
+/// exporter does not run.
+pub fn registry_samples() -> Vec<(String, String)> {
+    HANDLE
+        .get()
+        .map(|h| exposition_samples(&h.render()))
+        .unwrap_or_default()
+}
 
 /// The samples of a Prometheus text exposition, as (`name{labels}`, value), comments skipped.
 pub fn exposition_samples(text: &str) -> Vec<(String, String)> {

@@ -18,7 +18,7 @@ use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
 
 use super::core::{CoreConfig, Input, Output, PeerCore, PersistedState, RoleView};
-use super::link::{LinkDown, PeerInbound, PeerLinks};
+use super::link::{LinkDown, PeerAnnounced, PeerInbound, PeerLinks};
 use super::msg::{PeerMsg, Sid, SnapshotBlob};
 use crate::connection::Outbox;
 use crate::node::context::{Mode, NodeContext};
@@ -31,7 +31,9 @@ use crate::store::actor::{Apply, CommitItem, ReplaceTree, StoreActor};
 use crate::store::Store;
 use crate::tree::NodeKind;
 use crate::txn::{SessionId, Txn, TxnOp, Zxid};
-use crate::txnlog::actor::{FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy};
+use crate::txnlog::actor::{
+    FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy, WriteFile,
+};
 use crate::txnlog::LogBackend;
 
 /// Connection → quorum: a write, sync or closeSession from a session.
@@ -206,8 +208,16 @@ impl QuorumPeer {
 
     /// Performs the core's outputs, in order.
     fn run(&mut self, out: Vec<Output>) {
+        // The sessions seen active since the last ping round, for every ping of this round.
+        let mut ping_touched: Option<Vec<SessionId>> = None;
         for o in out {
             match o {
+                Output::Send(to, PeerMsg::Ping { .. }) => {
+                    let touched = ping_touched
+                        .get_or_insert_with(|| self.sessions.take_touched())
+                        .clone();
+                    self.links.send(to, PeerMsg::Ping { touched });
+                }
                 Output::Send(to, msg) => self.send_peer(to, msg),
                 Output::Durably { token, action } => {
                     if let Some(log) = &self.log {
@@ -226,6 +236,14 @@ impl QuorumPeer {
                         }
                     }
                 }
+                Output::SessionsAlive(ids) => {
+                    let now = crate::clock::now_ms();
+                    for id in ids {
+                        if let Some(s) = self.sessions.get(id) {
+                            s.refresh(now, self.sessions.tick_ms());
+                        }
+                    }
+                }
             }
         }
         self.publish_status();
@@ -236,6 +254,7 @@ impl QuorumPeer {
             PeerMsg::PingReply { .. } => PeerMsg::PingReply {
                 touched: self.sessions.take_touched(),
             },
+
             m => m,
         };
         self.links.send(to, msg);
@@ -310,11 +329,12 @@ impl QuorumPeer {
         let addrs = effective_peer_addresses(&self.settings.dynamic, &cfg, self.links.peers(), me);
         self.links.update(addrs);
         self.settings.dynamic = cfg;
-        if let Some(dir) = &self.settings.data_dir {
-            let path = dir.join(format!("zoo.cfg.dynamic.{version:x}"));
-            if let Err(e) = std::fs::write(&path, format!("{text}\n")) {
-                tracing::warn!(file = %path.display(), error = %e, "cannot write the dynamic configuration file");
-            }
+        if let (Some(dir), Some(log)) = (&self.settings.data_dir, &self.log) {
+            let write = WriteFile {
+                path: dir.join(format!("zoo.cfg.dynamic.{version:x}")),
+                contents: format!("{text}\n"),
+            };
+            crate::link::send(log, "quorum -> log", write);
         }
     }
 
@@ -352,6 +372,13 @@ impl QuorumPeer {
             self.looking_since = None;
             self.leave_read_only();
         }
+        self.show_role(r);
+        // Sessions expire only while this server leads and serves (`set_serving`).
+        self.sessions.stop_expiring();
+    }
+
+    /// Sets the node's mode from the role.
+    fn show_role(&mut self, r: RoleView) {
         let mode = match r {
             RoleView::Standalone => Mode::Standalone,
             RoleView::Leading { .. } => Mode::Leader,
@@ -363,8 +390,6 @@ impl QuorumPeer {
             *node.mode.write() = mode;
             crate::node::telemetry::role_changed(node, mode);
         }
-        let leading = matches!(r, RoleView::Leading { .. } | RoleView::Standalone);
-        self.sessions.set_expiring(leading);
     }
 
     /// Read-only mode (ZooKeeper's `readonlymode.enabled`): once the core has been LOOKING for
@@ -439,16 +464,17 @@ impl QuorumPeer {
             node.set_serving(on);
         }
         if on {
-            if let RoleView::Leading { epoch } = self.core().role() {
+            let role = self.core().role();
+            if matches!(role, RoleView::Leading { .. } | RoleView::Standalone) {
                 // A new leader restarts every session's timer (as ZooKeeper does).
-                let now = crate::clock::now_ms();
-                for s in self.sessions.all() {
-                    s.touch(now, self.sessions.tick_ms());
-                }
+                self.sessions.start_expiring(crate::clock::now_ms());
+            }
+            if let RoleView::Leading { epoch } = role {
                 self.publish_first_config(epoch);
             }
             return;
         }
+        self.sessions.stop_expiring();
         // Leaving a role: clients reconnect elsewhere, their sessions live on. (Read-only
         // clients, if any, are closed by `leave_read_only`.)
         if let Some(node) = &self.node {
@@ -899,7 +925,7 @@ impl Handler<Attach> for QuorumPeer {
         self.node = Some(m.0);
         if let Some(core) = &self.core {
             let r = core.role();
-            self.on_role(r);
+            self.show_role(r);
         }
         self.publish_status();
     }
@@ -961,9 +987,12 @@ impl Handler<CreateSession> for QuorumPeer {
 impl Handler<ExpireSession> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: ExpireSession, _: &mut Context<Self>) {
-        if !self.is_leading() {
+        if !self.is_leading() || !self.serving {
+            // Asked before the role changed: the tracker schedules it again, and the next
+            // serving leader decides.
             if let Some(s) = self.sessions.get(m.0) {
                 s.unmark_closing();
+                self.sessions.requeue(m.0);
             }
             return;
         }
@@ -989,7 +1018,7 @@ impl Handler<JobsDone> for QuorumPeer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "durable action failed");
+                tracing::error!(error = %e, kind = e.kind().label(), "durable action failed");
                 let standalone = self.core.as_ref().map(|c| c.role()) == Some(RoleView::Standalone);
                 if standalone {
                     self.fail_in_flight();
@@ -1035,6 +1064,29 @@ impl Handler<PeerInbound> for QuorumPeer {
             | PeerMsg::SyncRequest { .. }
             | PeerMsg::SyncDone { .. }) => self.on_learner_request(m.from, msg),
             msg => self.step(Input::Message { from: m.from, msg }),
+        }
+    }
+}
+
+impl Handler<PeerAnnounced> for QuorumPeer {
+    type Result = ();
+    /// A server this one has no link to (not a member yet: to be added by reconfig) connected:
+    /// dial it back where it listens, so it can be answered (votes) and synchronised.
+    fn handle(&mut self, m: PeerAnnounced, _: &mut Context<Self>) {
+        if self.links.peers().contains_key(&m.from) || m.from == self.settings.core.membership.me {
+            return;
+        }
+        use std::net::ToSocketAddrs;
+        match m.listen_addr.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => {
+                tracing::info!(peer = m.from, addr = %a, "a server that is not a member connected: dialling it back");
+                let mut peers = self.links.peers().clone();
+                peers.insert(m.from, a);
+                self.links.update(peers);
+            }
+            _ => {
+                tracing::warn!(peer = m.from, addr = %m.listen_addr, "cannot resolve a joining server's peer address")
+            }
         }
     }
 }

@@ -61,9 +61,16 @@ impl Membership {
         self.members.get(&id).is_some_and(|m| !m.observer)
     }
 
-    /// Is this server an observer?
+    /// Is this server an observer (it does not vote: an observer, or not a member at all)?
     pub fn i_observe(&self) -> bool {
         !self.is_voter(self.me)
+    }
+
+    /// How this server is listed: `Some(true)` as an observer, `Some(false)` as a participant,
+    /// `None` when it is not a member (a server waiting to be added by reconfig: it learns as a
+    /// non-voting follower, as ZooKeeper's joining servers do).
+    pub fn listed_as_observer(&self) -> Option<bool> {
+        self.members.get(&self.me).map(|m| m.observer)
     }
 
     /// Every other member.

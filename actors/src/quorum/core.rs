@@ -68,6 +68,9 @@ pub enum Output {
     Serving(bool),
     /// Learners reported activity of these sessions (leader only).
     TouchSessions(Vec<SessionId>),
+    /// The leader saw these sessions active (learners only): refresh their deadlines here,
+    /// without reporting them back.
+    SessionsAlive(Vec<SessionId>),
 }
 
 /// The role, as the shell and the 4lw see it.
@@ -199,11 +202,18 @@ pub(super) struct Shared {
     pub floor: Zxid,
     /// Last zxid applied to the tree.
     pub last_applied: Zxid,
+    /// After a failed write, the tree may hold committed txns the log does not (a leader
+    /// commits with a quorum of others before its own write completes): up to here, txns a
+    /// new leader sends again are logged but not applied twice.
+    pub applied_ahead_of_log: Zxid,
     /// Logged txns not applied yet (uncommitted, or committed but not durable here yet).
     pub unapplied: VecDeque<Arc<Txn>>,
     /// Recently committed (applied) txns, for DIFF, and the zxid just before the first.
     pub history: VecDeque<Arc<Txn>>,
     pub history_base: Zxid,
+    /// The leader is encoding a snapshot for a learner: the history after this zxid is kept
+    /// whatever its length, so the txns after the snapshot can all be sent behind it.
+    pub history_pin: Option<Zxid>,
     next_token: u64,
     /// Continuations by token, with the term (role instance) that asked for them.
     pub continuations: BTreeMap<u64, (u64, Vec<Cont>)>,
@@ -240,6 +250,12 @@ impl Shared {
 
     /// Records applied txns in the history and emits them.
     pub fn apply(&mut self, out: &mut Vec<Output>, txns: Vec<Arc<Txn>>) {
+        let txns: Vec<Arc<Txn>> = if self.applied_ahead_of_log > 0 {
+            let ahead = self.applied_ahead_of_log.min(self.last_applied);
+            txns.into_iter().filter(|t| t.zxid > ahead).collect()
+        } else {
+            txns
+        };
         if txns.is_empty() {
             return;
         }
@@ -256,7 +272,10 @@ impl Shared {
                 self.reconfigure(data);
             }
         }
-        while self.history.len() > self.cfg.commit_log_count.max(1) {
+        let pin = self.history_pin.unwrap_or(Zxid::MAX);
+        while self.history.len() > self.cfg.commit_log_count.max(1)
+            && self.history.front().is_some_and(|t| t.zxid <= pin)
+        {
             if let Some(t) = self.history.pop_front() {
                 self.history_base = t.zxid;
             }
@@ -285,6 +304,7 @@ impl Shared {
         self.history_base = zxid;
         self.last_applied = zxid;
         self.last_logged = zxid;
+        self.applied_ahead_of_log = 0;
     }
 
     /// A durable append of txns up to `z` completed.
@@ -326,9 +346,11 @@ impl PeerCore {
                 last_durable: persisted.last_zxid,
                 floor: persisted.floor,
                 last_applied: persisted.last_zxid,
+                applied_ahead_of_log: 0,
                 unapplied: VecDeque::new(),
                 history,
                 history_base,
+                history_pin: None,
                 next_token: 0,
                 continuations: BTreeMap::new(),
                 resets: VecDeque::new(),
@@ -397,6 +419,7 @@ impl PeerCore {
             out.push(Output::Serving(false));
         }
         self.s.term += 1;
+        self.s.history_pin = None;
         self.s.round += 1;
         self.s.decided = None;
         self.s.early_infos.clear();
@@ -432,7 +455,7 @@ impl PeerCore {
                             self.on_message(now, from, info, out);
                         }
                     } else {
-                        let observer = self.s.cfg.membership.i_observe();
+                        let observer = self.s.cfg.membership.listed_as_observer() == Some(true);
                         let (f, fo) = Follower::start(&mut self.s, v.leader, observer, now);
                         self.role = Role::Following(Box::new(f));
                         out.push(Output::Role(self.role()));
@@ -497,6 +520,18 @@ impl PeerCore {
             tracing::warn!("this server is no longer a voter: it stops leading");
             self.look(now, &mut out);
         }
+        if let Role::Following(f) = &self.role {
+            let listed = self.s.cfg.membership.listed_as_observer();
+            if listed.is_some_and(|observer| observer != f.observer()) {
+                // A committed reconfig changed this server's role: it registers again as what
+                // it is now (the leader counts a follower's ACKs, sends an observer INFORMs).
+                tracing::info!(
+                    observer = listed,
+                    "a reconfig changed this server's role: registering again"
+                );
+                self.look(now, &mut out);
+            }
+        }
         out
     }
 
@@ -536,6 +571,11 @@ impl PeerCore {
                 let durable = self.s.last_durable;
                 self.s.unapplied.retain(|t| t.zxid <= durable);
                 self.s.last_logged = durable;
+                if self.s.last_applied > durable {
+                    // Committed by the others and applied here, but not in our log: the next
+                    // sync sends them again; they are logged, not applied twice.
+                    self.s.applied_ahead_of_log = self.s.last_applied;
+                }
                 if matches!(self.role, Role::Standalone) {
                     // A standalone node keeps serving reads; the next writes try the disk again.
                     tracing::error!(durable = %format!("{durable:#x}"), "a durable action failed: in-flight writes fail");
@@ -548,7 +588,7 @@ impl PeerCore {
             Input::LinkReset { peer } => {
                 let leave = match &mut self.role {
                     Role::Leading(l) => {
-                        l.on_link_reset(peer);
+                        l.on_link_reset(&mut self.s, peer);
                         false
                     }
                     Role::Following(f) => f.leader() == peer,

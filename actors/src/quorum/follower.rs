@@ -250,7 +250,10 @@ impl Follower {
                 self.apply_ready(s, out);
                 out.push(Output::Serving(true));
             }
-            PeerMsg::Ping => {
+            PeerMsg::Ping { touched } => {
+                if !touched.is_empty() {
+                    out.push(Output::SessionsAlive(touched));
+                }
                 out.push(Output::Send(
                     self.leader,
                     PeerMsg::PingReply {

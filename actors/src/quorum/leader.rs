@@ -5,9 +5,14 @@
 //! Invariants:
 //! * nothing is proposed before a quorum (this server included) acknowledged NEWLEADER;
 //! * a txn is committed only once a quorum of voters that acknowledged NEWLEADER (and so hold
-//!   this epoch's history durably) acknowledged it, and only after every earlier txn;
+//!   this epoch's history durably) acknowledged it, and only after every earlier txn; while a
+//!   reconfig is pending (proposed, or inherited uncommitted), a quorum of the configuration it
+//!   brings is needed too;
 //! * ACKs of a learner are counted only once it acknowledged NEWLEADER; that ACK covers every
-//!   proposal it was sent before NEWLEADER;
+//!   proposal it was sent before NEWLEADER; when it registers again (or its link breaks) its
+//!   earlier ACKs are forgotten (the sync may truncate what they acknowledged);
+//! * while a snapshot is encoded for a learner, the history after it is kept, so the txns
+//!   that follow the snapshot can all be sent behind it;
 //! * observers get only committed txns and never count.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -59,6 +64,8 @@ struct Learner {
     last_heard: i64,
     /// Proposals up to here were sent before NEWLEADER (its ACK covers them).
     covered_up_to: Zxid,
+    /// While a snapshot is encoded for it: the history after this zxid is kept.
+    snap_pin: Option<Zxid>,
     uptodate_sent: bool,
 }
 
@@ -356,8 +363,7 @@ impl Leader {
                 history_from = %format!("{base:#x}"),
                 "synchronising learner"
             );
-            self.learners.get_mut(&id).expect("learner").phase = LearnerPhase::AwaitingSnapshot;
-            out.push(Output::TakeSnapshot { learner: id });
+            self.await_snapshot(s, id, out);
             return;
         };
         tracing::info!(
@@ -375,6 +381,29 @@ impl Leader {
         self.send_tail(s, id, start, x.observer, out);
     }
 
+    /// Asks for a snapshot for learner `id`. Until it is sent, the history it needs is kept
+    /// (the snapshot is encoded in the background while writes go on: the txns committed
+    /// meanwhile must all follow it, however many).
+    fn await_snapshot(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
+        let Some(x) = self.learners.get_mut(&id) else {
+            return;
+        };
+        x.phase = LearnerPhase::AwaitingSnapshot;
+        x.snap_pin = Some(s.history_base);
+        self.refresh_history_pin(s);
+        out.push(Output::TakeSnapshot { learner: id });
+    }
+
+    /// The history is kept after the lowest pin of the learners awaiting a snapshot.
+    fn refresh_history_pin(&self, s: &mut Shared) {
+        s.history_pin = self
+            .learners
+            .values()
+            .filter(|x| x.phase == LearnerPhase::AwaitingSnapshot)
+            .filter_map(|x| x.snap_pin)
+            .min();
+    }
+
     pub(super) fn on_snapshot(
         &mut self,
         s: &mut Shared,
@@ -382,7 +411,7 @@ impl Leader {
         blob: Arc<SnapshotBlob>,
         out: &mut Vec<Output>,
     ) {
-        let Some(x) = self.learners.get(&id) else {
+        let Some(x) = self.learners.get_mut(&id) else {
             return;
         };
         if x.phase != LearnerPhase::AwaitingSnapshot {
@@ -390,6 +419,20 @@ impl Leader {
         }
         let observer = x.observer;
         let zxid = blob.zxid;
+        if zxid < s.history_base {
+            // The txns right after the snapshot are no longer in memory (the tree it was taken
+            // from lagged behind the history kept): sending it with a tail would skip them.
+            tracing::warn!(
+                learner = id,
+                snapshot = %format!("{zxid:#x}"),
+                history_from = %format!("{:#x}", s.history_base),
+                "snapshot older than the history kept; taking another"
+            );
+            self.await_snapshot(s, id, out);
+            return;
+        }
+        x.snap_pin = None;
+        self.refresh_history_pin(s);
         out.push(Output::Send(id, PeerMsg::Snap(blob)));
         self.send_tail(s, id, zxid, observer, out);
     }
@@ -425,11 +468,24 @@ impl Leader {
         if self.phase != Phase::Sync {
             return;
         }
-        let acked = self
-            .newleader_acks
+        if !s.cfg.membership.is_quorum(self.newleader_acks.iter()) {
+            return;
+        }
+        // An inherited reconfig is committed with the epoch: the configuration it brings must
+        // have a quorum among the NEWLEADER ACKs too (ZooKeeper waits for both).
+        let me = s.cfg.membership.me;
+        let next = s
+            .unapplied
             .iter()
-            .filter(|id| s.cfg.membership.is_voter(**id));
-        if !s.cfg.membership.is_quorum(acked) {
+            .take(self.inherited)
+            .rev()
+            .find_map(|t| match &t.op {
+                crate::txn::TxnOp::Reconfig { data, .. } => {
+                    super::dynconfig::parse(&String::from_utf8_lossy(data)).ok()
+                }
+                _ => None,
+            });
+        if next.is_some_and(|c| !c.membership(me).is_quorum(self.newleader_acks.iter())) {
             return;
         }
         self.phase = Phase::Broadcast;
@@ -562,10 +618,21 @@ impl Leader {
         s.apply(out, applied);
     }
 
-    pub(super) fn on_link_reset(&mut self, peer: Sid) {
+    pub(super) fn on_link_reset(&mut self, s: &mut Shared, peer: Sid) {
         // Messages may be lost: the learner must register and sync again.
         self.learners.remove(&peer);
+        self.forget_acks(peer);
+        self.refresh_history_pin(s);
+    }
+
+    /// A learner registers again (or its link broke): the sync that follows may cut its log
+    /// back below proposals it acknowledged, so those ACKs no longer say it holds them. Its
+    /// NEWLEADER ACK counts again for what it is sent.
+    fn forget_acks(&mut self, peer: Sid) {
         self.newleader_acks.remove(&peer);
+        for p in self.proposals.iter_mut() {
+            p.acks.remove(&peer);
+        }
     }
 
     /// Returns true to step down.
@@ -587,12 +654,15 @@ impl Leader {
                 floor,
                 observer,
             } => {
-                if observer == s.cfg.membership.is_voter(from) {
-                    tracing::warn!(
-                        peer = from,
-                        "learner's role disagrees with the membership; ignored"
-                    );
+                if observer && s.cfg.membership.is_voter(from) {
+                    tracing::warn!(peer = from, "a voter registers as an observer; ignored");
                     return false;
+                }
+                if !observer && !s.cfg.membership.is_voter(from) {
+                    // A server not (yet) a voter learning as a follower, as ZooKeeper's joining
+                    // servers do: it gets proposals and ACKs them; its ACKs count only for a
+                    // configuration it votes in (a pending reconfig, then the committed one).
+                    tracing::info!(peer = from, "a non-voting follower registers");
                 }
                 self.learners.insert(
                     from,
@@ -605,10 +675,12 @@ impl Leader {
                         phase: LearnerPhase::Registered,
                         last_heard: now,
                         covered_up_to: 0,
+                        snap_pin: None,
                         uptodate_sent: false,
                     },
                 );
-                self.newleader_acks.remove(&from);
+                self.forget_acks(from);
+                self.refresh_history_pin(s);
                 if self.phase == Phase::Discovery {
                     self.try_choose_epoch(s, out);
                 } else if self.phase != Phase::SavingEpoch {
@@ -746,10 +818,16 @@ impl Leader {
             self.learners.remove(&id);
             self.newleader_acks.remove(&id);
         }
+        self.refresh_history_pin(s);
         if now - self.last_ping >= t.tick_ms / 2 {
             self.last_ping = now;
             for id in self.learners.keys() {
-                out.push(Output::Send(*id, PeerMsg::Ping));
+                out.push(Output::Send(
+                    *id,
+                    PeerMsg::Ping {
+                        touched: Vec::new(),
+                    },
+                ));
             }
         }
         false

@@ -47,6 +47,17 @@ pub struct PeerInbound {
     pub msg: PeerMsg,
 }
 
+/// Link → quorum: a server connected and said where it listens (the quorum actor dials back
+/// a server it has no link to: one joining by reconfig).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct PeerAnnounced {
+    /// The connecting server.
+    pub from: Sid,
+    /// Its peer listening address (`host:port`).
+    pub listen_addr: String,
+}
+
 /// Link → quorum: the connection with `peer` broke; messages may have been lost.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
@@ -72,6 +83,7 @@ struct StopLink;
 /// The outgoing link to one peer.
 struct PeerLink {
     me: Sid,
+    listen_addr: Option<String>,
     peer: Sid,
     addr: SocketAddr,
     quorum: Addr<QuorumPeer>,
@@ -93,6 +105,7 @@ impl PeerLink {
             protocol_version: PEER_PROTOCOL_VERSION,
             from: self.me,
             generation: rand::random::<u64>() ^ generation,
+            listen_addr: self.listen_addr.clone(),
         };
         let addr = self.addr;
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
@@ -211,6 +224,8 @@ impl Handler<Disconnected> for PeerLink {
 /// The quorum actor's view of its links.
 pub struct PeerLinks {
     me: Sid,
+    /// Where this server accepts peer connections, told to every peer in the hello.
+    listen_addr: Option<String>,
     peers: HashMap<Sid, SocketAddr>,
     listener: Option<std::net::TcpListener>,
     links: HashMap<Sid, Addr<PeerLink>>,
@@ -226,6 +241,7 @@ impl PeerLinks {
     ) -> PeerLinks {
         PeerLinks {
             me,
+            listen_addr: None,
             peers,
             listener,
             links: HashMap::new(),
@@ -241,6 +257,12 @@ impl PeerLinks {
         if let Some(l) = self.listener.take() {
             actix_rt::spawn(accept(l, quorum));
         }
+    }
+
+    /// Where this server accepts peer connections (`host:port` from its own configuration),
+    /// announced to every peer it dials.
+    pub fn set_listen_addr(&mut self, addr: Option<String>) {
+        self.listen_addr = addr;
     }
 
     /// The address each peer is reached at.
@@ -267,6 +289,7 @@ impl PeerLinks {
             }
             let link = PeerLink {
                 me: self.me,
+                listen_addr: self.listen_addr.clone(),
                 peer: *id,
                 addr: *addr,
                 quorum: quorum.clone(),
@@ -350,7 +373,14 @@ async fn inbound(stream: tokio::net::TcpStream, remote: SocketAddr, quorum: Addr
         return;
     }
     // Servers that are not members yet are accepted: a server joining by reconfig syncs with
-    // the leader as a non-voting learner before the new configuration names it.
+    // the leader as a non-voting learner before the new configuration names it. Where it
+    // listens lets the others answer it.
+    if let Some(listen_addr) = hello.listen_addr.clone() {
+        quorum.do_send(PeerAnnounced {
+            from: hello.from,
+            listen_addr,
+        });
+    }
     while let Some(frame) = frames.next().await {
         let Ok(b) = frame else { break };
         match rmp_serde::from_slice::<PeerMsg>(&b) {

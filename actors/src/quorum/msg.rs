@@ -16,7 +16,9 @@ use crate::txn::{SessionId, Txn, Zxid};
 pub type Sid = u64;
 
 /// zkr's peer protocol version: a peer with another version is refused cleanly.
-pub const PEER_PROTOCOL_VERSION: u32 = 1;
+/// Version 2: `Ping` carries the sessions the leader saw active; `Hello` where the connecting
+/// server listens.
+pub const PEER_PROTOCOL_VERSION: u32 = 2;
 
 /// The epoch part of a zxid.
 pub fn epoch_of(zxid: Zxid) -> u64 {
@@ -152,8 +154,13 @@ pub enum PeerMsg {
     },
     /// Leader → learner: start serving clients.
     UpToDate,
-    /// Leader → learner heartbeat.
-    Ping,
+    /// Leader → learner heartbeat, with the sessions the leader saw activity for since its last
+    /// ping (its own clients' and what learners reported): the learner refreshes their
+    /// deadlines, so every server's deadlines follow the leader's (filled in by the shell).
+    Ping {
+        /// Sessions active since the last ping.
+        touched: Vec<SessionId>,
+    },
     /// Learner → leader heartbeat answer, with the sessions it saw activity for.
     PingReply {
         /// Sessions touched since the last reply.
@@ -215,4 +222,8 @@ pub struct Hello {
     pub from: Sid,
     /// A number that changes every time the connection is (re)made.
     pub generation: u64,
+    /// Where the connecting server accepts peer connections (`host:port`, as its own
+    /// configuration gives it). A server that is not a member yet (to be added by reconfig) is
+    /// unknown to the others, who dial it back there to answer it.
+    pub listen_addr: Option<String>,
 }

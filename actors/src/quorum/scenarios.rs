@@ -1081,15 +1081,15 @@ fn sim_hooks_fire_as_described() {
     let before = sim.on_msg(
         Some(l),
         Some(first),
-        |m| matches!(m, PeerMsg::Ping),
+        |m| matches!(m, PeerMsg::Ping { .. }),
         MsgAction::CrashSenderBefore,
         1,
     );
     assert!(sim.run_until(WAIT, |s| s.msg_fired(before) == 1 && !s.alive(l)));
     let (t, _, to, m) = sim.link_log.last().expect("traced").clone();
     assert_eq!(
-        (to, m.as_str()),
-        (first, "Ping"),
+        (to, m.split_whitespace().next()),
+        (first, Some("Ping")),
         "the hooked ping is l's last output"
     );
     assert!(
@@ -1102,5 +1102,218 @@ fn sim_hooks_fire_as_described() {
     let last = sim.completions.last().expect("durable actions completed");
     assert!(last.disk_last <= sim.servers[&last.id].disk.last_zxid() || !sim.alive(last.id));
     sim.restart(l);
+    sim.settle_and_check();
+}
+
+/// Issue 12, hole 2: a leader whose fsync of a proposal fails after both followers ACKed it
+/// has committed and applied it (a quorum without itself); it leaves its role (decision 8),
+/// its log now ends before that txn, and the new leader synchronises it by DIFF from there.
+/// Re-applying the txn its tree already has tripped `Shared::apply`'s order assert (a panic:
+/// the process aborted). It must log the txn again, not apply it twice, and rejoin.
+#[test]
+fn scenario_a_leader_whose_fsync_failed_after_a_quorum_committed_rejoins_by_diff() {
+    let mut sim = three(41);
+    let l = leader(&sim);
+    let before = *commit(&mut sim, "a", 3).last().expect("a*");
+    let hold = sim.on_durable(
+        l,
+        DurableStage::Completing,
+        move |a| matches!(a, DurableAction::Append(t) if t.iter().any(|t| t.zxid > before)),
+        DurableHookAction::Hold,
+        1,
+    );
+    let p = submit(&mut sim, "p", 1)[0];
+    // The followers ACK p: it is committed and applied at the leader, its own write pending.
+    assert!(sim.run_until(WAIT, |s| s.durable_fired(hold) == 1
+        && s.committed.contains_key(&p)
+        && s.last_applied(l) >= p));
+    assert!(!sim.servers[&l].disk.holds(p));
+    // Then the disk refuses it.
+    let fail = sim.on_durable(
+        l,
+        DurableStage::Completing,
+        move |a| matches!(a, DurableAction::Append(t) if t.iter().any(|t| t.zxid == p)),
+        DurableHookAction::Fail,
+        1,
+    );
+    sim.release_durable(l);
+    assert!(sim.run_until(WAIT, |s| s.durable_fired(fail) == 1));
+    assert!(
+        sim.run_until(WAIT, |s| s.lookings_since(l, 0) > 0 && everyone_serves(s)),
+        "the old leader rejoins"
+    );
+    assert!(
+        sim.run_until(WAIT, |s| s.servers[&l].disk.holds(p)),
+        "the txn its disk refused is logged again"
+    );
+    commit(&mut sim, "b", 3);
+    sim.settle_and_check();
+}
+
+/// Issue 12, hole 3: a learner synchronised by SNAP gets the snapshot and then the txns after
+/// it. The snapshot is encoded in the background while writes go on; if more txns commit
+/// meanwhile than the leader keeps in memory for DIFFs (`commit_log_count`), the tail after
+/// the snapshot must still reach back to it: no txn may be skipped (under sustained load the
+/// learner would otherwise never rejoin, and across an epoch boundary it could not even tell).
+#[test]
+fn scenario_a_snap_tail_reaches_back_to_a_snapshot_encoded_while_writes_went_on() {
+    let mut sim = Sim::new_unbooted(7, 3, 0);
+    sim.chaos = false;
+    sim.auto_writes = false;
+    sim.commit_log_count = 5;
+    sim.boot_all();
+    assert!(sim.run_until(WAIT, everyone_serves), "no stable ensemble");
+    let l = leader(&sim);
+    let (a, _) = others(l);
+    sim.crash(a);
+    commit(&mut sim, "before", 20);
+    sim.hold_snapshots = true;
+    sim.restart(a);
+    assert!(
+        sim.run_until(WAIT, |s| s.held_snapshot_count() > 0),
+        "the leader never took a snapshot for the restarted learner"
+    );
+    // Writes go on while the snapshot is "being encoded": more than commit_log_count commit.
+    let during = submit(&mut sim, "during", 20);
+    let last = *during.last().expect("writes");
+    assert!(
+        sim.run_until(WAIT, |s| s.committed.contains_key(&last)
+            && s.last_applied(l) >= last),
+        "the writes during the snapshot were not committed"
+    );
+    let released_at = sim.now;
+    sim.release_snapshots();
+    assert!(
+        sim.run_until(WAIT, |s| s.serving(a) && s.last_applied(a) >= last),
+        "the learner never caught up"
+    );
+    assert_eq!(
+        sim.lookings_since(a, released_at),
+        0,
+        "the learner had to give up its sync (the tail after the snapshot had a hole)"
+    );
+    assert_eq!(sim.sent_count(l, a, "Snap"), 1, "one snapshot was enough");
+    sim.settle_and_check();
+}
+
+/// Issue 12, hole 5: a follower ACKed a proposal, then registered again (its connection to
+/// the leader broke) and was synchronised with a TRUNC below that proposal: it no longer holds
+/// it. Its old ACK must not count: the leader may commit the proposal only once a quorum holds
+/// it durably *now* (here: the leader itself and the follower's NEWLEADER ACK after it logged
+/// the proposal again, or the other follower).
+#[test]
+fn scenario_a_stale_ack_of_a_follower_truncated_since_does_not_count() {
+    let mut sim = three(11);
+    let l = leader(&sim);
+    let (a, b) = others(l);
+    // Neither the leader nor b makes the next proposal durable for now.
+    let hold_l = sim.on_durable(
+        l,
+        DurableStage::Completing,
+        |act| matches!(act, DurableAction::Append(_)),
+        DurableHookAction::Hold,
+        1,
+    );
+    let hold_b = sim.on_durable(
+        b,
+        DurableStage::Completing,
+        |act| matches!(act, DurableAction::Append(_)),
+        DurableHookAction::Hold,
+        1,
+    );
+    let acks_before = sim.sent_count(a, l, "Ack");
+    let p = submit(&mut sim, "p", 1)[0];
+    assert!(
+        sim.run_until(WAIT, |s| s.sent_count(a, l, "Ack") > acks_before
+            && s.durable_fired(hold_l) == 1
+            && s.durable_fired(hold_b) == 1),
+        "a never acknowledged the proposal"
+    );
+    assert!(!sim.committed.contains_key(&p), "only a holds it so far");
+    // a's connection breaks: it registers again and is cut back to the commit point, then
+    // gets the proposal again; its append of it is held (it has truncated it, not re-logged it).
+    let hold_a = sim.on_durable(
+        a,
+        DurableStage::Completing,
+        move |act| matches!(act, DurableAction::Append(t) if t.iter().any(|t| t.zxid == p)),
+        DurableHookAction::Hold,
+        1,
+    );
+    sim.break_link(l, a);
+    assert!(
+        sim.run_until(WAIT, |s| s.durable_fired(hold_a) == 1),
+        "a was never synchronised again"
+    );
+    assert!(
+        !sim.servers[&a].disk.holds(p),
+        "a was truncated below the proposal"
+    );
+    // The leader's own append completes: with a's stale ACK it would have a "quorum".
+    sim.release_durable(l);
+    sim.run_for(2_000);
+    if sim.committed.contains_key(&p) {
+        let holders: Vec<Sid> = [l, a, b]
+            .into_iter()
+            .filter(|id| sim.servers[id].disk.holds(p))
+            .collect();
+        panic!("{p:#x} committed while only {holders:?} hold it durably");
+    }
+    sim.release_durable(a);
+    sim.release_durable(b);
+    assert!(
+        sim.run_until(WAIT, |s| s.committed.contains_key(&p)),
+        "committed once a quorum holds it"
+    );
+    sim.settle_and_check();
+}
+
+/// Issue 12, hole 7 (second half): a reconfig was logged but not committed when its leader
+/// died; the new leader inherits it. Committing it with its epoch needs NEWLEADER ACKs from a
+/// quorum of the old configuration AND of the one it brings (as ZooKeeper's leader waits for
+/// both): a reconfig must never take effect while most of the new voters do not hold it.
+///
+/// Five voters; the reconfig shrinks them to {l, a, b}. Only c and d log it (l's proposals to
+/// a and b are held), then l and b die. c or d leads with a, c, d: a quorum of the old five,
+/// but only a of the new three.
+#[test]
+fn scenario_an_inherited_reconfig_commits_only_with_a_quorum_of_the_next_configuration() {
+    let mut sim = Sim::new_unbooted(5, 5, 0);
+    sim.chaos = false;
+    sim.auto_writes = false;
+    sim.boot_all();
+    assert!(sim.run_until(WAIT, everyone_serves), "no stable ensemble");
+    let l = leader(&sim);
+    let rest: Vec<Sid> = (1..=5).filter(|x| *x != l).collect();
+    let (a, b, c, d) = (rest[0], rest[1], rest[2], rest[3]);
+    sim.hold(l, a);
+    sim.hold(l, b);
+    let r = sim
+        .submit(ClientOp::Reconfig(vec![l, a, b]))
+        .expect("the leader takes the reconfig");
+    assert!(
+        sim.run_until(WAIT, |s| [c, d].iter().all(|x| s.servers[x].disk.holds(r))),
+        "c and d log the reconfig"
+    );
+    assert!(
+        !sim.committed.contains_key(&r),
+        "pending: the next configuration has no quorum yet"
+    );
+    sim.crash(l);
+    sim.crash(b);
+    sim.release(l, a);
+    sim.release(l, b);
+    // a, c, d: a quorum of the old configuration, one of three in the next.
+    sim.run_for(10_000);
+    assert!(
+        !sim.committed.contains_key(&r),
+        "{r:#x} committed with only {a} of the next configuration's voters {:?} holding it",
+        [l, a, b]
+    );
+    sim.restart(b);
+    sim.restart(l);
+    assert!(
+        sim.run_until(WAIT, |s| s.committed.contains_key(&r)),
+        "committed once the next configuration has a quorum"
+    );
     sim.settle_and_check();
 }

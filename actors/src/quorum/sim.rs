@@ -38,7 +38,7 @@ use crate::proto::records::{CreateRequest, SetDataRequest};
 use crate::proto::{Acl, Request};
 use crate::tree::{DataTree, NodeKind};
 use crate::txn::{SessionId, Txn, Zxid};
-use crate::txnlog::snapshot;
+use crate::txnlog::{snapshot, LogBackend, LogError};
 
 #[derive(Debug, Clone)]
 enum Event {
@@ -65,7 +65,10 @@ enum Event {
     ClientOp(ClientOp),
 }
 
-/// A server's simulated disk.
+/// A server's simulated disk. It is a [`LogBackend`] like the node's file log, and passes the
+/// same backend suite (`txnlog::suite`): appends are durable once synced; a crash loses what
+/// was not; a failed sync loses its batch.
+#[derive(Default)]
 pub(super) struct Disk {
     /// The log, oldest first (after the snapshot, if any).
     pub log: Vec<Arc<Txn>>,
@@ -73,9 +76,60 @@ pub(super) struct Disk {
     pub epochs: (u64, u64),
     /// A snapshot: its zxid, bytes, and (for the checks) the history it holds.
     pub snapshot: Option<(Zxid, Bytes, Vec<Arc<Txn>>)>,
+    /// Appended, not synced (lost by a crash or a failed sync).
+    unsynced: Vec<Arc<Txn>>,
+    /// The next this-many syncs fail.
+    pub failing_syncs: u32,
+}
+
+impl LogBackend for Disk {
+    fn append(&mut self, txns: &[Arc<Txn>]) -> Result<u64, LogError> {
+        let last = self.unsynced.last().map_or(self.last_zxid(), |t| t.zxid);
+        crate::txnlog::check_follows(last, txns)?;
+        self.unsynced.extend(txns.iter().cloned());
+        Ok(0)
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        crate::txnlog::injected_sync_failure(&mut self.failing_syncs, "<sim disk>")?;
+        self.log.append(&mut self.unsynced);
+        Ok(())
+    }
+
+    fn discard_unsynced(&mut self) -> Result<(), LogError> {
+        self.unsynced.clear();
+        Ok(())
+    }
+
+    fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
+        self.unsynced.clear();
+        self.log.retain(|t| t.zxid <= to);
+        if self.snapshot.as_ref().is_some_and(|(z, _, _)| *z > to) {
+            self.snapshot = None;
+        }
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError> {
+        self.unsynced.clear();
+        self.snapshot = Some((zxid, Bytes::copy_from_slice(bytes), Vec::new()));
+        self.log.clear();
+        Ok(())
+    }
+
+    fn last_zxid(&self) -> Zxid {
+        self.unsynced
+            .last()
+            .map_or(Disk::last_zxid(self), |t| t.zxid)
+    }
 }
 
 impl Disk {
+    /// A crash: what was not synced is lost.
+    pub fn crash(&mut self) {
+        self.unsynced.clear();
+    }
+
     /// The last zxid on disk (log, else snapshot).
     pub fn last_zxid(&self) -> Zxid {
         self.log
@@ -134,6 +188,8 @@ pub(super) enum ClientOp {
     CreateSession(SessionId),
     /// closeSession.
     CloseSession(SessionId),
+    /// A new configuration of voters (ids), proposed as a reconfig txn as is (no checks).
+    Reconfig(Vec<Sid>),
 }
 
 /// What a [`MsgHook`] does to the message it matches.
@@ -192,6 +248,10 @@ pub(super) enum DurableHookAction {
     /// Keep the action (and every one after it) from completing until
     /// [`Sim::release_durable`] (only at [`DurableStage::Completing`]).
     Hold,
+    /// The disk fails it (an fsync error, a full disk; only at [`DurableStage::Completing`]):
+    /// nothing of it is kept, every action queued after it is dropped, and the server is told
+    /// (`Input::DurableFailed`), as the log actor does.
+    Fail,
 }
 
 /// A hook on one server's durable actions.
@@ -283,6 +343,11 @@ pub(super) struct Sim {
     pub traced_links: BTreeSet<(Sid, Sid)>,
     /// (time, from, to, message) of the traced links.
     pub link_log: Vec<(i64, Sid, Sid, String)>,
+    /// Snapshots for learners are taken when asked but handed to the core only at
+    /// [`Sim::release_snapshots`] (a snapshot still being encoded while writes go on).
+    pub hold_snapshots: bool,
+    /// (leader, learner, leader's life, snapshot) held by `hold_snapshots`.
+    held_snapshots: Vec<(Sid, Sid, u64, Arc<SnapshotBlob>)>,
 }
 
 /// The kind of a message, for counts and hooks.
@@ -301,7 +366,7 @@ pub(super) fn kind(m: &PeerMsg) -> &'static str {
         PeerMsg::Inform(_) => "Inform",
         PeerMsg::NewLeader { .. } => "NewLeader",
         PeerMsg::UpToDate => "UpToDate",
-        PeerMsg::Ping => "Ping",
+        PeerMsg::Ping { .. } => "Ping",
         PeerMsg::PingReply { .. } => "PingReply",
         PeerMsg::Request { .. } => "Request",
         PeerMsg::CreateSession { .. } => "CreateSession",
@@ -370,6 +435,8 @@ impl Sim {
             closed_sessions: BTreeSet::new(),
             traced_links: BTreeSet::new(),
             link_log: Vec::new(),
+            hold_snapshots: false,
+            held_snapshots: Vec::new(),
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {
             sim.servers.insert(
@@ -377,11 +444,7 @@ impl Sim {
                 Server {
                     id: *id,
                     core: None,
-                    disk: Disk {
-                        log: Vec::new(),
-                        epochs: (0, 0),
-                        snapshot: None,
-                    },
+                    disk: Disk::default(),
                     pending: VecDeque::new(),
                     tree: DataTree::new(),
                     applied: Vec::new(),
@@ -717,7 +780,12 @@ impl Sim {
                             blob.zxid
                         );
                     }
-                    self.step(id, Input::SnapshotTaken { learner, blob });
+                    if self.hold_snapshots {
+                        let life = self.servers[&id].life;
+                        self.held_snapshots.push((id, learner, life, blob));
+                    } else {
+                        self.step(id, Input::SnapshotTaken { learner, blob });
+                    }
                 }
                 Output::Role(r) => {
                     self.roles.push((self.now, id, r));
@@ -744,15 +812,17 @@ impl Sim {
                         self.check_prefix(id);
                     }
                 }
-                Output::TouchSessions(_) => {}
+                Output::TouchSessions(_) | Output::SessionsAlive(_) => {}
             }
         }
     }
 
     fn apply(&mut self, id: Sid, txns: Vec<Arc<Txn>>) {
+        // The role as the outputs performed so far show it: a leader that commits a reconfig
+        // removing itself applies it, then steps down, in one step.
         let is_leader = matches!(
-            self.servers[&id].core.as_ref().map(|c| c.role()),
-            Some(RoleView::Leading { .. })
+            self.roles.iter().rev().find(|(_, s, _)| *s == id),
+            Some((_, _, RoleView::Leading { .. }))
         );
         if is_leader {
             // A leader commits its whole history before anything new.
@@ -873,33 +943,32 @@ impl Sim {
                 self.held_durable.entry(id).or_default().push((token, life));
                 return;
             }
+            Some(DurableHookAction::Fail) => {
+                let s = self.servers.get_mut(&id).expect("server");
+                if let DurableAction::Append(txns) = &action {
+                    s.disk.append(txns).expect("contiguous append");
+                    s.disk.failing_syncs += 1;
+                    assert!(s.disk.sync().is_err());
+                    s.disk.discard_unsynced().expect("cut back");
+                }
+                // The log actor drops every job queued behind a failed one.
+                s.pending.clear();
+                self.step(id, Input::DurableFailed(token));
+                return;
+            }
             None => {}
         }
         let s = self.servers.get_mut(&id).expect("server");
         s.pending.pop_front();
         match action.clone() {
             DurableAction::Append(txns) => {
-                for t in txns {
-                    let last = s
-                        .disk
-                        .log
-                        .last()
-                        .map_or(s.disk.snapshot.as_ref().map_or(0, |x| x.0), |l| l.zxid);
-                    assert!(
-                        crate::txnlog::recovery::follows(last, t.zxid),
-                        "s{id}: log append {:#x} does not follow {:#x}",
-                        t.zxid,
-                        last
-                    );
-                    s.disk.log.push(t);
+                if let Err(e) = s.disk.append(&txns).and_then(|_| s.disk.sync()) {
+                    panic!("s{id}: log append: {e}");
                 }
             }
             DurableAction::SaveEpochs { accepted, current } => s.disk.epochs = (accepted, current),
             DurableAction::Truncate { to } => {
-                s.disk.log.retain(|t| t.zxid <= to);
-                if s.disk.snapshot.as_ref().is_some_and(|(z, _, _)| *z > to) {
-                    s.disk.snapshot = None;
-                }
+                s.disk.truncate_after(to).expect("truncate");
                 // Reload the tree from disk.
                 let (tree, applied, _) = rebuild(&s.disk);
                 let rebuilt = applied.last().map_or(0, |t| t.zxid);
@@ -911,8 +980,12 @@ impl Sim {
             DurableAction::InstallSnapshot(blob) => {
                 let history = self.snapshot_histories[&blob.zxid].clone();
                 let s = self.servers.get_mut(&id).expect("server");
-                s.disk.snapshot = Some((blob.zxid, blob.data.clone(), history.clone()));
-                s.disk.log.clear();
+                s.disk
+                    .install_snapshot(blob.zxid, &blob.data)
+                    .expect("install");
+                if let Some(snap) = &mut s.disk.snapshot {
+                    snap.2 = history.clone();
+                }
                 s.tree = snapshot::decode_tree(&blob.data).expect("snapshot");
                 s.applied = history;
                 self.step(id, Input::Floor(blob.zxid));
@@ -1018,6 +1091,21 @@ impl Sim {
             return None;
         };
         let (session_id, txn_op) = match op {
+            ClientOp::Reconfig(voters) => {
+                let text: String = voters
+                    .iter()
+                    .map(|v| format!("server.{v}=127.0.0.1:{v}:{v}:participant\n"))
+                    .collect();
+                let mut cfg = super::dynconfig::parse(&text).expect("a valid configuration");
+                cfg.version = zxid;
+                (
+                    0,
+                    crate::txn::TxnOp::Reconfig {
+                        data: Bytes::from(cfg.text()),
+                        version: zxid,
+                    },
+                )
+            }
             ClientOp::CreateSession(session) => (
                 session,
                 s.prep
@@ -1051,7 +1139,9 @@ impl Sim {
                         }),
                     ),
                     ClientOp::CloseSession(session) => (session, Request::CloseSession),
-                    ClientOp::CreateSession(_) => unreachable!("handled above"),
+                    ClientOp::CreateSession(_) | ClientOp::Reconfig(_) => {
+                        unreachable!("handled above")
+                    }
                 };
                 let op = s.prep.prep(
                     &s.tree,
@@ -1110,6 +1200,7 @@ impl Sim {
                     self.crashes.push((self.now, id));
                     self.held_durable.remove(&id);
                     s.pending.clear();
+                    s.disk.crash();
                     s.serving = false;
                     s.life += 1;
                     let peers: Vec<Sid> =
@@ -1289,6 +1380,25 @@ impl Sim {
             .iter()
             .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
             .count()
+    }
+
+    /// Snapshots held by [`Sim::hold_snapshots`] (and not lost with a crash of their leader).
+    pub(super) fn held_snapshot_count(&self) -> usize {
+        self.held_snapshots
+            .iter()
+            .filter(|(id, _, life, _)| self.servers[id].life == *life && self.alive(*id))
+            .count()
+    }
+
+    /// Hands the held snapshots to their leaders' cores (those whose leader has not crashed
+    /// since), and stops holding.
+    pub(super) fn release_snapshots(&mut self) {
+        self.hold_snapshots = false;
+        for (id, learner, life, blob) in std::mem::take(&mut self.held_snapshots) {
+            if self.servers[&id].life == life {
+                self.step(id, Input::SnapshotTaken { learner, blob });
+            }
+        }
     }
 
     /// Adds a message hook; returns its index (for [`Sim::msg_fired`]).
@@ -1559,5 +1669,46 @@ fn sim_five_servers_and_an_observer() {
                 seed
             );
         }
+    }
+}
+
+/// The simulator's disk under the backend suite every log backend passes.
+#[cfg(test)]
+mod disk_suite {
+    use super::Disk;
+    use crate::txn::Zxid;
+    use crate::txnlog::suite::{memory_recovered, run_all, Harness, Recovered};
+
+    struct SimDiskHarness;
+
+    impl Harness for SimDiskHarness {
+        type B = Disk;
+        fn fresh(&mut self) -> Disk {
+            Disk::default()
+        }
+        fn restart(&mut self, mut b: Disk) -> Disk {
+            b.crash();
+            b
+        }
+        fn recovered(&mut self, b: &Disk) -> Recovered {
+            memory_recovered(b.snapshot.as_ref().map(|s| s.0), &b.log)
+        }
+        fn fail_next_sync(&mut self, b: &mut Disk) {
+            b.failing_syncs = 1;
+        }
+        fn take_snapshot(&mut self, b: &mut Disk, zxid: Zxid, bytes: &[u8]) {
+            b.snapshot = Some((zxid, bytes::Bytes::copy_from_slice(bytes), Vec::new()));
+        }
+        fn purge(&mut self, b: &mut Disk, _keep: usize) {
+            if let Some((z, _, _)) = &b.snapshot {
+                let z = *z;
+                b.log.retain(|t| t.zxid > z);
+            }
+        }
+    }
+
+    #[test]
+    fn the_simulated_disk_passes_the_backend_suite() {
+        run_all(&mut SimDiskHarness);
     }
 }

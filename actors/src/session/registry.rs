@@ -52,6 +52,13 @@ impl LiveSession {
         self.touched.store(true, Ordering::Release);
     }
 
+    /// Refreshes the deadline because the leader saw the session active: like [`Self::touch`],
+    /// but not reported back to the leader (a learner's report would echo it forever).
+    pub fn refresh(&self, now_ms: i64, tick_ms: i64) {
+        let d = round_up(now_ms + self.timeout_ms(), tick_ms);
+        self.deadline_ms.fetch_max(d, Ordering::AcqRel);
+    }
+
     /// Marks the session as closing (expiry or close in progress); returns whether it already was.
     pub fn mark_closing(&self) -> bool {
         self.closing.swap(true, Ordering::AcqRel)
@@ -116,9 +123,32 @@ impl SessionRegistry {
         self.expiring.load(Ordering::Acquire)
     }
 
-    /// Set by the quorum actor on role changes.
-    pub fn set_expiring(&self, on: bool) {
-        self.expiring.store(on, Ordering::Release);
+    /// Starts expiring sessions (a leader that now serves, or a standalone node): every
+    /// session gets a full timeout from `now_ms` (ZooKeeper's rule: a failover shorter than the
+    /// session timeout expires no session, whatever the deadlines this server held), and a
+    /// close left pending by an earlier term is forgotten (its txn, if it was ever logged, is
+    /// committed or gone by now; a committed close has removed the session), so the tracker
+    /// schedules every session afresh.
+    pub fn start_expiring(&self, now_ms: i64) {
+        for e in self.sessions.iter() {
+            let s = e.value();
+            s.unmark_closing();
+            s.touch(now_ms, self.tick_ms);
+        }
+        self.fresh
+            .lock()
+            .extend(self.sessions.iter().map(|e| *e.key()));
+        self.expiring.store(true, Ordering::Release);
+    }
+
+    /// Stops expiring sessions (the role ended, or it stopped serving). Closes this server
+    /// asked for and that were not committed are forgotten: the next leader decides, and the
+    /// clients of those sessions may resume them meanwhile.
+    pub fn stop_expiring(&self) {
+        self.expiring.store(false, Ordering::Release);
+        for e in self.sessions.iter() {
+            e.value().unmark_closing();
+        }
     }
 
     /// Sessions active since the last call (a follower reports them to the leader).
@@ -185,5 +215,52 @@ impl SessionRegistry {
     /// Every session.
     pub fn all(&self) -> Vec<Arc<LiveSession>> {
         self.sessions.iter().map(|e| e.value().clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_expiring_gives_every_session_a_full_timeout_and_forgets_pending_closes() {
+        let r = SessionRegistry::new(100);
+        let old = r.insert(1, 1_000, Bytes::new(), 0);
+        let closing = r.insert(2, 1_000, Bytes::new(), 0);
+        assert!(!closing.mark_closing());
+        r.take_fresh();
+        r.start_expiring(50_000);
+        assert!(r.expiring());
+        assert_eq!(old.deadline_ms(), round_up(51_000, 100));
+        assert!(!closing.is_closing());
+        let mut fresh = r.take_fresh();
+        fresh.sort();
+        assert_eq!(
+            fresh,
+            vec![1, 2],
+            "the tracker schedules every session again"
+        );
+    }
+
+    #[test]
+    fn stop_expiring_forgets_closes_not_committed() {
+        let r = SessionRegistry::new(100);
+        let s = r.insert(1, 1_000, Bytes::new(), 0);
+        r.start_expiring(0);
+        s.mark_closing();
+        r.stop_expiring();
+        assert!(!r.expiring());
+        assert!(!s.is_closing(), "a client may resume it on this server");
+    }
+
+    #[test]
+    fn a_refresh_from_the_leader_is_not_reported_back() {
+        let r = SessionRegistry::new(100);
+        let s = r.insert(1, 1_000, Bytes::new(), 0);
+        s.refresh(5_000, 100);
+        assert_eq!(s.deadline_ms(), round_up(6_000, 100));
+        assert!(r.take_touched().is_empty());
+        s.touch(6_000, 100);
+        assert_eq!(r.take_touched(), vec![1]);
     }
 }

@@ -134,7 +134,10 @@ impl Handler<Apply> for StoreActor {
                                 live.bind(o.clone());
                             }
                         }
-                        TxnOp::CloseSession { .. } => {
+                        TxnOp::CloseSession { ephemerals } => {
+                            if crate::audit::enabled() {
+                                crate::audit::ephemerals_deleted(txn.session_id, ephemerals);
+                            }
                             if let Some(live) = self.sessions.remove(txn.session_id) {
                                 if let Some(conn) = live.connection() {
                                     let is_origin =
@@ -152,9 +155,17 @@ impl Handler<Apply> for StoreActor {
                         let answered = o.complete_head(
                             |pending| {
                                 if let crate::connection::Pending::Write {
-                                    arrived, opcode, ..
+                                    arrived,
+                                    opcode,
+                                    audit,
+                                    ..
                                 } = &pending
                                 {
+                                    if let Some(a) = audit {
+                                        for line in crate::audit::lines(a, &result) {
+                                            crate::audit::emit(&line);
+                                        }
+                                    }
                                     stats.record_latency_us(arrived.elapsed().as_micros() as u64);
                                     crate::node::telemetry::request_answered(
                                         *opcode,

@@ -28,6 +28,9 @@ pub struct Store {
     watches: Mutex<WatchManager<ConnId>>,
     conns: DashMap<ConnId, Arc<Outbox>>,
     policy: AclPolicy,
+    /// Trees replaced so far (the log writer waits for a truncation or snapshot install to
+    /// reach the store before it snapshots the tree again).
+    replaced: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -38,6 +41,7 @@ impl Store {
             watches: Mutex::new(WatchManager::new()),
             conns: DashMap::new(),
             policy,
+            replaced: Default::default(),
         }
     }
 
@@ -49,6 +53,13 @@ impl Store {
     /// Replaces the whole tree (a follower synced by snapshot). Watches are kept.
     pub fn replace_tree(&self, tree: DataTree) {
         *self.tree.write() = tree;
+        self.replaced
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many times the tree was replaced.
+    pub fn trees_replaced(&self) -> u64 {
+        self.replaced.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The ACL policy.

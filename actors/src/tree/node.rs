@@ -75,6 +75,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// What its stored owner makes it.
+    pub fn kind(&self) -> NodeKind {
+        NodeKind::from_owner(self.ephemeral_owner)
+    }
+
     /// The stored stat fields, with no children.
     pub(super) fn stored_stat(&self) -> StoredStat {
         StoredStat {

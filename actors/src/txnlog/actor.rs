@@ -1,15 +1,26 @@
-//! The log actor: durable actions in order, with group commit; snapshots and purge.
+//! The log actor: durable actions in order, with group commit; snapshots, purge, and the other
+//! files a node writes (dynamic configuration), all off the actor threads.
 //!
-//! Jobs arrive with a token and run strictly in order on a blocking thread, one batch at a
+//! Work arrives in one lane and runs strictly in order on a blocking thread, one batch at a
 //! time: consecutive appends form one batch (one write, one fsync: group commit); epoch saves,
-//! truncations and snapshot installs run alone. Each finished batch is reported with its
-//! tokens. Every `snap_count` appended txns (randomised between half and all of it, so servers
-//! do not snapshot in step) the next append starts a new segment and a snapshot of the store is
-//! written in the background. Purge runs on a timer.
+//! truncations, snapshot installs, purges and file writes run alone. Each finished job is
+//! reported with its token.
 //!
-//! After a failed job the unsynced part of the log is cut off and every job queued behind it
-//! is dropped (later appends were made on top of the failed ones); the report names all of
-//! them.
+//! Snapshots of the store are written in the background, beside the lane, when both enough
+//! txns (`snap_count`, randomised between half and all of it so servers do not snapshot in
+//! step) and enough log bytes (a quarter of the last snapshot's size: a big tree is not
+//! written back to back) went by since the last one, or when the log since it passes
+//! `snap_size_limit`. The next append then starts a new segment.
+//!
+//! Invariants:
+//! * at most one snapshot is written at a time;
+//! * a truncation, snapshot install or purge never runs while a snapshot is being written, and
+//!   no snapshot starts while one of them is queued, running, or not yet reflected in the store
+//!   (the store counts the trees it was given): a snapshot never holds a txn a truncation or
+//!   install discarded, and purge never deletes what a running job needs;
+//! * after a failed job the unsynced part of the log is cut off and every durable job queued
+//!   behind it is dropped (later appends were made on top of the failed ones); the report names
+//!   all of them.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -45,7 +56,7 @@ pub struct JobsDone {
     pub tokens: Vec<u64>,
     /// `Err`: none of them happened (and every job queued after them was dropped and is in
     /// `tokens` too).
-    pub result: Result<JobEffect, String>,
+    pub result: Result<JobEffect, LogError>,
 }
 
 /// What a finished job changed beyond the log.
@@ -64,6 +75,18 @@ pub enum JobEffect {
 #[rtype(result = "()")]
 pub struct FloorChanged(pub Zxid);
 
+/// Quorum actor → log: write a small file (the dynamic configuration ZooKeeper keeps beside
+/// its data), replacing it atomically, in order with the durable jobs. Failures are logged;
+/// nobody waits for it.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct WriteFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its contents.
+    pub contents: String,
+}
+
 /// Snapshot and purge settings.
 #[derive(Debug, Clone)]
 pub struct SnapshotPolicy {
@@ -73,56 +96,167 @@ pub struct SnapshotPolicy {
     pub data_dir: Option<PathBuf>,
     /// Txns between snapshots (randomised between half and all).
     pub snap_count: u64,
+    /// Log bytes after which a snapshot is taken whatever the txn count (ZooKeeper's
+    /// `snapSizeLimitInKb`), randomised between half and all.
+    pub snap_size_limit: u64,
     /// Snapshots kept by purge.
     pub retain: usize,
-    /// Purge period; `None` = off.
+    /// Purge after every snapshot (ZooKeeper's autopurge, on unless turned off).
+    pub autopurge: bool,
+    /// Purge period as well; `None` = only after snapshots.
     pub purge_interval: Option<Duration>,
+    /// Free space under which the node warns (`None`: the size of the last snapshot plus two
+    /// segments).
+    pub low_space: Option<u64>,
+    /// Log segment preallocation, for the free-space estimate.
+    pub prealloc_bytes: u64,
+}
+
+/// One unit of work in the lane.
+enum Work {
+    Job(Job),
+    Purge,
+    WriteFile(WriteFile),
+}
+
+impl Work {
+    fn is_append(&self) -> bool {
+        matches!(
+            self,
+            Work::Job(Job {
+                action: DurableAction::Append(_),
+                ..
+            })
+        )
+    }
+
+    /// Must not run beside a snapshot being written.
+    fn excludes_snapshot(&self) -> bool {
+        matches!(
+            self,
+            Work::Purge
+                | Work::Job(Job {
+                    action: DurableAction::Truncate { .. } | DurableAction::InstallSnapshot(_),
+                    ..
+                })
+        )
+    }
+
+    fn resets_tree(&self) -> bool {
+        matches!(
+            self,
+            Work::Job(Job {
+                action: DurableAction::Truncate { .. } | DurableAction::InstallSnapshot(_),
+                ..
+            })
+        )
+    }
+}
+
+/// What one batch did.
+struct Outcome {
+    result: Result<JobEffect, LogError>,
+    /// Bytes appended.
+    bytes: u64,
+    /// The floor, when the batch may have changed it.
+    floor: Option<Zxid>,
 }
 
 /// The log actor.
 pub struct LogActor {
     backend: Option<Box<dyn LogBackend>>,
-    queued: VecDeque<Job>,
+    queued: VecDeque<Work>,
     notify: Recipient<JobsDone>,
     floor: Recipient<FloorChanged>,
     store: Arc<Store>,
     policy: SnapshotPolicy,
     since_snapshot: u64,
+    bytes_since_snapshot: u64,
     snapshot_at: u64,
+    bytes_at: u64,
+    last_snapshot_bytes: u64,
     roll_next: bool,
     snapshot_running: bool,
+    /// Truncations and installs completed (the store must have replaced as many trees before
+    /// the next snapshot).
+    resets_done: u64,
+    /// The batch in flight is a truncation or install.
+    reset_in_flight: bool,
+    /// Free space was under the warning level at the last check (warned once per episode).
+    space_low: bool,
+    last_floor: Option<Zxid>,
 }
 
-fn snapshot_threshold(snap_count: u64) -> u64 {
-    let half = (snap_count / 2).max(1);
+fn randomised(n: u64) -> u64 {
+    let half = (n / 2).max(1);
     half + rand::rng().random_range(0..=half)
 }
 
+/// The lowest zxid the log can be cut back to: the oldest snapshot's (0 without one).
+fn floor_of(layout: &Layout) -> Option<Zxid> {
+    snapshot::list(&layout.snap_dir)
+        .ok()
+        .map(|s| s.first().map_or(0, |(z, _)| *z))
+}
+
 /// Runs one batch on the blocking thread.
-fn run_batch(
-    backend: &mut dyn LogBackend,
-    policy: &SnapshotPolicy,
-    batch: &[Job],
-) -> Result<JobEffect, String> {
-    match &batch[0].action {
+fn run_batch(backend: &mut dyn LogBackend, policy: &SnapshotPolicy, batch: &[Work]) -> Outcome {
+    let mut out = Outcome {
+        result: Ok(JobEffect::None),
+        bytes: 0,
+        floor: None,
+    };
+    let job = match &batch[0] {
+        Work::Job(j) => j,
+        Work::Purge => {
+            if let Some(layout) = &policy.layout {
+                match purge::purge(layout, policy.retain) {
+                    Ok(p) if !p.snapshots.is_empty() || !p.segments.is_empty() => {
+                        tracing::info!(snapshots = ?p.snapshots, segments = ?p.segments, "purged old snapshots and log segments");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+                out.floor = floor_of(layout);
+            }
+            return out;
+        }
+        Work::WriteFile(w) => {
+            if let Err(e) = write_file(w) {
+                tracing::warn!(file = %w.path.display(), error = %e, "cannot write the file");
+            }
+            return out;
+        }
+    };
+    out.result = match &job.action {
         DurableAction::Append(_) => {
             let txns: Vec<_> = batch
                 .iter()
-                .flat_map(|j| match &j.action {
-                    DurableAction::Append(t) => t.clone(),
+                .flat_map(|w| match w {
+                    Work::Job(Job {
+                        action: DurableAction::Append(t),
+                        ..
+                    }) => t.clone(),
                     _ => Vec::new(),
                 })
                 .collect();
             metrics::histogram!("zkr_fsync_batch_size").record(txns.len() as f64);
             metrics::counter!("zkr_log_txns_total").increment(txns.len() as u64);
-            let r: Result<(), LogError> = backend.append(&txns).and_then(|_| backend.sync());
-            if let Err(e) = r {
-                if let Err(e2) = backend.discard_unsynced() {
-                    return Err(format!("{e}; and cutting the log back failed: {e2}"));
+            match backend
+                .append(&txns)
+                .and_then(|n| backend.sync().map(|_| n))
+            {
+                Ok(n) => {
+                    out.bytes = n;
+                    Ok(JobEffect::None)
                 }
-                return Err(e.to_string());
+                Err(e) => {
+                    if let Err(e2) = backend.discard_unsynced() {
+                        tracing::error!(error = %e2, "cutting the log back failed; the next append tries again first");
+                    }
+                    Err(e)
+                }
             }
-            Ok(JobEffect::None)
         }
         DurableAction::SaveEpochs { accepted, current } => match &policy.data_dir {
             Some(dir) => epochs::save(
@@ -133,38 +267,45 @@ fn run_batch(
                 },
             )
             .map(|_| JobEffect::None)
-            .map_err(|e| format!("saving epochs: {e}")),
+            .map_err(|e| LogError::io(&dir.join("epochs"), e)),
             None => Ok(JobEffect::None),
         },
-        DurableAction::Truncate { to } => {
-            let layout = policy
-                .layout
-                .as_ref()
-                .ok_or("truncation needs an on-disk log")?;
-            backend.truncate_after(*to).map_err(|e| e.to_string())?;
-            for (z, p) in snapshot::list(&layout.snap_dir).map_err(|e| e.to_string())? {
-                if z > *to {
-                    std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                }
-            }
-            let rec = recovery::recover(layout).map_err(|e| e.to_string())?;
-            Ok(JobEffect::Tree(Box::new(rec.tree)))
-        }
-        DurableAction::InstallSnapshot(blob) => {
-            let layout = policy
-                .layout
-                .as_ref()
-                .ok_or("a snapshot install needs an on-disk log")?;
-            let tree = snapshot::decode_tree(&blob.data).map_err(|e| e.to_string())?;
-            for (_, p) in snapshot::list(&layout.snap_dir).map_err(|e| e.to_string())? {
-                std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            }
-            snapshot::save_bytes(&layout.snap_dir, blob.zxid, &blob.data)
-                .map_err(|e| format!("writing the leader's snapshot: {e}"))?;
-            backend.clear(blob.zxid).map_err(|e| e.to_string())?;
-            Ok(JobEffect::Tree(Box::new(tree)))
-        }
+        DurableAction::Truncate { to } => match &policy.layout {
+            None => Err(LogError::NotOnDisk("truncation")),
+            Some(layout) => backend
+                .truncate_after(*to)
+                .and_then(|_| Ok(recovery::recover(layout)?))
+                .map(|rec| JobEffect::Tree(Box::new(rec.tree))),
+        },
+        DurableAction::InstallSnapshot(blob) => snapshot::decode_tree(&blob.data)
+            .map_err(LogError::from)
+            .and_then(|tree| {
+                backend.install_snapshot(blob.zxid, &blob.data)?;
+                Ok(JobEffect::Tree(Box::new(tree)))
+            }),
+    };
+    if batch[0].resets_tree() {
+        out.floor = policy.layout.as_ref().and_then(floor_of);
     }
+    out
+}
+
+/// Replaces a file atomically (temp file, fsync, rename, fsync the directory).
+fn write_file(w: &WriteFile) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = w.path.parent().unwrap_or(std::path::Path::new("."));
+    let tmp = w.path.with_extension("tmp");
+    let r = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(w.contents.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|_| std::fs::rename(&tmp, &w.path))
+        .and_then(|_| super::segment::sync_dir(dir));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 impl LogActor {
@@ -176,7 +317,8 @@ impl LogActor {
         store: Arc<Store>,
         policy: SnapshotPolicy,
     ) -> LogActor {
-        let snapshot_at = snapshot_threshold(policy.snap_count);
+        let snapshot_at = randomised(policy.snap_count);
+        let bytes_at = randomised(policy.snap_size_limit);
         LogActor {
             backend: Some(backend),
             queued: VecDeque::new(),
@@ -185,15 +327,25 @@ impl LogActor {
             store,
             policy,
             since_snapshot: 0,
+            bytes_since_snapshot: 0,
             snapshot_at,
+            bytes_at,
+            last_snapshot_bytes: 0,
             roll_next: false,
             snapshot_running: false,
+            resets_done: 0,
+            reset_in_flight: false,
+            space_low: false,
+            last_floor: None,
         }
     }
 
     fn start_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.queued.is_empty() {
+        let Some(front) = self.queued.front() else {
             return;
+        };
+        if self.snapshot_running && front.excludes_snapshot() {
+            return; // runs once the snapshot is written
         }
         let Some(mut backend) = self.backend.take() else {
             return; // a batch is in flight; this one follows it
@@ -202,17 +354,12 @@ impl LogActor {
             backend.request_roll();
         }
         let mut batch = vec![self.queued.pop_front().expect("non-empty")];
-        if matches!(batch[0].action, DurableAction::Append(_)) {
-            while matches!(
-                self.queued.front(),
-                Some(Job {
-                    action: DurableAction::Append(_),
-                    ..
-                })
-            ) {
+        if batch[0].is_append() {
+            while self.queued.front().is_some_and(Work::is_append) {
                 batch.push(self.queued.pop_front().expect("front"));
             }
         }
+        self.reset_in_flight = batch[0].resets_tree();
         let policy = self.policy.clone();
         let started = Instant::now();
         let work = tokio::task::spawn_blocking(move || {
@@ -221,52 +368,113 @@ impl LogActor {
         });
         ctx.spawn(work.into_actor(self).map(move |joined, act, ctx| {
             metrics::histogram!("fsynctime").record(started.elapsed().as_secs_f64() * 1000.0);
-            let (backend, batch, r) = match joined {
+            let (backend, batch, out) = match joined {
                 Ok(x) => x,
                 Err(e) => {
+                    // A panic in the log writer is a broken invariant (the panic hook aborts
+                    // the process before this runs in a release build).
                     tracing::error!(error = %e, "log writer thread died; stopping the node");
                     System::current().stop_with_code(crate::link::EXIT_BROKEN_LINK);
                     return;
                 }
             };
             act.backend = Some(backend);
-            let mut tokens: Vec<u64> = batch.iter().map(|j| j.token).collect();
-            if let Err(e) = &r {
-                tracing::error!(error = %e, jobs = tokens.len(), dropped = act.queued.len(), "log write failed: these changes are not durable");
-                metrics::counter!("zkr_log_write_errors_total").increment(1);
-                tokens.extend(act.queued.drain(..).map(|j| j.token));
-            }
-            crate::link::send_to(&act.notify, "log -> quorum", JobsDone { tokens, result: r });
+            act.finished(batch, out, ctx);
             act.start_batch(ctx);
+            act.maybe_snapshot(ctx);
             crate::node::telemetry::LOG_QUEUE.set(act.queued.len());
         }));
+    }
+
+    /// Reports a finished batch.
+    fn finished(&mut self, batch: Vec<Work>, out: Outcome, _ctx: &mut Context<Self>) {
+        if let Some(f) = out.floor {
+            self.report_floor(f);
+        }
+        self.bytes_since_snapshot += out.bytes;
+        self.reset_in_flight = false;
+        if batch[0].resets_tree() && out.result.is_ok() {
+            self.resets_done += 1;
+        }
+        let mut tokens: Vec<u64> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Work::Job(j) => Some(j.token),
+                _ => None,
+            })
+            .collect();
+        if tokens.is_empty() {
+            return; // internal work (purge, a file)
+        }
+        if let Err(e) = &out.result {
+            let kind = e.kind();
+            let dropped: Vec<u64> = self
+                .queued
+                .iter()
+                .filter_map(|w| match w {
+                    Work::Job(j) => Some(j.token),
+                    _ => None,
+                })
+                .collect();
+            self.queued.retain(|w| !matches!(w, Work::Job(_)));
+            tracing::error!(error = %e, kind = kind.label(), jobs = tokens.len(), dropped = dropped.len(), "log write failed: these changes are not durable");
+            metrics::counter!("zkr_log_write_errors_total", "kind" => kind.label()).increment(1);
+            tokens.extend(dropped);
+        }
+        crate::link::send_to(
+            &self.notify,
+            "log -> quorum",
+            JobsDone {
+                tokens,
+                result: out.result,
+            },
+        );
+    }
+
+    fn snapshot_due(&self) -> bool {
+        let by_count = self.since_snapshot >= self.snapshot_at
+            && self.bytes_since_snapshot >= self.last_snapshot_bytes / 4;
+        let by_size = self.bytes_since_snapshot >= self.bytes_at;
+        by_count || by_size
     }
 
     fn maybe_snapshot(&mut self, ctx: &mut Context<Self>) {
         let Some(layout) = self.policy.layout.clone() else {
             return;
         };
-        if self.since_snapshot < self.snapshot_at || self.snapshot_running {
+        if self.snapshot_running
+            || !self.snapshot_due()
+            || self.queued.iter().any(Work::resets_tree)
+            || self.reset_in_flight
+            || self.store.trees_replaced() != self.resets_done
+        {
             return;
         }
         self.since_snapshot = 0;
-        self.snapshot_at = snapshot_threshold(self.policy.snap_count);
+        self.bytes_since_snapshot = 0;
+        self.snapshot_at = randomised(self.policy.snap_count);
+        self.bytes_at = randomised(self.policy.snap_size_limit);
         self.roll_next = true;
         self.snapshot_running = true;
         let store = self.store.clone();
         let dir: PathBuf = layout.snap_dir.clone();
         let started = Instant::now();
-        let work = tokio::task::spawn_blocking(move || snapshot::write(&store, &dir));
-        ctx.spawn(work.into_actor(self).map(move |r, act, _| {
+        let work = tokio::task::spawn_blocking(move || {
+            let w = snapshot::write(&store, &dir);
+            let floor = floor_of(&layout);
+            (w, floor)
+        });
+        ctx.spawn(work.into_actor(self).map(move |r, act, ctx| {
             act.snapshot_running = false;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match r {
-                Ok(Ok(w)) => {
+                Ok((Ok(w), floor)) => {
                     metrics::histogram!("snapshottime").record(ms);
                     metrics::histogram!(crate::node::telemetry::SNAPSHOT_DURATION)
                         .record(ms / 1000.0);
                     metrics::gauge!("zkr_snapshot_bytes").set(w.bytes as f64);
                     metrics::counter!("zkr_snapshots_total").increment(1);
+                    act.last_snapshot_bytes = w.bytes;
                     tracing::info!(
                         snapshot = %w.path.display(),
                         zxid = %format!("{:#x}", w.zxid),
@@ -275,42 +483,93 @@ impl LogActor {
                         ms = ms as u64,
                         "snapshot written"
                     );
-                    act.report_floor();
+                    if let Some(f) = floor {
+                        act.report_floor(f);
+                    }
+                    if act.policy.autopurge {
+                        act.enqueue(Work::Purge, ctx);
+                    }
                 }
-                Ok(Err(e)) => {
+                Ok((Err(e), _)) => {
                     metrics::counter!("zkr_snapshot_errors_total").increment(1);
                     tracing::error!(error = %e, "snapshot failed; the log still has every txn");
                 }
                 Err(e) => tracing::error!(error = %e, "snapshot thread died"),
             }
+            act.start_batch(ctx);
         }));
     }
 
-    fn report_floor(&self) {
-        if let Some(layout) = &self.policy.layout {
-            if let Ok(snaps) = snapshot::list(&layout.snap_dir) {
-                let floor = snaps.first().map_or(0, |(z, _)| *z);
-                crate::link::send_to(&self.floor, "log -> quorum", FloorChanged(floor));
-            }
+    fn report_floor(&mut self, floor: Zxid) {
+        if self.last_floor != Some(floor) {
+            self.last_floor = Some(floor);
+            crate::link::send_to(&self.floor, "log -> quorum", FloorChanged(floor));
         }
     }
 
-    fn purge(&mut self) {
-        let Some(layout) = &self.policy.layout else {
+    fn enqueue(&mut self, w: Work, ctx: &mut Context<Self>) {
+        self.queued.push_back(w);
+        self.start_batch(ctx);
+        crate::node::telemetry::LOG_QUEUE.set(self.queued.len());
+    }
+
+    /// Samples the free space of the log and snapshot directories (on a blocking thread).
+    fn check_space(&mut self, ctx: &mut Context<Self>) {
+        let Some(layout) = self.policy.layout.clone() else {
             return;
         };
-        if self.snapshot_running {
-            return;
-        }
-        match purge::purge(layout, self.policy.retain) {
-            Ok(p) if !p.snapshots.is_empty() || !p.segments.is_empty() => {
-                tracing::info!(snapshots = ?p.snapshots, segments = ?p.segments, "purged old snapshots and log segments");
-                self.report_floor();
+        let threshold = self
+            .policy
+            .low_space
+            .unwrap_or(self.last_snapshot_bytes + 2 * self.policy.prealloc_bytes.max(1 << 20));
+        let newest_wanted = self.last_snapshot_bytes == 0;
+        let work = tokio::task::spawn_blocking(move || {
+            let newest = newest_wanted
+                .then(|| snapshot::list(&layout.snap_dir).ok())
+                .flatten()
+                .and_then(|s| s.last().and_then(|(_, p)| std::fs::metadata(p).ok()))
+                .map(|m| m.len());
+            let dirs = [("log", &layout.log_dir), ("snap", &layout.snap_dir)]
+                .map(|(which, dir)| (which, dir.clone(), free_bytes(dir)));
+            (dirs, newest)
+        });
+        ctx.spawn(work.into_actor(self).map(move |r, act, _| {
+            let Ok((dirs, newest)) = r else { return };
+            if let Some(n) = newest {
+                if act.last_snapshot_bytes == 0 {
+                    act.last_snapshot_bytes = n;
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purge failed"),
-        }
+            let mut low = false;
+            for (which, dir, free) in dirs {
+                let Some(free) = free else { continue };
+                metrics::gauge!("zkr_disk_free_bytes", "dir" => which).set(free as f64);
+                if free < threshold {
+                    low = true;
+                    if !act.space_low {
+                        tracing::warn!(dir = %dir.display(), free, needed = threshold, "free disk space is low: the next snapshot or log segment may not fit");
+                    }
+                }
+            }
+            if act.space_low && !low {
+                tracing::info!("free disk space is back above the warning level");
+            }
+            act.space_low = low;
+            metrics::gauge!("zkr_disk_space_low").set(if low { 1.0 } else { 0.0 });
+        }));
     }
+}
+
+/// Free bytes (for unprivileged users) of the file system holding `dir`.
+pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs with a NUL-terminated path and a zeroed struct we own.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 impl Actor for LogActor {
@@ -318,7 +577,11 @@ impl Actor for LogActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(every) = self.policy.purge_interval {
-            ctx.run_interval(every, |act, _| act.purge());
+            ctx.run_interval(every, |act, ctx| act.enqueue(Work::Purge, ctx));
+        }
+        if self.policy.layout.is_some() {
+            self.check_space(ctx);
+            ctx.run_interval(Duration::from_secs(10), |act, ctx| act.check_space(ctx));
         }
     }
 }
@@ -329,9 +592,179 @@ impl Handler<Job> for LogActor {
         if let DurableAction::Append(t) = &job.action {
             self.since_snapshot += t.len() as u64;
         }
-        self.queued.push_back(job);
+        self.enqueue(Work::Job(job), ctx);
         self.maybe_snapshot(ctx);
-        self.start_batch(ctx);
-        crate::node::telemetry::LOG_QUEUE.set(self.queued.len());
+    }
+}
+
+impl Handler<WriteFile> for LogActor {
+    type Result = ();
+    fn handle(&mut self, w: WriteFile, ctx: &mut Context<Self>) {
+        self.enqueue(Work::WriteFile(w), ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::proto::Acl;
+    use crate::txn::{Txn, TxnOp};
+    use crate::txnlog::segment::FileLog;
+
+    fn create(zxid: Zxid, path: &str) -> Arc<Txn> {
+        Arc::new(Txn {
+            zxid,
+            time_ms: 0,
+            session_id: 0,
+            cxid: 0,
+            op: TxnOp::Create {
+                path: path.into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                ephemeral_owner: 0,
+                parent_cversion: 0,
+            },
+        })
+    }
+
+    /// Receives the log actor's reports.
+    #[derive(Default)]
+    struct Collector {
+        done: Arc<Mutex<Vec<JobsDone>>>,
+    }
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<JobsDone> for Collector {
+        type Result = ();
+        fn handle(&mut self, m: JobsDone, _: &mut Context<Self>) {
+            self.done.lock().unwrap().push(m);
+        }
+    }
+
+    impl Handler<FloorChanged> for Collector {
+        type Result = ();
+        fn handle(&mut self, _: FloorChanged, _: &mut Context<Self>) {}
+    }
+
+    async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        for _ in 0..2000 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("{what}: not within 10 s");
+    }
+
+    /// Issue 12, hole 6: a background snapshot must never persist a txn a truncation discards.
+    /// The log truncates to 5 (txns 6..=10 of an old epoch go), then appends the new history;
+    /// the store still holds the old tree until the quorum actor hands it the rebuilt one. A
+    /// snapshot taken in between (the appends make one due) persisted the old tree as
+    /// `snapshot.<10>`, which the next start loaded: the discarded txns came back. (A snapshot
+    /// already running when the truncation arrives is the other half: the truncation waits for
+    /// it, then removes it with the other snapshots past 5.)
+    #[actix_rt::test]
+    async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
+        let dir = std::env::temp_dir().join(format!(
+            "zkr-logactor-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let layout = Layout::new(&dir);
+        let old: Vec<Arc<Txn>> = (1..=10).map(|z| create(z, &format!("/old{z}"))).collect();
+        let mut log = FileLog::open(&layout, None, 0, true, 4096).unwrap();
+        log.append(&old).unwrap();
+        log.sync().unwrap();
+        let mut tree = DataTree::new();
+        for t in &old {
+            tree.apply(t);
+        }
+        let store = Arc::new(Store::new(tree, Default::default()));
+        let collector = Collector::default();
+        let done = collector.done.clone();
+        let collector = collector.start();
+        let policy = SnapshotPolicy {
+            layout: Some(layout.clone()),
+            data_dir: Some(dir.clone()),
+            snap_count: 2,
+            snap_size_limit: u64::MAX,
+            retain: 3,
+            autopurge: false,
+            purge_interval: None,
+            low_space: None,
+            prealloc_bytes: 4096,
+        };
+        let actor = LogActor::new(
+            Box::new(log),
+            collector.clone().recipient(),
+            collector.recipient(),
+            store.clone(),
+            policy,
+        )
+        .start();
+        actor.do_send(Job {
+            token: 1,
+            action: DurableAction::Truncate { to: 5 },
+        });
+        wait_for("the truncation", || done.lock().unwrap().len() == 1).await;
+        let new: Vec<Arc<Txn>> = (6..=9).map(|z| create(z, &format!("/new{z}"))).collect();
+        for (i, t) in new.iter().enumerate() {
+            actor.do_send(Job {
+                token: 2 + i as u64,
+                action: DurableAction::Append(vec![t.clone()]),
+            });
+        }
+        wait_for("the jobs", || {
+            done.lock()
+                .unwrap()
+                .iter()
+                .map(|d| d.tokens.len())
+                .sum::<usize>()
+                == 5
+        })
+        .await;
+        // The quorum actor's part: the rebuilt tree (plus the new txns) replaces the store's.
+        let rebuilt = match done.lock().unwrap().remove(0).result {
+            Ok(JobEffect::Tree(t)) => t,
+            other => panic!("{other:?}"),
+        };
+        let mut rebuilt = *rebuilt;
+        for t in &new {
+            rebuilt.apply(t);
+        }
+        store.replace_tree(rebuilt);
+        // Later appends make a snapshot due again: it is taken from the new tree.
+        let more: Vec<Arc<Txn>> = (10..=12).map(|z| create(z, &format!("/new{z}"))).collect();
+        for (i, t) in more.iter().enumerate() {
+            actor.do_send(Job {
+                token: 10 + i as u64,
+                action: DurableAction::Append(vec![t.clone()]),
+            });
+        }
+        wait_for("a snapshot of the new tree", || {
+            snapshot::list(&layout.snap_dir)
+                .unwrap()
+                .iter()
+                .any(|(z, _)| *z >= 9)
+        })
+        .await;
+        // Let any snapshot still being written finish.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (z, path) in snapshot::list(&layout.snap_dir).unwrap() {
+            let t = snapshot::load(&path).unwrap();
+            assert!(
+                t.get("/old6").is_none(),
+                "snapshot.{z:#x} holds /old6, a txn the truncation discarded"
+            );
+        }
+        let rec = recovery::recover(&layout).unwrap();
+        assert!(rec.tree.get("/old6").is_none() && rec.tree.get("/new6").is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

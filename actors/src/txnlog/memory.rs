@@ -1,38 +1,114 @@
 //! A log that keeps txns in memory only: for tests of the actor wiring and for nodes run with
-//! an in-memory data store. Nothing survives a restart.
+//! an in-memory data store. Nothing survives the process; within it, [`MemoryLog::reopen`]
+//! plays a restart (what was synced is kept, the unsynced tail is lost), so the same
+//! [`LogBackend`] suite runs against it as against the file log.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use super::{LogBackend, LogError};
-use crate::txn::Txn;
+use crate::txn::{Txn, Zxid};
+
+/// What a memory log holds "durably".
+#[derive(Debug, Default, Clone)]
+pub struct MemoryDisk {
+    /// The snapshot the log starts after (SNAP), if any.
+    pub snapshot: Option<(Zxid, Bytes)>,
+    /// Synced txns, oldest first.
+    pub txns: Vec<Arc<Txn>>,
+}
 
 /// In-memory log.
 #[derive(Debug, Default)]
 pub struct MemoryLog {
-    /// Everything appended.
-    pub txns: Vec<Arc<Txn>>,
+    disk: Arc<Mutex<MemoryDisk>>,
+    unsynced: Vec<Arc<Txn>>,
+    last: Zxid,
     /// Number of syncs.
     pub syncs: u64,
+    /// Test switch: the next this-many syncs fail with EIO.
+    pub failing_syncs: u32,
+}
+
+impl MemoryLog {
+    /// The same durable contents after a restart (unsynced txns lost).
+    pub fn reopen(disk: Arc<Mutex<MemoryDisk>>) -> MemoryLog {
+        let last = {
+            let d = disk.lock().unwrap_or_else(|p| p.into_inner());
+            d.txns
+                .last()
+                .map_or(d.snapshot.as_ref().map_or(0, |s| s.0), |t| t.zxid)
+        };
+        MemoryLog {
+            disk,
+            unsynced: Vec::new(),
+            last,
+            syncs: 0,
+            failing_syncs: 0,
+        }
+    }
+
+    /// The durable contents (shared: they outlive this log).
+    pub fn disk(&self) -> Arc<Mutex<MemoryDisk>> {
+        self.disk.clone()
+    }
+
+    fn durable(&self) -> std::sync::MutexGuard<'_, MemoryDisk> {
+        self.disk.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl LogBackend for MemoryLog {
-    fn append(&mut self, txns: &[Arc<Txn>]) -> Result<(), LogError> {
-        self.txns.extend(txns.iter().cloned());
-        Ok(())
+    fn append(&mut self, txns: &[Arc<Txn>]) -> Result<u64, LogError> {
+        self.last = super::check_follows(self.last, txns)?;
+        self.unsynced.extend(txns.iter().cloned());
+        Ok(0)
     }
 
     fn sync(&mut self) -> Result<(), LogError> {
+        super::injected_sync_failure(&mut self.failing_syncs, "<memory>")?;
         self.syncs += 1;
+        let mut pending = std::mem::take(&mut self.unsynced);
+        self.durable().txns.append(&mut pending);
         Ok(())
     }
 
-    fn truncate_after(&mut self, to: crate::txn::Zxid) -> Result<(), LogError> {
-        self.txns.retain(|t| t.zxid <= to);
+    fn discard_unsynced(&mut self) -> Result<(), LogError> {
+        self.unsynced.clear();
+        let d = self.durable();
+        let last = d
+            .txns
+            .last()
+            .map_or(d.snapshot.as_ref().map_or(0, |s| s.0), |t| t.zxid);
+        drop(d);
+        self.last = last;
         Ok(())
     }
 
-    fn clear(&mut self, _base: crate::txn::Zxid) -> Result<(), LogError> {
-        self.txns.clear();
+    fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
+        self.unsynced.clear();
+        let mut d = self.durable();
+        if d.snapshot.as_ref().is_some_and(|(z, _)| *z > to) {
+            d.snapshot = None;
+        }
+        d.txns.retain(|t| t.zxid <= to);
+        drop(d);
+        self.last = to;
         Ok(())
+    }
+
+    fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError> {
+        self.unsynced.clear();
+        let mut d = self.durable();
+        d.snapshot = Some((zxid, Bytes::copy_from_slice(bytes)));
+        d.txns.clear();
+        drop(d);
+        self.last = zxid;
+        Ok(())
+    }
+
+    fn last_zxid(&self) -> Zxid {
+        self.last
     }
 }

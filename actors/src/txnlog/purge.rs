@@ -21,11 +21,10 @@ pub fn purge(layout: &Layout, keep: usize) -> io::Result<Purged> {
     let keep = keep.max(1);
     let mut out = Purged::default();
     let snaps = snapshot::list(&layout.snap_dir)?;
-    if snaps.len() <= keep {
-        remove_tmp(layout)?;
+    if snaps.is_empty() {
         return Ok(out);
     }
-    let (old, kept) = snaps.split_at(snaps.len() - keep);
+    let (old, kept) = snaps.split_at(snaps.len().saturating_sub(keep));
     let oldest_kept = kept[0].0;
     for (_, p) in old {
         std::fs::remove_file(p)?;

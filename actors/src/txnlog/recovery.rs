@@ -8,6 +8,13 @@
 //! * A damaged record in the last segment (torn write, CRC mismatch) ends the log there: the
 //!   rest is cut off and a log line says how many bytes and which zxids were dropped. Damage in
 //!   an earlier segment is an error (cutting there would lose later segments).
+//! * What a crash or a full disk leaves is accepted, wherever it is, and said: a segment that
+//!   holds no record (empty, a torn header, a header and zeros: one that could not be started)
+//!   is removed; a segment without its preallocation ends at its last record; an unfinished
+//!   snapshot (`.tmp`, empty or half-written) is removed. A segment with a bad header but data
+//!   after it is damage (a started segment always has its header synced first).
+//! * When the newest usable snapshot is ahead of the whole log (a crash during a snapshot
+//!   install), the log is continued in a new segment after it.
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +60,8 @@ pub struct Recovered {
     pub recent: Vec<std::sync::Arc<crate::txn::Txn>>,
     /// The oldest snapshot's zxid (0 without one): the lowest point the log can be cut back to.
     pub floor: Zxid,
+    /// What was dropped as a crash or full-disk leftover (one line each), already logged.
+    pub dropped: Vec<String>,
 }
 
 /// How many replayed txns recovery keeps for [`Recovered::recent`].
@@ -84,6 +93,16 @@ pub enum RecoveryError {
     /// A segment cannot be read.
     #[error("cannot read log: {0}")]
     Scan(#[from] segment::ScanError),
+    /// A segment whose header is damaged but that holds data after it.
+    #[error("damaged header in {segment} ({reason}) with {bytes} bytes of records after it; refusing to start")]
+    DamagedHeader {
+        /// The segment.
+        segment: String,
+        /// What is wrong.
+        reason: String,
+        /// Non-zero bytes after the header.
+        bytes: u64,
+    },
     /// A directory cannot be listed.
     #[error("cannot list {dir}: {source}")]
     List {
@@ -105,6 +124,8 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
         let dir = dir.display().to_string();
         move |source| RecoveryError::List { dir, source }
     };
+    let mut dropped = Vec::new();
+    remove_unfinished_snapshots(&layout.snap_dir, &mut dropped);
     let mut snaps = snapshot::list(&layout.snap_dir).map_err(list_err(&layout.snap_dir))?;
     snaps.reverse();
     let mut tree = None;
@@ -131,7 +152,8 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
     let mut truncated_bytes = 0u64;
     let mut recent: std::collections::VecDeque<std::sync::Arc<crate::txn::Txn>> =
         Default::default();
-    let segments = segment::list(&layout.log_dir).map_err(list_err(&layout.log_dir))?;
+    let mut segments = segment::list(&layout.log_dir).map_err(list_err(&layout.log_dir))?;
+    drop_unstarted_segments(&mut segments, &mut dropped)?;
     let n = segments.len();
     for (i, (_, path)) in segments.iter().enumerate() {
         let last = i + 1 == n;
@@ -140,7 +162,9 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
         }
         // Txns are applied as they are read: the segment is never held whole.
         let mut gap = None;
-        let scanned = segment::scan_each(path, |txn, _| {
+        let mut last_txn = None;
+        let (first_zxid, end) = segment::scan_each(path, |txn, _| {
+            last_txn = Some(txn.zxid);
             if gap.is_some() || (txn.zxid <= prev && txn.zxid <= start) {
                 return;
             }
@@ -159,24 +183,19 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
             if recent.len() > RECENT_KEPT {
                 recent.pop_front();
             }
-        });
-        let end = match scanned {
-            Ok((_, end)) => end,
-            Err(segment::ScanError::Header { path: p, source }) if last => {
-                // A segment whose header never reached the disk holds no acknowledged txn.
-                tracing::warn!(segment = %p, error = %source, "last log segment has no valid header; removing it");
-                let _ = std::fs::remove_file(path);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        })?;
         if let Some(gap) = gap {
             return Err(gap);
         }
+        // The last segment is continued only if its records reach the recovered state (after a
+        // crash during a snapshot install the snapshot is ahead of the whole old log).
+        let reaches = last_txn.map_or(first_zxid <= prev + 1, |z| z >= start);
         match end {
             SegmentEnd::Clean(end) => {
-                if last {
+                if last && reaches {
                     tail = Some((path.clone(), end));
+                } else if last {
+                    tracing::warn!(segment = %path.display(), snapshot = %format!("{start:#x}"), "the log ends before the newest snapshot (an interrupted snapshot install): a new segment follows it");
                 }
             }
             SegmentEnd::Damaged {
@@ -192,7 +211,7 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
                         reason,
                     });
                 }
-                let dropped = if zxids_after.is_empty() {
+                let lost = if zxids_after.is_empty() {
                     "no intact txn after it".to_string()
                 } else {
                     format!(
@@ -208,11 +227,17 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
                     %reason,
                     bytes = bytes_after,
                     last_good_zxid = %format!("{prev:#x}"),
-                    "damaged log tail: truncating {bytes_after} bytes after zxid {prev:#x}; {dropped}"
+                    "damaged log tail: truncating {bytes_after} bytes after zxid {prev:#x}; {lost}"
                 );
                 metrics::counter!("zkr_log_truncations_total").increment(1);
                 truncated_bytes += bytes_after;
-                tail = Some((path.clone(), offset));
+                dropped.push(format!(
+                    "{}: {bytes_after} bytes of a damaged tail at offset {offset} ({reason}); {lost}",
+                    path.display()
+                ));
+                if reaches {
+                    tail = Some((path.clone(), offset));
+                }
             }
         }
     }
@@ -229,7 +254,86 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
         truncated_bytes,
         recent: recent.into(),
         floor,
+        dropped,
     })
+}
+
+/// Removes (from disk and from `segments`) the segments that were never started: a segment is
+/// started by writing and syncing its header before any record, so one without a valid header
+/// and with nothing after it holds no txn (a crash or a full disk while it was being started),
+/// wherever it is. One with a bad header and data after it is damage.
+fn drop_unstarted_segments(
+    segments: &mut Vec<(Zxid, PathBuf)>,
+    dropped: &mut Vec<String>,
+) -> Result<(), RecoveryError> {
+    let mut keep = Vec::with_capacity(segments.len());
+    for (z, path) in segments.drain(..) {
+        let p = path.display().to_string();
+        let scan_err = |source| segment::ScanError::Io {
+            path: p.clone(),
+            source,
+        };
+        let head = read_head(&path).map_err(scan_err)?;
+        let Err(why) = super::format::parse_header(&head, super::format::LOG_MAGIC) else {
+            keep.push((z, path));
+            continue;
+        };
+        let buf = super::format::read_file(&path).map_err(scan_err)?;
+        let bytes = buf
+            .iter()
+            .skip(super::format::HEADER_LEN)
+            .filter(|b| **b != 0)
+            .count() as u64;
+        if bytes > 0 {
+            return Err(RecoveryError::DamagedHeader {
+                segment: p,
+                reason: why.to_string(),
+                bytes,
+            });
+        }
+        tracing::warn!(segment = %p, size = buf.len(), error = %why, "log segment that was never started (no record in it): removing it");
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(segment = %p, error = %e, "cannot remove it; it is skipped");
+        }
+        dropped.push(format!(
+            "{p}: a log segment that was never started ({why}, {} bytes, no record): removed",
+            buf.len()
+        ));
+    }
+    *segments = keep;
+    Ok(())
+}
+
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(super::format::HEADER_LEN);
+    std::fs::File::open(path)?
+        .take(super::format::HEADER_LEN as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Removes `snapshot.*.tmp` files: snapshots whose writing a crash or a full disk interrupted
+/// (a finished snapshot is renamed from its temp file only once synced).
+fn remove_unfinished_snapshots(dir: &Path, dropped: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("snapshot.") && name.ends_with(".tmp")) {
+            continue;
+        }
+        let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+        tracing::warn!(file = %e.path().display(), bytes, "unfinished snapshot (interrupted while written); removing it");
+        if let Err(err) = std::fs::remove_file(e.path()) {
+            tracing::warn!(file = %e.path().display(), error = %err, "cannot remove it");
+        }
+        dropped.push(format!(
+            "{}: an unfinished snapshot of {bytes} bytes: removed",
+            e.path().display()
+        ));
+    }
 }
 
 #[cfg(test)]

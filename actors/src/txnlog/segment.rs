@@ -6,16 +6,22 @@
 //! * `FileLog::sync` returns only after every appended record is on disk (fdatasync), unless
 //!   `force_sync` is off;
 //! * after a failed append or sync, the file is cut back to the end of the last synced batch,
-//!   so a txn that was never acknowledged cannot be replayed later.
+//!   so a txn that was never acknowledged cannot be replayed later, and the next append follows
+//!   the last synced txn; if the cut itself fails, the next append retries it before writing;
+//! * after an I/O error (not a full disk) the segment is closed at its synced end and the next
+//!   append starts a new one: pages whose fsync failed are never trusted again;
+//! * a segment that could not be started (its header or preallocation failed) is removed, so
+//!   a full disk leaves no empty segment between two others.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::FileExt;
+use std::fs::File;
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::format::{self, RecordRead, HEADER_LEN, LOG_MAGIC};
-use super::{LogBackend, LogError};
+use super::fs::{LogFile, LogFs, RealFs};
+use super::recovery::Layout;
+use super::{snapshot, LogBackend, LogError};
 use crate::txn::{Txn, Zxid};
 
 /// Preallocation step of a segment (ZooKeeper preallocates 64 MiB).
@@ -177,61 +183,80 @@ fn damaged(rest: &[u8], off: usize, reason: String) -> SegmentEnd {
     }
 }
 
-fn io_err(path: &Path, source: io::Error) -> LogError {
-    LogError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// fsyncs a directory so a new or renamed file's entry is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn preallocate(file: &File, len: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fallocate on a file descriptor we own; mode 0 only allocates blocks.
-    let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
-    if r == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
-        return file.set_len(len.max(file.metadata()?.len()));
-    }
-    Err(e)
+/// The segment being appended to.
+struct Current {
+    file: Box<dyn LogFile>,
+    path: PathBuf,
 }
 
-/// The appending side of the log.
+/// The appending side of the log (and the snapshots a leader installs), in a [`Layout`].
 pub struct FileLog {
-    dir: PathBuf,
-    current: Option<(File, PathBuf)>,
+    fs: Arc<dyn LogFs>,
+    layout: Layout,
+    current: Option<Current>,
+    /// End of the records written.
     offset: u64,
+    /// End of the records synced.
     synced_offset: u64,
+    /// Bytes reserved in the current segment.
     allocated: u64,
     prealloc_bytes: u64,
     force_sync: bool,
     roll_requested: bool,
     buf: Vec<u8>,
-    last_zxid: Option<Zxid>,
+    /// The last txn appended.
+    last_zxid: Zxid,
+    /// The last txn synced.
+    synced_zxid: Zxid,
+    /// A failed append or sync could not be cut back: do it before the next write.
+    cut_pending: bool,
+    /// An I/O error hit the current segment: once cut back, the next append starts a new one.
+    abandon: bool,
+    /// A whole preallocation step did not fit: the segment grows by what each batch needs.
+    exact_allocation: bool,
     /// Number of fsyncs done.
     pub fsyncs: u64,
 }
 
 impl FileLog {
-    /// A log in `dir` that continues the segment `tail` (path and end of its valid records), or
-    /// starts a new segment at the first append.
+    /// A log in `layout` that continues the segment `tail` (path and end of its valid records),
+    /// or starts a new segment at the first append; `last_zxid` is the recovered last txn.
     pub fn open(
-        dir: &Path,
+        layout: &Layout,
         tail: Option<(PathBuf, u64)>,
         last_zxid: Zxid,
         force_sync: bool,
         prealloc_bytes: u64,
     ) -> Result<FileLog, LogError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        FileLog::open_on(
+            Arc::new(RealFs),
+            layout,
+            tail,
+            last_zxid,
+            force_sync,
+            prealloc_bytes,
+        )
+    }
+
+    /// [`FileLog::open`] on a given file system (tests inject faults through it).
+    pub fn open_on(
+        fs: Arc<dyn LogFs>,
+        layout: &Layout,
+        tail: Option<(PathBuf, u64)>,
+        last_zxid: Zxid,
+        force_sync: bool,
+        prealloc_bytes: u64,
+    ) -> Result<FileLog, LogError> {
+        let dir = &layout.log_dir;
+        fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
         let mut log = FileLog {
-            dir: dir.to_path_buf(),
+            fs,
+            layout: layout.clone(),
             current: None,
             offset: 0,
             synced_offset: 0,
@@ -240,102 +265,155 @@ impl FileLog {
             force_sync,
             roll_requested: false,
             buf: Vec::with_capacity(64 * 1024),
-            last_zxid: Some(last_zxid),
+            last_zxid,
+            synced_zxid: last_zxid,
+            cut_pending: false,
+            abandon: false,
+            exact_allocation: false,
             fsyncs: 0,
         };
         if let Some((path, end)) = tail {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(|e| io_err(&path, e))?;
+            let mut file = log
+                .fs
+                .open(&path, false)
+                .map_err(|e| LogError::io(&path, e))?;
             // Cut whatever follows the valid records (a torn tail), durably.
-            file.set_len(end).map_err(|e| io_err(&path, e))?;
-            file.sync_all().map_err(|e| io_err(&path, e))?;
+            file.set_len(end).map_err(|e| LogError::io(&path, e))?;
+            file.sync_all().map_err(|e| LogError::io(&path, e))?;
             log.allocated = end;
             log.offset = end;
             log.synced_offset = end;
-            log.current = Some((file, path));
+            log.current = Some(Current { file, path });
         }
         Ok(log)
     }
 
-    /// Starts a new segment at the next append (done when a snapshot begins).
-    pub fn request_roll(&mut self) {
-        self.roll_requested = true;
+    /// Where the log and snapshots live.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     fn roll(&mut self, first_zxid: Zxid) -> Result<(), LogError> {
-        let path = self.dir.join(segment_name(first_zxid));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
-        file.write_all(&format::header(LOG_MAGIC, first_zxid))
-            .map_err(|e| io_err(&path, e))?;
-        preallocate(&file, self.prealloc_bytes).map_err(|e| io_err(&path, e))?;
-        file.sync_all().map_err(|e| io_err(&path, e))?;
-        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        let dir = self.layout.log_dir.clone();
+        let path = dir.join(segment_name(first_zxid));
+        let header = format::header(LOG_MAGIC, first_zxid);
+        let prealloc = self.prealloc_bytes;
+        let mut allocated = prealloc;
+        let made = self.fs.open(&path, true).and_then(|mut file| {
+            file.write_all_at(&header, 0)?;
+            if let Err(e) = file.allocate(prealloc) {
+                if !super::is_disk_full(&e) {
+                    return Err(e);
+                }
+                // Not room for a whole preallocation: the segment grows record by record.
+                allocated = 0;
+            }
+            file.sync_all()?;
+            Ok(file)
+        });
+        let file = match made.and_then(|f| self.fs.sync_dir(&dir).map(|_| f)) {
+            Ok(f) => f,
+            Err(e) => {
+                // Leave no empty or headless segment behind (it would sit between two others).
+                if let Err(e2) = self.fs.remove(&path) {
+                    tracing::warn!(segment = %path.display(), error = %e2, "cannot remove a segment that could not be started; recovery will drop it");
+                }
+                return Err(LogError::io(&path, e));
+            }
+        };
         tracing::debug!(segment = %path.display(), "new log segment");
-        self.current = Some((file, path));
+        self.current = Some(Current { file, path });
         self.offset = HEADER_LEN as u64;
         self.synced_offset = self.offset;
-        self.allocated = self.prealloc_bytes;
+        self.exact_allocation = allocated == 0;
+        self.allocated = allocated.max(HEADER_LEN as u64);
         self.roll_requested = false;
         Ok(())
     }
 
-    /// After a failed append or sync: cut the segment back to the last synced batch.
-    pub fn discard_unsynced(&mut self) -> Result<(), LogError> {
-        if let Some((file, path)) = &self.current {
-            file.set_len(self.synced_offset)
-                .map_err(|e| io_err(path, e))?;
-            file.sync_all().map_err(|e| io_err(path, e))?;
+    /// Cuts the current segment back to its synced end (durably) and forgets the unsynced txns.
+    fn cut_back(&mut self) -> Result<(), LogError> {
+        self.offset = self.synced_offset;
+        self.last_zxid = self.synced_zxid;
+        self.cut_pending = true;
+        if let Some(c) = &mut self.current {
+            c.file
+                .set_len(self.synced_offset)
+                .and_then(|_| c.file.sync_all())
+                .map_err(|e| LogError::io(&c.path, e))?;
             self.allocated = self.synced_offset;
         }
-        self.offset = self.synced_offset;
+        self.cut_pending = false;
+        if std::mem::take(&mut self.abandon) && self.current.take().is_some() {
+            tracing::warn!("I/O error: the log goes on in a new segment");
+        }
         Ok(())
+    }
+
+    /// Notes how `e` hit the current segment.
+    fn failed(&mut self, e: LogError) -> LogError {
+        if e.kind() == super::LogErrorKind::Io {
+            self.abandon = true;
+        }
+        e
     }
 
     /// The segment being written and the end of its synced records.
     pub fn position(&self) -> Option<(PathBuf, u64)> {
         self.current
             .as_ref()
-            .map(|(_, p)| (p.clone(), self.synced_offset))
+            .map(|c| (c.path.clone(), self.synced_offset))
+    }
+
+    /// Removes every segment, newest first, and makes that durable.
+    fn remove_segments(&mut self) -> Result<(), LogError> {
+        self.current = None;
+        let dir = self.layout.log_dir.clone();
+        let segs = list(&dir).map_err(|e| LogError::io(&dir, e))?;
+        for (_, path) in segs.iter().rev() {
+            self.fs.remove(path).map_err(|e| LogError::io(path, e))?;
+        }
+        self.fs.sync_dir(&dir).map_err(|e| LogError::io(&dir, e))
+    }
+
+    /// Removes the snapshots `which` selects, and makes that durable.
+    fn remove_snapshots(&self, mut which: impl FnMut(Zxid) -> bool) -> Result<(), LogError> {
+        let dir = &self.layout.snap_dir;
+        let snaps = snapshot::list(dir).map_err(|e| LogError::io(dir, e))?;
+        let mut removed = false;
+        for (z, p) in snaps.iter().rev() {
+            if which(*z) {
+                self.fs.remove(p).map_err(|e| LogError::io(p, e))?;
+                removed = true;
+            }
+        }
+        if removed {
+            self.fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn reset_to(&mut self, zxid: Zxid) {
+        self.current = None;
+        self.offset = 0;
+        self.synced_offset = 0;
+        self.allocated = 0;
+        self.last_zxid = zxid;
+        self.synced_zxid = zxid;
+        self.cut_pending = false;
+        self.abandon = false;
     }
 }
 
-/// Test-only seam for machines where a test cannot mount a small filesystem: while the file
-/// named by this environment variable exists, appends fail as on a full disk.
-pub const FAULT_FILE_ENV: &str = "ZKR_TEST_LOG_FULL_WHILE_EXISTS";
-
-fn injected_disk_full() -> Option<io::Error> {
-    let flag = std::env::var_os(FAULT_FILE_ENV)?;
-    Path::new(&flag)
-        .exists()
-        .then(|| io::Error::from_raw_os_error(libc::ENOSPC))
-}
-
 impl LogBackend for FileLog {
-    fn append(&mut self, txns: &[Arc<Txn>]) -> Result<(), LogError> {
+    fn append(&mut self, txns: &[Arc<Txn>]) -> Result<u64, LogError> {
         let Some(first) = txns.first() else {
-            return Ok(());
+            return Ok(0);
         };
-        if let Some(e) = injected_disk_full() {
-            return Err(io_err(&self.dir, e));
+        if self.cut_pending {
+            self.cut_back()?;
         }
-        let mut prev = self.last_zxid;
-        for t in txns {
-            if let Some(last) = prev {
-                if !super::recovery::follows(last, t.zxid) {
-                    return Err(LogError::NotContiguous { zxid: t.zxid, last });
-                }
-            }
-            prev = Some(t.zxid);
-        }
+        let prev = super::check_follows(self.last_zxid, txns)?;
         self.buf.clear();
         for t in txns {
             format::encode_record(t.as_ref(), &mut self.buf).map_err(|message| {
@@ -345,59 +423,93 @@ impl LogBackend for FileLog {
                 }
             })?;
         }
-        let too_big = self.offset + self.buf.len() as u64 > self.prealloc_bytes.max(self.allocated)
-            && self.offset > HEADER_LEN as u64;
+        let len = self.buf.len() as u64;
+        let too_big = self.offset > HEADER_LEN as u64 && self.offset + len > self.prealloc_bytes;
         if self.current.is_none() || self.roll_requested || too_big {
             self.roll(first.zxid)?;
         }
-        let (file, path) = self.current.as_ref().expect("a segment after roll");
-        let end = self.offset + self.buf.len() as u64;
+        let end = self.offset + len;
+        let c = self.current.as_mut().expect("a segment after roll");
         if end > self.allocated {
-            let want = end.div_ceil(self.prealloc_bytes) * self.prealloc_bytes;
-            preallocate(file, want).map_err(|e| io_err(path, e))?;
+            let mut want = end.div_ceil(self.prealloc_bytes) * self.prealloc_bytes;
+            let mut r = if self.exact_allocation {
+                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+            } else {
+                c.file.allocate(want)
+            };
+            if r.as_ref().is_err_and(super::is_disk_full) {
+                // Not room for a whole step: take just what this batch needs, and do not try a
+                // whole step again in this segment (a failing fallocate on a nearly full
+                // tmpfs costs tens of ms).
+                self.exact_allocation = true;
+                want = end;
+                r = c.file.allocate(want);
+            }
+            if let Err(e) = r {
+                let e = LogError::io(&c.path, e);
+                return Err(self.failed(e));
+            }
             self.allocated = want;
         }
-        file.write_all_at(&self.buf, self.offset)
-            .map_err(|e| io_err(path, e))?;
+        // From here on the file may hold unsynced records: a failure must cut them.
+        self.cut_pending = true;
+        if let Err(e) = c.file.write_all_at(&self.buf, self.offset) {
+            let e = LogError::io(&c.path, e);
+            return Err(self.failed(e));
+        }
         self.offset = end;
         self.last_zxid = prev;
-        metrics::counter!("zkr_log_bytes_total").increment(self.buf.len() as u64);
-        Ok(())
+        metrics::counter!("zkr_log_bytes_total").increment(len);
+        Ok(len)
     }
 
     fn sync(&mut self) -> Result<(), LogError> {
-        if let Some((file, path)) = &self.current {
-            if self.force_sync {
-                file.sync_data().map_err(|e| io_err(path, e))?;
+        if let Some(c) = &mut self.current {
+            if self.force_sync && self.offset > self.synced_offset {
+                if let Err(e) = c.file.sync_data() {
+                    let e = LogError::io(&c.path, e);
+                    return Err(self.failed(e));
+                }
                 self.fsyncs += 1;
                 metrics::counter!("zkr_fsyncs_total").increment(1);
             }
         }
         self.synced_offset = self.offset;
+        self.synced_zxid = self.last_zxid;
+        self.cut_pending = false;
         Ok(())
     }
 
     fn discard_unsynced(&mut self) -> Result<(), LogError> {
-        FileLog::discard_unsynced(self)
+        self.cut_back()
     }
 
     fn request_roll(&mut self) {
-        FileLog::request_roll(self)
+        self.roll_requested = true;
     }
 
     fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
+        // Newer snapshots first: a crash after this leaves the old log, which recovery replays
+        // from an older snapshot (the old history); never a snapshot ahead of a cut log.
+        self.remove_snapshots(|z| z > to)?;
         self.current = None;
-        let segs = list(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        let dir = self.layout.log_dir.clone();
+        let segs = list(&dir).map_err(|e| LogError::io(&dir, e))?;
         let mut tail = None;
         for (first, path) in segs.iter().rev() {
             if *first > to {
-                std::fs::remove_file(path).map_err(|e| io_err(path, e))?;
+                self.fs.remove(path).map_err(|e| LogError::io(path, e))?;
                 continue;
             }
-            let sc = scan(path).map_err(|e| LogError::Io {
-                path: path.display().to_string(),
-                source: io::Error::other(e.to_string()),
-            })?;
+            let sc = match scan(path) {
+                Ok(sc) => sc,
+                // A segment that never got its header holds nothing: drop it too.
+                Err(ScanError::Header { .. }) => {
+                    self.fs.remove(path).map_err(|e| LogError::io(path, e))?;
+                    continue;
+                }
+                Err(ScanError::Io { source, .. }) => return Err(LogError::io(path, source)),
+            };
             // Cut at the first record after `to` (or keep everything valid).
             let cut = sc
                 .txns
@@ -408,37 +520,39 @@ impl LogBackend for FileLog {
                     SegmentEnd::Clean(e) => e,
                     SegmentEnd::Damaged { offset, .. } => offset,
                 });
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(path)
-                .map_err(|e| io_err(path, e))?;
-            file.set_len(cut).map_err(|e| io_err(path, e))?;
-            file.sync_all().map_err(|e| io_err(path, e))?;
+            let mut file = self
+                .fs
+                .open(path, false)
+                .map_err(|e| LogError::io(path, e))?;
+            file.set_len(cut)
+                .and_then(|_| file.sync_all())
+                .map_err(|e| LogError::io(path, e))?;
             tail = Some((file, path.clone(), cut));
             break;
         }
-        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        self.fs.sync_dir(&dir).map_err(|e| LogError::io(&dir, e))?;
+        self.reset_to(to);
         if let Some((file, path, cut)) = tail {
             self.allocated = cut;
             self.offset = cut;
             self.synced_offset = cut;
-            self.current = Some((file, path));
+            self.current = Some(Current { file, path });
         }
-        self.last_zxid = Some(to);
         Ok(())
     }
 
-    fn clear(&mut self, base: Zxid) -> Result<(), LogError> {
-        self.current = None;
-        for (_, path) in list(&self.dir).map_err(|e| io_err(&self.dir, e))? {
-            std::fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
-        }
-        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
-        self.offset = 0;
-        self.synced_offset = 0;
-        self.allocated = 0;
-        self.last_zxid = Some(base);
+    fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError> {
+        let dir = self.layout.snap_dir.clone();
+        // The new snapshot is durable before anything old goes: a crash at any point leaves
+        // either the old state or this snapshot (with, at worst, an old log recovery skips).
+        snapshot::save_bytes(&dir, zxid, bytes).map_err(|e| LogError::io(&dir, e))?;
+        self.remove_segments()?;
+        self.remove_snapshots(|z| z != zxid)?;
+        self.reset_to(zxid);
         Ok(())
+    }
+
+    fn last_zxid(&self) -> Zxid {
+        self.last_zxid
     }
 }

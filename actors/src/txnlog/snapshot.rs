@@ -268,7 +268,8 @@ fn write_tree(
     Ok((bytes, node_count))
 }
 
-/// Writes a snapshot of `store` into `dir` (blocking; run it off the actor threads).
+/// Writes a snapshot of `store` into `dir` (blocking; run it off the actor threads). An
+/// unfinished temp file is removed (a full disk must not keep it filled).
 pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
     std::fs::create_dir_all(dir)?;
     let (zxid, sessions, bound) = {
@@ -277,22 +278,45 @@ pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
     };
     let final_path = dir.join(snapshot_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-    let file = File::create(&tmp)?;
+    let written = write_tmp(store, &tmp, zxid, sessions, bound).and_then(|(bytes, nodes)| {
+        std::fs::rename(&tmp, &final_path)?;
+        sync_dir(dir)?;
+        Ok((bytes, nodes))
+    });
+    let (bytes, nodes) = written.inspect_err(|_| remove_tmp(&tmp))?;
+    Ok(Written {
+        zxid,
+        path: final_path,
+        bytes,
+        nodes,
+    })
+}
+
+/// Removes an unfinished snapshot's temp file (a full disk must not keep it filled).
+fn remove_tmp(tmp: &Path) {
+    if let Err(e) = std::fs::remove_file(tmp) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(file = %tmp.display(), error = %e, "cannot remove an unfinished snapshot");
+        }
+    }
+}
+
+/// Writes the snapshot's temp file and syncs it; returns (bytes, nodes).
+fn write_tmp(
+    store: &Arc<Store>,
+    tmp: &Path,
+    zxid: Zxid,
+    sessions: Vec<(SessionId, i32, Bytes)>,
+    bound: NodeId,
+) -> io::Result<(u64, u64)> {
+    let file = File::create(tmp)?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
     out.write_all(&format::header(SNAP_MAGIC, zxid))?;
     // Nodes created after `zxid` at ids from `bound` on are in the log after the snapshot.
     let (bytes, nodes) = write_tree(&mut out, sessions, bound, |f| f(&store.tree()))?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, &final_path)?;
-    sync_dir(dir)?;
-    Ok(Written {
-        zxid,
-        path: final_path,
-        bytes: HEADER_LEN as u64 + bytes,
-        nodes,
-    })
+    Ok((HEADER_LEN as u64 + bytes, nodes))
 }
 
 fn to_snap(n: &NodeRef<'_>, acl: u32) -> SnapNode {
@@ -447,12 +471,14 @@ pub fn save_bytes(dir: &Path, zxid: Zxid, bytes: &[u8]) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let final_path = dir.join(snapshot_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, &final_path)?;
-    sync_dir(dir)?;
+    let saved = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|_| std::fs::rename(&tmp, &final_path))
+        .and_then(|_| sync_dir(dir));
+    saved.inspect_err(|_| remove_tmp(&tmp))?;
     Ok(final_path)
 }
 

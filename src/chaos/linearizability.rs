@@ -18,10 +18,8 @@
 //! Models here: a ZooKeeper znode as a register with versions, read with sync + getData and
 //! written with setData(expected version) (compare-and-set).
 //!
-//! This file is shared by the integration tests that include it with
-//! `#[path = "common/linearizability.rs"] mod linearizability;`. Its own unit tests run with
-//! every test target that includes it.
-#![allow(dead_code)]
+//! Shared by `zkr chaos` (its register workload) and the integration tests
+//! (tests/linearizability.rs).
 
 use std::collections::HashSet;
 use std::fmt::Debug;

@@ -6,7 +6,10 @@
 //! * *stall* (a silent partition): nothing is forwarded and nothing is closed: bytes already
 //!   read wait in the proxy, the rest in the kernel's buffers, and new connections wait in the
 //!   listen backlog; healing delivers everything, late but intact (as TCP does when a network
-//!   partition ends before the connection times out).
+//!   partition ends before the connection times out);
+//! * *one-way stall*: bytes from the dialing side to the target (*up*) or back (*down*) stop,
+//!   the other direction flows, and new connections wait in the backlog (a connection needs
+//!   both directions to be set up).
 //!
 //! One proxy per directed peer connection (server A's outgoing link to server B goes through
 //! proxy A→B), so cutting the proxies to and from one server partitions it from the others.
@@ -22,7 +25,10 @@ use std::time::Duration;
 #[derive(Default)]
 struct State {
     cut: bool,
-    stalled: bool,
+    /// Bytes from the dialing side to the target wait.
+    stall_up: bool,
+    /// Bytes from the target back to the dialing side wait.
+    stall_down: bool,
     /// Both sockets of every live connection (clones, for shutdown).
     conns: Vec<(u64, TcpStream, TcpStream)>,
     next_id: u64,
@@ -87,20 +93,34 @@ impl Proxy {
 
     /// Stalls the proxy: nothing gets through, nothing is closed.
     pub fn stall(&self) {
-        self.shared.state.lock().unwrap().stalled = true;
+        let mut st = self.shared.state.lock().unwrap();
+        st.stall_up = true;
+        st.stall_down = true;
+    }
+
+    /// Stalls one direction: `up` (from the dialing side to the target) or down; the other
+    /// direction of the live connections flows; new connections wait.
+    pub fn stall_one_way(&self, up: bool) {
+        let mut st = self.shared.state.lock().unwrap();
+        if up {
+            st.stall_up = true;
+        } else {
+            st.stall_down = true;
+        }
     }
 
     /// Heals the proxy: new connections are forwarded again, stalled bytes delivered.
     pub fn heal(&self) {
         let mut st = self.shared.state.lock().unwrap();
         st.cut = false;
-        st.stalled = false;
+        st.stall_up = false;
+        st.stall_down = false;
     }
 
-    /// Is it cut or stalled?
+    /// Is it cut or stalled (in either direction)?
     pub fn is_faulty(&self) -> bool {
         let st = self.shared.state.lock().unwrap();
-        st.cut || st.stalled
+        st.cut || st.stall_up || st.stall_down
     }
 
     /// Connections forwarded so far.
@@ -126,7 +146,7 @@ impl Drop for Proxy {
 
 fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shared>) {
     while !shared.stop.load(Ordering::SeqCst) {
-        if shared.state.lock().unwrap().stalled {
+        if shared.stalled(None) {
             // New connections wait in the backlog.
             std::thread::sleep(Duration::from_millis(5));
             continue;
@@ -189,8 +209,8 @@ fn forward(inbound: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
     let sh = shared.clone();
     let back = std::thread::Builder::new()
         .name("proxy-pump".into())
-        .spawn(move || pump(out2, in2, &sh));
-    pump(inbound, outbound, &shared);
+        .spawn(move || pump(out2, in2, &sh, false));
+    pump(inbound, outbound, &shared, true);
     if let Ok(h) = back {
         let _ = h.join();
     }
@@ -199,18 +219,33 @@ fn forward(inbound: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
     st.conns.retain(|(i, _, _)| *i != id);
 }
 
-/// Copies `from` to `to` until EOF or an error, then shuts both down. While the proxy is
-/// stalled, what was read waits here and nothing more is read.
-fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
+impl Shared {
+    /// Is direction `up` (or, with `None`, either direction) stalled, and the proxy not
+    /// stopping?
+    fn stalled(&self, up: Option<bool>) -> bool {
+        let st = self.state.lock().unwrap();
+        let stalled = match up {
+            Some(true) => st.stall_up,
+            Some(false) => st.stall_down,
+            None => st.stall_up || st.stall_down,
+        };
+        stalled && !self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Copies `from` to `to` (direction `up`: dialing side to target) until EOF or an error, then
+/// shuts both down. While that direction is stalled, what was read waits here and nothing more
+/// is read.
+fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, up: bool) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        while shared.state.lock().unwrap().stalled && !shared.stop.load(Ordering::SeqCst) {
+        while shared.stalled(Some(up)) {
             std::thread::sleep(Duration::from_millis(5));
         }
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                while shared.state.lock().unwrap().stalled && !shared.stop.load(Ordering::SeqCst) {
+                while shared.stalled(Some(up)) {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 if to.write_all(&buf[..n]).is_err() {

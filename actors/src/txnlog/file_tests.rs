@@ -1,0 +1,321 @@
+//! Tests of the file log and of recovery against the states a full disk, an I/O error or a
+//! crash can leave (the backend suite in `suite.rs` covers the behaviour every backend shares).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::fs::{Faults, FaultyFs};
+use super::recovery::{self, Layout};
+use super::segment::{self, FileLog};
+use super::suite::{snapshot_bytes, txn};
+use super::{snapshot, LogBackend, LogErrorKind};
+use crate::txn::{Txn, Zxid};
+
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!(
+            "zkr-filelog-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn layout(&self) -> Layout {
+        Layout::new(&self.0)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(layout: &Layout, faults: &Arc<Faults>) -> FileLog {
+    let rec = recovery::recover(layout).expect("recovery");
+    FileLog::open_on(
+        Arc::new(FaultyFs::new(faults.clone())),
+        layout,
+        rec.tail,
+        rec.tree.last_zxid(),
+        true,
+        4096,
+    )
+    .expect("open")
+}
+
+fn zxids(layout: &Layout) -> Vec<Zxid> {
+    recovery::recover(layout)
+        .expect("recovery")
+        .recent
+        .iter()
+        .map(|t| t.zxid)
+        .collect()
+}
+
+fn batch(from: Zxid, to: Zxid) -> Vec<Arc<Txn>> {
+    (from..=to).map(|z| txn(z, 0)).collect()
+}
+
+fn write(log: &mut FileLog, from: Zxid, to: Zxid) {
+    log.append(&batch(from, to)).unwrap();
+    log.sync().unwrap();
+}
+
+#[test]
+fn a_segment_that_cannot_be_started_on_a_full_disk_leaves_no_file_and_writes_resume() {
+    let d = Dir::new("full-roll");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 10);
+    log.request_roll();
+    faults.full.store(true, Ordering::SeqCst);
+    let e = log.append(&batch(11, 12)).unwrap_err();
+    assert_eq!(e.kind(), LogErrorKind::DiskFull, "{e}");
+    log.discard_unsynced().unwrap();
+    let segs = segment::list(&layout.log_dir).unwrap();
+    assert_eq!(segs.len(), 1, "no empty segment left behind: {segs:?}");
+    // Space comes back: the same txns go in.
+    faults.full.store(false, Ordering::SeqCst);
+    write(&mut log, 11, 12);
+    drop(log);
+    assert_eq!(zxids(&layout), (1..=12).collect::<Vec<_>>());
+}
+
+#[test]
+fn recovery_drops_a_never_started_segment_between_two_others() {
+    // What issue 17 found: a 0-byte segment created when the disk was full, the txns after it
+    // written into the segment before and the next one.
+    let d = Dir::new("empty-middle");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 8);
+    log.request_roll();
+    write(&mut log, 9, 10);
+    drop(log);
+    std::fs::write(layout.log_dir.join(segment::segment_name(4)), b"").unwrap();
+    // A torn header (a crash while it was being written) is the same case.
+    std::fs::write(
+        layout.log_dir.join(segment::segment_name(6)),
+        &super::format::header(super::format::LOG_MAGIC, 6)[..10],
+    )
+    .unwrap();
+    let rec = recovery::recover(&layout).expect("recovery accepts it");
+    assert_eq!(rec.tree.last_zxid(), 10);
+    assert_eq!(rec.dropped.len(), 2, "{:?}", rec.dropped);
+    assert!(
+        rec.dropped[0].contains("never started"),
+        "{:?}",
+        rec.dropped
+    );
+    assert_eq!(segment::list(&layout.log_dir).unwrap().len(), 2);
+}
+
+#[test]
+fn a_segment_with_a_damaged_header_and_records_after_it_stops_recovery() {
+    let d = Dir::new("bad-header");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 5);
+    log.request_roll();
+    write(&mut log, 6, 8);
+    drop(log);
+    let first = segment::list(&layout.log_dir).unwrap()[0].1.clone();
+    let mut b = std::fs::read(&first).unwrap();
+    b[0] ^= 0xff;
+    std::fs::write(&first, b).unwrap();
+    let e = recovery::recover(&layout).unwrap_err();
+    assert!(e.to_string().contains("damaged header"), "{e}");
+}
+
+#[test]
+fn a_segment_without_its_preallocation_is_continued() {
+    let d = Dir::new("no-prealloc");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 5);
+    drop(log);
+    // Cut the preallocated zeros (a file system without fallocate, or a crash before it).
+    let seg = segment::list(&layout.log_dir).unwrap()[0].1.clone();
+    let end = match segment::scan(&seg).unwrap().end {
+        segment::SegmentEnd::Clean(e) => e,
+        other => panic!("{other:?}"),
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(end)
+        .unwrap();
+    let mut log = open(&layout, &faults);
+    write(&mut log, 6, 7);
+    drop(log);
+    assert_eq!(zxids(&layout), (1..=7).collect::<Vec<_>>());
+}
+
+#[test]
+fn unfinished_snapshots_are_removed_and_said_at_recovery() {
+    let d = Dir::new("tmp-snap");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 5);
+    drop(log);
+    std::fs::create_dir_all(&layout.snap_dir).unwrap();
+    let half = snapshot_bytes(5);
+    std::fs::write(
+        layout
+            .snap_dir
+            .join(format!("{}.tmp", snapshot::snapshot_name(5))),
+        &half[..half.len() / 2],
+    )
+    .unwrap();
+    std::fs::write(
+        layout
+            .snap_dir
+            .join(format!("{}.tmp", snapshot::snapshot_name(3))),
+        b"",
+    )
+    .unwrap();
+    let rec = recovery::recover(&layout).unwrap();
+    assert_eq!(rec.tree.last_zxid(), 5);
+    assert_eq!(rec.dropped.len(), 2, "{:?}", rec.dropped);
+    assert_eq!(std::fs::read_dir(&layout.snap_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn after_an_io_error_the_log_goes_on_in_a_new_segment() {
+    let d = Dir::new("eio");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 5);
+    log.append(&batch(6, 7)).unwrap();
+    faults.failing_syncs.store(1, Ordering::SeqCst);
+    let e = log.sync().unwrap_err();
+    assert_eq!(e.kind(), LogErrorKind::Io);
+    log.discard_unsynced().unwrap();
+    write(&mut log, 6, 7);
+    drop(log);
+    let segs = segment::list(&layout.log_dir).unwrap();
+    assert_eq!(
+        segs.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![1, 6],
+        "the segment whose fsync failed is not written again"
+    );
+    assert_eq!(zxids(&layout), (1..=7).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_failed_cut_back_is_retried_before_the_next_write() {
+    let d = Dir::new("cut-retry");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 3);
+    log.append(&batch(4, 5)).unwrap();
+    // The sync fails, and so does the sync of the cut.
+    faults.failing_syncs.store(2, Ordering::SeqCst);
+    assert!(log.sync().is_err());
+    assert!(log.discard_unsynced().is_err());
+    assert_eq!(log.last_zxid(), 3);
+    write(&mut log, 4, 4);
+    drop(log);
+    assert_eq!(zxids(&layout), (1..=4).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_install_whose_snapshot_cannot_be_written_keeps_the_old_state() {
+    let d = Dir::new("install-fails");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 6);
+    log.request_roll();
+    write(&mut log, 7, 10);
+    std::fs::create_dir_all(&layout.snap_dir).unwrap();
+    snapshot::save_bytes(&layout.snap_dir, 6, &snapshot_bytes(6)).unwrap();
+    // The log before the snapshot is purged: the snapshot is needed to start.
+    let purged = super::purge::purge(&layout, 1).unwrap();
+    assert_eq!(purged.segments.len(), 1);
+    write(&mut log, 11, 12);
+    let z = 0x2_0000_0003;
+    // Writing the leader's snapshot fails (here: its temp file cannot be created; a full disk
+    // or a kill -9 at that moment leave the same state).
+    std::fs::create_dir_all(
+        layout
+            .snap_dir
+            .join(format!("{}.tmp", snapshot::snapshot_name(z))),
+    )
+    .unwrap();
+    assert!(log.install_snapshot(z, &snapshot_bytes(z)).is_err());
+    drop(log);
+    std::fs::remove_dir(
+        layout
+            .snap_dir
+            .join(format!("{}.tmp", snapshot::snapshot_name(z))),
+    )
+    .unwrap();
+    let rec = recovery::recover(&layout).expect("the node can start");
+    assert_eq!(rec.snapshot, Some(6));
+    assert_eq!(rec.tree.last_zxid(), 12, "the old state, whole");
+}
+
+#[test]
+fn an_install_interrupted_after_the_snapshot_is_durable_starts_from_it() {
+    let d = Dir::new("install-crash");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 10);
+    drop(log);
+    // The state a kill -9 leaves right after the new snapshot is durable, before the old log
+    // and snapshots go.
+    let z = 0x2_0000_0003;
+    snapshot::save_bytes(&layout.snap_dir, z, &snapshot_bytes(z)).unwrap();
+    let rec = recovery::recover(&layout).expect("recovery");
+    assert_eq!(rec.snapshot, Some(z));
+    assert_eq!(rec.tree.last_zxid(), z);
+    assert_eq!(
+        rec.tail, None,
+        "the old log is not continued after the snapshot"
+    );
+    let mut log = FileLog::open(&layout, rec.tail, z, true, 4096).unwrap();
+    write(&mut log, z + 1, z + 2);
+    drop(log);
+    assert_eq!(zxids(&layout), vec![z + 1, z + 2]);
+}
+
+#[test]
+fn a_truncation_whose_log_cut_fails_leaves_the_old_history_or_the_cut_one() {
+    let d = Dir::new("trunc-fails");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open(&layout, &faults);
+    write(&mut log, 1, 4);
+    std::fs::create_dir_all(&layout.snap_dir).unwrap();
+    snapshot::save_bytes(&layout.snap_dir, 2, &snapshot_bytes(2)).unwrap();
+    write(&mut log, 5, 8);
+    snapshot::save_bytes(&layout.snap_dir, 7, &snapshot_bytes(7)).unwrap();
+    // Every sync fails from now on: the truncation stops half-way.
+    faults.eio.store(true, Ordering::SeqCst);
+    assert!(log.truncate_after(5).is_err());
+    drop(log);
+    faults.eio.store(false, Ordering::SeqCst);
+    let rec = recovery::recover(&layout).expect("the node can start");
+    // Never the snapshot at 7 (it holds txns 6 and 7, which the truncation discards) over a
+    // log cut at 5.
+    assert_ne!(rec.snapshot, Some(7), "a snapshot ahead of the cut log");
+    let last = rec.tree.last_zxid();
+    assert!(
+        last == 8 || last == 5,
+        "old history or the cut one, got {last:#x}"
+    );
+}
