@@ -333,9 +333,15 @@ def main():
         md.append("")
         md.append("`benches/memory.sh`: each size loaded into a fresh standalone server by zk-bench (16 clients, "
                   "1,000 children per parent), default snapshot settings; then kill -9 and a restart. "
-                  "See "Memory model" in docs/benchmarks.md for zkr's memory model.")
+                  "The memory model below says where zkr's bytes go.")
         md.append("")
         md += mem
+    # The memory model is written by hand (benches/memory-model.md) and copied in whole.
+    model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "memory-model.md")
+    if os.path.exists(model):
+        with open(model) as f:
+            md += f.read().rstrip().split("\n")
+        md.append("")
     big = big_tree_table(records)
     if big:
         md.append("## 10 million znodes")

@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc, not the system allocator: it hands freed memory back to the OS after a short delay
 /// (so the resident size follows the live heap after a snapshot or a burst of requests), and
-/// its size classes waste less on the tree's many small blocks (docs/benchmarks.md, "Memory model"). The
-/// `system-allocator` feature keeps glibc's, for heap profilers that hook malloc (heaptrack).
+/// its size classes waste less on the tree's many small blocks (docs/benchmarks.md, "Memory
+/// model"). The `system-allocator` feature keeps glibc's, for heap profilers that hook malloc (heaptrack).
 #[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

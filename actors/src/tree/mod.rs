@@ -5,8 +5,8 @@
 //! are plain methods returning [`NodeRef`] views. No IO, no clock, no locking (the store wraps
 //! it in a lock).
 //!
-//! Memory layout (see docs/benchmarks.md, "Memory model" for the figures): nodes live in an [`arena`] of fixed-size
-//! slots with names stored once and children as intrusive lists (no path strings); ACL lists
+//! Memory layout (figures in docs/benchmarks.md, "Memory model"): nodes live in an [`arena`]
+//! of fixed-size slots with names stored once and children as intrusive lists (no path strings); ACL lists
 //! are interned in a reference-counted table ([`acls`]); ephemeral owners, which few nodes
 //! have, sit in a side table. Data is copied into the node's own block, never kept as a slice
 //! of a request or peer frame (which would pin the whole receive buffer).

@@ -442,8 +442,8 @@ fn data_is_copied_out_of_the_txn() {
 
 #[test]
 fn a_znode_of_100_bytes_takes_about_220_bytes_of_heap() {
-    // The memory model of docs/benchmarks.md, "Memory model": a 96-byte slot, one block with the name and the data,
-    // a 4-byte index entry (plus the index's free room); no path string, no second copy of names.
+    // The memory model (docs/benchmarks.md): a 96-byte slot, one block with the name and the
+    // data, a 4-byte index entry (plus the index's free room); no path string, no second copy of names.
     let mut t = DataTree::new();
     let n = 20_000;
     let mut zxid = 0;

@@ -10,7 +10,8 @@
 //! * `by_watcher` and `by_path` always describe the same set of entries.
 //!
 //! Memory: a watched path is stored once per table (an `Arc<str>` shared by both directions),
-//! and a path with a single watcher keeps it inline, with no map of its own (docs/benchmarks.md, "Memory model").
+//! and a path with a single watcher keeps it inline, with no map of its own (docs/benchmarks.md,
+//! "Memory model").
 //!
 //! Generic over the watcher key `W` (the server uses a connection id), so it is a pure core.
 
