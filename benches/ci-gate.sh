@@ -35,8 +35,8 @@ for kind in zkr apache; do
   stop_all
 done
 rm -rf "$work"
-ratio=$(echo "scale=2; ${rate[zkr]} / ${rate[apache]}" | bc)
-cpu_ratio=$(echo "scale=3; ${cpu[zkr]} / ${cpu[apache]}" | bc)
+ratio=$(echo "scale=2; ${rate[zkr]} / ${rate[apache]}" | bc | sed "s/^\./0./")
+cpu_ratio=$(echo "scale=3; ${cpu[zkr]} / ${cpu[apache]}" | bc | sed "s/^\./0./")
 pass=$(echo "$cpu_ratio <= $GATE_CPU_RATIO" | bc)
 if [ -n "$GATE_RATIO" ] && [ "$(echo "$ratio >= $GATE_RATIO" | bc)" != 1 ]; then pass=0; fi
 echo "{\"record\":\"gate\",\"zkr_ops_per_sec\":${rate[zkr]},\"apache_ops_per_sec\":${rate[apache]},\"ratio\":$ratio,\"zkr_cpu_us_per_op\":${cpu[zkr]},\"apache_cpu_us_per_op\":${cpu[apache]},\"cpu_ratio\":$cpu_ratio,\"max_cpu_ratio\":$GATE_CPU_RATIO,\"min_ratio\":\"${GATE_RATIO:-none}\",\"pass\":$([ "$pass" = 1 ] && echo true || echo false)}"

@@ -5,7 +5,7 @@
 # The caller sets `work` (a scratch directory) and calls `bench_init` first.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ZKR=${CARGO_TARGET_DIR:-$root/target}/release/zkr
+ZKR=${ZKR:-${CARGO_TARGET_DIR:-$root/target}/release/zkr}
 BENCH=$root/benches/zk-bench/target/release/zk-bench
 J=/usr/share/java
 APACHE_CP="$J/zookeeper.jar:$J/zookeeper-jute.jar:$J/netty-handler.jar:$J/netty-transport.jar:$J/netty-buffer.jar:$J/netty-common.jar:$J/netty-codec.jar:$J/netty-resolver.jar:$J/netty-transport-native-unix-common.jar:$J/slf4j-api.jar:$J/slf4j-log4j12.jar:$J/log4j-1.2.jar:$J/metrics-core.jar:$J/snappy-java.jar:$J/commons-cli.jar"

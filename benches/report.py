@@ -202,6 +202,16 @@ def big_tree_table(records):
     return out
 
 
+def hand_written(name):
+    """The lines of a hand-written part of the page (benches/NAME), if there is one: the notes
+    on the published run and the memory model are kept there, so a regenerated page keeps them."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return f.read().rstrip().split("\n") + [""]
+
+
 class Plotter:
     """Writes gnuplot data and scripts into a scratch directory and renders SVGs."""
 
@@ -318,6 +328,7 @@ def main():
               "processes over the measured window, divided by the operations completed: unlike throughput, it does "
               "not depend on how much of the machine the client takes. For the watch fan-out it is per notification.")
     md.append("")
+    md += hand_written("notes.md")
     md.append(f"## The table ({TABLE_CLIENTS} clients; watch fan-out with {FANOUT_WATCHERS:,} watchers)")
     md.append("")
     md += main_table(bench)
@@ -336,12 +347,7 @@ def main():
                   "The memory model below says where zkr's bytes go.")
         md.append("")
         md += mem
-    # The memory model is written by hand (benches/memory-model.md) and copied in whole.
-    model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "memory-model.md")
-    if os.path.exists(model):
-        with open(model) as f:
-            md += f.read().rstrip().split("\n")
-        md.append("")
+    md += hand_written("memory-model.md")
     big = big_tree_table(records)
     if big:
         md.append("## 10 million znodes")
