@@ -32,7 +32,7 @@ export PATH="$root/.venv/bin:$PATH"
 
 run "format"        cargo fmt --all -- --check
 run "build"         cargo build --workspace --all-targets
-run "clippy"        cargo clippy --all-targets -- -D warnings
+run "clippy"        cargo clippy --workspace --all-targets -- -D warnings
 if [ $quick = 1 ]; then
   export ZKR_SIM_SEEDS=${ZKR_SIM_SEEDS:-100}
 fi

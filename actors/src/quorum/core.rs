@@ -194,6 +194,14 @@ pub(super) struct Shared {
     pub cfg: CoreConfig,
     pub accepted_epoch: u64,
     pub current_epoch: u64,
+    /// The epochs on disk (accepted, current): those of the last save that completed. A save
+    /// that fails was promised to nobody (a leader announces, a follower acknowledges, an epoch
+    /// only once it is saved), so after a failed durable action the epochs in memory go back
+    /// to these: a server that kept an unsaved, higher acceptedEpoch would refuse every leader
+    /// the others elect without it.
+    saved_epochs: (u64, u64),
+    /// Saves of epochs in flight, by token.
+    epoch_saves: BTreeMap<u64, (u64, u64)>,
     /// Last zxid appended to the log (maybe not durable yet).
     pub last_logged: Zxid,
     /// Last zxid known durable in the log.
@@ -240,6 +248,9 @@ impl Shared {
         self.next_token += 1;
         let token = self.next_token;
         match &action {
+            DurableAction::SaveEpochs { accepted, current } => {
+                self.epoch_saves.insert(token, (*accepted, *current));
+            }
             DurableAction::Truncate { to } => self.resets.push_back(*to),
             DurableAction::InstallSnapshot(blob) => self.resets.push_back(blob.zxid),
             _ => {}
@@ -342,6 +353,8 @@ impl PeerCore {
                 cfg,
                 accepted_epoch: persisted.accepted_epoch,
                 current_epoch: persisted.current_epoch,
+                saved_epochs: (persisted.accepted_epoch, persisted.current_epoch),
+                epoch_saves: BTreeMap::new(),
                 last_logged: persisted.last_zxid,
                 last_durable: persisted.last_zxid,
                 floor: persisted.floor,
@@ -555,6 +568,9 @@ impl PeerCore {
         let mut out = Vec::new();
         match input {
             Input::Durable(token) => {
+                if let Some(saved) = self.s.epoch_saves.remove(&token) {
+                    self.s.saved_epochs = saved;
+                }
                 let (term, conts) = self.s.continuations.remove(&token).unwrap_or_default();
                 for c in conts {
                     if term == self.s.term {
@@ -568,6 +584,8 @@ impl PeerCore {
                 // The log writer drops everything queued after a failure: forget it all.
                 self.s.continuations.clear();
                 self.s.resets.clear();
+                self.s.epoch_saves.clear();
+                (self.s.accepted_epoch, self.s.current_epoch) = self.s.saved_epochs;
                 let durable = self.s.last_durable;
                 self.s.unapplied.retain(|t| t.zxid <= durable);
                 self.s.last_logged = durable;

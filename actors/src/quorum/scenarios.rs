@@ -1317,3 +1317,51 @@ fn scenario_an_inherited_reconfig_commits_only_with_a_quorum_of_the_next_configu
     );
     sim.settle_and_check();
 }
+
+/// Seen in a 30-minute `zkr chaos` run (seed 14113659898578639839): server 3's disk failed
+/// the save of each new epoch it proposed as leader (EIO), so it left the role, won the next
+/// election and failed again, each time raising its acceptedEpoch in memory though nothing was
+/// saved and nobody was told. Once the others elected a leader among themselves (at their own
+/// acceptedEpoch + 1), server 3 refused it as "an older epoch" in a tight loop and never served
+/// again until restarted. An epoch this server failed to save was promised to nobody: after a
+/// failed durable action the epochs are those on its disk.
+#[test]
+fn scenario_a_server_whose_disk_refused_its_new_epochs_follows_the_next_leader() {
+    let mut sim = three(5);
+    let f: Sid = 3;
+    let fails = sim.on_durable(
+        f,
+        DurableStage::Completing,
+        |a| matches!(a, DurableAction::SaveEpochs { accepted, current } if accepted > current),
+        DurableHookAction::Fail,
+        5,
+    );
+    // An election that server 3 (the highest id, with everyone's zxid) wins, again and again.
+    for other in [1, 2] {
+        sim.break_link(f, other);
+    }
+    assert!(
+        sim.run_until(WAIT, |s| s.durable_fired(fails) == 5),
+        "server 3 never failed to save its epochs five times"
+    );
+    // The others elect a leader without it, then it comes back.
+    for other in [1, 2] {
+        sim.hold(f, other);
+        sim.hold(other, f);
+    }
+    assert!(
+        sim.run_until(WAIT, |s| [1, 2].iter().all(|id| s.serving(*id))
+            && s.leader().is_some_and(|l| l != f)),
+        "servers 1 and 2 never elected a leader between them"
+    );
+    for other in [1, 2] {
+        sim.release(f, other);
+        sim.release(other, f);
+    }
+    assert!(
+        sim.run_until(WAIT, everyone_serves),
+        "server 3 never followed the new leader"
+    );
+    commit(&mut sim, "after", 3);
+    sim.settle_and_check();
+}

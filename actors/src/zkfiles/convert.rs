@@ -354,7 +354,7 @@ mod tests {
             .map(|i| u8::from_str_radix(&"ef6565e55052aacce5b739141953892a"[2 * i..2 * i + 2], 16))
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(&zookeeper_password(0x1_0000_1117_d30000)[..], &want[..]);
+        assert_eq!(&zookeeper_password(0x0100_0011_17d3_0000)[..], &want[..]);
     }
 
     #[test]

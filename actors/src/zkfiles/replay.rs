@@ -370,7 +370,7 @@ mod tests {
 
         // With nothing logged after it the snapshot is not fuzzy, and its digest is checked.
         let mut r = Replay::new(at_one.clone(), Some(recorded));
-        r.feed(&[one.clone()]).unwrap();
+        r.feed(std::slice::from_ref(&one)).unwrap();
         let checks = r.finish(0).checks;
         assert_eq!(checks.len(), 1, "{checks:?}");
         assert!(checks[0].matches(), "{checks:?}");
