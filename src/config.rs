@@ -91,7 +91,7 @@ pub fn validate(c: &NodeConfig, file: &str) -> Result<(), ConfigError> {
         );
     }
     // A forwarded request or proposal must fit a peer frame with room to spare.
-    let peer_limit = zkr_actors::quorum::link::MAX_PEER_FRAME_BYTES / 2;
+    let peer_limit = zkr_actors::peer::link::MAX_PEER_FRAME_BYTES / 2;
     if c.ensemble.is_some() && c.node.jute_max_buffer_bytes > peer_limit {
         return bad(
             "node.jute_max_buffer_bytes",

@@ -962,6 +962,29 @@ fn four_letter_word_with_trailing_bytes() {
     });
 }
 
+/// Words that read files are answered off the connection's thread; a client that shuts its
+/// write half right after the word (`echo dirs | nc -q0`) still gets the whole answer.
+#[test]
+fn a_four_letter_word_is_answered_after_the_client_shuts_its_write_half() {
+    abuse(|srv| {
+        for (word, starts) in [
+            ("dirs", "datadir_size: "),
+            ("conf", "clientPort="),
+            ("mntr", "zk_version\t"),
+            ("envi", "Environment:"),
+            ("ruok", "imok"),
+        ] {
+            let mut c = Raw::open(&srv.addr);
+            c.send(word.as_bytes());
+            c.s.shutdown(std::net::Shutdown::Write)
+                .expect("shut the write half");
+            let got = c.drain_until_closed(word);
+            let text = String::from_utf8_lossy(&got);
+            assert!(text.starts_with(starts), "{word} answer: {text:?}");
+        }
+    });
+}
+
 #[test]
 fn connect_request_without_read_only_byte_gets_a_36_byte_reply() {
     abuse(|srv| {

@@ -119,7 +119,8 @@ fn a_node_refuses_a_zookeeper_data_dir_and_names_the_import_command() {
     std::fs::write(
         &cfg,
         format!(
-            "[node]\nid = 0\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n",
+            "[node]\nid = 0\ndata_dir = {:?}\nclient_port = {}\nclient_address = \"127.0.0.1\"\n\
+             [metrics]\nport = 0\n",
             dir.display().to_string(),
             common::free_port()
         ),

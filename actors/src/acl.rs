@@ -5,7 +5,7 @@
 //! `ZooKeeperServer.checkACL`, `PrepRequestProcessor.fixupACL`, `DigestAuthenticationProvider`,
 //! `IPAuthenticationProvider`, `SASLAuthenticationProvider` and `X509AuthenticationProvider`.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use base64::Engine;
 use sha1::{Digest, Sha1};

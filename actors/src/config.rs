@@ -2,8 +2,8 @@
 //! (or the embedded default, or a ZooKeeper `zoo.cfg`); every field has ZooKeeper's default
 //! unless noted.
 
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};

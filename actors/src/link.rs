@@ -12,17 +12,52 @@ use actix::prelude::*;
 /// Exit code of a node stopped because an internal link broke.
 pub const EXIT_BROKEN_LINK: i32 = 70;
 
-/// Sends `msg` to `addr`; a closed mailbox stops the node.
-pub fn send<A, M>(addr: &Addr<A>, what: &'static str, msg: M)
+/// Where a message can be sent: an actor's address, a recipient, or a set of recipients that
+/// share a sender (such as the quorum actor's inbox in the node context).
+pub trait Mailbox<M: Message> {
+    /// Sends if the mailbox has room.
+    fn try_send(&self, msg: M) -> Result<(), SendError<M>>;
+    /// Sends regardless of the mailbox's capacity.
+    fn do_send(&self, msg: M);
+}
+
+impl<A, M> Mailbox<M> for Addr<A>
 where
     A: Actor + Handler<M>,
     A::Context: ToEnvelope<A, M>,
     M: Message + Send + 'static,
     M::Result: Send,
 {
-    match addr.try_send(msg) {
+    fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
+        Addr::try_send(self, msg)
+    }
+    fn do_send(&self, msg: M) {
+        Addr::do_send(self, msg)
+    }
+}
+
+impl<M> Mailbox<M> for Recipient<M>
+where
+    M: Message + Send,
+    M::Result: Send,
+{
+    fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
+        Recipient::try_send(self, msg)
+    }
+    fn do_send(&self, msg: M) {
+        Recipient::do_send(self, msg)
+    }
+}
+
+/// Sends `msg` to `to`; a closed mailbox stops the node.
+pub fn send<M, T>(to: &T, what: &'static str, msg: M)
+where
+    M: Message,
+    T: Mailbox<M> + ?Sized,
+{
+    match to.try_send(msg) {
         Ok(()) => {}
-        Err(SendError::Full(m)) => addr.do_send(m),
+        Err(SendError::Full(m)) => to.do_send(m),
         Err(SendError::Closed(_)) => broken(what),
     }
 }
@@ -33,11 +68,7 @@ where
     M: Message + Send + 'static,
     M::Result: Send,
 {
-    match r.try_send(msg) {
-        Ok(()) => {}
-        Err(SendError::Full(m)) => r.do_send(m),
-        Err(SendError::Closed(_)) => broken(what),
-    }
+    send(r, what, msg)
 }
 
 fn broken(what: &'static str) {

@@ -18,6 +18,11 @@ pub type Zxid = i64;
 /// A session id.
 pub type SessionId = i64;
 
+/// Does `next` directly follow `prev` in a zxid history?
+pub fn follows(prev: Zxid, next: Zxid) -> bool {
+    next == prev + 1 || ((next >> 32) > (prev >> 32) && (next & 0xffff_ffff) == 1)
+}
+
 /// One committed (or proposed) transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Txn {

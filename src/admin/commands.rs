@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 use zkr_actors::connection::fourlw;
-use zkr_actors::node::context::{Mode, NodeContext};
-use zkr_actors::node::telemetry::{self, Figures};
+use zkr_actors::context::{Mode, NodeContext};
+use zkr_actors::monitor::{self as telemetry, Figures};
 use zkr_actors::proto::Id;
 
 use super::Shared;
@@ -498,7 +498,7 @@ fn environment(config: &zkr_actors::config::NodeConfig) -> Map<String, Value> {
         .unwrap_or_default();
     let (free, total) = memory();
     obj(json!({
-        "zookeeper.version": fourlw::version_string(),
+        "zookeeper.version": zkr_actors::version::version_string(),
         "zkr.version": env!("CARGO_PKG_VERSION"),
         "host.name": host,
         "os.name": "Linux",
@@ -663,7 +663,7 @@ fn server_stats(node: &NodeContext, with_connections: bool) -> Map<String, Value
     let auth_failed = registry_value("zkr_auth_failures_total").unwrap_or(0.0) as u64;
     let buffers = json!({ "last_buffer_size": -1, "min_buffer_size": -1, "max_buffer_size": -1 });
     let mut m = obj(json!({
-        "version": fourlw::version_string(),
+        "version": zkr_actors::version::version_string(),
         "read_only": node.mode() == Mode::ReadOnly,
         "server_stats": {
             "packets_sent": f.packets_sent,
@@ -778,27 +778,5 @@ fn number(v: &str) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_alias_finds_its_command() {
-        for c in COMMANDS {
-            for n in c.names {
-                assert_eq!(find(n).map(|x| x.names[0]), Some(c.names[0]));
-            }
-        }
-        assert!(find("restore").is_none());
-        assert_eq!(find("mntr").map(|c| c.names[0]), Some("monitor"));
-    }
-
-    #[test]
-    fn values_keep_their_json_types() {
-        assert_eq!(number("12"), json!(12));
-        assert_eq!(number("0.5"), json!(0.5));
-        assert_eq!(number("-1"), json!(-1));
-        assert_eq!(number("leader"), json!("leader"));
-        assert_eq!(number("0x1f"), json!("0x1f"));
-        assert_eq!(number("NaN"), json!("NaN"));
-    }
-}
+#[path = "commands_tests.rs"]
+mod tests;

@@ -28,7 +28,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use zkr_actors::config::NodeConfig;
-use zkr_actors::node::context::{Mode, NodeContext};
+use zkr_actors::context::{Mode, NodeContext};
 
 use commands::{Answer, Request};
 

@@ -269,7 +269,7 @@ impl Shell {
             "version" => {
                 println!(
                     "ZooKeeper CLI version: {} (zkr {})",
-                    zkr_actors::connection::fourlw::ZK_COMPAT_VERSION,
+                    zkr_actors::version::ZK_COMPAT_VERSION,
                     env!("CARGO_PKG_VERSION")
                 );
                 return Outcome::Ok;
@@ -796,33 +796,4 @@ fn prefix_server(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn options_come_before_the_positional_arguments() {
-        let (o, p) = options(&words("-s -v 3 /a data"), &["-v"]);
-        assert_eq!(
-            o,
-            vec![("-s".into(), None), ("-v".into(), Some("3".into()))]
-        );
-        assert_eq!(p, vec!["/a", "data"]);
-        let (o, p) = options(&words("/a -1"), &["-v"]);
-        assert!(o.is_empty());
-        assert_eq!(
-            p,
-            vec!["/a", "-1"],
-            "a negative datum after the path is data"
-        );
-    }
-
-    #[test]
-    fn server_entries_get_their_prefix() {
-        assert_eq!(prefix_server("5=h:1:2;3"), "server.5=h:1:2;3");
-        assert_eq!(prefix_server("server.5=h:1:2"), "server.5=h:1:2");
-    }
-}
+mod tests;

@@ -216,11 +216,16 @@ impl Drop for ZkrNode {
     }
 }
 
-/// Waits until `ruok` answers `imok` on `port`.
+/// Waits until the node on `port` serves clients (`srvr` gives its mode).
 pub fn wait_serving(port: u16, within: Duration) {
     let end = Instant::now() + within;
     while Instant::now() < end {
-        if four_letter(port, "ruok") == "imok" {
+        // `ruok` answers `imok` as soon as the port is open, serving or not (as ZooKeeper's
+        // does); `srvr` says "not currently serving" until the node serves, then its mode.
+        let srvr = four_letter(port, "srvr");
+        if srvr.contains("Mode:")
+            || (srvr.contains("not in the whitelist") && four_letter(port, "ruok") == "imok")
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -66,10 +66,14 @@ def kind(v):
 
 def shape(v):
     """The structure of a JSON value: keys (recursively), list element shapes, scalar types.
-    Maps keyed by data (session ids, paths, times) are reduced to their value shape."""
+    Maps keyed by data (session ids, paths, times) are reduced to the shape of their first
+    non-empty value: which buckets are empty depends on timing (ZooKeeper's `dump` can list an
+    expiry time whose sessions have just moved on)."""
     if isinstance(v, dict):
         if v and all(k.isdigit() or k.startswith("/") for k in v):
-            return {"<key>": shape(next(iter(v.values())))}
+            values = list(v.values())
+            full = [x for x in values if x not in ([], {})]
+            return {"<key>": shape((full or values)[0])}
         return {k: shape(x) for k, x in v.items()}
     if isinstance(v, list):
         return [shape(v[0])] if v else []

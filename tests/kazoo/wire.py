@@ -134,6 +134,22 @@ class WireClient:
                                       + bytes(record.serialize())))
         return xid
 
+    def send_until_closed(self, record, xid=None):
+        """Send a request the server is expected to refuse by closing the connection while the
+        request is still being written (e.g. a frame longer than jute.maxbuffer: the server
+        closes as soon as it has read the length). Returns True if the server closed the
+        connection before the whole request was written, False if it was all written; either way
+        the caller then checks the close with wait_closed (which sees a reset as a close too)."""
+        if xid is None:
+            self.xid += 1
+            xid = self.xid
+        try:
+            self.sock.sendall(self._frame(struct.pack("!ii", xid, record.type)
+                                          + bytes(record.serialize())))
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        return False
+
     def read_one(self, timeout):
         """Read one frame; notifications are recorded. Returns (header, payload, offset) or None."""
         payload = self._read_frame(timeout)

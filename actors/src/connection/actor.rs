@@ -21,10 +21,11 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::fourlw;
-use super::outbox::{Out, Outbox, Pending};
 use super::sasl::{self, DigestMd5Server, SaslError, Step};
 use crate::acl;
-use crate::node::context::NodeContext;
+use crate::context::NodeContext;
+use crate::outbox::{Out, Outbox, Pending};
+use crate::peer::messages::{CreateSession, SessionResumed, SubmitWrite};
 use crate::proto::codes::opcode;
 use crate::proto::frame::{FrameError, Inbound};
 use crate::proto::jute::{DecodeError, Jute, Reader};
@@ -33,7 +34,6 @@ use crate::proto::records::{
 };
 use crate::proto::reply;
 use crate::proto::{ErrorCode, Request};
-use crate::quorum::actor::{CreateSession, SessionResumed, SubmitWrite};
 use crate::session::LiveSession;
 
 enum State {
@@ -43,6 +43,9 @@ enum State {
     Establishing(VecDeque<Bytes>),
     /// Serving requests.
     Established(Arc<LiveSession>),
+    /// A four-letter word is being answered off this thread; then the connection closes.
+    /// Whatever arrives meanwhile is ignored.
+    Answering,
     /// Closing: ignore whatever arrives.
     Closing,
 }
@@ -131,6 +134,25 @@ impl Connection {
     fn close(&mut self) {
         self.state = State::Closing;
         self.outbox.close();
+    }
+
+    /// Answers a four-letter word, then closes. The answer is computed on a blocking thread:
+    /// some words read files (`dirs` and `conf` walk the data directory, `mntr` and `envi`
+    /// read `/proc`), and no file IO runs on an actor thread.
+    fn answer_word(&mut self, word: String, ctx: &mut Context<Self>) {
+        self.state = State::Answering;
+        let (node, outbox) = (self.node.clone(), self.outbox.clone());
+        let work = tokio::task::spawn_blocking(move || fourlw::answer(&node, &word, &outbox));
+        ctx.spawn(work.into_actor(self).map(|text, act, _| {
+            match text {
+                Ok(text) if !text.is_empty() => act.outbox.send_now(Bytes::from(text)),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(remote = %act.remote, error = %e, "four-letter word failed")
+                }
+            }
+            act.close(); // the writer flushes the answer, closes the socket, and stops us
+        }));
     }
 
     fn on_connect(&mut self, payload: Bytes, ctx: &mut Context<Self>) {
@@ -424,7 +446,7 @@ impl Connection {
                     let close = node.store.serve_read(&self.outbox, xid, req);
                     node.stats
                         .record_latency_us(started.elapsed().as_micros() as u64);
-                    crate::node::telemetry::request_answered(header.typ, started.elapsed(), false);
+                    crate::metrics::request_answered(header.typ, started.elapsed(), false);
                     if close {
                         self.close();
                     }
@@ -622,13 +644,7 @@ impl Actor for Connection {
 impl StreamHandler<Result<Inbound, FrameError>> for Connection {
     fn handle(&mut self, item: Result<Inbound, FrameError>, ctx: &mut Context<Self>) {
         match item {
-            Ok(Inbound::FourLetterWord(word)) => {
-                let text = fourlw::answer(&self.node, &word, &self.outbox);
-                if !text.is_empty() {
-                    self.outbox.send_now(Bytes::from(text));
-                }
-                self.close();
-            }
+            Ok(Inbound::FourLetterWord(word)) => self.answer_word(word, ctx),
             Ok(Inbound::Frame(payload)) => match &mut self.state {
                 State::New => self.on_connect(payload, ctx),
                 State::Establishing(buf) => buf.push_back(payload),
@@ -636,7 +652,7 @@ impl StreamHandler<Result<Inbound, FrameError>> for Connection {
                     let s = s.clone();
                     self.on_request(payload, &s);
                 }
-                State::Closing => {}
+                State::Answering | State::Closing => {}
             },
             Err(e) => {
                 if let FrameError::BadLength { len, max } = e {
@@ -651,6 +667,9 @@ impl StreamHandler<Result<Inbound, FrameError>> for Connection {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.state, State::Answering) {
+            return; // the answer is on its way; sending it closes the connection
+        }
         // The client closed its side: flush what is queued, then stop.
         self.outbox.close();
         if matches!(self.state, State::Closing) || self.outbox.queued() == 0 {

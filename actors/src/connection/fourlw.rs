@@ -5,20 +5,9 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::outbox::Outbox;
-use crate::node::context::{Mode, NodeContext};
-
-/// The version zkr reports where ZooKeeper reports its own (clients pick features from it).
-pub const ZK_COMPAT_VERSION: &str = "3.9.4";
-
-/// The version line text: ZooKeeper's compatibility version, then zkr's.
-pub fn version_string() -> String {
-    format!(
-        "{ZK_COMPAT_VERSION}-zkr-{}, built on {} UTC",
-        env!("CARGO_PKG_VERSION"),
-        "2026-11-26 00:00"
-    )
-}
+use crate::context::{Mode, NodeContext};
+use crate::outbox::Outbox;
+use crate::version::version_string;
 
 /// The text answer to `word` (may be empty: the connection is just closed).
 pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
@@ -250,9 +239,9 @@ fn connection_line(c: &Outbox, full: bool) -> String {
 }
 
 /// `mntr`: the node's figures under ZooKeeper's `zk_` keys, as its Prometheus metrics show them
-/// (see `node::telemetry`).
+/// (see [`crate::monitor`]).
 fn monitor(node: &NodeContext) -> String {
-    crate::node::telemetry::mntr(node)
+    crate::monitor::mntr(node)
 }
 
 fn conf(node: &NodeContext) -> String {

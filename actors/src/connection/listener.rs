@@ -11,9 +11,9 @@ use actix::prelude::*;
 use tokio_rustls::TlsAcceptor;
 
 use super::actor::Connection;
-use crate::node::context::NodeContext;
-use crate::node::StartError;
+use crate::context::NodeContext;
 use crate::proto::Id;
+use crate::startup::StartError;
 
 /// Binds the client port and accepts connections until the system stops.
 pub async fn serve(

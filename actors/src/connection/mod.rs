@@ -1,11 +1,8 @@
 //! Client connections: the listener, one actor per socket, the handshake, four-letter words,
-//! and the [`outbox::Outbox`] that orders everything a connection sends.
+//! SASL and TLS. What a connection sends is ordered by its [`crate::outbox::Outbox`].
 
 pub mod actor;
 pub mod fourlw;
 pub mod listener;
-pub mod outbox;
 pub mod sasl;
 pub mod tls;
-
-pub use outbox::{ConnId, Out, Outbox, Pending};

@@ -1,4 +1,7 @@
-//! The node supervisor: builds a node's actors from its configuration and starts them.
+//! The node: builds a node's actors from its configuration and starts them ([`start`]), with
+//! the node supervisor that owns its role transitions ([`supervisor`], [`roles`]) and the
+//! Prometheus exporter ([`exporter`]). Nothing imports this module: it is the top of the
+//! module table in `docs/architecture.md`.
 //!
 //! A standalone node is an ensemble of one: the same actors, a core that leads epoch 0
 //! without election. Message graph (one-way sends, no actor awaits another):
@@ -8,13 +11,14 @@
 //!                 │  ▲                 ▲ │ ▲            │
 //!           reads │  │ replies, events │ │ └─JobsDone───┘
 //!                 ▼  │                 │ │ Apply
-//!               store (tree + watches) ◄─┘
+//!               store (tree + watches) ◄─┘ │
 //!  tracker ──ExpireSession──► quorum ◄──► peer links ◄──► other servers
+//!                               └──RoleChanged, ServingChanged──► supervisor
 //! ```
 
-pub mod context;
-pub mod stats;
-pub mod telemetry;
+pub mod exporter;
+pub mod roles;
+pub mod supervisor;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,14 +28,17 @@ use actix::prelude::*;
 
 use crate::acl::AclPolicy;
 use crate::config::NodeConfig;
+use crate::context::{Mode, NodeContext};
+use crate::metrics::stats::ServerStats;
+use crate::peer::actor::{QuorumPeer, QuorumReports, QuorumSettings};
+use crate::peer::link::PeerLinks;
+use crate::peer::messages::QuorumInbox;
+use crate::peer::resolve::resolve_peers;
 use crate::pipeline::prep::PrepConfig;
-use crate::quorum::actor::{
-    effective_peer_addresses, peer_addresses, Attach, QuorumPeer, QuorumSettings,
-};
+use crate::pipeline::{reaper, PipelineConfig};
 use crate::quorum::config::{Membership, Timing};
-use crate::quorum::core::{CoreConfig, PersistedState};
+use crate::quorum::core::{CoreConfig, PersistedState, QuorumStatus};
 use crate::quorum::dynconfig::{DynamicConfig, ServerSpec};
-use crate::quorum::link::PeerLinks;
 use crate::quorum::msg::Sid;
 use crate::session::tracker::SessionTracker;
 use crate::session::{SessionIdGenerator, SessionRegistry};
@@ -45,44 +52,11 @@ use crate::txnlog::memory::MemoryLog;
 use crate::txnlog::recovery::{self, Layout};
 use crate::txnlog::segment::FileLog;
 use crate::txnlog::LogBackend;
-use context::{Mode, NodeContext};
-use stats::ServerStats;
 use std::net::ToSocketAddrs;
 
-/// Why a node could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The client port could not be bound.
-    #[error("cannot listen on client address {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The data directory could not be recovered.
-    #[error("recovery of {dir} failed: {source}")]
-    Recovery {
-        /// The data directory.
-        dir: String,
-        /// Why.
-        source: crate::txnlog::recovery::RecoveryError,
-    },
-    /// The configuration cannot be used.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The log could not be opened.
-    #[error("cannot open the log: {0}")]
-    Log(#[from] crate::txnlog::LogError),
-    /// The metrics exporter could not start.
-    #[error("cannot start the metrics exporter on {addr}: {message}")]
-    Metrics {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        message: String,
-    },
-}
+pub use crate::startup::StartError;
+
+use supervisor::NodeSupervisor;
 
 /// A started node.
 pub struct RunningNode {
@@ -167,7 +141,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         start_metrics(&config)?;
     } else if config.admin.enabled {
         // No /metrics, but the admin server's `monitor` reports the registry.
-        telemetry::install(None).map_err(|message| StartError::Metrics {
+        exporter::install(None).map_err(|message| StartError::Metrics {
             addr: config.admin.socket(),
             message,
         })?;
@@ -222,31 +196,38 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     let stats = Arc::new(ServerStats::default());
     let store_actor = StoreActor::new(store.clone(), sessions.clone(), stats.clone()).start();
     let ens = config.ensemble.clone().unwrap_or_default();
+    let container_check_interval =
+        Duration::from_millis(config.features.container_check_interval_ms.max(10) as u64);
+    let tick_every = Duration::from_millis((tick_ms / 10).clamp(5, 100) as u64);
     let settings = QuorumSettings {
-        core: CoreConfig {
-            membership: if standalone {
-                Membership::new(me, &[me], &[])
-            } else {
-                dynamic.membership(me)
+        pipeline: PipelineConfig {
+            core: CoreConfig {
+                membership: if standalone {
+                    Membership::new(me, &[me], &[])
+                } else {
+                    dynamic.membership(me)
+                },
+                timing: Timing {
+                    tick_ms,
+                    init_limit: ens.init_limit.max(1) as i64,
+                    sync_limit: ens.sync_limit.max(1) as i64,
+                },
+                commit_log_count: ens.commit_log_count.max(1),
+                standalone,
             },
-            timing: Timing {
-                tick_ms,
-                init_limit: ens.init_limit.max(1) as i64,
-                sync_limit: ens.sync_limit.max(1) as i64,
+            prep: PrepConfig {
+                acl: policy,
+                extended_types: config.features.extended_types,
+                reconfig_enabled: config.features.reconfig_enabled,
+                standalone,
             },
-            commit_log_count: ens.commit_log_count.max(1),
-            standalone,
+            dynamic: dynamic.clone(),
+            reap_budget: reaper::budget(
+                config.features.container_max_per_minute,
+                container_check_interval.as_millis(),
+            ),
         },
-        prep: PrepConfig {
-            acl: policy,
-            extended_types: config.features.extended_types,
-            reconfig_enabled: config.features.reconfig_enabled,
-            standalone,
-        },
-        container_check_interval: Duration::from_millis(
-            config.features.container_check_interval_ms.max(10) as u64,
-        ),
-        container_max_per_minute: config.features.container_max_per_minute,
+        container_check_interval,
         snapshots: SnapshotPolicy {
             layout,
             data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
@@ -259,11 +240,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             low_space: config.storage.low_space_bytes,
             prealloc_bytes: config.storage.preallocate_bytes,
         },
-        tick_every: Duration::from_millis((tick_ms / 10).clamp(5, 100) as u64),
-        dynamic: dynamic.clone(),
+        tick_every,
         data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
     };
-    let recent_kept = recent.len().saturating_sub(settings.core.commit_log_count);
+    let recent_kept = recent
+        .len()
+        .saturating_sub(settings.pipeline.core.commit_log_count);
     let persisted = PersistedState {
         accepted_epoch: epochs.accepted,
         current_epoch: epochs.current,
@@ -273,7 +255,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     };
     let mut links = PeerLinks::new(
         me,
-        effective_peer_addresses(&static_cfg, &dynamic, &peer_addresses(&static_cfg, me), me),
+        crate::quorum::routes::after_commit(
+            &static_cfg,
+            &dynamic,
+            resolve_peers(&dynamic, me),
+            &resolve_peers(&static_cfg, me),
+        ),
         peer_listener,
     );
     links.set_listen_addr(
@@ -282,6 +269,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             .get(&me)
             .map(|s| format!("{}:{}", s.host, s.peer_port)),
     );
+    // The supervisor's mailbox exists before it runs: the quorum actor reports to it from its
+    // first step, and it starts once the node context (which holds the quorum's inbox) exists.
+    let supervisor_ctx: Context<NodeSupervisor> = Context::new();
+    let supervisor = supervisor_ctx.address();
+    let status = Arc::new(parking_lot::RwLock::new(QuorumStatus::default()));
+    let reports = QuorumReports {
+        roles: supervisor.clone().recipient(),
+        serving: supervisor.recipient(),
+        status: status.clone(),
+    };
     let quorum_arbiter = Arbiter::new();
     let quorum = {
         let store = store.clone();
@@ -295,15 +292,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
                 sessions,
                 backend,
                 links,
+                reports,
             )
         })
     };
     let tracker_arbiter = Arbiter::new();
     {
         let sessions = sessions.clone();
-        let quorum = quorum.clone();
+        let expire = quorum.clone().recipient();
         SessionTracker::start_in_arbiter(&tracker_arbiter.handle(), move |_| {
-            SessionTracker::new(sessions, quorum)
+            SessionTracker::new(sessions, expire)
         });
     }
     let context = Arc::new(NodeContext::new(
@@ -311,7 +309,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         store,
         sessions,
         SessionIdGenerator::new(config.node.id, crate::clock::wall_ms()),
-        quorum.clone(),
+        QuorumInbox::of(&quorum),
+        status,
         stats,
         if standalone {
             Mode::Standalone
@@ -319,8 +318,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             Mode::Looking
         },
     ));
-    quorum.do_send(Attach(context.clone()));
-    telemetry::start(&context);
+    supervisor_ctx.run(NodeSupervisor::new(context.clone(), tick_every));
+    exporter::start(&context);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -413,5 +412,5 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
 
 fn start_metrics(config: &NodeConfig) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.metrics.address, config.metrics.port);
-    telemetry::install(Some(addr)).map_err(|message| StartError::Metrics { addr, message })
+    exporter::install(Some(addr)).map_err(|message| StartError::Metrics { addr, message })
 }

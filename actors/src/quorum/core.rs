@@ -154,6 +154,17 @@ pub enum Cont {
     Reset(Zxid),
 }
 
+/// The ensemble as this server sees it (for `srvr`, `mntr`, metrics).
+#[derive(Debug, Clone, Default)]
+pub struct QuorumStatus {
+    /// The leader this server follows, or itself.
+    pub leader: Option<Sid>,
+    /// Leader only: its learners.
+    pub leader_stats: Option<super::leader::LeaderStats>,
+    /// (acceptedEpoch, currentEpoch).
+    pub epochs: (u64, u64),
+}
+
 /// Settings of a core.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -415,6 +426,15 @@ impl PeerCore {
         match &self.role {
             Role::Leading(l) => Some(l.stats()),
             _ => None,
+        }
+    }
+
+    /// The ensemble as this server sees it now.
+    pub fn status(&self) -> QuorumStatus {
+        QuorumStatus {
+            leader: self.leader_id(),
+            leader_stats: self.leader_stats(),
+            epochs: self.epochs(),
         }
     }
 

@@ -11,8 +11,8 @@
 
 use super::core::{Cont, DurableAction, Output, Shared};
 use super::msg::{make_zxid, PeerMsg, Sid};
+use crate::txn::follows;
 use crate::txn::Zxid;
-use crate::txnlog::recovery::follows;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {

@@ -1,20 +1,14 @@
 //! The ensemble: membership, election, Zab (discovery, synchronisation, broadcast) as pure cores,
-//! the peer protocol, and the actor that runs a server's core.
+//! and the peer protocol's messages. The actor that runs a server's core is [`crate::peer`].
 
-pub mod actor;
 pub mod config;
 pub mod core;
 pub mod dynconfig;
 pub mod election;
 pub mod follower;
 pub mod leader;
-pub mod link;
 pub mod msg;
-
-#[cfg(test)]
-mod scenarios;
-#[cfg(test)]
-mod sim;
+pub mod routes;
 
 /// The node holding the ensemble's configuration.
 pub const CONFIG_NODE: &str = "/zookeeper/config";

@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 
 use super::expiry::round_up;
-use crate::connection::Outbox;
+use crate::outbox::Outbox;
 use crate::txn::SessionId;
 
 /// One live session.

@@ -13,7 +13,12 @@ use actix::prelude::*;
 
 use super::expiry::ExpiryQueue;
 use super::SessionRegistry;
-use crate::quorum::actor::{ExpireSession, QuorumPeer};
+
+/// Session tracker → quorum actor: this session expired; close it (leader and standalone
+/// only; any other server clears the session's closing flag).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExpireSession(pub crate::txn::SessionId);
 
 /// How often the tracker looks at the queue.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -22,12 +27,15 @@ pub const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 pub struct SessionTracker {
     registry: Arc<SessionRegistry>,
     queue: ExpiryQueue,
-    pipeline: Addr<QuorumPeer>,
+    pipeline: Recipient<ExpireSession>,
 }
 
 impl SessionTracker {
     /// A tracker over `registry`, expiring through `pipeline`.
-    pub fn new(registry: Arc<SessionRegistry>, pipeline: Addr<QuorumPeer>) -> SessionTracker {
+    pub fn new(
+        registry: Arc<SessionRegistry>,
+        pipeline: Recipient<ExpireSession>,
+    ) -> SessionTracker {
         let queue = ExpiryQueue::new(registry.tick_ms());
         SessionTracker {
             registry,
@@ -38,34 +46,48 @@ impl SessionTracker {
 
     fn check(&mut self) {
         let now = crate::clock::now_ms();
-        // Sessions the queue does not know yet (new, or restored at start-up).
-        for id in self.registry.take_fresh() {
-            if let Some(s) = self.registry.get(id) {
-                self.queue.schedule(id, s.deadline_ms());
-            }
-        }
-        if !self.registry.expiring() {
-            // Followers do not expire sessions: the leader does, from their reports.
-            metrics::gauge!("global_sessions").set(self.registry.len() as f64);
-            return;
-        }
-        for id in self.queue.take_due(now) {
-            let Some(s) = self.registry.get(id) else {
-                continue;
-            };
-            if s.is_closing() {
-                continue;
-            }
-            if s.deadline_ms() > now {
-                self.queue.schedule(id, s.deadline_ms());
-                continue;
-            }
-            if !s.mark_closing() {
-                crate::link::send(&self.pipeline, "tracker -> pipeline", ExpireSession(id));
-            }
+        for id in expire_due(&self.registry, &mut self.queue, now) {
+            crate::link::send(&self.pipeline, "tracker -> pipeline", ExpireSession(id));
         }
         metrics::gauge!("global_sessions").set(self.registry.len() as f64);
     }
+}
+
+/// One look at the queue at `now` (monotonic ms): schedules the sessions the queue does not
+/// know yet, moves the ones touched meanwhile, and returns the sessions that expired (each marked
+/// closing, so it is returned once). Nothing expires while the registry is not expiring
+/// (followers leave expiry to the leader). The tracker actor and the simulator both run it.
+pub fn expire_due(
+    registry: &SessionRegistry,
+    queue: &mut ExpiryQueue,
+    now: i64,
+) -> Vec<crate::txn::SessionId> {
+    // Sessions the queue does not know yet (new, or restored at start-up).
+    for id in registry.take_fresh() {
+        if let Some(s) = registry.get(id) {
+            queue.schedule(id, s.deadline_ms());
+        }
+    }
+    if !registry.expiring() {
+        return Vec::new();
+    }
+    let mut expired = Vec::new();
+    for id in queue.take_due(now) {
+        let Some(s) = registry.get(id) else {
+            continue;
+        };
+        if s.is_closing() {
+            continue;
+        }
+        if s.deadline_ms() > now {
+            queue.schedule(id, s.deadline_ms());
+            continue;
+        }
+        if !s.mark_closing() {
+            expired.push(id);
+        }
+    }
+    expired
 }
 
 impl Actor for SessionTracker {

@@ -10,8 +10,8 @@ use super::read::{self, Watches};
 use super::replies;
 use super::Store;
 use crate::acl;
-use crate::connection::Outbox;
-use crate::node::stats::ServerStats;
+use crate::metrics::stats::ServerStats;
+use crate::outbox::Outbox;
 use crate::proto::codes::perms;
 use crate::proto::reply;
 use crate::session::SessionRegistry;
@@ -86,7 +86,7 @@ impl Handler<Apply> for StoreActor {
     type Result = ();
 
     fn handle(&mut self, msg: Apply, _: &mut Context<Self>) {
-        crate::node::telemetry::STORE_QUEUE.handled();
+        crate::metrics::STORE_QUEUE.handled();
         let store = &self.store;
         let policy = store.policy().clone();
         let now = crate::clock::now_ms();
@@ -154,7 +154,7 @@ impl Handler<Apply> for StoreActor {
                         let stats = &self.stats;
                         let answered = o.complete_head(
                             |pending| {
-                                if let crate::connection::Pending::Write {
+                                if let crate::outbox::Pending::Write {
                                     arrived,
                                     opcode,
                                     audit,
@@ -167,7 +167,7 @@ impl Handler<Apply> for StoreActor {
                                         }
                                     }
                                     stats.record_latency_us(arrived.elapsed().as_micros() as u64);
-                                    crate::node::telemetry::request_answered(
+                                    crate::metrics::request_answered(
                                         *opcode,
                                         arrived.elapsed(),
                                         true,

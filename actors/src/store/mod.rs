@@ -17,7 +17,7 @@ use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::acl::AclPolicy;
-use crate::connection::{ConnId, Outbox};
+use crate::outbox::{ConnId, Outbox};
 use crate::tree::watches::WatchManager;
 use crate::tree::DataTree;
 

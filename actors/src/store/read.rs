@@ -8,7 +8,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::acl::{self, AclPolicy};
-use crate::connection::{ConnId, Outbox};
+use crate::outbox::{ConnId, Outbox};
 use crate::proto::codes::{event_type, perms, xid as xids};
 use crate::proto::records::*;
 use crate::proto::reply::{self, MultiResult};

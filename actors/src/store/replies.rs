@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::connection::Pending;
+use crate::outbox::Pending;
 use crate::proto::codes::opcode;
 use crate::proto::records::*;
 use crate::proto::reply::{self, MultiResult};

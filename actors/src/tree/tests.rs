@@ -278,16 +278,17 @@ fn quota_stats_follow_the_subtree() {
     assert_eq!(data_of(&t, stats), "count=0,bytes=0");
 }
 
-/// Everything a client can see of a tree: each node's path, stat, data, ACL and children.
-pub(crate) fn digest(
-    t: &DataTree,
-) -> Vec<(
+/// One node as a client sees it: path, stat, data, ACL and children.
+pub(crate) type NodeDigest = (
     String,
     crate::proto::Stat,
     Option<Vec<u8>>,
     Vec<Acl>,
     Vec<String>,
-)> {
+);
+
+/// Everything a client can see of a tree: each node's path, stat, data, ACL and children.
+pub(crate) fn digest(t: &DataTree) -> Vec<NodeDigest> {
     let mut v: Vec<_> = t
         .paths()
         .map(|(p, n)| {
@@ -453,7 +454,7 @@ fn a_znode_of_100_bytes_takes_about_220_bytes_of_heap() {
         for c in 0..1000 {
             zxid += 1;
             let path = format!("/p{p:04}/n{:08}", p * 1000 + c);
-            t.apply(&txn(zxid, create_with(&path, &[b'x'; 100], c as i32 + 1)));
+            t.apply(&txn(zxid, create_with(&path, &[b'x'; 100], c + 1)));
         }
     }
     let per_node = t.node_heap_bytes() / t.node_count();

@@ -382,7 +382,7 @@ impl LogActor {
             act.finished(batch, out, ctx);
             act.start_batch(ctx);
             act.maybe_snapshot(ctx);
-            crate::node::telemetry::LOG_QUEUE.set(act.queued.len());
+            crate::metrics::LOG_QUEUE.set(act.queued.len());
         }));
     }
 
@@ -470,8 +470,7 @@ impl LogActor {
             match r {
                 Ok((Ok(w), floor)) => {
                     metrics::histogram!("snapshottime").record(ms);
-                    metrics::histogram!(crate::node::telemetry::SNAPSHOT_DURATION)
-                        .record(ms / 1000.0);
+                    metrics::histogram!(crate::metrics::SNAPSHOT_DURATION).record(ms / 1000.0);
                     metrics::gauge!("zkr_snapshot_bytes").set(w.bytes as f64);
                     metrics::counter!("zkr_snapshots_total").increment(1);
                     act.last_snapshot_bytes = w.bytes;
@@ -510,7 +509,7 @@ impl LogActor {
     fn enqueue(&mut self, w: Work, ctx: &mut Context<Self>) {
         self.queued.push_back(w);
         self.start_batch(ctx);
-        crate::node::telemetry::LOG_QUEUE.set(self.queued.len());
+        crate::metrics::LOG_QUEUE.set(self.queued.len());
     }
 
     /// Samples the free space of the log and snapshot directories (on a blocking thread).

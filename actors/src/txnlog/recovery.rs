@@ -113,10 +113,7 @@ pub enum RecoveryError {
     },
 }
 
-/// Does `next` directly follow `prev` in a zxid history?
-pub fn follows(prev: Zxid, next: Zxid) -> bool {
-    next == prev + 1 || ((next >> 32) > (prev >> 32) && (next & 0xffff_ffff) == 1)
-}
+pub use crate::txn::follows;
 
 /// Recovers the state of `layout`.
 pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {

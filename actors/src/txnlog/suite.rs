@@ -1,5 +1,5 @@
 //! One test suite for every [`LogBackend`]: the file log (on a file system that can fail), the
-//! in-memory log, and the simulator's disk (`quorum::sim`). Each backend gets a [`Harness`] that
+//! in-memory log, and the simulator's disk (`sim::disk`). Each backend gets a [`Harness`] that
 //! can restart it as a crash would and read back what a recovery would find; every case below
 //! runs against all three, so the simulation checks the protocol against the same disk
 //! behaviour the node has.

@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::core::DurableAction;
-use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid};
-use super::sim::{ClientOp, DurableHookAction, DurableStage, MsgAction, Sim};
+use super::{ClientOp, DurableHookAction, DurableStage, MsgAction, Sim};
 use crate::proto::{Acl, Id};
+use crate::quorum::core::DurableAction;
+use crate::quorum::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid};
 use crate::txn::{SessionId, Txn, TxnOp, Zxid};
 
 /// Simulated time limit of every wait, ms.
@@ -87,7 +87,7 @@ fn is_newleader_ack(m: &PeerMsg) -> bool {
 
 fn epoch_leading(sim: &Sim, id: Sid) -> Option<u64> {
     match sim.role(id) {
-        Some(super::core::RoleView::Leading { epoch }) => Some(epoch),
+        Some(crate::quorum::core::RoleView::Leading { epoch }) => Some(epoch),
         _ => None,
     }
 }
@@ -222,7 +222,8 @@ fn scenario_zk4646_follower_killed_before_persisting_the_diff() {
     );
     // l cannot establish alone: it steps down; c* were never committed.
     assert!(
-        sim.run_until(WAIT, |s| s.role(l) == Some(super::core::RoleView::Looking)),
+        sim.run_until(WAIT, |s| s.role(l)
+            == Some(crate::quorum::core::RoleView::Looking)),
         "l kept leading without a quorum"
     );
     assert_eq!(
@@ -899,7 +900,7 @@ fn scenario_zk1277_zxid_counter_exhausted_starts_a_new_epoch() {
     );
     assert_eq!(
         sim.role(l),
-        Some(super::core::RoleView::Looking),
+        Some(crate::quorum::core::RoleView::Looking),
         "l stepped down"
     );
     assert!(sim.run_until(WAIT, everyone_serves));
@@ -963,8 +964,8 @@ fn scenario_zk3496_oversized_txn_livelocks_the_ensemble_so_the_limit_is_at_entry
 /// encodes to a peer frame well under `MAX_PEER_FRAME_BYTES`.
 #[test]
 fn a_maximal_client_request_fits_a_peer_frame() {
+    use crate::peer::link::MAX_PEER_FRAME_BYTES;
     use crate::proto::codes::JUTE_MAX_BUFFER_DEFAULT;
-    use crate::quorum::link::MAX_PEER_FRAME_BYTES;
     let body = Bytes::from(vec![7u8; JUTE_MAX_BUFFER_DEFAULT]);
     let forwarded = PeerMsg::Request {
         session_id: 1,

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use super::actor::QuorumPeer;
-use super::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
+use crate::quorum::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
 
 /// Largest peer frame (a SNAP carries a whole tree).
 pub const MAX_PEER_FRAME_BYTES: usize = 1 << 30;
@@ -317,7 +317,7 @@ impl PeerLinks {
         match rmp_serde::to_vec(&msg) {
             Ok(b) => {
                 if matches!(msg, PeerMsg::Proposal(_)) {
-                    crate::node::telemetry::PROPOSAL_SIZES.record(b.len());
+                    crate::metrics::PROPOSAL_SIZES.record(b.len());
                 }
                 link.do_send(SendPeer(Bytes::from(b)))
             }

@@ -1,18 +1,19 @@
-//! What every connection of a node shares: configuration, the store, the sessions, the
-//! pipeline's address, statistics.
+//! What every connection of a node shares: configuration, the store, the sessions, where
+//! requests go (the quorum actor's inbox: recipients, not its address), the node's mode and
+//! flags (set by the node supervisor only), statistics.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use actix::Addr;
 use dashmap::DashMap;
+use parking_lot::RwLock;
 
-use super::stats::ServerStats;
 use crate::config::NodeConfig;
-use crate::quorum::actor::QuorumPeer;
-use crate::quorum::leader::LeaderStats;
-use crate::quorum::msg::Sid;
+use crate::metrics::stats::ServerStats;
+use crate::peer::messages::QuorumInbox;
+use crate::quorum::core::QuorumStatus;
 use crate::session::{SessionIdGenerator, SessionRegistry};
 use crate::store::Store;
 
@@ -45,6 +46,52 @@ impl Mode {
             Mode::Looking => "looking",
         }
     }
+
+    /// The `zkr_role` gauge value: 0 looking (or read-only), 1 follower, 2 leader, 3 observer,
+    /// 4 standalone.
+    pub fn code(self) -> f64 {
+        match self {
+            Mode::Looking | Mode::ReadOnly => 0.0,
+            Mode::Follower => 1.0,
+            Mode::Leader => 2.0,
+            Mode::Observer => 3.0,
+            Mode::Standalone => 4.0,
+        }
+    }
+}
+
+/// When the node's role last changed, and since when it has been electing.
+#[derive(Debug)]
+pub struct RoleClock {
+    mode: Mode,
+    since: Instant,
+}
+
+impl RoleClock {
+    /// A clock starting in `mode` now.
+    pub fn new(mode: Mode) -> RoleClock {
+        RoleClock {
+            mode,
+            since: Instant::now(),
+        }
+    }
+
+    /// The role is now `mode` (at `now`). Returns the previous role and how long it lasted, or
+    /// `None` if the role did not change.
+    pub fn change(&mut self, mode: Mode, now: Instant) -> Option<(Mode, Duration)> {
+        if mode == self.mode {
+            return None;
+        }
+        let prev = std::mem::replace(&mut self.mode, mode);
+        let lasted = now.saturating_duration_since(self.since);
+        self.since = now;
+        Some((prev, lasted))
+    }
+
+    /// Milliseconds in the current role.
+    pub fn in_mode_ms(&self) -> i64 {
+        self.since.elapsed().as_millis() as i64
+    }
 }
 
 /// Shared by every connection of the node.
@@ -62,32 +109,34 @@ pub struct NodeContext {
     pub local_sessions: SessionRegistry,
     /// New session ids.
     pub session_ids: SessionIdGenerator,
-    /// Where writes go.
-    pub quorum_peer: Addr<QuorumPeer>,
+    /// Where writes, syncs and session requests go: the quorum actor's inbox.
+    pub quorum_peer: QuorumInbox,
     /// The ensemble's state as the quorum actor last published it.
-    pub quorum: parking_lot::RwLock<QuorumStatus>,
+    pub quorum: Arc<RwLock<QuorumStatus>>,
     serving: std::sync::atomic::AtomicBool,
     read_only: std::sync::atomic::AtomicBool,
     /// Request statistics.
     pub stats: Arc<ServerStats>,
     /// Monotonic ms when the node started.
     pub started_ms: i64,
-    /// The node's role.
-    pub mode: parking_lot::RwLock<Mode>,
+    /// The node's role (set by the node supervisor).
+    pub mode: RwLock<Mode>,
     /// Since when it plays that role (metrics: election time, leader uptime).
-    pub role_clock: parking_lot::Mutex<super::telemetry::RoleClock>,
+    pub role_clock: parking_lot::Mutex<RoleClock>,
     next_conn_id: AtomicU64,
     per_ip: DashMap<IpAddr, u32>,
 }
 
 impl NodeContext {
     /// A context for a node.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: NodeConfig,
         store: Arc<Store>,
         sessions: Arc<SessionRegistry>,
         session_ids: SessionIdGenerator,
-        quorum_peer: Addr<QuorumPeer>,
+        quorum_peer: QuorumInbox,
+        quorum: Arc<RwLock<QuorumStatus>>,
         stats: Arc<ServerStats>,
         mode: Mode,
     ) -> NodeContext {
@@ -99,13 +148,13 @@ impl NodeContext {
             local_sessions: SessionRegistry::new(tick_ms),
             session_ids,
             quorum_peer,
-            quorum: parking_lot::RwLock::new(QuorumStatus::default()),
+            quorum,
             serving: std::sync::atomic::AtomicBool::new(false),
             read_only: std::sync::atomic::AtomicBool::new(false),
             stats,
             started_ms: crate::clock::now_ms(),
-            mode: parking_lot::RwLock::new(mode),
-            role_clock: parking_lot::Mutex::new(super::telemetry::RoleClock::new(mode)),
+            mode: RwLock::new(mode),
+            role_clock: parking_lot::Mutex::new(RoleClock::new(mode)),
             next_conn_id: AtomicU64::new(1),
             per_ip: DashMap::new(),
         }
@@ -149,7 +198,7 @@ impl NodeContext {
         self.serving.load(Ordering::Acquire)
     }
 
-    /// Set by the quorum actor.
+    /// Set by the node supervisor.
     pub fn set_serving(&self, on: bool) {
         self.serving.store(on, Ordering::Release);
     }
@@ -160,23 +209,30 @@ impl NodeContext {
         self.read_only.load(Ordering::SeqCst)
     }
 
-    /// Set by the quorum actor when it enters or leaves read-only mode.
+    /// Set by the node supervisor when it enters or leaves read-only mode.
     pub fn set_read_only(&self, on: bool) {
         self.read_only.store(on, Ordering::SeqCst);
     }
 }
 
-/// The ensemble as seen by this server (for `srvr`, `mntr`, metrics).
-#[derive(Debug, Clone, Default)]
-pub struct QuorumStatus {
-    /// The leader this server follows, or itself.
-    pub leader: Option<Sid>,
-    /// Leader only: its learners.
-    pub leader_stats: Option<LeaderStats>,
-    /// (acceptedEpoch, currentEpoch).
-    pub epochs: (u64, u64),
-    /// Voters needed for a quorum.
-    pub quorum_size: usize,
-    /// Last zxid in the log.
-    pub last_logged: i64,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_clock_reports_changes_only() {
+        let t0 = Instant::now();
+        let mut c = RoleClock::new(Mode::Looking);
+        assert!(c.change(Mode::Looking, t0).is_none());
+        let later = t0 + Duration::from_millis(250);
+        let (prev, lasted) = c.change(Mode::Leader, later).expect("a change");
+        assert_eq!(prev, Mode::Looking);
+        assert!(lasted <= Duration::from_millis(250) + t0.elapsed());
+        assert!(c.change(Mode::Leader, later).is_none());
+        let (prev, lasted) = c
+            .change(Mode::Looking, later + Duration::from_millis(40))
+            .expect("a change");
+        assert_eq!(prev, Mode::Leader);
+        assert_eq!(lasted, Duration::from_millis(40));
+    }
 }

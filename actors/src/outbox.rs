@@ -23,7 +23,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
-use crate::node::stats::ServerStats;
+use crate::metrics::stats::ServerStats;
 use crate::proto::{Id, Request};
 use crate::txn::SessionId;
 
@@ -112,6 +112,15 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An outbox with no connection behind it (frames sent to it are dropped): the simulator's
+    /// clients read through the store's read code with it.
+    #[cfg(test)]
+    pub(crate) fn detached(id: ConnId) -> Outbox {
+        let (tx, _) = mpsc::unbounded_channel();
+        let remote = SocketAddr::from(([127, 0, 0, 1], 1));
+        Outbox::new(id, remote, tx, Arc::default())
+    }
+
     /// An outbox whose frames go to `tx` (the connection's writer task).
     pub fn new(
         id: ConnId,

@@ -1,0 +1,199 @@
+//! Synchronising a learner with the leader (part of [`super::Leader`]): where their histories
+//! agree decides DIFF (send what it lacks), TRUNC (cut back its txns we never had, or that are
+//! not committed yet once broadcasting) or SNAP (too far behind: a snapshot, with the history
+//! after it kept until it is sent); then the tail, then NEWLEADER.
+
+use std::sync::Arc;
+
+use super::{Leader, LearnerPhase, Phase};
+use crate::quorum::core::{Output, Shared};
+use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
+use crate::txn::{Txn, Zxid};
+
+impl Leader {
+    /// The history a learner must have after `z`: applied (committed) history, then logged
+    /// but uncommitted txns (inherited, then this epoch's proposals). The flag says committed.
+    fn tail_after(&self, s: &Shared, z: Zxid) -> Vec<(Arc<Txn>, bool)> {
+        let committed = s
+            .history
+            .iter()
+            .filter(|t| t.zxid > z)
+            .map(|t| (t.clone(), true));
+        let pending = s
+            .unapplied
+            .iter()
+            .filter(|t| t.zxid > z)
+            .map(|t| (t.clone(), false));
+        committed.chain(pending).collect()
+    }
+
+    fn known(&self, s: &Shared, z: Zxid) -> bool {
+        z == s.history_base
+            || s.history.iter().any(|t| t.zxid == z)
+            || s.unapplied.iter().any(|t| t.zxid == z)
+    }
+
+    fn last_known(&self, s: &Shared) -> Zxid {
+        s.last_logged
+    }
+
+    pub(super) fn sync_learner(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
+        let Some(x) = self.learners.get(&id).cloned() else {
+            return;
+        };
+        let peer_last = x.last_zxid;
+        let last = self.last_known(s);
+        let base = s.history_base;
+        // Where the learner's history and ours agree.
+        // Before the epoch is established our whole history will be committed with it; after,
+        // only what is committed is.
+        let commit_point = if self.phase == Phase::Broadcast {
+            self.committed
+        } else {
+            last
+        };
+        // Once broadcasting, a learner's history past our commit point (a proposal still in
+        // flight, restored into its tree when it restarted) is cut back and sent again: it must
+        // not serve a txn before it is committed (ZooKeeper's leader does the same: TRUNC to
+        // its last committed zxid).
+        let (start, head) = if peer_last == commit_point
+            || (peer_last >= base && peer_last <= commit_point && self.known(s, peer_last))
+        {
+            (
+                peer_last,
+                PeerMsg::Diff {
+                    zxid: peer_last,
+                    committed: peer_last,
+                },
+            )
+        } else if let Some(agree) = (peer_last > base)
+            .then(|| {
+                s.history
+                    .iter()
+                    .map(|t| t.zxid)
+                    .chain(s.unapplied.iter().map(|t| t.zxid))
+                    .filter(|z| *z < peer_last && *z <= commit_point)
+                    .max()
+                    .unwrap_or(base)
+            })
+            .filter(|agree| *agree >= x.floor)
+        {
+            // The learner has txns we never had: cut back to the last one we both have (never
+            // below what it can rebuild; otherwise it gets a snapshot).
+            (
+                agree,
+                PeerMsg::Trunc {
+                    zxid: agree,
+                    committed: agree.min(commit_point),
+                },
+            )
+        } else {
+            // Too far behind (or our history does not reach back far enough).
+            tracing::info!(
+                learner = id,
+                mode = "SNAP",
+                learner_zxid = %format!("{peer_last:#x}"),
+                history_from = %format!("{base:#x}"),
+                "synchronising learner"
+            );
+            self.await_snapshot(s, id, out);
+            return;
+        };
+        tracing::info!(
+            learner = id,
+            mode = match head {
+                PeerMsg::Diff { .. } => "DIFF",
+                _ => "TRUNC",
+            },
+            learner_zxid = %format!("{peer_last:#x}"),
+            from = %format!("{start:#x}"),
+            to = %format!("{last:#x}"),
+            "synchronising learner"
+        );
+        out.push(Output::Send(id, head));
+        self.send_tail(s, id, start, x.observer, out);
+    }
+
+    /// Asks for a snapshot for learner `id`. Until it is sent, the history it needs is kept
+    /// (the snapshot is encoded in the background while writes go on: the txns committed
+    /// meanwhile must all follow it, however many).
+    fn await_snapshot(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
+        let Some(x) = self.learners.get_mut(&id) else {
+            return;
+        };
+        x.phase = LearnerPhase::AwaitingSnapshot;
+        x.snap_pin = Some(s.history_base);
+        self.refresh_history_pin(s);
+        out.push(Output::TakeSnapshot { learner: id });
+    }
+
+    /// The history is kept after the lowest pin of the learners awaiting a snapshot.
+    pub(super) fn refresh_history_pin(&self, s: &mut Shared) {
+        s.history_pin = self
+            .learners
+            .values()
+            .filter(|x| x.phase == LearnerPhase::AwaitingSnapshot)
+            .filter_map(|x| x.snap_pin)
+            .min();
+    }
+
+    pub(in crate::quorum) fn on_snapshot(
+        &mut self,
+        s: &mut Shared,
+        id: Sid,
+        blob: Arc<SnapshotBlob>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(x) = self.learners.get_mut(&id) else {
+            return;
+        };
+        if x.phase != LearnerPhase::AwaitingSnapshot {
+            return;
+        }
+        let observer = x.observer;
+        let zxid = blob.zxid;
+        if zxid < s.history_base {
+            // The txns right after the snapshot are no longer in memory (the tree it was taken
+            // from lagged behind the history kept): sending it with a tail would skip them.
+            tracing::warn!(
+                learner = id,
+                snapshot = %format!("{zxid:#x}"),
+                history_from = %format!("{:#x}", s.history_base),
+                "snapshot older than the history kept; taking another"
+            );
+            self.await_snapshot(s, id, out);
+            return;
+        }
+        x.snap_pin = None;
+        self.refresh_history_pin(s);
+        out.push(Output::Send(id, PeerMsg::Snap(blob)));
+        self.send_tail(s, id, zxid, observer, out);
+    }
+
+    fn send_tail(
+        &mut self,
+        s: &mut Shared,
+        id: Sid,
+        after: Zxid,
+        observer: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let mut covered = after;
+        for (t, committed) in self.tail_after(s, after) {
+            if observer && !committed && self.phase == Phase::Broadcast {
+                continue; // observers get it as INFORM once committed
+            }
+            covered = t.zxid;
+            let z = t.zxid;
+            out.push(Output::Send(id, PeerMsg::Proposal(t)));
+            if committed {
+                out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
+            }
+        }
+        out.push(Output::Send(id, PeerMsg::NewLeader { epoch: self.epoch }));
+        if let Some(x) = self.learners.get_mut(&id) {
+            x.phase = LearnerPhase::Synced;
+            x.covered_up_to = covered;
+        }
+    }
+}

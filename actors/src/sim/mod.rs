@@ -1,0 +1,789 @@
+//! Deterministic simulation of N servers' cores in one thread.
+//!
+//! A seeded scheduler delivers messages with random delays over FIFO links, breaks links
+//! (dropping what is in flight, and telling both ends, as a broken TCP connection does),
+//! duplicates messages now and then, partitions servers, crashes them (losing every durable
+//! action not completed yet: the unsynced log tail) and restarts them from their simulated
+//! disk. Clients propose writes to whoever leads. After every step the invariants are checked:
+//!
+//! * at most one leader establishes each epoch;
+//! * every txn a server applies was committed by a leader, with the same content;
+//! * every serving server's applied history is a prefix of the committed history (no holes,
+//!   no reordering);
+//! * at the end, healed and quiet, every server has applied the same history and holds the
+//!   same tree, and every txn any leader committed is in it.
+//!
+//! The random runs (`random.rs`) add skewed clocks (each server's own offset and drift) and the
+//! client workload ([`workload`]): clients on every server whose writes followers forward,
+//! multi, delete and setACL with versions, sync then read, local reads, pings and session moves,
+//! sessions expired by the session tracker's own check ([`sessions`]); what the clients saw is
+//! checked against the committed history at the end ([`history`]).
+//!
+//! A failing seed replays exactly: `ZKR_SIM_SEED=<seed> cargo test -p zkr-actors sim_ -- --nocapture`.
+//!
+//! Scripted scenarios (`scenarios.rs`) drive the same simulator by hand, with hooks that fire
+//! at precise points: when a server sends a given message ([`MsgHook`]: drop it, hold the link,
+//! crash the sender or the receiver before or right after it, start client writes), and when
+//! a durable action completes ([`DurableHook`]: crash before it is on disk, or once it is on
+//! disk but before its continuation runs, or hold it). A session workload (createSession,
+//! ephemeral creates, closeSession) checks that no ephemeral outlives its session.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::pipeline::prep::PrepConfig;
+use crate::pipeline::{Applied, Input, Now, Output, Pipeline, PipelineConfig};
+use crate::quorum::config::{Membership, Timing};
+use crate::quorum::core::{self, CoreConfig, DurableAction, PersistedState, RoleView};
+use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
+use crate::session::expiry::ExpiryQueue;
+use crate::session::SessionRegistry;
+use crate::tree::DataTree;
+use crate::txn::{SessionId, Txn, Zxid};
+use crate::txnlog::snapshot;
+
+mod checks;
+mod clients;
+mod disk;
+mod history;
+mod hooks;
+mod network;
+#[cfg(test)]
+mod random;
+mod scenarios;
+mod sessions;
+mod workload;
+
+pub(crate) use clients::{ClientOp, Requests};
+pub(crate) use disk::{rebuild, Completion, Disk};
+pub(crate) use hooks::{DurableHook, DurableHookAction, DurableStage, MsgAction, MsgHook};
+pub(crate) use network::{kind, pair};
+
+#[derive(Debug, Clone)]
+enum Event {
+    Deliver {
+        from: Sid,
+        to: Sid,
+        gen: u64,
+        msg: PeerMsg,
+        /// Crash this server right after the delivery (or when the message is lost).
+        then_crash: Option<Sid>,
+    },
+    Tick(Sid),
+    DurableDone {
+        id: Sid,
+        token: u64,
+        life: u64,
+    },
+    Crash(Sid),
+    Restart(Sid),
+    Partition(Vec<Sid>),
+    Heal,
+    BreakLink(Sid, Sid),
+    ClientWrite,
+    ClientOp(ClientOp),
+}
+
+pub(crate) struct Server {
+    id: Sid,
+    /// The server's pipeline (and Zab core); `None` while it is down.
+    pipeline: Option<Pipeline>,
+    pub disk: Disk,
+    /// Durable actions submitted, not completed (lost on crash), in order.
+    pending: VecDeque<(u64, DurableAction)>,
+    pub tree: DataTree,
+    /// The whole history reflected in the tree, from the first txn.
+    pub applied: Vec<Arc<Txn>>,
+    serving: bool,
+    life: u64,
+    /// Being killed: it does nothing more (no steps, no disk writes) until its crash.
+    frozen: bool,
+    /// The live session registry (deadlines, touches) and the tracker's expiry queue, as a
+    /// node keeps them; rebuilt from the tree at each start.
+    pub sessions: SessionRegistry,
+    expiry: ExpiryQueue,
+    /// This server's clocks: (monotonic offset ms, drift, wall-clock offset ms).
+    skew: (i64, f64, i64),
+}
+
+pub(crate) struct Sim {
+    rng: SmallRng,
+    pub now: i64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(i64, u64, usize)>>,
+    events: HashMap<usize, Event>,
+    next_event: usize,
+    pub servers: BTreeMap<Sid, Server>,
+    voters: Vec<Sid>,
+    observers: Vec<Sid>,
+    gens: HashMap<(Sid, Sid), u64>,
+    link_free_at: HashMap<(Sid, Sid), i64>,
+    partition: Option<BTreeSet<Sid>>,
+    pub committed: BTreeMap<Zxid, Arc<Txn>>,
+    /// The voters of each committed configuration, by the zxid of its reconfig txn.
+    pub configs: BTreeMap<Zxid, Vec<Sid>>,
+    /// Who established each epoch.
+    pub leaders: BTreeMap<u64, Sid>,
+    /// The history each snapshot sent to a learner holds, by its zxid.
+    snapshot_histories: HashMap<Zxid, Vec<Arc<Txn>>>,
+    timing: Timing,
+    writes: u64,
+    trace: bool,
+    /// Random link breaks and duplicates on (off while settling).
+    pub chaos: bool,
+    /// Random client writes while running (on by default).
+    pub auto_writes: bool,
+    /// Random client writes include sessions, ephemerals and closeSession.
+    pub session_workload: bool,
+    /// Now and then a durable action takes 100-1000 ms instead of 1-30 ms.
+    pub slow_disks: bool,
+    /// Committed txns kept for DIFF (`commit_log_count`).
+    pub commit_log_count: usize,
+    /// Encoded messages larger than this break their link, as the peer codec does.
+    pub frame_limit: Option<usize>,
+    /// Hooks on sent messages.
+    pub msg_hooks: Vec<MsgHook>,
+    /// Hooks on durable actions.
+    pub durable_hooks: Vec<DurableHook>,
+    held_links: BTreeSet<(Sid, Sid)>,
+    held: Vec<(Sid, Sid, u64, PeerMsg)>,
+    /// Tokens held by a [`DurableHookAction::Hold`], by server.
+    held_durable: BTreeMap<Sid, Vec<(u64, u64)>>,
+    /// Messages sent, by (from, to, kind).
+    pub sent: HashMap<(Sid, Sid, &'static str), usize>,
+    /// Every role change: (time, server, role).
+    pub roles: Vec<(i64, Sid, RoleView)>,
+    /// Every durable action completed.
+    pub completions: Vec<Completion>,
+    /// Crashes (time, server).
+    pub crashes: Vec<(i64, Sid)>,
+    next_write: i64,
+    next_session: SessionId,
+    open_sessions: Vec<SessionId>,
+    /// closeSession txns committed, by session.
+    pub closed_sessions: BTreeSet<SessionId>,
+    /// The client requests handed to the servers' pipelines, and what became of them.
+    pub requests: Requests,
+    /// Record every message sent on these directed links, in order, in `link_log`.
+    pub traced_links: BTreeSet<(Sid, Sid)>,
+    /// (time, from, to, message) of the traced links.
+    pub link_log: Vec<(i64, Sid, Sid, String)>,
+    /// Snapshots for learners are taken when asked but handed to the core only at
+    /// [`Sim::release_snapshots`] (a snapshot still being encoded while writes go on).
+    pub hold_snapshots: bool,
+    /// (leader, learner, leader's life, snapshot) held by `hold_snapshots`.
+    held_snapshots: Vec<(Sid, Sid, u64, Arc<SnapshotBlob>)>,
+    /// The client workload of the random runs ([`workload`]): clients on every server, session
+    /// expiry, reads; off in the scripted scenarios.
+    pub clients_on: bool,
+    /// How long writes go on once healed, before the quiet end of [`Sim::settle_and_check`].
+    pub settle_writes_ms: i64,
+    pub(crate) workload: workload::Workload,
+}
+
+impl Sim {
+    pub(crate) fn new(seed: u64, voters: usize, observers: usize) -> Sim {
+        let mut sim = Sim::new_unbooted(seed, voters, observers);
+        sim.boot_all();
+        sim
+    }
+
+    /// A simulator whose servers have empty disks and are not started ([`Sim::boot_all`]).
+    pub(crate) fn new_unbooted(seed: u64, voters: usize, observers: usize) -> Sim {
+        let voter_ids: Vec<Sid> = (1..=voters as u64).collect();
+        let observer_ids: Vec<Sid> = (voters as u64 + 1..=(voters + observers) as u64).collect();
+        let mut sim = Sim {
+            rng: SmallRng::seed_from_u64(seed),
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: HashMap::new(),
+            next_event: 0,
+            servers: BTreeMap::new(),
+            voters: voter_ids.clone(),
+            observers: observer_ids.clone(),
+            gens: HashMap::new(),
+            link_free_at: HashMap::new(),
+            partition: None,
+            committed: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            snapshot_histories: HashMap::new(),
+            timing: Timing {
+                tick_ms: 100,
+                init_limit: 10,
+                sync_limit: 5,
+            },
+            writes: 0,
+            trace: std::env::var("ZKR_SIM_TRACE").is_ok(),
+            chaos: true,
+            auto_writes: true,
+            session_workload: false,
+            slow_disks: false,
+            commit_log_count: 20,
+            frame_limit: None,
+            msg_hooks: Vec::new(),
+            durable_hooks: Vec::new(),
+            held_links: BTreeSet::new(),
+            held: Vec::new(),
+            held_durable: BTreeMap::new(),
+            sent: HashMap::new(),
+            roles: Vec::new(),
+            completions: Vec::new(),
+            crashes: Vec::new(),
+            next_write: 0,
+            next_session: 0x1000,
+            open_sessions: Vec::new(),
+            closed_sessions: BTreeSet::new(),
+            requests: Requests::default(),
+            traced_links: BTreeSet::new(),
+            link_log: Vec::new(),
+            hold_snapshots: false,
+            held_snapshots: Vec::new(),
+            clients_on: false,
+            settle_writes_ms: 4000,
+            workload: Default::default(),
+        };
+        for id in voter_ids.iter().chain(observer_ids.iter()) {
+            sim.servers.insert(
+                *id,
+                Server {
+                    id: *id,
+                    pipeline: None,
+                    disk: Disk::default(),
+                    pending: VecDeque::new(),
+                    tree: DataTree::new(),
+                    applied: Vec::new(),
+                    serving: false,
+                    life: 0,
+                    frozen: false,
+                    sessions: SessionRegistry::new(100),
+                    expiry: ExpiryQueue::new(100),
+                    skew: (0, 0.0, 0),
+                },
+            );
+        }
+        sim
+    }
+
+    /// Starts every server from its disk, with jittered ticks.
+    pub(crate) fn boot_all(&mut self) {
+        let ids: Vec<Sid> = self.servers.keys().copied().collect();
+        for id in ids {
+            self.boot(id);
+            let jitter = self.rng.random_range(0..50);
+            self.schedule(jitter, Event::Tick(id));
+        }
+    }
+
+    fn schedule(&mut self, delay: i64, e: Event) {
+        self.seq += 1;
+        let k = self.next_event;
+        self.next_event += 1;
+        self.events.insert(k, e);
+        self.queue.push(Reverse((self.now + delay, self.seq, k)));
+    }
+
+    fn pipeline_config(&self, id: Sid) -> PipelineConfig {
+        PipelineConfig {
+            core: CoreConfig {
+                membership: Membership::new(id, &self.voters, &self.observers),
+                timing: self.timing,
+                commit_log_count: self.commit_log_count,
+                standalone: false,
+            },
+            prep: PrepConfig::default(),
+            dynamic: Default::default(),
+            reap_budget: 10,
+        }
+    }
+
+    /// The clocks of server `id` now: each server's monotonic clock has its own origin and
+    /// rate, its wall clock its own offset (see [`Sim::skew_clocks`]).
+    fn clock(&self, id: Sid) -> Now {
+        let (mono, drift, wall) = self.servers[&id].skew;
+        let local = (self.now as f64 * (1.0 + drift)) as i64;
+        Now {
+            mono_ms: mono + local,
+            wall_ms: 1_700_000_000_000 + wall + local,
+        }
+    }
+
+    /// Gives every server its own clocks: a monotonic origin, a rate off by up to 0.5%, a
+    /// wall clock off by up to 2 s.
+    pub(crate) fn skew_clocks(&mut self) {
+        for s in self.servers.values_mut() {
+            s.skew = (
+                self.rng.random_range(0..1_000_000_000),
+                self.rng.random_range(-0.005..0.005),
+                self.rng.random_range(-2000..2000),
+            );
+        }
+    }
+
+    /// (Re)starts a server from its disk.
+    fn boot(&mut self, id: Sid) {
+        let cfg = self.pipeline_config(id);
+        let now = self.clock(id);
+        let keep = self.commit_log_count;
+        let s = self.servers.get_mut(&id).expect("server");
+        s.life += 1;
+        s.pending.clear();
+        s.serving = false;
+        s.frozen = false;
+        let (tree, applied, base) = rebuild(&s.disk);
+        let last = applied.last().map_or(0, |t| t.zxid);
+        let after: Vec<Arc<Txn>> = s
+            .disk
+            .log
+            .iter()
+            .filter(|t| t.zxid > base)
+            .cloned()
+            .collect();
+        let recent = after[after.len().saturating_sub(keep)..].to_vec();
+        s.tree = tree;
+        s.applied = applied;
+        s.sessions = SessionRegistry::new(self.timing.tick_ms);
+        s.expiry = ExpiryQueue::new(self.timing.tick_ms);
+        self.sessions_follow_tree(id);
+        let s = self.servers.get_mut(&id).expect("server");
+        let persisted = PersistedState {
+            accepted_epoch: s.disk.epochs.0,
+            current_epoch: s.disk.epochs.1,
+            last_zxid: last,
+            recent,
+            floor: base,
+        };
+        let (pipeline, out) = Pipeline::new(cfg, persisted, now, &s.tree);
+        s.pipeline = Some(pipeline);
+        self.outputs(id, out);
+    }
+
+    /// Steps `id`'s Zab core (through its pipeline).
+    fn step(&mut self, id: Sid, input: core::Input) {
+        self.step_pipeline(id, Input::Core(input));
+    }
+
+    /// Steps `id`'s pipeline (nothing happens to a server that is down or being killed).
+    fn step_pipeline(&mut self, id: Sid, input: Input) -> Vec<Output> {
+        let now = self.clock(id);
+        let Some(s) = self.servers.get_mut(&id) else {
+            return Vec::new();
+        };
+        if s.frozen {
+            return Vec::new();
+        }
+        let Some(pipeline) = s.pipeline.as_mut() else {
+            return Vec::new();
+        };
+        let out = pipeline.step(now, &s.tree, input);
+        self.outputs(id, out.clone());
+        out
+    }
+
+    fn outputs(&mut self, id: Sid, out: Vec<Output>) {
+        let mut touched: Option<Vec<SessionId>> = None;
+        for o in out {
+            if self.servers[&id].frozen || self.servers[&id].pipeline.is_none() {
+                // Killed while performing these: the rest never happens.
+                return;
+            }
+            if self.trace {
+                eprintln!("{:>6} s{id} {:?}", self.now, short(&o));
+            }
+            match o {
+                Output::Send(to, msg) => {
+                    let msg = self.with_touches(id, msg, &mut touched);
+                    *self.sent.entry((id, to, kind(&msg))).or_insert(0) += 1;
+                    if self.traced_links.contains(&(id, to)) {
+                        self.link_log.push((self.now, id, to, short_msg(&msg)));
+                    }
+                    self.hooked_send(id, to, msg);
+                }
+                Output::Durably { token, action } => {
+                    let s = self.servers.get_mut(&id).expect("server");
+                    s.pending.push_back((token, action));
+                    let life = s.life;
+                    let delay = if self.slow_disks && self.rng.random_bool(0.05) {
+                        // An fsync that stalls (a busy disk).
+                        self.rng.random_range(100..1000)
+                    } else {
+                        self.rng.random_range(1..30)
+                    };
+                    self.schedule(delay, Event::DurableDone { id, token, life });
+                }
+                Output::Apply(items) => {
+                    self.requests.answered(&items);
+                    let txns = items
+                        .iter()
+                        .filter_map(|a| match a {
+                            Applied::Txn { txn, .. } => Some(txn.clone()),
+                            Applied::Sync { .. } | Applied::Failed { .. } => None,
+                        })
+                        .collect();
+                    let results = self.apply(id, txns);
+                    if self.clients_on {
+                        self.workload_answers(id, &items, &results);
+                    }
+                }
+                Output::TakeSnapshot { learner } => {
+                    let s = &self.servers[&id];
+                    let blob = Arc::new(SnapshotBlob {
+                        zxid: s.tree.last_zxid(),
+                        data: snapshot::encode_tree(&s.tree),
+                    });
+                    assert_eq!(s.applied.last().map_or(0, |t| t.zxid), blob.zxid);
+                    let history = s.applied.clone();
+                    if let Some(h) = self.snapshot_histories.insert(blob.zxid, history.clone()) {
+                        assert_eq!(
+                            h, history,
+                            "two snapshots at {:#x} with different histories",
+                            blob.zxid
+                        );
+                    }
+                    if self.hold_snapshots {
+                        let life = self.servers[&id].life;
+                        self.held_snapshots.push((id, learner, life, blob));
+                    } else {
+                        self.step(id, core::Input::SnapshotTaken { learner, blob });
+                    }
+                }
+                Output::Role(r) => self.roles.push((self.now, id, r)),
+                Output::Serving(on) => {
+                    self.servers.get_mut(&id).expect("server").serving = on;
+                    if !on {
+                        *self.workload.stops.entry(id).or_default() += 1;
+                    }
+                    if on {
+                        if let Some(RoleView::Leading { epoch }) =
+                            self.servers[&id].pipeline.as_ref().map(|p| p.role())
+                        {
+                            if let Some(prev) = self.leaders.insert(epoch, id) {
+                                assert_eq!(prev, id, "two leaders established epoch {epoch}");
+                            }
+                            // An established leader's whole history is committed.
+                            let history: Vec<Arc<Txn>> = self.servers[&id].applied.clone();
+                            for t in history {
+                                self.commit(&t);
+                            }
+                        }
+                        self.check_prefix(id);
+                    }
+                }
+                Output::Proposed { zxid, token } => {
+                    if token.is_none() && self.clients_on {
+                        self.workload.proposed_at.insert(zxid, self.now);
+                    }
+                    self.requests.proposed(token, zxid)
+                }
+                Output::Close(token) => {
+                    self.requests.left(token, "closed");
+                    self.workload.dropped(token);
+                }
+                Output::Abandon(tokens) => {
+                    for t in tokens {
+                        self.requests.left(t, "abandoned");
+                        self.workload.dropped(t);
+                    }
+                }
+                Output::TouchSessions(_)
+                | Output::SessionsAlive(_)
+                | Output::Expiring(_)
+                | Output::NotExpired(_) => self.session_output(id, o),
+                // The simulated links follow the static membership.
+                Output::Reconfigured { .. } => {}
+            }
+        }
+    }
+
+    /// The serving leader (the first, should there be several).
+    pub(crate) fn leader(&self) -> Option<Sid> {
+        self.servers
+            .values()
+            .find(|s| {
+                s.serving
+                    && matches!(
+                        s.pipeline.as_ref().map(|p| p.role()),
+                        Some(RoleView::Leading { .. })
+                    )
+            })
+            .map(|s| s.id)
+    }
+
+    fn run_event(&mut self, e: Event) {
+        match e {
+            Event::Deliver {
+                from,
+                to,
+                gen,
+                msg,
+                then_crash,
+            } => {
+                if self.gens.get(&pair(from, to)).copied().unwrap_or(0) == gen
+                    && self.linked(from, to)
+                {
+                    self.step(to, core::Input::Message { from, msg });
+                }
+                if let Some(victim) = then_crash {
+                    self.run_event(Event::Crash(victim));
+                }
+            }
+            Event::Tick(id) => {
+                self.step(id, core::Input::Tick);
+                self.track_sessions(id);
+                self.schedule(self.timing.tick_ms / 4, Event::Tick(id));
+            }
+            Event::DurableDone { id, token, life } => self.durable_done(id, token, life),
+            Event::Crash(id) => {
+                let s = self.servers.get_mut(&id).expect("server");
+                if s.pipeline.take().is_some() {
+                    if self.trace {
+                        eprintln!("{:>6} s{id} CRASH", self.now);
+                    }
+                    self.crashes.push((self.now, id));
+                    self.requests.lost_with(id);
+                    self.held_durable.remove(&id);
+                    s.pending.clear();
+                    s.disk.crash();
+                    s.serving = false;
+                    s.life += 1;
+                    let peers: Vec<Sid> =
+                        self.servers.keys().copied().filter(|p| *p != id).collect();
+                    for p in peers {
+                        self.break_link(id, p);
+                    }
+                }
+            }
+            Event::Restart(id) => {
+                if self.servers[&id].pipeline.is_none() {
+                    self.boot(id);
+                }
+            }
+            Event::Partition(side) => {
+                let all: Vec<Sid> = self.servers.keys().copied().collect();
+                self.partition = Some(side.into_iter().collect());
+                for a in &all {
+                    for b in &all {
+                        if a < b && !self.linked(*a, *b) {
+                            self.break_link(*a, *b);
+                        }
+                    }
+                }
+            }
+            Event::Heal => {
+                if let Some(side) = self.partition.take() {
+                    let all: Vec<Sid> = self.servers.keys().copied().collect();
+                    for a in &all {
+                        for b in &all {
+                            if a < b && side.contains(a) != side.contains(b) {
+                                self.break_link(*a, *b);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::BreakLink(a, b) => self.break_link(a, b),
+            Event::ClientWrite => self.client_write(),
+            Event::ClientOp(op) => {
+                if self.submit(op.clone()).is_none() && self.trace {
+                    eprintln!(
+                        "{:>6} client op {op:?} dropped: no serving leader",
+                        self.now
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs `duration_ms` of simulated time, with faults when `faults`.
+    fn run(&mut self, duration_ms: i64, faults: bool) {
+        let end = self.now + duration_ms;
+        let mut next_fault = self.now + 500;
+        let mut next_write = self.now + 10;
+        while let Some(Reverse((at, _, k))) = self.queue.peek().copied() {
+            if at > end {
+                break;
+            }
+            if faults && at >= next_fault {
+                self.now = next_fault;
+                self.inject_fault();
+                next_fault = self.now + self.rng.random_range(200..1500);
+                continue;
+            }
+            if self.auto_writes && at >= next_write {
+                self.now = next_write;
+                self.client_write();
+                next_write = self.now + self.rng.random_range(2..25);
+                continue;
+            }
+            self.queue.pop();
+            self.now = at;
+            let e = self.events.remove(&k).expect("event");
+            self.run_event(e);
+        }
+        self.now = end;
+    }
+
+    /// Runs `ms` of simulated time with random faults (and random writes if `auto_writes`).
+    pub(crate) fn run_random(&mut self, ms: i64) {
+        self.run(ms, true);
+    }
+
+    /// Runs (no injected faults; random writes if `auto_writes`) until `done` holds, at most
+    /// `limit_ms` of simulated time. Returns whether `done` held.
+    pub(crate) fn run_until(&mut self, limit_ms: i64, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now + limit_ms;
+        self.next_write = self.next_write.max(self.now);
+        loop {
+            if done(self) {
+                return true;
+            }
+            let Some(Reverse((at, _, k))) = self.queue.peek().copied() else {
+                break;
+            };
+            if at > end {
+                break;
+            }
+            if self.auto_writes && at >= self.next_write {
+                self.now = self.next_write;
+                self.client_write();
+                self.next_write = self.now + self.rng.random_range(2..25);
+                continue;
+            }
+            self.queue.pop();
+            self.now = at;
+            let e = self.events.remove(&k).expect("event");
+            self.run_event(e);
+        }
+        self.now = end;
+        done(self)
+    }
+
+    /// Runs `ms` of simulated time (no injected faults).
+    pub(crate) fn run_for(&mut self, ms: i64) {
+        self.run_until(ms, |_| false);
+    }
+
+    /// Kills `id` now (its unsynced disk writes are lost).
+    pub(crate) fn crash(&mut self, id: Sid) {
+        self.run_event(Event::Crash(id));
+    }
+
+    /// Restarts `id` from its disk (if it is down).
+    pub(crate) fn restart(&mut self, id: Sid) {
+        self.run_event(Event::Restart(id));
+    }
+
+    /// Is `id` running?
+    pub(crate) fn alive(&self, id: Sid) -> bool {
+        self.servers[&id].pipeline.is_some()
+    }
+
+    /// Does `id` serve clients?
+    pub(crate) fn serving(&self, id: Sid) -> bool {
+        self.servers[&id].serving
+    }
+
+    /// `id`'s role (None: down).
+    pub(crate) fn role(&self, id: Sid) -> Option<RoleView> {
+        self.servers[&id].pipeline.as_ref().map(|p| p.role())
+    }
+
+    /// `id`'s last logged zxid (None: down).
+    pub(crate) fn last_logged(&self, id: Sid) -> Option<Zxid> {
+        self.servers[&id]
+            .pipeline
+            .as_ref()
+            .map(|p| p.core().last_logged())
+    }
+
+    /// `id`'s last applied zxid.
+    pub(crate) fn last_applied(&self, id: Sid) -> Zxid {
+        self.servers[&id].applied.last().map_or(0, |t| t.zxid)
+    }
+
+    /// The last committed zxid.
+    pub(crate) fn last_committed(&self) -> Zxid {
+        self.committed.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Is there one serving leader and does every running server serve?
+    pub(crate) fn stable(&self) -> bool {
+        self.leader().is_some()
+            && self
+                .servers
+                .values()
+                .all(|s| s.pipeline.is_none() || s.serving)
+    }
+
+    /// Messages of `kind` sent from `from` to `to` so far.
+    pub(crate) fn sent_count(&self, from: Sid, to: Sid, kind: &str) -> usize {
+        self.sent
+            .iter()
+            .filter(|((f, t, k), _)| *f == from && *t == to && *k == kind)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Times `id` went back to LOOKING since `since`.
+    pub(crate) fn lookings_since(&self, id: Sid, since: i64) -> usize {
+        self.roles
+            .iter()
+            .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
+            .count()
+    }
+
+    /// Snapshots held by [`Sim::hold_snapshots`] (and not lost with a crash of their leader).
+    pub(crate) fn held_snapshot_count(&self) -> usize {
+        self.held_snapshots
+            .iter()
+            .filter(|(id, _, life, _)| self.servers[id].life == *life && self.alive(*id))
+            .count()
+    }
+
+    /// Hands the held snapshots to their leaders' cores (those whose leader has not crashed
+    /// since), and stops holding.
+    pub(crate) fn release_snapshots(&mut self) {
+        self.hold_snapshots = false;
+        for (id, learner, life, blob) in std::mem::take(&mut self.held_snapshots) {
+            if self.servers[&id].life == life {
+                self.step(id, core::Input::SnapshotTaken { learner, blob });
+            }
+        }
+    }
+}
+
+fn short(o: &Output) -> String {
+    match o {
+        Output::Send(to, m) => format!("-> s{to} {}", short_msg(m)),
+        Output::Durably { token, action } => match action {
+            DurableAction::Append(t) => format!("durably#{token} append {:#x}", t[0].zxid),
+            other => format!("durably#{token} {other:?}"),
+        },
+        Output::Apply(items) => format!(
+            "apply {:?}",
+            items
+                .iter()
+                .map(|a| match a {
+                    Applied::Txn { txn, .. } => format!("{:#x}", txn.zxid),
+                    Applied::Sync { token, .. } => format!("sync#{token}"),
+                    Applied::Failed { token, .. } => format!("failed#{token}"),
+                })
+                .collect::<Vec<_>>()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+pub(crate) fn short_msg(m: &PeerMsg) -> String {
+    match m {
+        PeerMsg::Proposal(t) => format!("Proposal({:#x})", t.zxid),
+        PeerMsg::Inform(t) => format!("Inform({:#x})", t.zxid),
+        PeerMsg::Snap(b) => format!("Snap({:#x})", b.zxid),
+        other => format!("{other:?}"),
+    }
+}

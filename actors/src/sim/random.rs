@@ -1,0 +1,139 @@
+//! The random runs: a seeded simulation of a 3-server ensemble, or of 5 voters and an
+//! observer, with faults (crashes, partitions, link breaks, duplicates, slow disks), skewed
+//! clocks and the client workload ([`super::workload`]), then healed, settled and checked.
+//!
+//! Seeds: a fixed range (`0..ZKR_SIM_SEEDS`, the same on every run) and fresh ones
+//! (`ZKR_SIM_FRESH` seeds from a random base, different on every run); a failure names its
+//! seed and the command that replays it (`ZKR_SIM_SEED=<seed>` runs that seed alone).
+//! CI runs the release build with many seeds (scripts/test.sh); `cargo test` alone runs a
+//! few of each.
+
+use super::Sim;
+
+/// Simulated milliseconds of faults and workload before the settling.
+const RUN_MS: i64 = 3000;
+
+/// What one run did: txns committed, write replies (and how many were errors), reads
+/// checked, sessions expired.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Totals {
+    committed: u64,
+    replies: u64,
+    errors: u64,
+    reads: u64,
+    expiries: u64,
+}
+
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, o: Totals) {
+        self.committed += o.committed;
+        self.replies += o.replies;
+        self.errors += o.errors;
+        self.reads += o.reads;
+        self.expiries += o.expiries;
+    }
+}
+
+/// One random run.
+pub(crate) fn run_seed(seed: u64, voters: usize, observers: usize) -> Totals {
+    let mut sim = Sim::new_unbooted(seed, voters, observers);
+    sim.skew_clocks();
+    sim.clients_on = true;
+    sim.settle_writes_ms = 1000;
+    sim.slow_disks = seed % 4 == 0;
+    sim.boot_all();
+    sim.run(RUN_MS, true);
+    sim.settle_and_check();
+    let w = &sim.workload;
+    Totals {
+        committed: sim.committed.len() as u64,
+        replies: w.answers.len() as u64,
+        errors: w
+            .answers
+            .iter()
+            .filter(|a| matches!(a.result, crate::tree::OpResult::Error(_)))
+            .count() as u64,
+        reads: w.reads.len() as u64,
+        expiries: w.expiries as u64,
+    }
+}
+
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()
+        .map(|s| s.parse().unwrap_or_else(|_| panic!("{name} is a number")))
+}
+
+/// The seeds to run: `ZKR_SIM_SEED` alone, or the fixed ones (`fixed`: `ZKR_SIM_SEEDS`,
+/// default `default`) from `offset`, or `ZKR_SIM_FRESH` (default `default`) fresh ones.
+fn seeds(fixed: bool, offset: u64, default: u64) -> Vec<u64> {
+    if let Some(s) = env("ZKR_SIM_SEED") {
+        return vec![s];
+    }
+    if fixed {
+        let n = env("ZKR_SIM_SEEDS").unwrap_or(default);
+        return (offset..offset + n).collect();
+    }
+    let n = env("ZKR_SIM_FRESH").unwrap_or(default);
+    let base: u64 = rand::random::<u64>() >> 16;
+    eprintln!("fresh simulation seeds {base}..{}", base + n);
+    (base..base + n).collect()
+}
+
+/// Runs every seed; the first failure panics with its seed and the replay command.
+fn run_all(test: &str, seeds: Vec<u64>, voters: usize, observers: usize) -> Totals {
+    let mut totals = Totals::default();
+    let n = seeds.len();
+    for seed in seeds {
+        match std::panic::catch_unwind(|| run_seed(seed, voters, observers)) {
+            Ok(t) => totals += t,
+            Err(e) => {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panic!(
+                    "seed {seed} failed: {msg}\nreplay: ZKR_SIM_SEED={seed} cargo test -p zkr-actors --lib sim::random::{test} -- --nocapture"
+                );
+            }
+        }
+    }
+    eprintln!("{test}: {n} runs, {totals:?}");
+    totals
+}
+
+#[test]
+fn sim_three_servers() {
+    let t = run_all("sim_three_servers", seeds(true, 0, 150), 3, 0);
+    assert!(t.committed > 0, "nothing was ever committed");
+    assert!(
+        t.reads > 0 && t.replies > t.errors,
+        "the workload did nothing"
+    );
+}
+
+#[test]
+fn sim_three_servers_fresh_seeds() {
+    run_all("sim_three_servers_fresh_seeds", seeds(false, 0, 50), 3, 0);
+}
+
+#[test]
+fn sim_five_servers_and_an_observer() {
+    run_all(
+        "sim_five_servers_and_an_observer",
+        seeds(true, 1_000_000, 80),
+        5,
+        1,
+    );
+}
+
+#[test]
+fn sim_five_servers_and_an_observer_fresh_seeds() {
+    run_all(
+        "sim_five_servers_and_an_observer_fresh_seeds",
+        seeds(false, 0, 30),
+        5,
+        1,
+    );
+}
