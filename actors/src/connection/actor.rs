@@ -108,9 +108,12 @@ impl Connection {
         );
         let max = node.config.node.jute_max_buffer_bytes;
         Connection::create(move |ctx| {
-            ctx.add_stream(tokio_util::codec::FramedRead::new(
+            // A small first read buffer (it grows with the requests): an idle session should
+            // not hold 8 KB (docs/benchmarks.md, "Memory model").
+            ctx.add_stream(tokio_util::codec::FramedRead::with_capacity(
                 read,
                 crate::proto::frame::ClientCodec::new(max),
+                READ_BUFFER_START,
             ));
             let me = ctx.address();
             actix_rt::spawn(async move {
@@ -705,10 +708,16 @@ impl Handler<WriterDone> for Connection {
     }
 }
 
+/// First capacity of a connection's read buffer.
+const READ_BUFFER_START: usize = 1024;
+/// The writer keeps a batch buffer up to this size between batches; a larger one (a burst, a big
+/// read reply) is freed once written, so an idle connection holds little.
+const WRITE_BUFFER_KEPT: usize = 16 * 1024;
+
 /// Writes everything the outbox queues, batching what is ready into one write.
 async fn writer<W: AsyncWrite + Unpin>(mut sock: W, mut rx: mpsc::UnboundedReceiver<Out>) {
-    let mut batch: Vec<Out> = Vec::with_capacity(64);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut batch: Vec<Out> = Vec::new();
+    let mut buf = BytesMut::new();
     loop {
         batch.clear();
         if rx.recv_many(&mut batch, 256).await == 0 {
@@ -716,17 +725,32 @@ async fn writer<W: AsyncWrite + Unpin>(mut sock: W, mut rx: mpsc::UnboundedRecei
         }
         buf.clear();
         let mut close = false;
+        let mut single: Option<bytes::Bytes> = None;
         for item in batch.drain(..) {
             match item {
-                Out::Frame(b) => buf.extend_from_slice(&b),
+                // One frame alone is written as it is, without a copy.
+                Out::Frame(b) if buf.is_empty() && single.is_none() => single = Some(b),
+                Out::Frame(b) => {
+                    if let Some(first) = single.take() {
+                        buf.extend_from_slice(&first);
+                    }
+                    buf.extend_from_slice(&b);
+                }
                 Out::Close => {
                     close = true;
                     break;
                 }
             }
         }
-        if !buf.is_empty() && sock.write_all(&buf).await.is_err() {
+        let out: &[u8] = single.as_deref().unwrap_or(&buf);
+        if !out.is_empty() && sock.write_all(out).await.is_err() {
             break;
+        }
+        if buf.capacity() > WRITE_BUFFER_KEPT {
+            buf = BytesMut::new();
+        }
+        if batch.capacity() > 64 {
+            batch = Vec::new();
         }
         if close {
             let _ = sock.flush().await;

@@ -149,7 +149,7 @@ impl Sim {
     pub(crate) fn check_no_orphan_ephemerals(&self) {
         for s in self.servers.values().filter(|s| s.pipeline.is_some()) {
             for (path, node) in s.tree.paths() {
-                if let NodeKind::Ephemeral(owner) = NodeKind::from_owner(node.ephemeral_owner) {
+                if let NodeKind::Ephemeral(owner) = node.kind() {
                     // A closed session is gone from the table: its ephemerals must be too.
                     assert!(
                         s.tree.sessions().contains_key(&owner),
