@@ -1,154 +1,139 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of zkr and Apache ZooKeeper 3.8 (Debian) on this machine, with the
-# same third-party client (benches/zk-bench, built on the `zookeeper-client` crate).
+# same third-party client (benches/zk-bench, built on the `zookeeper-client` crate), then the
+# report: docs/benchmarks.md with its table and charts (benches/report.py).
 #
-#   benches/run.sh standalone [clients] [seconds]   read + write workloads, one server
-#   benches/run.sh ensemble   [clients] [seconds]   the same against 3-server ensembles
-#   benches/run.sh durability                       fsyncs per write under load (needs perf); restart time and
-#                                                   snapshot size with 1,000,000 znodes of 100 bytes
-#   benches/run.sh failover                         kill -9 the leader of a 3-node ensemble:
-#                                                   time until a new leader serves writes
+#   benches/run.sh                 the whole matrix, the memory runs, then the report
+#   benches/run.sh matrix          only the throughput/latency matrix, then the report
+#   benches/run.sh memory          only the memory runs (benches/memory.sh), then the report
+#   benches/run.sh report DIR      the report again from the results in DIR
+#   benches/run.sh durability      fsyncs per write under load (needs perf)
+#   benches/run.sh failover        kill -9 the leader of a 3-node ensemble: time until a new
+#                                  leader serves writes
 #
-# Servers run one at a time, with the same durability (fsync before acknowledging). Results are
-# JSON lines on stdout (zk-bench's), labelled zkr / apache. Not a test: figures depend on the machine.
+# The matrix: each workload (setData, getData, create+delete, session connect+close, watch
+# fan-out) at each client count ($CLIENTS, default 1 4 16 64 256), on a standalone server and on
+# a 3-node ensemble, for zkr and for ZooKeeper, $SECS seconds each (default 10) after a warm-up.
+# Servers run one at a time, with the same durability (fsync before acknowledging). Every
+# reading is one JSON line in $OUT/results.jsonl (default benches/results/<date>), with the
+# servers' CPU over the measured window (from /proc/<pid>/stat) for the CPU per operation.
+# Not a test: figures depend on the machine, and on what else runs on it (machine_busy_pct).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-what=${1:-standalone}
-clients=${2:-16}
-secs=${3:-15}
+what=${1:-all}
 work=$(mktemp -d "${TMPDIR:-/tmp}/zkr-bench.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+CLIENTS=${CLIENTS:-"1 4 16 64 256"}
+SECS=${SECS:-10}
+SERVERS=${SERVERS:-"zkr apache"}
+MODES=${MODES:-"standalone ensemble"}
+WORKLOADS=${WORKLOADS:-"write read create-delete sessions watch-fanout"}
+OUT=${OUT:-$root/benches/results/$(date -u +%Y%m%dT%H%M%SZ)}
 
-cargo build --release --quiet --bin zkr
-(cd benches/zk-bench && CARGO_TARGET_DIR=target cargo build --release --quiet)
-ZKR=${CARGO_TARGET_DIR:-$root/target}/release/zkr
-BENCH=$root/benches/zk-bench/target/release/zk-bench
-J=/usr/share/java
-APACHE_CP="$J/zookeeper.jar:$J/zookeeper-jute.jar:$J/netty-handler.jar:$J/netty-transport.jar:$J/netty-buffer.jar:$J/netty-common.jar:$J/netty-codec.jar:$J/netty-resolver.jar:$J/netty-transport-native-unix-common.jar:$J/slf4j-api.jar:$J/slf4j-log4j12.jar:$J/log4j-1.2.jar:$J/metrics-core.jar:$J/snappy-java.jar:$J/commons-cli.jar"
-
-port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
-wait_ruok() { for _ in $(seq 1 600); do [ "$(timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; echo ruok >&3; cat <&3" 2>/dev/null)" = imok ] && return 0; sleep 0.1; done; echo "port $1 not serving" >&2; return 1; }
-wait_mode() { for _ in $(seq 1 600); do timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; echo srvr >&3; cat <&3" 2>/dev/null | grep -q "Mode: $2" && return 0; sleep 0.1; done; return 1; }
-
-# start_zkr DIR N BASE: N nodes (1 = standalone), client ports BASE.., peers BASE+100..
-start_zkr() {
-  local dir=$1 n=$2 base=$3
-  for i in $(seq 1 "$n"); do
-    mkdir -p "$dir/n$i"
-    {
-      echo "[node]"; echo "id = $([ "$n" = 1 ] && echo 0 || echo "$i")"; echo "data_dir = \"$dir/n$i/data\""
-      echo "client_port = $((base + i - 1))"; echo 'client_address = "127.0.0.1"'; echo "tick_time_ms = 2000"
-      echo 'four_letter_words = ["*"]'; echo "max_client_connections = 0"
-      if [ "$n" -gt 1 ]; then
-        echo "[ensemble]"; echo "servers = ["
-        for j in $(seq 1 "$n"); do echo "  { id = $j, host = \"127.0.0.1\", peer_port = $((base + 100 + j - 1)), client_port = $((base + j - 1)) },"; done
-        echo "]"
-      fi
-      echo "[metrics]"; echo "port = $((base + 200 + i - 1))"; echo 'address = "127.0.0.1"'
-    } > "$dir/n$i/zkr.toml"
-    "$ZKR" node --config "$dir/n$i/zkr.toml" > "$dir/n$i/node.log" 2>&1 &
-    pids+=($!); echo $! > "$dir/n$i/pid"
-  done
-  for i in $(seq 1 "$n"); do wait_ruok $((base + i - 1)); done
-  if [ -z "${no_settle:-}" ]; then sleep 2; fi
+report() {
+  python3 "$root/benches/report.py" "$1" --out "$root/docs"
 }
 
-start_apache() {
-  local dir=$1 n=$2 base=$3
-  for i in $(seq 1 "$n"); do
-    mkdir -p "$dir/n$i/data"; echo "$i" > "$dir/n$i/data/myid"
-    {
-      echo "tickTime=2000"; echo "initLimit=10"; echo "syncLimit=5"; echo "dataDir=$dir/n$i/data"
-      echo "clientPort=$((base + i - 1))"; echo "clientPortAddress=127.0.0.1"; echo "maxClientCnxns=0"
-      echo "admin.enableServer=false"; echo "4lw.commands.whitelist=*"
-      if [ "$n" -gt 1 ]; then
-        for j in $(seq 1 "$n"); do echo "server.$j=127.0.0.1:$((base + 100 + j - 1)):$((base + 150 + j - 1))"; done
-      fi
-    } > "$dir/n$i/zoo.cfg"
-    printf 'log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\nlog4j.appender.F.File=%s\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n' "$dir/n$i/server.log" > "$dir/n$i/log4j.properties"
-    java -Xmx2g -Dlog4j.configuration="file:$dir/n$i/log4j.properties" -cp "$APACHE_CP" \
-      org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/n$i/zoo.cfg" > "$dir/n$i/out.log" 2>&1 &
-    pids+=($!); echo $! > "$dir/n$i/pid"
-  done
-  for i in $(seq 1 "$n"); do wait_ruok $((base + i - 1)); done
-  if [ -z "${no_settle:-}" ]; then sleep 3; fi
+# One line of context for the report: the machine, the versions, the date.
+context() {
+  printf '{"record":"context","date":"%s","zkr_commit":"%s","cpus":%d,"cpu_model":"%s","mem_gb":%s,"apache":"%s","secs":%d,"loadavg_start":"%s"}\n' \
+    "$(date -u +%FT%TZ)" "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" \
+    "$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo | tr -d '"')" \
+    "$(awk '/MemTotal/{printf "%.1f", $2/1048576}' /proc/meminfo)" \
+    "$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown)" "$SECS" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-stop_all() { cleanup; pids=(); sleep 1; }
-srvr_zxid() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; echo srvr >&3; cat <&3" | awk '/^Zxid:/{print $2}'; }
+# bench KIND MODE N BASE DIR WORKLOAD CLIENTS: one measured run, tagged, onto stdout.
+bench() {
+  local kind=$1 mode=$2 n=$3 base=$4 dir=$5 w=$6 c=$7 line extra=()
+  [ "$w" = watch-fanout ] && extra=(--watchers "$c" --clients 1)
+  line=$("$BENCH" --hosts "$(hosts "$base" "$n")" --pids "$(server_pids "$dir" "$n")" --workload "$w" \
+      --clients "$c" "${extra[@]}" --duration "$SECS" --warmup 2 --json --label "$kind-$mode" 2>>"$dir/bench.err") ||
+    line="{\"workload\":\"$w\",\"clients\":$c,\"error\":true}"
+  # the tags go first; zk-bench's own "clients" is the watch-fanout writer count, so the matrix's
+  # client count is "matrix_clients"
+  echo "{\"record\":\"bench\",\"server\":\"$kind\",\"mode\":\"$mode\",\"matrix_clients\":$c,${line#\{}"
+  echo "$kind $mode $w clients=$c: $(echo "$line" | grep -o '"ops_per_sec":[0-9.]*')" >&2
+}
 
-hosts() { local base=$1 n=$2; local h=""; for i in $(seq 1 "$n"); do h="$h${h:+,}127.0.0.1:$((base + i - 1))"; done; echo "$h"; }
-server_pids() { local dir=$1 n=$2; local p=""; for i in $(seq 1 "$n"); do p="$p${p:+,}$(cat "$dir/n$i/pid")"; done; echo "$p"; }
+matrix() {
+  local kind mode n base dir w c
+  for mode in $MODES; do
+    n=1; [ "$mode" = ensemble ] && n=3
+    for kind in $SERVERS; do
+      dir=$work/$kind-$mode
+      base=$(pick_base)
+      start "$kind" "$dir" "$n" "$base"
+      # warm-up (a JVM needs its JIT warm; both get the same)
+      "$BENCH" --hosts "$(hosts "$base" "$n")" --workload write --clients 16 --duration 5 --warmup 0 >/dev/null 2>&1 || true
+      for w in $WORKLOADS; do
+        for c in $CLIENTS; do
+          bench "$kind" "$mode" "$n" "$base" "$dir" "$w" "$c"
+        done
+      done
+      # the fan-out of the issue's table: 1,000 watchers
+      case " $WORKLOADS " in *" watch-fanout "*) bench "$kind" "$mode" "$n" "$base" "$dir" watch-fanout 1000 ;; esac
+      stop_all
+      rm -rf "$dir"
+    done
+  done
+}
 
-workloads() {  # label dir n base
-  local label=$1 dir=$2 n=$3 base=$4
-  for w in write read; do
-    # a short warm-up (a JVM needs its JIT warm), then the measured run
-    "$BENCH" --hosts "$(hosts "$base" "$n")" --workload $w --clients "$clients" --duration 5 --warmup 2 >/dev/null 2>&1 || true
-    "$BENCH" --hosts "$(hosts "$base" "$n")" --pids "$(server_pids "$dir" "$n")" --workload $w \
-      --clients "$clients" --duration "$secs" --warmup 3 --json --label "$label-$n" || echo "{\"label\":\"$label-$n\",\"workload\":\"$w\",\"error\":true}"
+durability() {
+  # fsyncs per committed write under a write load (group commit at work): fsync/fdatasync
+  # calls counted by perf (kernel tracepoints, no slowdown) over the whole run, txns by zxid
+  local kind base pid z0 z1 f t perf_pid
+  for kind in $SERVERS; do
+    base=$(pick_base)
+    start "$kind" "$work/$kind" 1 "$base"
+    pid=$(cat "$work/$kind/n1/pid")
+    z0=$(srvr_zxid "$base")
+    perf stat -x, -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync -p "$pid" -o "$work/$kind-fsync.csv" -- sleep 14 &
+    perf_pid=$!
+    "$BENCH" --hosts "127.0.0.1:$base" --workload write --clients 64 --duration 10 --warmup 0 --json --label "$kind-fsync"
+    wait $perf_pid || true
+    z1=$(srvr_zxid "$base")
+    f=$(awk -F, '/sys_enter_f/{s+=$1} END{print s+0}' "$work/$kind-fsync.csv")
+    t=$(( (z1 & 0xffffffff) - (z0 & 0xffffffff) ))
+    echo "{\"record\":\"durability\",\"server\":\"$kind\",\"fsyncs\":$f,\"txns\":$t,\"fsyncs_per_txn\":$(echo "scale=4; $f/$t" | bc)}"
+    stop_all
+  done
+}
+
+failover() {
+  local kind base leader i others t0
+  for kind in $SERVERS; do
+    base=$(pick_base)
+    start "$kind" "$work/$kind-fo" 3 "$base"
+    leader=""
+    for i in 1 2 3; do fourlw $((base + i - 1)) srvr | grep -q "Mode: leader" && leader=$i; done
+    kill9 "$(cat "$work/$kind-fo/n$leader/pid")"
+    t0=$(now_ms)
+    others=""; for i in 1 2 3; do [ $i = "$leader" ] || others="$others${others:+,}127.0.0.1:$((base + i - 1))"; done
+    "$BENCH" --hosts "$others" --workload probe --path / --duration 120 --json >/dev/null || true
+    for _ in $(seq 1 1200); do
+      "$BENCH" --hosts "$others" --workload write --clients 1 --keys 1 --duration 1 --warmup 0 --json >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+    echo "{\"record\":\"failover\",\"server\":\"$kind\",\"leader_killed\":$leader,\"failover_to_first_write_ms\":$(( $(now_ms) - t0 ))}"
+    stop_all
   done
 }
 
 case $what in
-  standalone|ensemble)
-    n=1; [ "$what" = ensemble ] && n=3
-    start_zkr "$work/zkr" $n 24100; workloads zkr "$work/zkr" $n 24100; stop_all
-    start_apache "$work/apache" $n 24400; workloads apache "$work/apache" $n 24400; stop_all
+  all|matrix|memory)
+    bench_init
+    mkdir -p "$OUT"
+    context >> "$OUT/results.jsonl"
+    # (no pipe around matrix: the servers it starts must stay in this shell, for the exit trap)
+    if [ "$what" != memory ]; then matrix >> "$OUT/results.jsonl"; fi
+    if [ "$what" != matrix ]; then
+      BENCH_NO_BUILD=1 "$root/benches/memory.sh" "${SIZES:-100000 250000 500000 1000000}" "$SERVERS" | tee -a "$OUT/results.jsonl"
+    fi
+    report "$OUT"
     ;;
-  durability)
-    # fsyncs per committed write under a write load (group commit at work): fsync/fdatasync
-    # calls counted by perf (kernel tracepoints, no slowdown) over the whole run, txns by zxid
-    for kind in zkr apache; do
-      base=24100; [ $kind = apache ] && base=24400
-      start_$kind "$work/$kind" 1 $base
-      pid=$(cat "$work/$kind/n1/pid")
-      z0=$(srvr_zxid $base)
-      perf stat -x, -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync -p "$pid" -o "$work/$kind-fsync.csv" -- sleep 14 &
-      perf_pid=$!
-      "$BENCH" --hosts 127.0.0.1:$base --workload write --clients 64 --duration 10 --warmup 0 --json --label $kind-fsync
-      wait $perf_pid || true
-      z1=$(srvr_zxid $base)
-      f=$(awk -F, '/sys_enter_f/{s+=$1} END{print s+0}' "$work/$kind-fsync.csv")
-      t=$(( (z1 & 0xffffffff) - (z0 & 0xffffffff) ))
-      echo "{\"label\":\"$kind\",\"fsyncs\":$f,\"txns\":$t,\"fsyncs_per_txn\":$(echo "scale=4; $f/$t" | bc)}"
-      stop_all
-    done
-    # 1,000,000 znodes of 100 bytes: snapshot size and restart time
-    for kind in zkr apache; do
-      base=24100; [ $kind = apache ] && base=24400
-      start_$kind "$work/$kind-load" 1 $base
-      "$BENCH" --hosts 127.0.0.1:$base --pids "$(cat "$work/$kind-load/n1/pid")" --workload load --keys 1000000 --value-size 100 --clients 16 --json --label "$kind-load"
-      stop_all   # SIGTERM: both write what they have
-      du -sb "$work/$kind-load/n1/data" | awk -v k=$kind '{print "{\"label\":\"" k "\",\"data_dir_bytes\":" $1 "}"}'
-      # the largest snapshot, the one with the most znodes (zkr: data/snap/snapshot.<zxid>,
-      # ZooKeeper: data/version-2/snapshot.<zxid>); the zxid says how many txns it holds
-      find "$work/$kind-load/n1/data" -type f -name 'snapshot.*' -printf '%s %f\n' | sort -n | tail -1 |
-        awk -v k=$kind '{print "{\"label\":\"" k "\",\"largest_snapshot\":\"" $2 "\",\"bytes\":" $1 "}"}'
-      t0=$(date +%s%N)
-      no_settle=1 start_$kind "$work/$kind-load" 1 $base
-      "$BENCH" --hosts 127.0.0.1:$base --workload probe --path /bench-load/p0999/n00999999 --duration 300 --json --label "$kind-restart" || true
-      echo "{\"label\":\"$kind\",\"restart_to_serving_ms\":$(( ($(date +%s%N) - t0) / 1000000 ))}"
-      stop_all
-    done
-    ;;
-  failover)
-    for kind in zkr apache; do
-      base=24100; [ $kind = apache ] && base=24400
-      start_$kind "$work/$kind-fo" 3 $base
-      leader=""
-      for i in 1 2 3; do wait_mode $((base + i - 1)) "leader|follower" || true; timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$((base + i - 1)); echo srvr >&3; cat <&3" 2>/dev/null | grep -q "Mode: leader" && leader=$i; done
-      kill -9 "$(cat "$work/$kind-fo/n$leader/pid")"
-      t0=$(date +%s%N)
-      others=""; for i in 1 2 3; do [ $i = "$leader" ] || others="$others${others:+,}127.0.0.1:$((base + i - 1))"; done
-      "$BENCH" --hosts "$others" --workload probe --path / --duration 120 --json --label "$kind-failover-probe" >/dev/null || true
-      until "$BENCH" --hosts "$others" --workload write --clients 1 --keys 1 --duration 1 --warmup 0 --json >/dev/null 2>&1; do sleep 0.05; done
-      echo "{\"label\":\"$kind\",\"leader_killed\":$leader,\"failover_to_first_write_ms\":$(( ($(date +%s%N) - t0) / 1000000 ))}"
-      stop_all
-    done
-    ;;
-  *) echo "usage: $0 standalone|ensemble|durability|failover [clients] [seconds]" >&2; exit 2 ;;
+  report) report "${2:?results directory}" ;;
+  durability) bench_init; durability ;;
+  failover) bench_init; failover ;;
+  *) echo "usage: $0 [all|matrix|memory|report DIR|durability|failover]" >&2; exit 2 ;;
 esac

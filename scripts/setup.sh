@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zkr's test suite needs on a fresh Debian machine: Apache ZooKeeper 3.8 (the
-# reference server and its Java and C clients), netcat, Prometheus (for tests/ops), and a Python
-# venv with kazoo and pytest.
+# reference server and its Java and C clients), netcat, Prometheus (for tests/ops), gnuplot and bc
+# (benchmarks and their report), and a Python venv with kazoo and pytest.
 # Idempotent: each step is skipped when already done.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +24,9 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   need_apt+=(prometheus)
 fi
+# gnuplot: the charts of docs/benchmarks.md (benches/report.py); bc: the benchmark scripts.
+command -v gnuplot >/dev/null 2>&1 || need_apt+=(gnuplot-nox)
+command -v bc >/dev/null 2>&1 || need_apt+=(bc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   SUDO=""

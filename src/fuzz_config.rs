@@ -9,7 +9,7 @@
 use rand::rngs::SmallRng;
 use rand::Rng;
 use zkr_actors::config::{EnsembleSection, NodeConfig, ServerEntry};
-use zkr_actors::fuzz::{inputs_from_env, run, seed_from_env, Target};
+use zkr_actors::fuzz::{inputs_from_env, no_fixed_bytes, run, seed_from_env, Target};
 
 /// Where the fuzzed zoo.cfg pretends to live: relative paths (dataDir, dynamicConfigFile)
 /// resolve under a directory that does not exist.
@@ -69,6 +69,7 @@ const ZOO_CFG: Target = Target {
     name: "zoo_cfg",
     seed: zoo_cfg_seed,
     fix_checksums: None,
+    fixed_bytes: no_fixed_bytes,
     run: |data| {
         let _ = crate::zoocfg::parse(&String::from_utf8_lossy(data), CFG);
     },
@@ -108,6 +109,7 @@ const TOML: Target = Target {
     name: "toml",
     seed: toml_seed,
     fix_checksums: None,
+    fixed_bytes: no_fixed_bytes,
     run: |data| {
         let text = String::from_utf8_lossy(data);
         if let Ok(c) = crate::config::parse(&text, "fuzz.toml") {

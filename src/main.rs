@@ -17,6 +17,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, not the system allocator: it hands freed memory back to the OS after a short delay
+/// (so the resident size follows the live heap after a snapshot or a burst of requests), and
+/// its size classes waste less on the tree's many small blocks (docs/benchmarks.md, "Memory
+/// model"). The `system-allocator` feature keeps glibc's, for heap profilers that hook malloc (heaptrack).
+/// The binary's unit tests count allocations instead (below).
+#[cfg(not(any(feature = "system-allocator", test)))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "zkr",
@@ -261,6 +270,16 @@ async fn wait_for_shutdown_signal() {
     }
 }
 
+/// No transparent huge pages for this process: with them, each 2 MiB region the allocator
+/// touches is resident whole and freed memory is handed back in 2 MiB units, which costs the
+/// node tens of MB (docs/benchmarks.md, "Memory model"). Refused by an old kernel: harmless.
+fn no_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_chaos(
     nodes: usize,
@@ -319,6 +338,7 @@ fn run_chaos(
 }
 
 fn main() -> ExitCode {
+    no_huge_pages();
     let cli = Cli::parse();
     match &cli.command {
         Command::Log {

@@ -237,7 +237,7 @@ fn authorize(node: &NodeContext, req: &Request) -> Result<(), (StatusCode, &'sta
     };
     let policy = zkr_actors::acl::AclPolicy::from_config(&node.config);
     let acl = match node.store.tree().get("/") {
-        Some(root) => root.acl.as_ref().clone(),
+        Some(root) => root.acl().as_ref().clone(),
         None => return Err((StatusCode::FORBIDDEN, "Not authorized")),
     };
     // Every bit of ALL, as ZooKeeper checks them one by one.
@@ -475,10 +475,10 @@ fn dump(node: &NodeContext) -> Map<String, Value> {
         ids.sort_unstable();
     }
     let tree = node.store.tree();
-    let eph: BTreeMap<String, Vec<&String>> = tree
+    let eph: BTreeMap<String, Vec<String>> = tree
         .all_ephemerals()
-        .iter()
-        .map(|(sid, paths)| (sid.to_string(), paths.iter().collect()))
+        .into_iter()
+        .map(|(sid, paths)| (sid.to_string(), paths))
         .collect();
     obj(json!({
         "expiry_time_to_session_ids": by_deadline,
@@ -569,7 +569,7 @@ fn members(node: &NodeContext) -> BTreeMap<u64, zkr_actors::quorum::dynconfig::S
         .store
         .tree()
         .get(zkr_actors::quorum::CONFIG_NODE)
-        .and_then(|n| n.data.clone())
+        .and_then(|n| n.data().map(<[u8]>::to_vec))
         .filter(|d| !d.is_empty())
         .and_then(|d| zkr_actors::quorum::dynconfig::parse(&String::from_utf8_lossy(&d)).ok());
     if let Some(c) = committed {

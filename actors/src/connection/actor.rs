@@ -116,10 +116,14 @@ impl Connection {
         );
         let max = node.config.node.jute_max_buffer_bytes;
         Connection::create(move |ctx| {
+            // A small first read buffer (it grows with the requests): an idle session should
+            // not hold 8 KB (docs/benchmarks.md, "Memory model"). The reader pauses while the
+            // connection's flow is throttled (admission.rs).
             ctx.add_stream(Throttled::new(
-                tokio_util::codec::FramedRead::new(
+                tokio_util::codec::FramedRead::with_capacity(
                     read,
                     crate::proto::frame::ClientCodec::new(max),
+                    READ_BUFFER_START,
                 ),
                 flow.clone(),
             ));
@@ -722,6 +726,12 @@ impl Handler<WriterDone> for Connection {
     }
 }
 
+/// First capacity of a connection's read buffer.
+const READ_BUFFER_START: usize = 1024;
+/// The writer keeps a batch buffer up to this size between batches; a larger one (a burst, a big
+/// read reply) is freed once written, so an idle connection holds little.
+const WRITE_BUFFER_KEPT: usize = 16 * 1024;
+
 /// Writes everything the outbox queues, batching what is ready into one write; gives up when
 /// the client does not read (the flow's queued bytes went over `max_queued_reply_bytes`).
 async fn writer<W: AsyncWrite + Unpin>(
@@ -729,8 +739,6 @@ async fn writer<W: AsyncWrite + Unpin>(
     mut rx: mpsc::UnboundedReceiver<Out>,
     flow: &ConnFlow,
 ) {
-    // Small to start (most connections are idle), and never kept large after a big reply.
-    const KEEP: usize = 64 * 1024;
     let mut batch: Vec<Out> = Vec::new();
     let mut buf = BytesMut::new();
     loop {
@@ -745,28 +753,40 @@ async fn writer<W: AsyncWrite + Unpin>(
         }
         buf.clear();
         let mut close = false;
+        let mut single: Option<bytes::Bytes> = None;
         for item in batch.drain(..) {
             match item {
-                Out::Frame(b) => buf.extend_from_slice(&b),
+                // One frame alone is written as it is, without a copy.
+                Out::Frame(b) if buf.is_empty() && single.is_none() => single = Some(b),
+                Out::Frame(b) => {
+                    if let Some(first) = single.take() {
+                        buf.extend_from_slice(&first);
+                    }
+                    buf.extend_from_slice(&b);
+                }
                 Out::Close => {
                     close = true;
                     break;
                 }
             }
         }
-        if !buf.is_empty() {
+        let out: &[u8] = single.as_deref().unwrap_or(&buf);
+        if !out.is_empty() {
             let written = tokio::select! {
                 biased;
                 _ = flow.killed() => break,
-                r = sock.write_all(&buf) => r,
+                r = sock.write_all(out) => r,
             };
             if written.is_err() {
                 break;
             }
-            flow.written(buf.len());
-            if buf.capacity() > KEEP {
-                buf = BytesMut::new();
-            }
+            flow.written(out.len());
+        }
+        if buf.capacity() > WRITE_BUFFER_KEPT {
+            buf = BytesMut::new();
+        }
+        if batch.capacity() > 64 {
+            batch = Vec::new();
         }
         if close {
             let _ = sock.flush().await;

@@ -277,8 +277,8 @@ fn conf(node: &NodeContext) -> String {
         let tree = node.store.tree();
         let text = tree
             .get(crate::quorum::CONFIG_NODE)
-            .and_then(|n| n.data.clone())
-            .map(|d| String::from_utf8_lossy(&d).into_owned())
+            .and_then(|n| n.data())
+            .map(|d| String::from_utf8_lossy(d).into_owned())
             .unwrap_or_default();
         let _ = writeln!(s, "membership: ");
         let _ = writeln!(s, "{text}");
@@ -314,9 +314,7 @@ fn dump(node: &NodeContext) -> String {
         "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
         eph.len()
     );
-    let mut owners: Vec<_> = eph.iter().collect();
-    owners.sort_by_key(|(k, _)| **k);
-    for (sid, paths) in owners {
+    for (sid, paths) in eph {
         let _ = writeln!(s, "0x{sid:x}:");
         for p in paths {
             let _ = writeln!(s, "\t{p}");

@@ -164,7 +164,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     // The last committed configuration (reconfig) wins over the static one.
     let dynamic = match tree
         .get(crate::quorum::CONFIG_NODE)
-        .and_then(|n| n.data.clone())
+        .and_then(|n| n.data().map(<[u8]>::to_vec))
     {
         Some(d) if !d.is_empty() && !standalone => {
             match crate::quorum::dynconfig::parse(&String::from_utf8_lossy(&d)) {

@@ -8,8 +8,9 @@
 //! on every reconnect), then the challenge-response; nothing reaches the quorum actor, and nothing
 //! is sent to the peer, before it succeeds. A broken or replaced connection is reported to the
 //! quorum actor (`LinkDown`, or a new generation on `PeerInbound`): messages may have been lost,
-//! and Zab resynchronises. A link failure is a message, never a panic. Outgoing links reconnect
-//! with exponential back-off.
+//! and Zab resynchronises; so is a failed connect or handshake (what was to be sent is dropped).
+//! A link failure is a message, never a panic. Outgoing links reconnect with exponential
+//! back-off.
 //!
 //! **Bounded queues, and what happens when one is full.**
 //! * Outgoing: what the quorum actor sends to a peer waits in that link's queue until written,
@@ -310,6 +311,13 @@ impl PeerLink {
                             )
                         }
                     }
+                    // What was to be sent is dropped, and a follower of this peer must not wait
+                    // initLimit for a leader that is gone (ZooKeeper gives up after a few tries
+                    // 100 ms apart): the quorum actor hears of it as of a broken link.
+                    let (quorum, peer) = (act.quorum.clone(), act.peer);
+                    actix_rt::spawn(async move {
+                        deliver(&quorum, LinkDown { peer }).await;
+                    });
                     act.retry(ctx);
                 }
             }

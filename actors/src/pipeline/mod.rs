@@ -301,7 +301,7 @@ impl Pipeline {
         let empty = tree
             .read()
             .get(crate::quorum::CONFIG_NODE)
-            .is_none_or(|n| n.data.as_ref().is_none_or(|d| d.is_empty()));
+            .is_none_or(|n| n.data().is_none_or(<[u8]>::is_empty));
         if !empty || self.dynamic.servers.is_empty() {
             return;
         }

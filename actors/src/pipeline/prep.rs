@@ -143,9 +143,9 @@ impl Prep {
             version: n.version,
             cversion: n.cversion,
             aversion: n.aversion,
-            ephemeral_owner: n.ephemeral_owner,
-            child_count: n.children.len() as i32,
-            acl: n.acl.clone(),
+            ephemeral_owner: n.ephemeral_owner(),
+            child_count: n.num_children as i32,
+            acl: n.acl().clone(),
         })
     }
 
@@ -234,10 +234,7 @@ impl Prep {
     }
 
     fn prep_close(&mut self, tree: &DataTree, session: SessionId, zxid: Zxid) -> TxnOp {
-        let mut es: HashSet<String> = tree
-            .ephemerals_of(session)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+        let mut es: HashSet<String> = tree.ephemerals_of(session).into_iter().collect();
         for (p, r) in &self.records {
             if r.zxid <= tree.last_zxid() {
                 continue;
@@ -435,8 +432,7 @@ impl Prep {
             .get(crate::quorum::CONFIG_NODE)
             .ok_or(ErrorCode::NoNode)?;
         let text = node
-            .data
-            .as_ref()
+            .data()
             .map(|d| String::from_utf8_lossy(d).into_owned())
             .unwrap_or_default();
         let current =
@@ -457,7 +453,7 @@ impl Prep {
         if synced.count() * 2 <= new_voters.len() {
             return Err(ErrorCode::NewConfigNoQuorum);
         }
-        self.check_acl(&node.acl, perms::WRITE, &req.ids)?;
+        self.check_acl(node.acl(), perms::WRITE, &req.ids)?;
         Ok(TxnOp::Reconfig {
             data: Bytes::from(next.text()),
             version: zxid,

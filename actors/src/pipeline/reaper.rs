@@ -12,16 +12,17 @@ pub fn budget(max_per_minute: u32, interval_ms: u128) -> usize {
 
 /// Up to `budget` paths to delete now (`wall_ms`: the leader's wall clock, which TTLs count in).
 pub fn candidates(tree: &DataTree, wall_ms: i64, budget: usize) -> Vec<String> {
-    tree.paths()
-        .filter(|(_, n)| {
-            n.children.is_empty()
+    // Containers and TTL nodes carry a stored owner: only those nodes are looked at.
+    tree.nodes_with_owner()
+        .filter(|n| {
+            n.num_children == 0
                 && match n.kind() {
                     NodeKind::Container => n.cversion > 0,
                     NodeKind::Ttl(ttl) => wall_ms - n.mtime > ttl,
                     _ => false,
                 }
         })
-        .map(|(p, _)| p.clone())
+        .map(|n| n.path())
         .take(budget)
         .collect()
 }

@@ -25,6 +25,16 @@ pub fn reply<B: Jute>(xid: i32, zxid: i64, err: i32, body: Option<&B>) -> Bytes 
     finish(out)
 }
 
+/// A getData reply, written straight from the node's bytes (no intermediate buffer).
+pub fn data_reply(xid: i32, zxid: i64, data: Option<&[u8]>, stat: &Stat) -> Bytes {
+    let mut out = BytesMut::with_capacity(4 + 16 + 4 + data.map_or(0, <[u8]>::len) + 68);
+    out.put_i32(0);
+    ReplyHeader { xid, zxid, err: 0 }.write(&mut out);
+    super::jute::write::buffer(&mut out, data);
+    stat.write(&mut out);
+    finish(out)
+}
+
 /// A header-only reply (errors, and replies with an empty body).
 pub fn header_only(xid: i32, zxid: i64, err: i32) -> Bytes {
     reply::<ErrorResponse>(xid, zxid, err, None)

@@ -240,10 +240,16 @@ impl Leader {
             return;
         }
         let me = s.cfg.membership.me;
+        // Only a learner that accepted the epoch from us counts (ZooKeeper's -1 epoch ACK): one
+        // that had accepted it already, from another attempt that chose the same number, would
+        // let a single server's acceptance establish the epoch for two leaders.
+        let epoch = self.epoch;
         let acked = self
             .learners
             .iter()
-            .filter(|(_, x)| !x.observer && x.phase >= LearnerPhase::EpochAcked)
+            .filter(|(_, x)| {
+                !x.observer && x.phase >= LearnerPhase::EpochAcked && x.accepted_epoch < epoch
+            })
             .map(|(id, _)| id)
             .chain(std::iter::once(&me));
         if !s.cfg.membership.is_quorum(acked) {
@@ -480,6 +486,19 @@ impl Leader {
                     // servers do: it gets proposals and ACKs them; its ACKs count only for a
                     // configuration it votes in (a pending reconfig, then the committed one).
                     tracing::info!(peer = from, "a non-voting follower registers");
+                }
+                if self.phase != Phase::Discovery && accepted_epoch > self.epoch {
+                    // It accepted the epoch of a leader attempt that failed after ours was
+                    // chosen, and must refuse ours (Zab: never an epoch below one accepted), so it
+                    // could never follow us and the ensemble would run without it. Step down:
+                    // the next election chooses an epoch above it.
+                    tracing::warn!(
+                        peer = from,
+                        accepted_epoch,
+                        epoch = self.epoch,
+                        "a learner accepted a higher epoch than ours; stepping down so that it can follow the next leader"
+                    );
+                    return true;
                 }
                 self.learners.insert(
                     from,

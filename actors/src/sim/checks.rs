@@ -23,6 +23,11 @@ use crate::quorum::msg::Sid;
 use crate::tree::{NodeKind, OpResult};
 use crate::txn::Txn;
 
+/// Simulated milliseconds the settling runs with no faults and no new writes.
+const QUIET_MS: i64 = 8000;
+/// How much longer the settling may wait for every server to apply the last commit.
+const CONVERGE_MS: i64 = 30_000;
+
 impl Sim {
     /// Applies committed txns on `id` (checking them against the committed history); returns
     /// each one's result, as the store reports it.
@@ -144,7 +149,7 @@ impl Sim {
     pub(crate) fn check_no_orphan_ephemerals(&self) {
         for s in self.servers.values().filter(|s| s.pipeline.is_some()) {
             for (path, node) in s.tree.paths() {
-                if let NodeKind::Ephemeral(owner) = NodeKind::from_owner(node.ephemeral_owner) {
+                if let NodeKind::Ephemeral(owner) = node.kind() {
                     // A closed session is gone from the table: its ephemerals must be too.
                     assert!(
                         s.tree.sessions().contains_key(&owner),
@@ -159,6 +164,30 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// Runs queued events only (no faults, no new writes) until `done` holds or `limit_ms` of
+    /// simulated time passed.
+    fn run_quiet_until(&mut self, limit_ms: i64, done: impl Fn(&Sim) -> bool) {
+        let end = self.now + limit_ms;
+        while let Some(Reverse((at, _, k))) = self.queue.peek().copied() {
+            if at > end || done(self) {
+                break;
+            }
+            self.queue.pop();
+            self.now = at;
+            let e = self.events.remove(&k).expect("event");
+            self.run_event(e);
+        }
+    }
+
+    /// Every server serves, has no durable action outstanding, and has applied the last
+    /// committed txn.
+    fn converged(&self) -> bool {
+        let last = self.last_committed();
+        self.servers.values().all(|s| {
+            s.serving && s.pending.is_empty() && s.applied.last().map_or(0, |t| t.zxid) == last
+        })
     }
 
     /// Heals everything, restarts crashed servers, lets the ensemble settle, and checks that
@@ -183,16 +212,12 @@ impl Sim {
         }
         // Quiet period: no faults, writes continue briefly, then stop.
         self.run(self.settle_writes_ms, false);
-        let end = self.now + 8000;
-        while let Some(Reverse((at, _, k))) = self.queue.peek().copied() {
-            if at > end {
-                break;
-            }
-            self.queue.pop();
-            self.now = at;
-            let e = self.events.remove(&k).expect("event");
-            self.run_event(e);
-        }
+        // Then at least QUIET_MS with nothing but the servers' own work (elections, session
+        // expiry, catch-up), and on until they converge: a slow disk may still hold the last
+        // commits when the window ends (converging late is not diverging), but never longer
+        // than CONVERGE_MS more, so a server that never catches up still fails below.
+        self.run_quiet_until(QUIET_MS, |_| false);
+        self.run_quiet_until(CONVERGE_MS, Sim::converged);
         let serving: Vec<Sid> = self
             .servers
             .values()

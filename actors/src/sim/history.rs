@@ -41,7 +41,10 @@ type Digest = (
 pub(crate) fn digest(t: &DataTree) -> Digest {
     let nodes = t
         .paths()
-        .map(|(p, n)| (p.clone(), (n.stat(), n.data.clone(), n.acl.to_vec())))
+        .map(|(p, n)| {
+            let data = n.data().map(bytes::Bytes::copy_from_slice);
+            (p, (n.stat(), data, n.acl().to_vec()))
+        })
         .collect();
     let sessions = t
         .sessions()
@@ -243,12 +246,9 @@ impl View<'_> {
             None => self.tree.get(p).map(|n| Lite {
                 version: n.version,
                 aversion: n.aversion,
-                children: n.children.len(),
-                acl: n.acl.to_vec(),
-                ephemeral: matches!(
-                    NodeKind::from_owner(n.ephemeral_owner),
-                    NodeKind::Ephemeral(_)
-                ),
+                children: n.num_children as usize,
+                acl: n.acl().to_vec(),
+                ephemeral: matches!(n.kind(), NodeKind::Ephemeral(_)),
             }),
         }
     }

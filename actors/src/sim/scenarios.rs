@@ -1366,3 +1366,94 @@ fn scenario_a_server_whose_disk_refused_its_new_epochs_follows_the_next_leader()
     commit(&mut sim, "after", 3);
     sim.settle_and_check();
 }
+
+/// Two voters of five accepted the epoch of a leader attempt that failed (it reached a quorum of
+/// FOLLOWERINFO, not of epoch ACKs) after the leader that stays had established a lower epoch;
+/// seen in a random run (seed 105114208876228, 5 voters and an observer). They refuse that
+/// leader's LEADERINFO forever (Zab forbids a follower to take an epoch below one it accepted),
+/// so the ensemble runs on three of five and survives no further fault. The leader, told of a
+/// learner's higher accepted epoch, steps down: the election that follows picks an epoch every
+/// voter can accept, and all five serve again.
+#[test]
+fn scenario_voters_that_accepted_a_failed_leaders_higher_epoch_rejoin_the_ensemble() {
+    let mut sim = Sim::new(11, 5, 0);
+    sim.chaos = false;
+    sim.auto_writes = false;
+    assert!(sim.run_until(WAIT, everyone_serves), "no stable ensemble");
+    commit(&mut sim, "before", 3);
+    let l = leader(&sim);
+    let (accepted, current) = sim.servers[&l].disk.epochs;
+    assert_eq!(accepted, current, "the leader's epoch is established");
+    let stale: Vec<Sid> = (1..=5).filter(|x| *x != l).take(2).collect();
+    for id in &stale {
+        sim.crash(*id);
+        // What the failed attempt left on their disks: its epoch accepted, not established.
+        let disk = &mut sim.servers.get_mut(id).expect("server").disk;
+        disk.epochs = (current + 1, disk.epochs.1);
+        sim.restart(*id);
+    }
+    assert!(
+        sim.run_until(WAIT, everyone_serves),
+        "the voters that accepted a higher epoch never rejoined: serving {:?}",
+        (1..=5).filter(|id| sim.serving(*id)).collect::<Vec<_>>()
+    );
+    commit(&mut sim, "after", 3);
+    sim.settle_and_check();
+}
+
+/// ZooKeeper's rule for an epoch ACK (`Learner.registerWithLeader`, `Leader.waitForEpochAck`): a
+/// learner that had already accepted the epoch a leader proposes answers it, but its answer does
+/// not count toward establishing that epoch. Two leader attempts can choose the same epoch
+/// number; counting such an answer lets one server's acceptance count for both, so both could
+/// establish the epoch and propose different txns under the same zxids. Here the new leader has
+/// chosen epoch E+1 with the only other up-to-date server, whose epoch save is held; a third
+/// server that accepted E+1 from an attempt that failed registers late and answers: the leader
+/// must not establish E+1 on that answer.
+#[test]
+fn scenario_an_epoch_ack_from_a_server_that_had_already_accepted_that_epoch_does_not_establish_it()
+{
+    let mut sim = three(13);
+    commit(&mut sim, "before", 3);
+    let l = leader(&sim);
+    let (a, b) = others(l);
+    let (_, epoch) = sim.servers[&l].disk.epochs;
+    // b accepted epoch+1 from a leader attempt that failed, and is down for now.
+    sim.crash(l);
+    sim.crash(b);
+    {
+        let disk = &mut sim.servers.get_mut(&b).expect("server").disk;
+        disk.epochs = (epoch + 1, disk.epochs.1);
+    }
+    // l and a elect a leader between them (the higher id: their histories are equal), which
+    // chooses epoch+1; the follower's save of it is held, so its epoch ACK does not come.
+    let follower = l.min(a);
+    let held = sim.on_durable(
+        follower,
+        DurableStage::Completing,
+        move |x| matches!(x, DurableAction::SaveEpochs { accepted, .. } if *accepted == epoch + 1),
+        DurableHookAction::Hold,
+        1,
+    );
+    sim.restart(l);
+    assert!(
+        sim.run_until(WAIT, |s| s.durable_fired(held) == 1),
+        "the follower never got LEADERINFO({})",
+        epoch + 1
+    );
+    sim.restart(b);
+    let established = sim.run_until(5_000, |s| {
+        s.servers.values().any(|x| x.disk.epochs.1 == epoch + 1)
+    });
+    assert!(
+        !established,
+        "epoch {} was established on the answer of a server that had already accepted it",
+        epoch + 1
+    );
+    sim.release_durable(follower);
+    assert!(
+        sim.run_until(WAIT, everyone_serves),
+        "the ensemble never served again"
+    );
+    commit(&mut sim, "after", 3);
+    sim.settle_and_check();
+}

@@ -124,7 +124,9 @@ impl Handler<Apply> for StoreActor {
                             let live = self.sessions.insert(
                                 txn.session_id,
                                 *timeout_ms as i64,
-                                password.clone(),
+                                // A copy: the txn's bytes may be a slice of a whole receive
+                                // buffer, which the session would keep alive.
+                                bytes::Bytes::copy_from_slice(password),
                                 now,
                             );
                             if let Some(o) = &origin {

@@ -4,6 +4,7 @@
 //!
 //! Each function builds the reply frame; the caller queues it while still holding the tree lock.
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::acl::{self, AclPolicy};
@@ -59,7 +60,7 @@ pub fn execute(
             }
             let node = tree.get(&r.path);
             if let Some(n) = node {
-                if !allowed(&n.acl, perms::READ) {
+                if !allowed(n.acl(), perms::READ) {
                     return err(xid, zxid, ErrorCode::NoAuth);
                 }
             }
@@ -78,29 +79,25 @@ pub fn execute(
             let Some(n) = tree.get(&r.path) else {
                 return err(xid, zxid, ErrorCode::NoNode);
             };
-            if !allowed(&n.acl, perms::READ) {
+            if !allowed(n.acl(), perms::READ) {
                 return err(xid, zxid, ErrorCode::NoAuth);
             }
             if r.watch {
                 watches.with(|w| w.add(Table::Data, &r.path, &conn, WatchMode::Standard));
             }
-            let body = GetDataResponse {
-                data: n.data.clone(),
-                stat: n.stat(),
-            };
-            (reply::reply(xid, zxid, 0, Some(&body)), false)
+            (reply::data_reply(xid, zxid, n.data(), &n.stat()), false)
         }
         Request::GetAcl(r) => {
             let Some(n) = tree.get(&r.path) else {
                 return err(xid, zxid, ErrorCode::NoNode);
             };
-            if !allowed(&n.acl, perms::READ | perms::ADMIN) {
+            if !allowed(n.acl(), perms::READ | perms::ADMIN) {
                 return err(xid, zxid, ErrorCode::NoAuth);
             }
-            let acl_out = if allowed(&n.acl, perms::ADMIN) {
-                n.acl.as_ref().clone()
+            let acl_out = if allowed(n.acl(), perms::ADMIN) {
+                n.acl().as_ref().clone()
             } else {
-                acl::redact(&n.acl)
+                acl::redact(n.acl())
             };
             let body = GetAclResponse {
                 acl: acl_out,
@@ -114,7 +111,7 @@ pub fn execute(
             let Some(n) = tree.get(&r.path) else {
                 return err(xid, zxid, ErrorCode::NoNode);
             };
-            if !allowed(&n.acl, perms::READ) {
+            if !allowed(n.acl(), perms::READ) {
                 return err(xid, zxid, ErrorCode::NoAuth);
             }
             let body = GetAllChildrenNumberResponse {
@@ -124,16 +121,8 @@ pub fn execute(
         }
         Request::GetEphemerals(r) => {
             let prefix = r.path.trim();
-            let mut eph: Vec<String> = tree
-                .ephemerals_of(outbox.session())
-                .map(|s| {
-                    s.iter()
-                        .filter(|p| prefix.is_empty() || prefix == "/" || p.starts_with(&r.path))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            eph.sort();
+            let mut eph = tree.ephemerals_of(outbox.session());
+            eph.retain(|p| prefix.is_empty() || prefix == "/" || p.starts_with(&r.path));
             let body = GetEphemeralsResponse { ephemerals: eph };
             (reply::reply(xid, zxid, 0, Some(&body)), false)
         }
@@ -200,13 +189,13 @@ pub fn execute(
                     };
                     match tree.get(p) {
                         None => MultiResult::Error(ErrorCode::NoNode.code()),
-                        Some(n) if !allowed(&n.acl, perms::READ) => {
+                        Some(n) if !allowed(n.acl(), perms::READ) => {
                             MultiResult::Error(ErrorCode::NoAuth.code())
                         }
-                        Some(n) if children => MultiResult::GetChildren(
-                            n.children.iter().map(|c| c.to_string()).collect(),
-                        ),
-                        Some(n) => MultiResult::GetData(n.data.clone(), n.stat()),
+                        Some(n) if children => MultiResult::GetChildren(n.child_names()),
+                        Some(n) => {
+                            MultiResult::GetData(n.data().map(Bytes::copy_from_slice), n.stat())
+                        }
                     }
                 })
                 .collect();
@@ -242,13 +231,13 @@ fn get_children(
     let Some(n) = tree.get(&r.path) else {
         return err(xid, zxid, ErrorCode::NoNode);
     };
-    if !allowed(&n.acl, perms::READ) {
+    if !allowed(n.acl(), perms::READ) {
         return err(xid, zxid, ErrorCode::NoAuth);
     }
     if r.watch {
         watches.with(|w| w.add(Table::Child, &r.path, &conn, WatchMode::Standard));
     }
-    let children: Vec<String> = n.children.iter().map(|c| c.to_string()).collect();
+    let children = n.child_names();
     let frame = if with_stat {
         reply::reply(
             xid,

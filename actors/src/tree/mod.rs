@@ -2,137 +2,68 @@
 //!
 //! A pure core: [`DataTree::apply`] takes a committed [`Txn`] and changes the tree exactly as
 //! ZooKeeper's `DataTree.processTxn` does, returning the [`Change`]s that fire watches. Reads
-//! are plain methods. No IO, no clock, no locking (the store wraps it in a lock).
+//! are plain methods returning [`NodeRef`] views. No IO, no clock, no locking (the store wraps
+//! it in a lock).
+//!
+//! Memory layout (figures in docs/benchmarks.md, "Memory model"): nodes live in an [`arena`]
+//! of fixed-size slots with names stored once and children as intrusive lists (no path strings); ACL lists
+//! are interned in a reference-counted table ([`acls`]); ephemeral owners, which few nodes
+//! have, sit in a side table. Data is copied into the node's own block, never kept as a slice
+//! of a request or peer frame (which would pin the whole receive buffer).
+//!
+//! A restore ([`Restore`]) takes a snapshot's nodes in any order: a node whose parent has not
+//! come (yet) hangs under a *placeholder* for each missing ancestor. Placeholders are invisible
+//! (no read, write or count sees them); one that the snapshot or the log replay later creates
+//! becomes a real node with its children, and [`DataTree::drop_orphans`] removes those left
+//! after the replay, with the real nodes below them (a fuzzy snapshot's leftovers).
 //!
 //! Invariants:
-//! * every node but `/` has its parent in the tree, and the parent lists it as a child;
+//! * every real node but `/` has a real parent, which lists it as a child; outside a restore
+//!   and its replay there are no placeholders;
 //! * `last_zxid` is the zxid of the last applied txn, and txns are applied in increasing order;
-//! * `ephemerals[s]` holds exactly the nodes whose stored owner is session `s`;
+//! * `ephemerals[s]` holds exactly the nodes whose stored owner is session `s`, and `owners`
+//!   the stored owner of every node with a non-zero one (and only those carry [`HAS_OWNER`]);
 //! * a node's stored `cversion` counts child creations; the visible one is derived (§8.2);
+//!   `num_children` counts its real children;
 //! * `quota_paths` holds exactly the paths `p` with a `/zookeeper/quota<p>/zookeeper_limits`
 //!   node, and each one's stats node data counts the nodes and data bytes under `p`
 //!   (kept up to date in place, as ZooKeeper does; see [`quota`]).
 
+mod acls;
+mod arena;
+mod node;
 pub mod path;
 pub mod quota;
+mod restore;
 pub mod watches;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 
-use crate::proto::codes::{ephemeral_owner, event_type, opcode};
+use crate::proto::codes::{event_type, opcode};
 use crate::proto::{Acl, ErrorCode, Stat};
 use crate::txn::{SessionId, Txn, TxnOp, Zxid};
+use acls::{AclTable, NO_ACL};
+use arena::{Arena, ROOT};
 
-/// An ACL list shared by every node that has it.
-pub type AclList = Arc<Vec<Acl>>;
+pub use acls::AclList;
+pub use arena::{NodeId, StoredStat};
+pub use node::{Node, NodeKind, NodeRef};
+pub use restore::{BadNodePath, Restore};
 
-/// What kind of node an `ephemeralOwner` value marks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
-    /// Plain persistent node.
-    Persistent,
-    /// Owned by a session.
-    Ephemeral(SessionId),
-    /// Container (reaped when empty after having had children).
-    Container,
-    /// TTL node, with its TTL in ms.
-    Ttl(i64),
-}
+/// Slot flag: the data is null (not empty).
+const DATA_NULL: u32 = 1;
+/// Slot flag: the node has a non-zero stored owner (in `owners`).
+const HAS_OWNER: u32 = 1 << 1;
+/// Slot flag: a restore's placeholder for a missing ancestor.
+const PHANTOM: u32 = 1 << 2;
 
-impl NodeKind {
-    /// Decodes a stored `ephemeralOwner` (`EphemeralType.get`).
-    pub fn from_owner(owner: i64) -> NodeKind {
-        if owner == 0 {
-            NodeKind::Persistent
-        } else if owner == ephemeral_owner::CONTAINER {
-            NodeKind::Container
-        } else if (owner as u64) >> 56 == 0xff && (owner as u64 >> 40) & 0xffff == 0 {
-            NodeKind::Ttl(owner & ephemeral_owner::TTL_MAX_MS)
-        } else {
-            NodeKind::Ephemeral(owner)
-        }
-    }
-
-    /// The stored `ephemeralOwner` for a TTL node.
-    pub fn ttl_owner(ttl_ms: i64) -> i64 {
-        ephemeral_owner::TTL_MARKER | (ttl_ms & ephemeral_owner::TTL_MAX_MS)
-    }
-}
-
-/// One znode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Data; `None` is null (distinct from empty).
-    pub data: Option<Bytes>,
-    /// ACL.
-    pub acl: AclList,
-    /// zxid of the create.
-    pub czxid: Zxid,
-    /// zxid of the last data change.
-    pub mzxid: Zxid,
-    /// Creation time, ms.
-    pub ctime: i64,
-    /// Last data change time, ms.
-    pub mtime: i64,
-    /// Data version.
-    pub version: i32,
-    /// Stored child-creation counter (ZooKeeper's persisted cversion).
-    pub cversion: i32,
-    /// ACL version.
-    pub aversion: i32,
-    /// Stored owner: 0, a session, or the container / TTL marker.
-    pub ephemeral_owner: i64,
-    /// zxid of the last child create/delete.
-    pub pzxid: Zxid,
-    /// Child names.
-    pub children: BTreeSet<Box<str>>,
-}
-
-impl Node {
-    fn new(acl: AclList) -> Node {
-        Node {
-            data: Some(Bytes::new()),
-            acl,
-            czxid: 0,
-            mzxid: 0,
-            ctime: 0,
-            mtime: 0,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: 0,
-            pzxid: 0,
-            children: BTreeSet::new(),
-        }
-    }
-
-    /// The client-visible Stat (`DataNode.copyStat`).
-    pub fn stat(&self) -> Stat {
-        let num_children = self.children.len() as i32;
-        Stat {
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime: self.ctime,
-            mtime: self.mtime,
-            version: self.version,
-            cversion: self.cversion.wrapping_mul(2).wrapping_sub(num_children),
-            aversion: self.aversion,
-            ephemeral_owner: match NodeKind::from_owner(self.ephemeral_owner) {
-                NodeKind::Ephemeral(s) => s,
-                _ => 0,
-            },
-            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
-            num_children,
-            pzxid: self.pzxid,
-        }
-    }
-
-    /// What kind of node this is.
-    pub fn kind(&self) -> NodeKind {
-        NodeKind::from_owner(self.ephemeral_owner)
+fn data_flag(data: Option<&[u8]>) -> u32 {
+    if data.is_none() {
+        DATA_NULL
+    } else {
+        0
     }
 }
 
@@ -180,14 +111,17 @@ pub enum OpResult {
 /// The data tree.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
-    ephemerals: HashMap<SessionId, BTreeSet<String>>,
+    arena: Arena,
+    acls: AclTable,
+    owners: HashMap<NodeId, i64>,
+    ephemerals: HashMap<SessionId, HashSet<NodeId>>,
     sessions: BTreeMap<SessionId, SessionRecord>,
     last_zxid: Zxid,
-    acl_cache: HashMap<Vec<Acl>, AclList>,
     data_bytes: u64,
     /// Paths with a quota (ZooKeeper's `pTrie`).
     quota_paths: BTreeSet<String>,
+    /// Placeholders in the arena (0 but during a restore and its replay).
+    phantoms: usize,
 }
 
 impl Default for DataTree {
@@ -199,46 +133,74 @@ impl Default for DataTree {
 impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`.
     pub fn new() -> DataTree {
-        let mut t = DataTree {
-            nodes: HashMap::new(),
-            ephemerals: HashMap::new(),
-            sessions: BTreeMap::new(),
-            last_zxid: 0,
-            acl_cache: HashMap::new(),
-            data_bytes: 0,
-            quota_paths: BTreeSet::new(),
-        };
-        let open = t.intern_acl(Acl::open_unsafe());
-        let mut root = Node::new(open.clone());
-        root.children.insert("zookeeper".into());
-        let mut zk = Node::new(open.clone());
-        zk.children.insert("quota".into());
-        zk.children.insert("config".into());
-        let mut config = Node::new(t.intern_acl(Acl::read_unsafe()));
-        config.aversion = -1;
-        t.nodes.insert("/".into(), root);
-        t.nodes.insert("/zookeeper".into(), zk);
-        t.nodes.insert("/zookeeper/quota".into(), Node::new(open));
-        t.nodes.insert("/zookeeper/config".into(), config);
-        t.data_bytes = t.nodes.keys().map(|k| k.len() as u64).sum();
+        let mut acls = AclTable::default();
+        let open = acls.acquire(&Acl::open_unsafe());
+        let mut t = DataTree::with_root(Arena::new(StoredStat::default(), b"", open, 0), acls);
+        let zk = t.add_fresh(ROOT, "zookeeper", open);
+        t.add_fresh(zk, "quota", open);
+        let read = t.acls.acquire(&Acl::read_unsafe());
+        let config = t.add_fresh(zk, "config", read);
+        t.arena.get_mut(config).stat.aversion = -1;
+        t.data_bytes = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"]
+            .iter()
+            .map(|p| p.len() as u64)
+            .sum();
         t
     }
 
-    /// Shares one allocation among identical ACL lists.
-    pub fn intern_acl(&mut self, acl: Vec<Acl>) -> AclList {
-        if let Some(a) = self.acl_cache.get(&acl) {
-            return a.clone();
+    fn with_root(arena: Arena, acls: AclTable) -> DataTree {
+        DataTree {
+            arena,
+            acls,
+            owners: HashMap::new(),
+            ephemerals: HashMap::new(),
+            sessions: BTreeMap::new(),
+            last_zxid: 0,
+            data_bytes: 0,
+            quota_paths: BTreeSet::new(),
+            phantoms: 0,
         }
-        let a = Arc::new(acl.clone());
-        self.acl_cache.insert(acl, a.clone());
-        a
+    }
+
+    /// A built-in node: empty data, zero stat, `acl` already acquired.
+    fn add_fresh(&mut self, parent: NodeId, name: &str, acl: u32) -> NodeId {
+        let id = self
+            .arena
+            .insert_if_absent(parent, name, b"", StoredStat::default(), acl, 0)
+            .unwrap_or_else(|existing| existing);
+        self.arena.get_mut(parent).stat.num_children += 1;
+        id
+    }
+
+    /// The node `id` if it is a real node.
+    pub fn node_by_id(&self, id: NodeId) -> Option<NodeRef<'_>> {
+        let slot = self.arena.slot(id)?;
+        (slot.flags & PHANTOM == 0).then_some(NodeRef {
+            tree: self,
+            id,
+            slot,
+        })
+    }
+
+    /// Every node id is below this (for scans in chunks: ids of nodes that exist stay put).
+    pub fn id_bound(&self) -> NodeId {
+        self.arena.bound()
     }
 
     /// The node at `path`. ZooKeeper keys the root under both `""` and `"/"`
     /// (`DataTree.nodes`), so a read of the empty path finds the root; the writes validate
     /// their paths before looking anything up, so only reads can reach it with `""`.
-    pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(if path.is_empty() { "/" } else { path })
+    pub fn get(&self, path: &str) -> Option<NodeRef<'_>> {
+        let path = if path.is_empty() { "/" } else { path };
+        self.node_by_id(self.arena.lookup(path)?)
+    }
+
+    fn real(&self, path: &str) -> Option<NodeId> {
+        self.get(path).map(|n| n.id)
+    }
+
+    fn is_phantom(&self, id: NodeId) -> bool {
+        self.arena.get(id).flags & PHANTOM != 0
     }
 
     /// zxid of the last applied txn.
@@ -248,7 +210,7 @@ impl DataTree {
 
     /// Number of nodes, as `srvr`/`mntr` count them (ZooKeeper counts the root twice).
     pub fn node_count(&self) -> usize {
-        self.nodes.len() + 1
+        self.arena.len() - self.phantoms + 1
     }
 
     /// Bytes of paths plus data (`zk_approximate_data_size`).
@@ -256,9 +218,26 @@ impl DataTree {
         self.data_bytes
     }
 
-    /// Every node path (for snapshots and tests), unordered.
-    pub fn paths(&self) -> impl Iterator<Item = (&String, &Node)> {
-        self.nodes.iter()
+    /// Heap bytes the nodes take (slots, names and data, the index), for the memory model.
+    pub fn node_heap_bytes(&self) -> usize {
+        self.arena.heap_bytes()
+    }
+
+    /// Distinct ACL lists in use.
+    pub fn acl_list_count(&self) -> usize {
+        self.acls.len()
+    }
+
+    /// Every node with its path, unordered (snapshots scan by id instead: see [`Self::id_bound`]).
+    pub fn paths(&self) -> impl Iterator<Item = (String, NodeRef<'_>)> {
+        (0..self.arena.bound())
+            .filter_map(|id| self.node_by_id(id))
+            .map(|n| (n.path(), n))
+    }
+
+    /// The nodes with a non-zero stored owner: ephemerals, containers and TTL nodes.
+    pub fn nodes_with_owner(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        self.owners.keys().filter_map(|id| self.node_by_id(*id))
     }
 
     /// The session table.
@@ -266,14 +245,28 @@ impl DataTree {
         &self.sessions
     }
 
-    /// The ephemeral nodes owned by `session`.
-    pub fn ephemerals_of(&self, session: SessionId) -> Option<&BTreeSet<String>> {
-        self.ephemerals.get(&session)
+    /// The paths of the ephemeral nodes owned by `session`, sorted.
+    pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .ephemerals
+            .get(&session)
+            .into_iter()
+            .flatten()
+            .map(|id| self.arena.path(*id))
+            .collect();
+        paths.sort_unstable();
+        paths
     }
 
-    /// Every session that owns ephemerals, with its nodes.
-    pub fn all_ephemerals(&self) -> &HashMap<SessionId, BTreeSet<String>> {
-        &self.ephemerals
+    /// Every session that owns ephemerals, with their paths, sorted by session.
+    pub fn all_ephemerals(&self) -> Vec<(SessionId, Vec<String>)> {
+        let mut all: Vec<(SessionId, Vec<String>)> = self
+            .ephemerals
+            .keys()
+            .map(|s| (*s, self.ephemerals_of(*s)))
+            .collect();
+        all.sort_unstable_by_key(|(s, _)| *s);
+        all
     }
 
     /// Number of ephemeral nodes.
@@ -281,20 +274,22 @@ impl DataTree {
         self.ephemerals.values().map(|s| s.len()).sum()
     }
 
+    /// Real nodes at and under `id`, depth first (`id` first).
+    fn subtree(&self, id: NodeId) -> impl Iterator<Item = NodeRef<'_>> {
+        let mut stack = vec![id];
+        std::iter::from_fn(move || loop {
+            let id = stack.pop()?;
+            if let Some(n) = self.node_by_id(id) {
+                stack.extend(self.arena.children(id));
+                return Some(n);
+            }
+        })
+    }
+
     /// Number of descendants of `path` (`getAllChildrenNumber`), not counting `path` itself.
     pub fn descendant_count(&self, path: &str) -> usize {
-        let Some(node) = self.nodes.get(path) else {
-            return 0;
-        };
-        let mut count = 0;
-        let mut stack: Vec<String> = node.children.iter().map(|c| path::join(path, c)).collect();
-        while let Some(p) = stack.pop() {
-            count += 1;
-            if let Some(n) = self.nodes.get(&p) {
-                stack.extend(n.children.iter().map(|c| path::join(&p, c)));
-            }
-        }
-        count
+        self.real(path)
+            .map_or(0, |id| self.subtree(id).count().saturating_sub(1))
     }
 
     /// Applies one committed txn. Returns the op's result and the watch-firing changes in the
@@ -329,7 +324,8 @@ impl DataTree {
                     txn.session_id,
                     SessionRecord {
                         timeout_ms: *timeout_ms,
-                        password: password.clone(),
+                        // A copy: the txn's bytes may be a slice of a whole receive buffer.
+                        password: Bytes::copy_from_slice(password),
                     },
                 );
                 OpResult::Done
@@ -341,7 +337,8 @@ impl DataTree {
                 }
                 // Anything the list missed (it cannot, but never leave an orphan behind).
                 if let Some(left) = self.ephemerals.remove(&txn.session_id) {
-                    for p in left {
+                    for id in left {
+                        let p = self.arena.path(id);
                         self.delete_node(&p, txn.zxid, changes);
                     }
                 }
@@ -357,7 +354,7 @@ impl DataTree {
             } => self.create_node(
                 txn,
                 path,
-                data,
+                data.as_deref(),
                 acl,
                 *ephemeral_owner,
                 *parent_cversion,
@@ -374,17 +371,19 @@ impl DataTree {
                 path,
                 data,
                 version,
-            } => match self.nodes.get_mut(path) {
+            } => match self.real(path) {
                 None => OpResult::Error(ErrorCode::NoNode.code()),
-                Some(n) => {
-                    let old = n.data.as_ref().map_or(0, |d| d.len()) as u64;
+                Some(id) => {
+                    let old = self.node_by_id(id).map_or(0, |n| n.data_len()) as u64;
                     let new = data.as_ref().map_or(0, |d| d.len()) as u64;
-                    n.data = data.clone();
-                    n.version = *version;
-                    n.mzxid = txn.zxid;
-                    n.mtime = txn.time_ms;
-                    let stat = n.stat();
-                    let acl = n.acl.clone();
+                    let s = self.arena.get_mut(id);
+                    s.set_data(data.as_deref().unwrap_or_default());
+                    s.flags = (s.flags & !DATA_NULL) | data_flag(data.as_deref());
+                    s.stat.version = *version;
+                    s.stat.mzxid = txn.zxid;
+                    s.stat.mtime = txn.time_ms;
+                    let acl = self.acls.get(s.acl).clone();
+                    let stat = self.node_by_id(id).map(|n| n.stat()).unwrap_or_default();
                     self.data_bytes = self.data_bytes + new - old.min(self.data_bytes);
                     self.quota_update(path, new as i64 - old as i64, 0);
                     changes.push(Change {
@@ -399,17 +398,16 @@ impl DataTree {
                 path,
                 acl,
                 aversion,
-            } => {
-                let acl = self.intern_acl(acl.clone());
-                match self.nodes.get_mut(path) {
-                    None => OpResult::Error(ErrorCode::NoNode.code()),
-                    Some(n) => {
-                        n.acl = acl;
-                        n.aversion = *aversion;
-                        OpResult::Stat(n.stat())
-                    }
+            } => match self.real(path) {
+                None => OpResult::Error(ErrorCode::NoNode.code()),
+                Some(id) => {
+                    let new = self.acls.acquire(acl);
+                    let old = std::mem::replace(&mut self.arena.get_mut(id).acl, new);
+                    self.acls.release(old);
+                    self.arena.get_mut(id).stat.aversion = *aversion;
+                    OpResult::Stat(self.node_by_id(id).map(|n| n.stat()).unwrap_or_default())
                 }
-            }
+            },
             TxnOp::Check { .. } => OpResult::Checked,
             TxnOp::Multi(ops) => {
                 let mut results = Vec::with_capacity(ops.len());
@@ -432,14 +430,19 @@ impl DataTree {
                     .collect(),
             ),
             TxnOp::Error(e) => OpResult::Error(e.code()),
-            TxnOp::Reconfig { data, version } => match self.nodes.get_mut("/zookeeper/config") {
+            TxnOp::Reconfig { data, version } => match self.real("/zookeeper/config") {
                 None => OpResult::Error(ErrorCode::NoNode.code()),
-                Some(n) => {
-                    n.data = Some(data.clone());
-                    n.version = -1;
-                    n.mzxid = *version;
-                    n.mtime = txn.time_ms;
-                    let (stat, acl) = (n.stat(), n.acl.clone());
+                Some(id) => {
+                    let old = self.node_by_id(id).map_or(0, |n| n.data_len()) as u64;
+                    let s = self.arena.get_mut(id);
+                    s.set_data(data);
+                    s.flags &= !DATA_NULL;
+                    s.stat.version = -1;
+                    s.stat.mzxid = *version;
+                    s.stat.mtime = txn.time_ms;
+                    let acl = self.acls.get(s.acl).clone();
+                    let stat = self.node_by_id(id).map(|n| n.stat()).unwrap_or_default();
+                    self.data_bytes = (self.data_bytes + data.len() as u64).saturating_sub(old);
                     changes.push(Change {
                         path: "/zookeeper/config".into(),
                         event: event_type::NODE_DATA_CHANGED,
@@ -451,12 +454,87 @@ impl DataTree {
         }
     }
 
+    /// Records a non-zero stored owner of `id` (and the session's ephemeral set).
+    fn set_owner(&mut self, id: NodeId, owner: i64) {
+        self.clear_owner(id);
+        if owner == 0 {
+            return;
+        }
+        self.arena.get_mut(id).flags |= HAS_OWNER;
+        self.owners.insert(id, owner);
+        if let NodeKind::Ephemeral(s) = NodeKind::from_owner(owner) {
+            self.ephemerals.entry(s).or_default().insert(id);
+        }
+    }
+
+    /// Forgets the stored owner of `id`, if any.
+    fn clear_owner(&mut self, id: NodeId) {
+        let s = self.arena.get_mut(id);
+        if s.flags & HAS_OWNER == 0 {
+            return;
+        }
+        s.flags &= !HAS_OWNER;
+        let Some(owner) = self.owners.remove(&id) else {
+            return;
+        };
+        if let NodeKind::Ephemeral(s) = NodeKind::from_owner(owner) {
+            if let Some(set) = self.ephemerals.get_mut(&s) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.ephemerals.remove(&s);
+                }
+            }
+        }
+    }
+
+    /// Turns placeholder `id` into a real node (it keeps its children).
+    fn fill(&mut self, id: NodeId, stat: StoredStat, data: Option<&[u8]>, acl: u32) {
+        let was_phantom = self.is_phantom(id);
+        let s = self.arena.get_mut(id);
+        s.stat = StoredStat {
+            num_children: s.stat.num_children,
+            ..stat
+        };
+        s.set_data(data.unwrap_or_default());
+        s.flags = (s.flags & HAS_OWNER) | data_flag(data);
+        let old_acl = std::mem::replace(&mut s.acl, acl);
+        let parent = s.parent();
+        if old_acl != NO_ACL {
+            self.acls.release(old_acl);
+        }
+        if was_phantom {
+            self.phantoms -= 1;
+            if parent != arena::NONE {
+                self.arena.get_mut(parent).stat.num_children += 1;
+            }
+        }
+    }
+
+    /// Removes `id` from the arena, or, if it still has children (placeholders or nodes of a
+    /// fuzzy snapshot), turns it into a placeholder. Its parent's count is the caller's.
+    fn unlink(&mut self, id: NodeId) {
+        if self.arena.has_children(id) {
+            self.make_placeholder(id);
+        } else {
+            self.arena.remove(id);
+        }
+    }
+
+    /// Turns real node `id` (already forgotten) into a placeholder.
+    fn make_placeholder(&mut self, id: NodeId) {
+        let s = self.arena.get_mut(id);
+        s.set_data(b"");
+        s.flags = PHANTOM;
+        s.acl = NO_ACL;
+        self.phantoms += 1;
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn create_node(
         &mut self,
         txn: &Txn,
         path: &str,
-        data: &Option<Bytes>,
+        data: Option<&[u8]>,
         acl: &[Acl],
         owner: i64,
         parent_cversion: i32,
@@ -465,50 +543,61 @@ impl DataTree {
         let Some(parent_path) = path::parent(path) else {
             return OpResult::Error(ErrorCode::NoNode.code());
         };
-        if self.nodes.contains_key(path) {
-            // Replaying the log over a fuzzy snapshot that already has this node: the parent's
-            // child counter and pzxid may still predate it (ZooKeeper does the same fix-up).
-            if let Some(parent) = self.nodes.get_mut(parent_path) {
-                if parent_cversion > parent.cversion {
-                    parent.cversion = parent_cversion;
-                    parent.pzxid = txn.zxid;
-                }
-            }
-            return OpResult::Error(ErrorCode::NodeExists.code());
-        }
-        let acl = self.intern_acl(acl.to_vec());
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
+        let Some(parent) = self.arena.lookup(parent_path) else {
             return OpResult::Error(ErrorCode::NoNode.code());
         };
-        parent.children.insert(path::name(path).into());
-        if parent_cversion > parent.cversion {
-            parent.cversion = parent_cversion;
-            parent.pzxid = txn.zxid;
+        let name = path::name(path);
+        if path == "/" || self.is_phantom(parent) {
+            // The root, or a child of a placeholder: only an existing node makes it NodeExists.
+            let existing = if path == "/" {
+                Some(ROOT)
+            } else {
+                self.arena.child(parent, name)
+            };
+            return match existing {
+                Some(e) if !self.is_phantom(e) => {
+                    self.node_exists_fixup(parent, parent_cversion, txn.zxid)
+                }
+                _ => OpResult::Error(ErrorCode::NoNode.code()),
+            };
         }
-        let parent_acl = parent.acl.clone();
-        let node = Node {
-            data: data.clone(),
-            acl: acl.clone(),
+        let acl = self.acls.acquire(acl);
+        let stat = StoredStat {
             czxid: txn.zxid,
             mzxid: txn.zxid,
             ctime: txn.time_ms,
             mtime: txn.time_ms,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
             pzxid: txn.zxid,
-            children: BTreeSet::new(),
+            ..StoredStat::default()
         };
-        let stat = node.stat();
-        self.data_bytes += path.len() as u64 + data.as_ref().map_or(0, |d| d.len()) as u64;
-        if let NodeKind::Ephemeral(s) = node.kind() {
-            self.ephemerals
-                .entry(s)
-                .or_default()
-                .insert(path.to_string());
+        let bytes = data.unwrap_or_default();
+        let id = match self
+            .arena
+            .insert_if_absent(parent, name, bytes, stat, acl, data_flag(data))
+        {
+            Ok(id) => {
+                self.arena.get_mut(parent).stat.num_children += 1;
+                id
+            }
+            Err(existing) if !self.is_phantom(existing) => {
+                self.acls.release(acl);
+                return self.node_exists_fixup(parent, parent_cversion, txn.zxid);
+            }
+            Err(placeholder) => {
+                self.fill(placeholder, stat, data, acl);
+                placeholder
+            }
+        };
+        let ps = &mut self.arena.get_mut(parent).stat;
+        if parent_cversion > ps.cversion {
+            ps.cversion = parent_cversion;
+            ps.pzxid = txn.zxid;
         }
-        self.nodes.insert(path.to_string(), node);
+        let parent_acl = self.acls.get(self.arena.get(parent).acl).clone();
+        self.set_owner(id, owner);
+        let stat = self.node_by_id(id).map(|n| n.stat()).unwrap_or_default();
+        let data_len = data.map_or(0, <[u8]>::len);
+        self.data_bytes += (path.len() + data_len) as u64;
         if let Some(quota_path) = quota::quota_path_of(parent_path) {
             match path::name(path) {
                 quota::LIMIT_NODE => {
@@ -518,11 +607,11 @@ impl DataTree {
                 _ => {}
             }
         }
-        self.quota_update(path, data.as_ref().map_or(0, |d| d.len()) as i64, 1);
+        self.quota_update(path, data_len as i64, 1);
         changes.push(Change {
             path: path.to_string(),
             event: event_type::NODE_CREATED,
-            acl,
+            acl: self.acls.get(acl).clone(),
         });
         changes.push(Change {
             path: parent_path.to_string(),
@@ -532,47 +621,64 @@ impl DataTree {
         OpResult::Created(path.to_string(), stat)
     }
 
-    /// Deletes `path` if present; returns whether it was.
-    fn delete_node(&mut self, path: &str, zxid: Zxid, changes: &mut Vec<Change>) -> bool {
-        let Some(node) = self.nodes.remove(path) else {
-            return false;
-        };
-        self.data_bytes = self
-            .data_bytes
-            .saturating_sub(path.len() as u64 + node.data.as_ref().map_or(0, |d| d.len()) as u64);
-        if let NodeKind::Ephemeral(s) = node.kind() {
-            if let Some(set) = self.ephemerals.get_mut(&s) {
-                set.remove(path);
-                if set.is_empty() {
-                    self.ephemerals.remove(&s);
-                }
+    /// A create of a node that exists: NodeExists. Replaying the log over a fuzzy snapshot that
+    /// already has the node, the parent's child counter and pzxid may still predate it
+    /// (ZooKeeper does the same fix-up).
+    fn node_exists_fixup(&mut self, parent: NodeId, parent_cversion: i32, zxid: Zxid) -> OpResult {
+        if !self.is_phantom(parent) {
+            let ps = &mut self.arena.get_mut(parent).stat;
+            if parent_cversion > ps.cversion {
+                ps.cversion = parent_cversion;
+                ps.pzxid = zxid;
             }
         }
+        OpResult::Error(ErrorCode::NodeExists.code())
+    }
+
+    /// Drops what the tree keeps about real node `id` besides its slot: its owner, its ACL
+    /// reference and its share of the data size. Returns its data length and its ACL.
+    fn forget(&mut self, id: NodeId, path: &str) -> (usize, AclList) {
+        let (len, acl_idx) = match self.node_by_id(id) {
+            Some(n) => (n.data_len(), n.slot.acl),
+            None => return (0, self.acls.get(NO_ACL).clone()),
+        };
+        self.data_bytes = self.data_bytes.saturating_sub((path.len() + len) as u64);
+        self.clear_owner(id);
+        let acl = self.acls.get(acl_idx).clone();
+        self.acls.release(acl_idx);
+        (len, acl)
+    }
+
+    /// Deletes `path` if present; returns whether it was.
+    fn delete_node(&mut self, path: &str, zxid: Zxid, changes: &mut Vec<Change>) -> bool {
+        let Some(id) = self.real(path).filter(|id| *id != ROOT) else {
+            return false;
+        };
+        let parent = self.arena.get(id).parent();
+        let (len, acl) = self.forget(id, path);
+        self.unlink(id);
         let parent_path = path::parent(path).unwrap_or("/");
         if path::name(path) == quota::LIMIT_NODE {
             if let Some(quota_path) = quota::quota_path_of(parent_path) {
                 self.quota_paths.remove(quota_path);
             }
         }
-        self.quota_update(
-            path,
-            -(node.data.as_ref().map_or(0, |d| d.len()) as i64),
-            -1,
-        );
-        let parent_acl = match self.nodes.get_mut(parent_path) {
-            Some(parent) => {
-                parent.children.remove(path::name(path));
-                if zxid > parent.pzxid {
-                    parent.pzxid = zxid;
-                }
-                Some(parent.acl.clone())
+        self.quota_update(path, -(len as i64), -1);
+        let parent_acl = if self.is_phantom(parent) {
+            None
+        } else {
+            let ps = self.arena.get_mut(parent);
+            ps.stat.num_children = ps.stat.num_children.saturating_sub(1);
+            if zxid > ps.stat.pzxid {
+                ps.stat.pzxid = zxid;
             }
-            None => None,
+            let a = ps.acl;
+            Some(self.acls.get(a).clone())
         };
         changes.push(Change {
             path: path.to_string(),
             event: event_type::NODE_DELETED,
-            acl: node.acl.clone(),
+            acl,
         });
         if let Some(acl) = parent_acl {
             changes.push(Change {
@@ -582,74 +688,6 @@ impl DataTree {
             });
         }
         true
-    }
-
-    /// Rebuilds a tree from persisted nodes and sessions (snapshot loading). Child lists and
-    /// ephemeral sets are derived from the paths. Nodes whose parent is missing (possible in a
-    /// fuzzy snapshot whose log replay will delete them) are kept aside and returned; call
-    /// [`DataTree::drop_orphans`] after replay.
-    pub fn restore(
-        nodes: Vec<(String, Node)>,
-        sessions: Vec<(SessionId, SessionRecord)>,
-        last_zxid: Zxid,
-    ) -> DataTree {
-        let mut t = DataTree::empty();
-        t.nodes.reserve(nodes.len());
-        // Children sets, built per parent from sorted names (a bulk build, not one insert per
-        // child in hash order).
-        let mut children: HashMap<String, BTreeSet<Box<str>>> = {
-            let mut groups: HashMap<&str, Vec<&str>> = HashMap::new();
-            for (p, _) in nodes.iter().filter(|(p, _)| p.as_str() != "/") {
-                if let Some(parent) = path::parent(p) {
-                    groups.entry(parent).or_default().push(path::name(p));
-                }
-            }
-            groups
-                .into_iter()
-                .map(|(parent, mut names)| {
-                    names.sort_unstable();
-                    (
-                        parent.to_string(),
-                        names.into_iter().map(Box::from).collect(),
-                    )
-                })
-                .collect()
-        };
-        // Nodes read from one snapshot share one Arc per ACL list: intern each list once.
-        let mut interned: HashMap<*const Vec<Acl>, AclList> = HashMap::new();
-        for (path, mut node) in nodes {
-            let key = Arc::as_ptr(&node.acl);
-            node.acl = match interned.get(&key) {
-                Some(a) => a.clone(),
-                None => {
-                    let a = t.intern_acl(node.acl.as_ref().clone());
-                    interned.insert(key, a.clone());
-                    a
-                }
-            };
-            node.children = children.remove(&path).unwrap_or_default();
-            t.data_bytes += path.len() as u64 + node.data.as_ref().map_or(0, |d| d.len()) as u64;
-            if let NodeKind::Ephemeral(s) = node.kind() {
-                t.ephemerals.entry(s).or_default().insert(path.clone());
-            }
-            t.nodes.insert(path, node);
-        }
-        for (id, rec) in sessions {
-            t.sessions.insert(id, rec);
-        }
-        t.last_zxid = last_zxid;
-        // ZooKeeper's setupQuota: every limits node names a quota; recount each one.
-        let quotas: Vec<String> = t
-            .nodes
-            .keys()
-            .filter(|p| path::name(p) == quota::LIMIT_NODE)
-            .filter_map(|p| quota::quota_path_of(path::parent(p)?).map(str::to_string))
-            .collect();
-        for q in quotas {
-            t.recount_quota(&q);
-            t.quota_paths.insert(q);
-        }
-        t
     }
 
     /// The quota a change to `path` counts against: the nearest of `path` and its ancestors
@@ -670,12 +708,12 @@ impl DataTree {
         let Some(q) = self.quota_of(path) else {
             return;
         };
-        let Some(node) = self.nodes.get(&quota::stat_path(&q)) else {
+        let Some(node) = self.get(&quota::stat_path(&q)) else {
             return;
         };
         // Unreadable stats (a client may write anything there): ZooKeeper fails the apply with
         // an exception; leave them as they are instead.
-        let Some(mut track) = quota::StatsTrack::parse(node.data.as_deref().unwrap_or(&[])) else {
+        let Some(mut track) = quota::StatsTrack::parse(node.data().unwrap_or_default()) else {
             return;
         };
         track.add(count_diff, bytes_diff);
@@ -685,68 +723,46 @@ impl DataTree {
     /// Counts the nodes and data bytes at and under `path` into its stats node
     /// (`updateQuotaForPath`).
     fn recount_quota(&mut self, path: &str) {
-        let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![path.to_string()];
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(&p) {
-                count += 1;
-                bytes += n.data.as_ref().map_or(0, |d| d.len()) as i64;
-                stack.extend(n.children.iter().map(|c| path::join(&p, c)));
-            }
-        }
+        let (count, bytes) = match self.real(path) {
+            Some(id) => self
+                .subtree(id)
+                .fold((0i64, 0i64), |(c, b), n| (c + 1, b + n.data_len() as i64)),
+            None => (0, 0),
+        };
         self.set_stats(path, quota::StatsTrack::new(count, bytes));
     }
 
     /// Rewrites a stats node's data in place: no version, zxid or watch changes.
     fn set_stats(&mut self, path: &str, track: quota::StatsTrack) {
-        if let Some(node) = self.nodes.get_mut(&quota::stat_path(path)) {
-            let text = Bytes::from(track.to_text());
-            let old = node.data.as_ref().map_or(0, |d| d.len()) as u64;
+        if let Some(id) = self.real(&quota::stat_path(path)) {
+            let text = track.to_text();
+            let old = self.node_by_id(id).map_or(0, |n| n.data_len()) as u64;
             self.data_bytes = (self.data_bytes + text.len() as u64).saturating_sub(old);
-            node.data = Some(text);
+            let s = self.arena.get_mut(id);
+            s.set_data(text.as_bytes());
+            s.flags &= !DATA_NULL;
         }
     }
 
-    /// Removes nodes whose parent does not exist (and their descendants); returns their paths.
-    /// After a complete replay there are none: a non-empty result means damaged state.
-    pub fn drop_orphans(&mut self) -> Vec<String> {
-        let mut orphans: Vec<String> = self
-            .nodes
-            .keys()
-            .filter(|p| {
-                p.as_str() != "/" && path::parent(p).is_some_and(|pp| !self.nodes.contains_key(pp))
+    /// Recounts every quota from its limits node (ZooKeeper's `setupQuota`, after a restore).
+    fn setup_quotas(&mut self) {
+        let Some(root) = self.real(quota::ROOT) else {
+            return;
+        };
+        let quotas: Vec<String> = self
+            .subtree(root)
+            .filter(|n| n.name() == quota::LIMIT_NODE)
+            .filter_map(|n| {
+                let p = n.path();
+                quota::quota_path_of(path::parent(&p)?).map(str::to_string)
             })
-            .cloned()
             .collect();
-        orphans.sort();
-        for p in &orphans {
-            let mut changes = Vec::new();
-            let doomed: Vec<String> = self
-                .nodes
-                .keys()
-                .filter(|k| k.as_str() == p || k.starts_with(&format!("{p}/")))
-                .cloned()
-                .collect();
-            for d in doomed {
-                self.delete_node(&d, self.last_zxid, &mut changes);
-            }
-        }
-        orphans
-    }
-
-    /// An empty tree with no nodes at all.
-    fn empty() -> DataTree {
-        DataTree {
-            nodes: HashMap::new(),
-            ephemerals: HashMap::new(),
-            sessions: BTreeMap::new(),
-            last_zxid: 0,
-            acl_cache: HashMap::new(),
-            data_bytes: 0,
-            quota_paths: BTreeSet::new(),
+        for q in quotas {
+            self.recount_quota(&q);
+            self.quota_paths.insert(q);
         }
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -57,16 +57,21 @@ pub fn validate(path: &str) -> Result<(), InvalidPath> {
 /// The parent of `path` as ZooKeeper computes it: everything before the last `/`, with the root
 /// spelled `/` (ZooKeeper's "" key). `None` if there is no `/`.
 pub fn parent(path: &str) -> Option<&str> {
-    let i = path.rfind('/')?;
+    let i = last_slash(path)?;
     Some(if i == 0 { "/" } else { &path[..i] })
 }
 
 /// The last segment of `path`.
 pub fn name(path: &str) -> &str {
-    match path.rfind('/') {
+    match last_slash(path) {
         Some(i) => &path[i + 1..],
         None => path,
     }
+}
+
+/// Where the last `/` is (a byte scan: paths are short, and `/` is ASCII).
+fn last_slash(path: &str) -> Option<usize> {
+    path.bytes().rposition(|b| b == b'/')
 }
 
 /// `parent` + `/` + `child`, without doubling the root's slash.

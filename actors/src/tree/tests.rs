@@ -36,7 +36,7 @@ fn fresh_tree_matches_zookeeper() {
     assert_eq!((zk.num_children, zk.cversion), (2, -2));
     let cfg = t.get("/zookeeper/config").unwrap();
     assert_eq!(cfg.stat().aversion, -1);
-    assert_eq!(cfg.acl.as_ref(), &Acl::read_unsafe());
+    assert_eq!(cfg.acl().as_ref(), &Acl::read_unsafe());
     assert_eq!(t.descendant_count("/"), 3);
 }
 
@@ -45,7 +45,7 @@ fn empty_path_reads_as_the_root() {
     let t = DataTree::new();
     let root = t.get("/").expect("root");
     let empty = t.get("").expect("\"\" is the root, as in ZooKeeper");
-    assert!(std::ptr::eq(root, empty));
+    assert_eq!(root.id(), empty.id());
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn set_data_and_set_acl_touch_only_their_fields() {
         (s.version, s.mzxid, s.mtime, s.pzxid, s.data_length),
         (1, 2, 1002, 1, 0)
     );
-    assert_eq!(t.get("/a").unwrap().data, None, "null data stays null");
+    assert_eq!(t.get("/a").unwrap().data(), None, "null data stays null");
     let (_, changes) = t.apply(&txn(
         3,
         TxnOp::SetAcl {
@@ -171,7 +171,7 @@ fn create_with(path: &str, data: &[u8], parent_cversion: i32) -> TxnOp {
 
 fn data_of(t: &DataTree, path: &str) -> String {
     let n = t.get(path).expect(path);
-    String::from_utf8_lossy(n.data.as_deref().unwrap_or(b"")).into_owned()
+    String::from_utf8_lossy(n.data().unwrap_or_default()).into_owned()
 }
 
 /// As zkCli's setquota leaves it, then the changes ZooKeeper counts (checked against 3.8.0).
@@ -239,14 +239,14 @@ fn quota_stats_follow_the_subtree() {
     );
     apply(&mut t, create_with("/q/m", b"1", 2));
     assert_eq!(data_of(&t, stats), "count=2,bytes=3=;foo=7");
-    let nodes: Vec<(String, Node)> = t.paths().map(|(p, n)| (p.clone(), n.clone())).collect();
+    let nodes: Vec<(String, Node)> = t.paths().map(|(p, n)| (p, n.to_node())).collect();
     let restored = DataTree::restore(nodes, Vec::new(), t.last_zxid());
     assert_eq!(data_of(&restored, stats), "count=3,bytes=9");
     assert_eq!(
         restored.approximate_data_size(),
         restored
             .paths()
-            .map(|(p, n)| p.len() as u64 + n.data.as_ref().map_or(0, |d| d.len()) as u64)
+            .map(|(p, n)| (p.len() + n.data_len()) as u64)
             .sum::<u64>()
     );
     // Unreadable stats are left alone; removing the limits ends the counting.
@@ -276,4 +276,190 @@ fn quota_stats_follow_the_subtree() {
     );
     apply(&mut t, create_with("/q/k", b"1", 4));
     assert_eq!(data_of(&t, stats), "count=0,bytes=0");
+}
+
+/// One node as a client sees it: path, stat, data, ACL and children.
+pub(crate) type NodeDigest = (
+    String,
+    crate::proto::Stat,
+    Option<Vec<u8>>,
+    Vec<Acl>,
+    Vec<String>,
+);
+
+/// Everything a client can see of a tree: each node's path, stat, data, ACL and children.
+pub(crate) fn digest(t: &DataTree) -> Vec<NodeDigest> {
+    let mut v: Vec<_> = t
+        .paths()
+        .map(|(p, n)| {
+            (
+                p,
+                n.stat(),
+                n.data().map(<[u8]>::to_vec),
+                n.acl().as_ref().clone(),
+                n.child_names(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn a_restore_takes_children_before_their_parents() {
+    let mut t = DataTree::new();
+    t.apply(&txn(1, create("/a", 0, 1)));
+    t.apply(&txn(2, create("/a/b", 0, 1)));
+    t.apply(&txn(3, create("/a/b/c", 7, 1)));
+    t.apply(&txn(4, create_with("/x", b"", 2)));
+    let mut nodes: Vec<(String, Node)> = t.paths().map(|(p, n)| (p, n.to_node())).collect();
+    nodes.sort_by(|a, b| b.0.cmp(&a.0)); // deepest first: every parent comes late
+    let restored = DataTree::restore(nodes, Vec::new(), t.last_zxid());
+    assert_eq!(digest(&restored), digest(&t));
+    assert_eq!(restored.node_count(), t.node_count());
+    assert_eq!(restored.ephemerals_of(7), vec!["/a/b/c".to_string()]);
+    assert_eq!(restored.approximate_data_size(), t.approximate_data_size());
+}
+
+#[test]
+fn nodes_left_without_a_parent_by_the_replay_are_dropped_and_named() {
+    // A fuzzy snapshot: /p/q/c and /p/q/d without /p/q (deleted before its chunk was
+    // written), /r/s without /r (created after the snapshot began), and /a with a child whose
+    // own parent is missing.
+    let open = std::sync::Arc::new(Acl::open_unsafe());
+    let node = |czxid: i64| Node {
+        data: Some(Bytes::from_static(b"d")),
+        acl: open.clone(),
+        czxid,
+        mzxid: czxid,
+        ctime: 0,
+        mtime: 0,
+        version: 0,
+        cversion: 0,
+        aversion: 0,
+        ephemeral_owner: 0,
+        pzxid: czxid,
+    };
+    let fresh = DataTree::new();
+    let mut nodes: Vec<(String, Node)> = fresh.paths().map(|(p, n)| (p, n.to_node())).collect();
+    for p in ["/p/q/c", "/p/q/d", "/r/s", "/a", "/a/b/c"] {
+        nodes.push((p.to_string(), node(5)));
+    }
+    let mut t = DataTree::restore(nodes, Vec::new(), 5);
+    assert!(
+        t.get("/p").is_none() && t.get("/p/q").is_none(),
+        "placeholders are invisible"
+    );
+    assert_eq!(
+        t.get("/").unwrap().num_children,
+        2,
+        "/zookeeper and /a only"
+    );
+    // The replay creates /r (a placeholder becomes a real node with its child) and deletes /a.
+    let (r, _) = t.apply(&txn(6, create("/r", 0, 2)));
+    assert!(matches!(r, OpResult::Created(..)));
+    assert_eq!(t.get("/r").unwrap().stat().num_children, 1);
+    assert!(matches!(
+        t.apply(&txn(7, create("/p/q/e", 0, 1))).0,
+        OpResult::Error(e) if e == ErrorCode::NoNode.code()
+    ));
+    t.apply(&txn(8, TxnOp::Delete { path: "/a".into() }));
+    assert!(t.get("/a").is_none());
+    let orphans = t.drop_orphans();
+    assert_eq!(orphans, vec!["/a/b/c", "/p/q/c", "/p/q/d"]);
+    assert!(t.get("/p/q/c").is_none() && t.get("/a/b/c").is_none());
+    assert_eq!(
+        t.paths()
+            .map(|(p, _)| p)
+            .filter(|p| p.starts_with("/r"))
+            .count(),
+        2
+    );
+    assert_eq!(t.node_count(), DataTree::new().node_count() + 2);
+    assert!(t.drop_orphans().is_empty());
+}
+
+#[test]
+fn acl_lists_are_shared_and_released_with_their_last_node() {
+    let mut t = DataTree::new();
+    let base = t.acl_list_count();
+    let digest_acl = vec![Acl::new(31, "digest", "u:x")];
+    for (i, p) in ["/d1", "/d2"].iter().enumerate() {
+        t.apply(&txn(
+            i as i64 + 1,
+            TxnOp::Create {
+                path: p.to_string(),
+                data: None,
+                acl: digest_acl.clone(),
+                ephemeral_owner: 0,
+                parent_cversion: i as i32 + 1,
+            },
+        ));
+    }
+    assert_eq!(t.acl_list_count(), base + 1);
+    assert!(std::sync::Arc::ptr_eq(
+        t.get("/d1").unwrap().acl(),
+        t.get("/d2").unwrap().acl()
+    ));
+    t.apply(&txn(3, TxnOp::Delete { path: "/d1".into() }));
+    assert_eq!(t.acl_list_count(), base + 1);
+    t.apply(&txn(
+        4,
+        TxnOp::SetAcl {
+            path: "/d2".into(),
+            acl: Acl::open_unsafe(),
+            aversion: 1,
+        },
+    ));
+    assert_eq!(
+        t.acl_list_count(),
+        base,
+        "no node has the digest list any more"
+    );
+}
+
+#[test]
+fn data_is_copied_out_of_the_txn() {
+    // A request's data is a slice of the connection's receive buffer: the tree must not keep
+    // that buffer alive.
+    let frame = Bytes::from(vec![b'v'; 4096]);
+    let mut t = DataTree::new();
+    t.apply(&txn(
+        1,
+        TxnOp::Create {
+            path: "/n".into(),
+            data: Some(frame.slice(10..20)),
+            acl: Acl::open_unsafe(),
+            ephemeral_owner: 0,
+            parent_cversion: 1,
+        },
+    ));
+    assert!(
+        frame.is_unique(),
+        "the tree holds no reference to the frame"
+    );
+    assert_eq!(t.get("/n").unwrap().data(), Some(&b"vvvvvvvvvv"[..]));
+}
+
+#[test]
+fn a_znode_of_100_bytes_takes_about_220_bytes_of_heap() {
+    // The memory model (docs/benchmarks.md): a 96-byte slot, one block with the name and the
+    // data, a 4-byte index entry (plus the index's free room); no path string, no second copy of names.
+    let mut t = DataTree::new();
+    let n = 20_000;
+    let mut zxid = 0;
+    for p in 0..n / 1000 {
+        zxid += 1;
+        t.apply(&txn(zxid, create_with(&format!("/p{p:04}"), b"", 1)));
+        for c in 0..1000 {
+            zxid += 1;
+            let path = format!("/p{p:04}/n{:08}", p * 1000 + c);
+            t.apply(&txn(zxid, create_with(&path, &[b'x'; 100], c + 1)));
+        }
+    }
+    let per_node = t.node_heap_bytes() / t.node_count();
+    assert!(
+        (200..=230).contains(&per_node),
+        "{per_node} heap bytes per znode"
+    );
 }

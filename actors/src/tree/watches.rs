@@ -9,10 +9,15 @@
 //! * matched standard watches are removed, persistent ones stay;
 //! * `by_watcher` and `by_path` always describe the same set of entries.
 //!
+//! Memory: a watched path is stored once per table (an `Arc<str>` shared by both directions),
+//! and a path with a single watcher keeps it inline, with no map of its own (docs/benchmarks.md,
+//! "Memory model").
+//!
 //! Generic over the watcher key `W` (the server uses a connection id), so it is a pure core.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use super::path;
 use crate::proto::codes::{event_type, watcher_type};
@@ -47,10 +52,77 @@ pub enum Table {
     Child,
 }
 
+/// The watchers of one path: one inline (the usual case: no map allocated), or a map.
+#[derive(Debug)]
+enum Watchers<W> {
+    One(W, u8),
+    // Boxed on purpose: the enum, one per watched path, stays 16 bytes (with a u64 watcher) instead of 56.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<W, u8>>),
+}
+
+impl<W: Clone + Eq + Hash> Watchers<W> {
+    fn get(&self, w: &W) -> Option<u8> {
+        match self {
+            Watchers::One(x, m) => (x == w).then_some(*m),
+            Watchers::Many(map) => map.get(w).copied(),
+        }
+    }
+
+    fn get_mut(&mut self, w: &W) -> Option<&mut u8> {
+        match self {
+            Watchers::One(x, m) => (x == w).then_some(m),
+            Watchers::Many(map) => map.get_mut(w),
+        }
+    }
+
+    /// The modes of `w`, added with none if absent.
+    fn entry(&mut self, w: &W) -> &mut u8 {
+        if let Watchers::One(x, m) = self {
+            if x != w {
+                let mut map = HashMap::with_capacity(2);
+                map.insert(x.clone(), *m);
+                *self = Watchers::Many(Box::new(map));
+            }
+        }
+        match self {
+            Watchers::One(_, m) => m,
+            Watchers::Many(map) => map.entry(w.clone()).or_insert(0),
+        }
+    }
+
+    /// Removes `w`; returns its modes and whether no watcher is left.
+    fn remove(&mut self, w: &W) -> (Option<u8>, bool) {
+        match self {
+            Watchers::One(x, m) if x == w => (Some(*m), true),
+            Watchers::One(..) => (None, false),
+            Watchers::Many(map) => {
+                let m = map.remove(w);
+                (m, map.is_empty())
+            }
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&W, u8)> + '_> {
+        match self {
+            Watchers::One(x, m) => Box::new(std::iter::once((x, *m))),
+            Watchers::Many(map) => Box::new(map.iter().map(|(w, m)| (w, *m))),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Watchers::One(..) => 1,
+            Watchers::Many(map) => map.len(),
+        }
+    }
+}
+
+/// One table. A watched path is stored once, shared by both directions.
 #[derive(Debug)]
 struct WatchTable<W> {
-    by_path: HashMap<String, HashMap<W, u8>>,
-    by_watcher: HashMap<W, HashSet<String>>,
+    by_path: HashMap<Arc<str>, Watchers<W>>,
+    by_watcher: HashMap<W, HashSet<Arc<str>>>,
     recursive: usize,
 }
 
@@ -64,28 +136,30 @@ impl<W: Clone + Eq + Hash> WatchTable<W> {
     }
 
     fn add(&mut self, path: &str, w: &W, mode: WatchMode) {
-        let modes = self
-            .by_path
-            .entry(path.to_string())
-            .or_default()
-            .entry(w.clone())
-            .or_insert(0);
+        let key: Arc<str> = match self.by_path.get_key_value(path) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(path),
+        };
+        let modes = match self.by_path.get_mut(path) {
+            Some(ws) => ws.entry(w),
+            None => match self
+                .by_path
+                .entry(key.clone())
+                .or_insert(Watchers::One(w.clone(), 0))
+            {
+                Watchers::One(_, m) => m,
+                Watchers::Many(_) => unreachable!("a new entry holds one watcher"),
+            },
+        };
         if *modes & mode.bit() == 0 && mode == WatchMode::PersistentRecursive {
             self.recursive += 1;
         }
         *modes |= mode.bit();
-        self.by_watcher
-            .entry(w.clone())
-            .or_default()
-            .insert(path.to_string());
+        self.by_watcher.entry(w.clone()).or_default().insert(key);
     }
 
     fn modes(&self, path: &str, w: &W) -> u8 {
-        self.by_path
-            .get(path)
-            .and_then(|m| m.get(w))
-            .copied()
-            .unwrap_or(0)
+        self.by_path.get(path).and_then(|m| m.get(w)).unwrap_or(0)
     }
 
     /// Clears `bits` of (path, w); returns whether any were set.
@@ -102,8 +176,7 @@ impl<W: Clone + Eq + Hash> WatchTable<W> {
         }
         *modes &= !bits;
         if *modes == 0 {
-            watchers.remove(w);
-            if watchers.is_empty() {
+            if watchers.remove(w).1 {
                 self.by_path.remove(path);
             }
             if let Some(paths) = self.by_watcher.get_mut(w) {
@@ -120,12 +193,11 @@ impl<W: Clone + Eq + Hash> WatchTable<W> {
         if let Some(paths) = self.by_watcher.remove(w) {
             for p in paths {
                 if let Some(watchers) = self.by_path.get_mut(&p) {
-                    if let Some(m) = watchers.remove(w) {
-                        if m & WatchMode::PersistentRecursive.bit() != 0 {
-                            self.recursive -= 1;
-                        }
+                    let (m, empty) = watchers.remove(w);
+                    if m.is_some_and(|m| m & WatchMode::PersistentRecursive.bit() != 0) {
+                        self.recursive -= 1;
                     }
-                    if watchers.is_empty() {
+                    if empty {
                         self.by_path.remove(&p);
                     }
                 }
@@ -140,8 +212,8 @@ impl<W: Clone + Eq + Hash> WatchTable<W> {
         let mut seen: HashSet<W> = HashSet::new();
         let mut consumed: Vec<W> = Vec::new();
         if let Some(watchers) = self.by_path.get(path) {
-            for (w, modes) in watchers {
-                if *modes & WatchMode::Standard.bit() != 0 {
+            for (w, modes) in watchers.iter() {
+                if modes & WatchMode::Standard.bit() != 0 {
                     consumed.push(w.clone());
                 }
                 if !skip.contains(w) && seen.insert(w.clone()) {
@@ -152,8 +224,8 @@ impl<W: Clone + Eq + Hash> WatchTable<W> {
         if self.recursive > 0 {
             for ancestor in path::ancestors(path) {
                 if let Some(watchers) = self.by_path.get(ancestor) {
-                    for (w, modes) in watchers {
-                        if *modes & WatchMode::PersistentRecursive.bit() != 0
+                    for (w, modes) in watchers.iter() {
+                        if modes & WatchMode::PersistentRecursive.bit() != 0
                             && !skip.contains(w)
                             && seen.insert(w.clone())
                         {
@@ -170,7 +242,7 @@ impl<W: Clone + Eq + Hash> WatchTable<W> {
     }
 
     fn count(&self) -> usize {
-        self.by_path.values().map(|m| m.len()).sum()
+        self.by_path.values().map(Watchers::len).sum()
     }
 }
 
@@ -323,7 +395,7 @@ impl<W: Clone + Eq + Hash> WatchManager<W> {
     pub fn by_watcher(&self) -> HashMap<W, Vec<String>> {
         let mut out: HashMap<W, Vec<String>> = HashMap::new();
         for (w, paths) in &self.data.by_watcher {
-            let mut v: Vec<String> = paths.iter().cloned().collect();
+            let mut v: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
             v.sort();
             out.insert(w.clone(), v);
         }
@@ -335,7 +407,7 @@ impl<W: Clone + Eq + Hash> WatchManager<W> {
         self.data
             .by_path
             .iter()
-            .map(|(p, ws)| (p.clone(), ws.keys().cloned().collect()))
+            .map(|(p, ws)| (p.to_string(), ws.iter().map(|(w, _)| w.clone()).collect()))
             .collect()
     }
 }
@@ -419,6 +491,28 @@ mod tests {
         assert_eq!(m.remove("/a", &1, watcher_type::ANY), Some(true));
         assert_eq!(m.remove("/a", &1, watcher_type::ANY), Some(false));
         assert_eq!(m.contains("/a", &1, 9), None);
+    }
+
+    #[test]
+    fn a_watched_path_costs_16_bytes_besides_its_name() {
+        assert_eq!(std::mem::size_of::<Watchers<u64>>(), 16);
+    }
+
+    #[test]
+    fn a_path_goes_from_one_watcher_to_many_and_back() {
+        let mut m = WatchManager::new();
+        m.add(Table::Data, "/a", &1u64, WatchMode::Standard);
+        m.add(Table::Data, "/a", &2u64, WatchMode::Standard);
+        m.add(Table::Data, "/a", &3u64, WatchMode::Persistent);
+        assert_eq!(m.count(), 3);
+        assert_eq!(m.remove("/a", &1, watcher_type::DATA), Some(true));
+        m.remove_watcher(&3);
+        let fired = m.trigger("/a", event_type::NODE_DATA_CHANGED);
+        assert_eq!(fired.iter().map(|f| f.watcher).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(m.count(), 0);
+        assert_eq!(m.summary(), (0, 0, 0));
+        m.add(Table::Data, "/a", &4u64, WatchMode::Standard);
+        assert_eq!(m.by_path()["/a"], vec![4]);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub const HEADER_LEN: usize = 24;
 pub const RECORD_OVERHEAD: usize = 8;
 /// Largest record accepted (a txn is bounded by jute.maxbuffer; snapshots batch nodes).
 pub const MAX_RECORD_LEN: usize = 64 << 20;
+/// First capacity of the buffer a file is read into one record at a time ([`read_frame`]).
+pub const READ_BUFFER_BYTES: usize = 1 << 16;
 
 /// A file header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +125,9 @@ pub enum RecordRead<T> {
 }
 
 /// Reads the record starting at `buf[0]`.
-pub fn decode_record<T: DeserializeOwned>(buf: &[u8]) -> RecordRead<T> {
+/// Checks the framing and checksum of the record starting at `buf[0]`: on success, its payload
+/// (still to decode) and its framed size.
+pub fn check_record(buf: &[u8]) -> RecordRead<&[u8]> {
     if buf.len() < RECORD_OVERHEAD {
         if buf.iter().all(|b| *b == 0) {
             return RecordRead::End;
@@ -152,10 +156,65 @@ pub fn decode_record<T: DeserializeOwned>(buf: &[u8]) -> RecordRead<T> {
     if crc32c::crc32c(payload) != crc {
         return RecordRead::Corrupt("checksum mismatch".into());
     }
-    match rmp_serde::from_slice::<T>(payload) {
-        Ok(v) => RecordRead::Record(v, RECORD_OVERHEAD + len),
-        Err(e) => RecordRead::Corrupt(format!("undecodable payload: {e}")),
+    RecordRead::Record(payload, RECORD_OVERHEAD + len)
+}
+
+/// Reads the record starting at `buf[0]`.
+pub fn decode_record<T: DeserializeOwned>(buf: &[u8]) -> RecordRead<T> {
+    match check_record(buf) {
+        RecordRead::Record(payload, n) => match rmp_serde::from_slice::<T>(payload) {
+            Ok(v) => RecordRead::Record(v, n),
+            Err(e) => RecordRead::Corrupt(format!("undecodable payload: {e}")),
+        },
+        RecordRead::End => RecordRead::End,
+        RecordRead::Short { available } => RecordRead::Short { available },
+        RecordRead::Corrupt(r) => RecordRead::Corrupt(r),
     }
+}
+
+/// Reads the record at the reader's position into `buf` (reused between calls) and decodes it,
+/// so that a large file is read with one record in memory at a time. The outcomes are those of
+/// [`decode_record`]; the end of the input where a record's length should be is `End`.
+pub fn read_record<T: DeserializeOwned>(
+    r: &mut impl Read,
+    buf: &mut Vec<u8>,
+) -> io::Result<RecordRead<T>> {
+    read_frame(r, buf)?;
+    Ok(decode_record(buf))
+}
+
+/// Reads the framed record at the reader's position into `buf` (as much of it as there is),
+/// for [`check_record`] or [`decode_record`].
+pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    buf.resize(RECORD_OVERHEAD, 0);
+    let got = read_full(r, &mut buf[..])?;
+    if got < RECORD_OVERHEAD {
+        buf.truncate(got);
+        return Ok(());
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len == 0 || len > MAX_RECORD_LEN {
+        return Ok(());
+    }
+    // Grown by what the input holds, not by the declared length: a corrupt length field makes
+    // the buffer no larger than the rest of the file (the fuzzing allocation bound).
+    r.take(len as u64).read_to_end(buf)?;
+    Ok(())
+}
+
+/// Reads until `out` is full or the input ends; returns the bytes read.
+fn read_full(r: &mut impl Read, out: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < out.len() {
+        match r.read(&mut out[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Reads a whole file into memory (segments and snapshots are read sequentially once).
@@ -195,6 +254,41 @@ mod tests {
         assert!(matches!(
             decode_record::<(String, u32)>(&[0u8; 16]),
             RecordRead::End
+        ));
+    }
+
+    #[test]
+    fn records_are_read_one_at_a_time_from_a_stream() {
+        let mut file = Vec::new();
+        encode_record(&("a", 1u32), &mut file).unwrap();
+        encode_record(&("b", 2u32), &mut file).unwrap();
+        let whole = file.len();
+        file.extend_from_slice(&[0u8; 8]);
+        let mut r = &file[..];
+        let mut buf = Vec::new();
+        for want in [("a", 1u32), ("b", 2)] {
+            match read_record::<(String, u32)>(&mut r, &mut buf).unwrap() {
+                RecordRead::Record(v, _) => assert_eq!(v, (want.0.to_string(), want.1)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            read_record::<(String, u32)>(&mut r, &mut buf).unwrap(),
+            RecordRead::End
+        ));
+        assert!(matches!(
+            read_record::<(String, u32)>(&mut &file[..0], &mut buf).unwrap(),
+            RecordRead::End
+        ));
+        assert!(matches!(
+            read_record::<(String, u32)>(&mut &file[..whole - 3], &mut buf).unwrap(),
+            RecordRead::Record(..)
+        ));
+        let mut torn = &file[..whole - 3];
+        read_record::<(String, u32)>(&mut torn, &mut buf).unwrap();
+        assert!(matches!(
+            read_record::<(String, u32)>(&mut torn, &mut buf).unwrap(),
+            RecordRead::Short { .. }
         ));
     }
 

@@ -163,33 +163,37 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
         if !last && segments[i + 1].0 <= start + 1 {
             continue; // every txn of this segment is in the snapshot
         }
-        let scan = segment::scan(path)?;
-        for (txn, _) in &scan.txns {
-            if txn.zxid <= prev && txn.zxid <= start {
-                continue;
+        // Txns are applied as they are read: the segment is never held whole.
+        let mut gap = None;
+        let mut last_txn = None;
+        let (first_zxid, end) = segment::scan_each(path, |txn, _| {
+            last_txn = Some(txn.zxid);
+            if gap.is_some() || (txn.zxid <= prev && txn.zxid <= start) {
+                return;
             }
             if !follows(prev, txn.zxid) {
-                return Err(RecoveryError::Gap {
+                gap = Some(RecoveryError::Gap {
                     segment: path.display().to_string(),
                     after: prev,
                     found: txn.zxid,
                 });
+                return;
             }
-            tree.apply(txn);
+            tree.apply(&txn);
             prev = txn.zxid;
             replayed += 1;
-            recent.push_back(std::sync::Arc::new(txn.clone()));
+            recent.push_back(std::sync::Arc::new(txn));
             if recent.len() > RECENT_KEPT {
                 recent.pop_front();
             }
+        })?;
+        if let Some(gap) = gap {
+            return Err(gap);
         }
         // The last segment is continued only if its records reach the recovered state (after a
         // crash during a snapshot install the snapshot is ahead of the whole old log).
-        let reaches = scan
-            .txns
-            .last()
-            .map_or(scan.first_zxid <= prev + 1, |(t, _)| t.zxid >= start);
-        match scan.end {
+        let reaches = last_txn.map_or(first_zxid <= prev + 1, |z| z >= start);
+        match end {
             SegmentEnd::Clean(end) => {
                 if last && reaches {
                     tail = Some((path.clone(), end));

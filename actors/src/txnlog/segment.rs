@@ -14,7 +14,7 @@
 //!   a full disk leaves no empty segment between two others.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -106,44 +106,86 @@ pub enum ScanError {
 
 /// Reads every valid record of a segment and says how it ends.
 pub fn scan(path: &Path) -> Result<Scan, ScanError> {
-    let p = path.display().to_string();
-    let buf = format::read_file(path).map_err(|source| ScanError::Io {
-        path: p.clone(),
-        source,
-    })?;
-    scan_bytes(&buf, &p)
-}
-
-/// [`scan`] of a segment's bytes (`p` names it in errors).
-pub fn scan_bytes(buf: &[u8], p: &str) -> Result<Scan, ScanError> {
-    let header = format::parse_header(buf, LOG_MAGIC).map_err(|source| ScanError::Header {
-        path: p.to_string(),
-        source,
-    })?;
     let mut txns = Vec::new();
-    let mut off = HEADER_LEN;
-    let end = loop {
-        match format::decode_record::<Txn>(&buf[off..]) {
-            RecordRead::Record(t, n) => {
-                txns.push((t, off as u64));
-                off += n;
-            }
-            RecordRead::End => break SegmentEnd::Clean(off as u64),
-            RecordRead::Short { .. } => {
-                break damaged(buf, off, "record cut short (torn write)".into());
-            }
-            RecordRead::Corrupt(reason) => break damaged(buf, off, reason),
-        }
-    };
+    let (first_zxid, end) = scan_each(path, |t, off| txns.push((t, off)))?;
     Ok(Scan {
-        first_zxid: header.zxid,
+        first_zxid,
         txns,
         end,
     })
 }
 
-fn damaged(buf: &[u8], off: usize, reason: String) -> SegmentEnd {
-    let rest = &buf[off..];
+/// [`scan`] of a segment's bytes (`p` names it in errors), through the same record-at-a-time
+/// reader as recovery (the fuzzing entry: a corrupt disk).
+pub fn scan_bytes(buf: &[u8], p: &str) -> Result<Scan, ScanError> {
+    let mut txns = Vec::new();
+    let (first_zxid, end) = scan_reader(io::Cursor::new(buf), p, |t, off| txns.push((t, off)))?;
+    Ok(Scan {
+        first_zxid,
+        txns,
+        end,
+    })
+}
+
+/// Reads a segment one record at a time, handing each valid txn with its offset to `visit`
+/// (recovery replays them as they come, never holding the segment or its txns whole); returns
+/// the first zxid its header names and how it ends.
+pub fn scan_each(
+    path: &Path,
+    visit: impl FnMut(Txn, u64),
+) -> Result<(Zxid, SegmentEnd), ScanError> {
+    let p = path.display().to_string();
+    let file = File::open(path).map_err(|source| ScanError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    scan_reader(io::BufReader::with_capacity(1 << 20, file), &p, visit)
+}
+
+/// [`scan_each`] of a segment read from `r` (`p` names it in errors).
+fn scan_reader<R: Read + Seek>(
+    mut r: R,
+    p: &str,
+    mut visit: impl FnMut(Txn, u64),
+) -> Result<(Zxid, SegmentEnd), ScanError> {
+    let io_err = |source| ScanError::Io {
+        path: p.to_string(),
+        source,
+    };
+    let mut head = [0u8; HEADER_LEN];
+    let whole = match r.read_exact(&mut head) {
+        Ok(()) => &head[..],
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => &[],
+        Err(e) => return Err(io_err(e)),
+    };
+    let header = format::parse_header(whole, LOG_MAGIC).map_err(|source| ScanError::Header {
+        path: p.to_string(),
+        source,
+    })?;
+    let mut off = HEADER_LEN;
+    let mut buf = Vec::with_capacity(format::READ_BUFFER_BYTES);
+    let end = loop {
+        let reason = match format::read_record::<Txn>(&mut r, &mut buf).map_err(io_err)? {
+            RecordRead::Record(t, n) => {
+                visit(t, off as u64);
+                off += n;
+                continue;
+            }
+            RecordRead::End => break SegmentEnd::Clean(off as u64),
+            RecordRead::Short { .. } => "record cut short (torn write)".to_string(),
+            RecordRead::Corrupt(reason) => reason,
+        };
+        // Damage: look at the whole rest of the segment (only now) to say what is lost with it.
+        let mut rest = Vec::new();
+        r.seek(io::SeekFrom::Start(off as u64)).map_err(io_err)?;
+        r.read_to_end(&mut rest).map_err(io_err)?;
+        break damaged(&rest, off, reason);
+    };
+    Ok((header.zxid, end))
+}
+
+/// The end of a segment whose record at `off` is damaged; `rest` is the file from `off` on.
+fn damaged(rest: &[u8], off: usize, reason: String) -> SegmentEnd {
     let last_nonzero = rest.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
     // Look for intact records after the damage, to say which txns are lost with it.
     let mut zxids_after = Vec::new();

@@ -1,18 +1,24 @@
 //! Snapshots: `snapshot.<zxid, 16 hex>` files holding the whole tree and session table.
 //!
 //! Written in the background while writes go on ("fuzzy", as ZooKeeper's): the zxid `S` in the
-//! name is the last applied txn when the snapshot began; the node list is taken then, and nodes
-//! are copied in small chunks, each under a short read lock, so applies are never blocked for
-//! long. Some nodes may already show txns after `S`; recovery replays every logged txn after
-//! `S`, and replaying a txn over state that already has it gives the same result, so the
-//! outcome is exact. Written to a `.tmp` file, fsynced, renamed, directory fsynced.
+//! name is the last applied txn when the snapshot began. The tree is never copied: its node ids
+//! are scanned in small chunks, each under a short read lock, and each chunk is encoded and
+//! written before the next is taken, so applies are never blocked for long and the writer holds
+//! one chunk at a time. Some nodes may already show txns after `S`, some created after `S` may
+//! be missing, and a child may come before its parent (ids are reused); recovery replays every
+//! logged txn after `S`, replaying a txn over state that already has it gives the same result,
+//! and loading accepts nodes in any order, so the outcome is exact. Written to a `.tmp` file,
+//! fsynced, renamed, directory fsynced.
+//!
+//! Loading streams the file one record at a time into the tree being built: the file is never
+//! held whole in memory next to the tree.
 //!
 //! Records: `Sessions`, then `Acls` (as new ACL lists appear) and `Nodes` chunks, then `End`
 //! with the counts. A snapshot without a valid `End` is incomplete and not used.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,11 +29,13 @@ use super::format::{self, RecordRead, HEADER_LEN, SNAP_MAGIC};
 use super::segment::sync_dir;
 use crate::proto::Acl;
 use crate::store::Store;
-use crate::tree::{DataTree, Node, SessionRecord};
+use crate::tree::{AclList, DataTree, NodeId, NodeRef, Restore, SessionRecord, StoredStat};
 use crate::txn::{SessionId, Zxid};
 
 /// Nodes per chunk (and per read-lock hold).
 pub const CHUNK_NODES: usize = 2000;
+/// Node ids looked at per read-lock hold at most (free ids are skipped).
+const CHUNK_IDS: usize = 4 * CHUNK_NODES;
 
 /// One persisted node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +82,55 @@ pub enum SnapRecord {
         /// Sessions written.
         sessions: u64,
     },
+}
+
+/// A [`SnapRecord`] decoded in place: node paths and data borrow the record's bytes, so loading
+/// allocates nothing per node but the node itself. Same encoding (variants and fields in the
+/// same order; a test checks it).
+#[derive(Debug, Deserialize)]
+enum SnapRecordRef<'a> {
+    Sessions(Vec<(SessionId, i32, Bytes)>),
+    Acls(Vec<(u32, Vec<Acl>)>),
+    #[serde(borrow)]
+    Nodes(Vec<SnapNodeRef<'a>>),
+    End {
+        nodes: u64,
+        sessions: u64,
+    },
+}
+
+/// A [`SnapNode`] decoded in place.
+#[derive(Debug, Deserialize)]
+struct SnapNodeRef<'a> {
+    path: &'a str,
+    #[serde(borrow)]
+    data: Option<&'a [u8]>,
+    acl: u32,
+    czxid: i64,
+    mzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    ephemeral_owner: i64,
+    pzxid: i64,
+}
+
+impl SnapNodeRef<'_> {
+    fn stat(&self) -> StoredStat {
+        StoredStat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            pzxid: self.pzxid,
+            version: self.version,
+            cversion: self.cversion,
+            aversion: self.aversion,
+            num_children: 0,
+        }
+    }
 }
 
 /// The file name of the snapshot covering `zxid`.
@@ -123,32 +180,115 @@ fn write_record(out: &mut impl Write, rec: &SnapRecord, buf: &mut Vec<u8>) -> io
     Ok(buf.len() as u64)
 }
 
-/// Writes a snapshot of `store` into `dir` (blocking; run it off the actor threads).
+/// The ACL lists a snapshot has written so far, by the address of their shared list (each is
+/// held, so no address is reused while the snapshot is written).
+#[derive(Default)]
+struct AclIds(HashMap<usize, (u32, AclList)>);
+
+impl AclIds {
+    /// The id of `acl`, noting a list seen for the first time in `new`.
+    fn id(&mut self, acl: &AclList, new: &mut Vec<(u32, Vec<Acl>)>) -> u32 {
+        let next = self.0.len() as u32;
+        self.0
+            .entry(Arc::as_ptr(acl) as usize)
+            .or_insert_with(|| {
+                new.push((next, acl.as_ref().clone()));
+                (next, acl.clone())
+            })
+            .0
+    }
+}
+
+/// The nodes with ids in `from..bound`, at most [`CHUNK_NODES`] of them and [`CHUNK_IDS`] ids
+/// looked at; returns them and the id to go on from.
+fn next_chunk(
+    tree: &DataTree,
+    from: NodeId,
+    bound: NodeId,
+    acl_ids: &mut AclIds,
+    new_acls: &mut Vec<(u32, Vec<Acl>)>,
+) -> (Vec<SnapNode>, NodeId) {
+    let mut nodes = Vec::with_capacity(CHUNK_NODES);
+    let end = bound.min(from.saturating_add(CHUNK_IDS as NodeId));
+    let mut id = from;
+    while id < end && nodes.len() < CHUNK_NODES {
+        if let Some(n) = tree.node_by_id(id) {
+            let acl = acl_ids.id(n.acl(), new_acls);
+            nodes.push(to_snap(&n, acl));
+        }
+        id += 1;
+    }
+    (nodes, id)
+}
+
+fn session_list(tree: &DataTree) -> Vec<(SessionId, i32, Bytes)> {
+    tree.sessions()
+        .iter()
+        .map(|(id, r)| (*id, r.timeout_ms, r.password.clone()))
+        .collect()
+}
+
+/// Writes the records of a tree to `out`: sessions, then the nodes chunk by chunk, each chunk
+/// taken from the tree `with_tree` lends (a read-locked store, or a tree held still), then the
+/// end record. Returns (bytes, nodes) written.
+fn write_tree(
+    out: &mut impl Write,
+    sessions: Vec<(SessionId, i32, Bytes)>,
+    bound: NodeId,
+    mut with_tree: impl FnMut(&mut dyn FnMut(&DataTree)),
+) -> io::Result<(u64, u64)> {
+    let mut buf = Vec::with_capacity(1 << 16);
+    let session_count = sessions.len() as u64;
+    let mut bytes = write_record(out, &SnapRecord::Sessions(sessions), &mut buf)?;
+    let mut acl_ids = AclIds::default();
+    let mut node_count = 0u64;
+    let mut next: NodeId = 0;
+    while next < bound {
+        let mut new_acls = Vec::new();
+        let mut nodes = Vec::new();
+        with_tree(&mut |tree| {
+            (nodes, next) = next_chunk(tree, next, bound, &mut acl_ids, &mut new_acls);
+        });
+        if !new_acls.is_empty() {
+            bytes += write_record(out, &SnapRecord::Acls(new_acls), &mut buf)?;
+        }
+        if !nodes.is_empty() {
+            node_count += nodes.len() as u64;
+            bytes += write_record(out, &SnapRecord::Nodes(nodes), &mut buf)?;
+        }
+    }
+    bytes += write_record(
+        out,
+        &SnapRecord::End {
+            nodes: node_count,
+            sessions: session_count,
+        },
+        &mut buf,
+    )?;
+    Ok((bytes, node_count))
+}
+
+/// Writes a snapshot of `store` into `dir` (blocking; run it off the actor threads). An
+/// unfinished temp file is removed (a full disk must not keep it filled).
 pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
     std::fs::create_dir_all(dir)?;
-    let (zxid, paths, sessions) = {
+    let (zxid, sessions, bound) = {
         let tree = store.tree();
-        let paths: Vec<String> = tree.paths().map(|(p, _)| p.clone()).collect();
-        let sessions: Vec<(SessionId, i32, Bytes)> = tree
-            .sessions()
-            .iter()
-            .map(|(id, r)| (*id, r.timeout_ms, r.password.clone()))
-            .collect();
-        (tree.last_zxid(), paths, sessions)
+        (tree.last_zxid(), session_list(&tree), tree.id_bound())
     };
     let final_path = dir.join(snapshot_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-    let written = write_tmp(store, &tmp, zxid, paths, sessions).and_then(|(bytes, nodes)| {
+    let written = write_tmp(store, &tmp, zxid, sessions, bound).and_then(|(bytes, nodes)| {
         std::fs::rename(&tmp, &final_path)?;
         sync_dir(dir)?;
         Ok((bytes, nodes))
     });
-    let (bytes, node_count) = written.inspect_err(|_| remove_tmp(&tmp))?;
+    let (bytes, nodes) = written.inspect_err(|_| remove_tmp(&tmp))?;
     Ok(Written {
         zxid,
         path: final_path,
         bytes,
-        nodes: node_count,
+        nodes,
     })
 }
 
@@ -166,60 +306,23 @@ fn write_tmp(
     store: &Arc<Store>,
     tmp: &Path,
     zxid: Zxid,
-    paths: Vec<String>,
     sessions: Vec<(SessionId, i32, Bytes)>,
+    bound: NodeId,
 ) -> io::Result<(u64, u64)> {
     let file = File::create(tmp)?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
     out.write_all(&format::header(SNAP_MAGIC, zxid))?;
-    let mut bytes = HEADER_LEN as u64;
-    let mut buf = Vec::with_capacity(1 << 16);
-    let session_count = sessions.len() as u64;
-    bytes += write_record(&mut out, &SnapRecord::Sessions(sessions), &mut buf)?;
-    let mut acl_ids: HashMap<usize, (u32, crate::tree::AclList)> = HashMap::new();
-    let mut node_count = 0u64;
-    for chunk in paths.chunks(CHUNK_NODES) {
-        let mut new_acls = Vec::new();
-        let mut nodes = Vec::with_capacity(chunk.len());
-        {
-            let tree = store.tree();
-            for p in chunk {
-                let Some(n) = tree.get(p) else { continue };
-                let key = Arc::as_ptr(&n.acl) as usize;
-                let next = acl_ids.len() as u32;
-                let id = acl_ids
-                    .entry(key)
-                    .or_insert_with(|| {
-                        new_acls.push((next, n.acl.as_ref().clone()));
-                        (next, n.acl.clone())
-                    })
-                    .0;
-                nodes.push(to_snap(p, n, id));
-            }
-        }
-        if !new_acls.is_empty() {
-            bytes += write_record(&mut out, &SnapRecord::Acls(new_acls), &mut buf)?;
-        }
-        node_count += nodes.len() as u64;
-        bytes += write_record(&mut out, &SnapRecord::Nodes(nodes), &mut buf)?;
-    }
-    bytes += write_record(
-        &mut out,
-        &SnapRecord::End {
-            nodes: node_count,
-            sessions: session_count,
-        },
-        &mut buf,
-    )?;
+    // Nodes created after `zxid` at ids from `bound` on are in the log after the snapshot.
+    let (bytes, nodes) = write_tree(&mut out, sessions, bound, |f| f(&store.tree()))?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    Ok((bytes, node_count))
+    Ok((HEADER_LEN as u64 + bytes, nodes))
 }
 
-fn to_snap(path: &str, n: &Node, acl: u32) -> SnapNode {
+fn to_snap(n: &NodeRef<'_>, acl: u32) -> SnapNode {
     SnapNode {
-        path: path.to_string(),
-        data: n.data.clone(),
+        path: n.path(),
+        data: n.data().map(Bytes::copy_from_slice),
         acl,
         czxid: n.czxid,
         mzxid: n.mzxid,
@@ -228,7 +331,7 @@ fn to_snap(path: &str, n: &Node, acl: u32) -> SnapNode {
         version: n.version,
         cversion: n.cversion,
         aversion: n.aversion,
-        ephemeral_owner: n.ephemeral_owner,
+        ephemeral_owner: n.ephemeral_owner(),
         pzxid: n.pzxid,
     }
 }
@@ -254,39 +357,78 @@ pub enum SnapshotError {
     },
 }
 
+fn open(path: &Path) -> Result<io::BufReader<File>, SnapshotError> {
+    File::open(path)
+        .map(|f| io::BufReader::with_capacity(1 << 20, f))
+        .map_err(|source| SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// Reads every record of a snapshot, checking CRCs and completeness; `visit` sees each.
 pub fn read_records(
     path: &Path,
     visit: impl FnMut(&SnapRecord),
 ) -> Result<(Zxid, u64, u64), SnapshotError> {
-    let buf = format::read_file(path).map_err(|source| SnapshotError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
     let mut visit = visit;
-    read_records_in(&buf, &path.display().to_string(), |r| visit(&r))
+    read_records_from(open(path)?, &path.display().to_string(), |r| visit(&r))
 }
 
-fn read_records_in(
-    buf: &[u8],
+/// Reads the records of snapshot bytes from `r`, one at a time, decoded as [`SnapRecord`]s.
+fn read_records_from(
+    r: impl Read,
     p: &str,
     mut visit: impl FnMut(SnapRecord),
+) -> Result<(Zxid, u64, u64), SnapshotError> {
+    read_payloads(r, p, |payload| {
+        let rec: SnapRecord = rmp_serde::from_slice(payload).map_err(|e| e.to_string())?;
+        let end = match &rec {
+            SnapRecord::End { nodes, sessions } => Some((*nodes, *sessions)),
+            _ => None,
+        };
+        visit(rec);
+        Ok(end)
+    })
+}
+
+/// Reads the records of snapshot bytes from `r`, one at a time (only one is in memory), and
+/// hands each checked payload to `decode`, which returns the counts of the end record when it
+/// is one, or why the payload is bad.
+fn read_payloads(
+    mut r: impl Read,
+    p: &str,
+    mut decode: impl FnMut(&[u8]) -> Result<Option<(u64, u64)>, String>,
 ) -> Result<(Zxid, u64, u64), SnapshotError> {
     let invalid = |reason: String| SnapshotError::Invalid {
         path: p.to_string(),
         reason,
     };
-    let header = format::parse_header(buf, SNAP_MAGIC).map_err(|e| invalid(e.to_string()))?;
+    let io_err = |source| SnapshotError::Io {
+        path: p.to_string(),
+        source,
+    };
+    let mut head = [0u8; HEADER_LEN];
+    let whole = match r.read_exact(&mut head) {
+        Ok(()) => &head[..],
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => &[],
+        Err(e) => return Err(io_err(e)),
+    };
+    let header = format::parse_header(whole, SNAP_MAGIC).map_err(|e| invalid(e.to_string()))?;
     let mut off = HEADER_LEN;
+    let mut buf = Vec::with_capacity(format::READ_BUFFER_BYTES);
     loop {
-        match format::decode_record::<SnapRecord>(&buf[off..]) {
-            RecordRead::Record(rec, n) => {
-                off += n;
-                if let SnapRecord::End { nodes, sessions } = rec {
-                    visit(rec);
-                    return Ok((header.zxid, nodes, sessions));
+        format::read_frame(&mut r, &mut buf).map_err(io_err)?;
+        match format::check_record(&buf) {
+            RecordRead::Record(payload, n) => {
+                match decode(payload) {
+                    Ok(Some((nodes, sessions))) => return Ok((header.zxid, nodes, sessions)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(invalid(format!("undecodable payload: {e} at offset {off}")))
+                    }
                 }
-                visit(rec);
+                off += n;
             }
             RecordRead::End => {
                 return Err(invalid(format!("incomplete: no end record (offset {off})")))
@@ -304,69 +446,24 @@ fn read_records_in(
 pub fn encode_tree(tree: &DataTree) -> Bytes {
     let mut out = Vec::with_capacity(1 << 16);
     out.extend_from_slice(&format::header(SNAP_MAGIC, tree.last_zxid()));
-    let mut buf = Vec::new();
-    let sessions: Vec<(SessionId, i32, Bytes)> = tree
-        .sessions()
-        .iter()
-        .map(|(id, r)| (*id, r.timeout_ms, r.password.clone()))
-        .collect();
-    let session_count = sessions.len() as u64;
-    let mut push = |rec: &SnapRecord, out: &mut Vec<u8>| {
-        buf.clear();
-        // Encoding our own records cannot fail (no maps with non-string keys, bounded sizes).
-        if format::encode_record(rec, &mut buf).is_ok() {
-            out.extend_from_slice(&buf);
-        }
-    };
-    push(&SnapRecord::Sessions(sessions), &mut out);
-    let mut acl_ids: HashMap<usize, u32> = HashMap::new();
-    let mut nodes = Vec::new();
-    let mut new_acls = Vec::new();
-    let mut count = 0u64;
-    for (p, n) in tree.paths() {
-        let key = Arc::as_ptr(&n.acl) as usize;
-        let next = acl_ids.len() as u32;
-        let id = *acl_ids.entry(key).or_insert_with(|| {
-            new_acls.push((next, n.acl.as_ref().clone()));
-            next
-        });
-        nodes.push(to_snap(p, n, id));
-        count += 1;
-        if nodes.len() == CHUNK_NODES {
-            if !new_acls.is_empty() {
-                push(&SnapRecord::Acls(std::mem::take(&mut new_acls)), &mut out);
-            }
-            push(&SnapRecord::Nodes(std::mem::take(&mut nodes)), &mut out);
-        }
-    }
-    if !new_acls.is_empty() {
-        push(&SnapRecord::Acls(new_acls), &mut out);
-    }
-    if !nodes.is_empty() {
-        push(&SnapRecord::Nodes(nodes), &mut out);
-    }
-    push(
-        &SnapRecord::End {
-            nodes: count,
-            sessions: session_count,
-        },
-        &mut out,
-    );
+    // Writing into memory cannot fail, and our own records always encode (no maps with
+    // non-string keys, bounded sizes).
+    let _ = write_tree(&mut out, session_list(tree), tree.id_bound(), |f| f(tree));
     Bytes::from(out)
 }
 
-/// Decodes snapshot bytes (from [`encode_tree`] or a file) into a tree.
+/// Decodes snapshot bytes (from [`encode_tree`] or a file) into a tree. A leader's snapshot is
+/// consistent: anything without a parent in it is dropped.
 pub fn decode_tree(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
-    decode(bytes, "<snapshot from the leader>")
+    let mut tree = decode(bytes, "<snapshot from the leader>", bytes.len())?;
+    tree.drop_orphans();
+    Ok(tree)
 }
 
-/// Loads a snapshot into a tree (orphans kept for the replay to resolve).
+/// Loads a snapshot into a tree (orphans kept for the replay to resolve), streaming the file.
 pub fn load(path: &Path) -> Result<DataTree, SnapshotError> {
-    let buf = format::read_file(path).map_err(|source| SnapshotError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    decode(&buf, &path.display().to_string())
+    let size = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
+    decode(open(path)?, &path.display().to_string(), size)
 }
 
 /// Writes snapshot bytes received from a leader as a snapshot file, durably.
@@ -385,72 +482,291 @@ pub fn save_bytes(dir: &Path, zxid: Zxid, bytes: &[u8]) -> io::Result<PathBuf> {
     Ok(final_path)
 }
 
-fn decode(buf: &[u8], name: &str) -> Result<DataTree, SnapshotError> {
-    let path = std::path::Path::new(name);
-    let mut acls: HashMap<u32, Arc<Vec<Acl>>> = HashMap::new();
-    let mut nodes: Vec<(String, Node)> = Vec::new();
-    let mut sessions: Vec<(SessionId, SessionRecord)> = Vec::new();
+/// Builds the tree of the snapshot read from `r`, `size_hint` bytes long (to size the tree's
+/// index once instead of growing it).
+fn decode(r: impl Read, name: &str, size_hint: usize) -> Result<DataTree, SnapshotError> {
+    let mut acls: HashMap<u32, AclList> = HashMap::new();
+    let mut restore = Restore::new();
+    let (mut nodes_read, mut sessions_read) = (0u64, 0u64);
     let mut bad: Option<String> = None;
-    let (zxid, node_count, session_count) = read_records_in(buf, name, |rec| match rec {
-        SnapRecord::Sessions(s) => sessions.extend(s.into_iter().map(|(id, t, pw)| {
-            (
-                id,
-                SessionRecord {
-                    timeout_ms: t,
-                    password: pw,
-                },
-            )
-        })),
-        SnapRecord::Acls(a) => {
-            for (id, list) in a {
-                acls.insert(id, Arc::new(list));
+    let (zxid, node_count, session_count) = read_payloads(r, name, |payload| {
+        let rec: SnapRecordRef = rmp_serde::from_slice(payload).map_err(|e| e.to_string())?;
+        match rec {
+            SnapRecordRef::Sessions(s) => {
+                for (id, timeout_ms, password) in s {
+                    sessions_read += 1;
+                    restore.session(
+                        id,
+                        SessionRecord {
+                            timeout_ms,
+                            password,
+                        },
+                    );
+                }
             }
-        }
-        SnapRecord::Nodes(ns) => {
-            for n in ns {
-                let Some(acl) = acls.get(&n.acl) else {
-                    bad.get_or_insert_with(|| {
-                        format!("node {} names unknown ACL {}", n.path, n.acl)
-                    });
-                    continue;
-                };
-                nodes.push((
-                    n.path,
-                    Node {
-                        data: n.data,
-                        acl: acl.clone(),
-                        czxid: n.czxid,
-                        mzxid: n.mzxid,
-                        ctime: n.ctime,
-                        mtime: n.mtime,
-                        version: n.version,
-                        cversion: n.cversion,
-                        aversion: n.aversion,
-                        ephemeral_owner: n.ephemeral_owner,
-                        pzxid: n.pzxid,
-                        children: Default::default(),
-                    },
-                ));
+            SnapRecordRef::Acls(a) => {
+                for (id, list) in a {
+                    acls.insert(id, Arc::new(list));
+                }
             }
+            SnapRecordRef::Nodes(ns) => {
+                if nodes_read == 0 {
+                    // One chunk's bytes per node, roughly: room in the index for the rest.
+                    restore.reserve(size_hint / payload.len().max(1) * ns.len());
+                }
+                for n in ns {
+                    nodes_read += 1;
+                    let Some(acl) = acls.get(&n.acl) else {
+                        bad.get_or_insert_with(|| {
+                            format!("node {} names unknown ACL {}", n.path, n.acl)
+                        });
+                        continue;
+                    };
+                    let r = restore.node(n.path, n.data, acl, n.stat(), n.ephemeral_owner);
+                    if let Err(e) = r {
+                        bad.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }
+            SnapRecordRef::End { nodes, sessions } => return Ok(Some((nodes, sessions))),
         }
-        SnapRecord::End { .. } => {}
+        Ok(None)
     })?;
     let invalid = |reason: String| SnapshotError::Invalid {
-        path: path.display().to_string(),
+        path: name.to_string(),
         reason,
     };
     if let Some(b) = bad {
         return Err(invalid(b));
     }
-    if nodes.len() as u64 != node_count || sessions.len() as u64 != session_count {
+    if nodes_read != node_count || sessions_read != session_count {
         return Err(invalid(format!(
-            "counts do not match: {} nodes and {} sessions read, end record says {node_count} and {session_count}",
-            nodes.len(),
-            sessions.len()
+            "counts do not match: {nodes_read} nodes and {sessions_read} sessions read, end record says {node_count} and {session_count}"
         )));
     }
-    if !nodes.iter().any(|(p, _)| p == "/") {
+    if !restore.has_root() {
         return Err(invalid("no root node".into()));
     }
-    Ok(DataTree::restore(nodes, sessions, zxid))
+    Ok(restore.finish(zxid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::tests::digest;
+    use crate::txn::{Txn, TxnOp};
+
+    fn create(path: &str) -> TxnOp {
+        TxnOp::Create {
+            path: path.into(),
+            data: Some(Bytes::copy_from_slice(path.as_bytes())),
+            acl: Acl::open_unsafe(),
+            ephemeral_owner: 0,
+            parent_cversion: 0,
+        }
+    }
+
+    struct Log {
+        zxid: Zxid,
+        txns: Vec<Txn>,
+    }
+
+    impl Log {
+        fn apply(&mut self, tree: &mut DataTree, op: TxnOp) {
+            // The parent's counter is what prep would give it: one more than now.
+            let op = match op {
+                TxnOp::Create {
+                    path, data, acl, ..
+                } => {
+                    let parent = crate::tree::path::parent(&path).unwrap();
+                    let cversion = tree.get(parent).map_or(0, |n| n.cversion) + 1;
+                    TxnOp::Create {
+                        path,
+                        data,
+                        acl,
+                        ephemeral_owner: 0,
+                        parent_cversion: cversion,
+                    }
+                }
+                other => other,
+            };
+            self.zxid += 1;
+            let t = Txn {
+                zxid: self.zxid,
+                time_ms: 1000 + self.zxid,
+                session_id: 0,
+                cxid: 0,
+                op,
+            };
+            tree.apply(&t);
+            self.txns.push(t);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_taken_while_the_tree_changes_replays_to_the_same_tree() {
+        let mut tree = DataTree::new();
+        let mut log = Log {
+            zxid: 0,
+            txns: Vec::new(),
+        };
+        for p in 0..4 {
+            log.apply(&mut tree, create(&format!("/p{p}")));
+            for c in 0..1500 {
+                log.apply(&mut tree, create(&format!("/p{p}/c{c}")));
+            }
+        }
+        let start = tree.last_zxid();
+        let mut out = format::header(SNAP_MAGIC, start).to_vec();
+        let bound = tree.id_bound();
+        let mut chunk = 0;
+        // Between chunks: delete a whole subtree (its ids freed, then reused by creates of a
+        // new subtree, so children can come before their parents), change data on both sides
+        // of the scan position.
+        write_tree(&mut out, session_list(&tree), bound, |f| {
+            f(&tree);
+            chunk += 1;
+            match chunk {
+                1 => {
+                    for c in 0..1500 {
+                        let path = format!("/p3/c{c}");
+                        log.apply(&mut tree, TxnOp::Delete { path });
+                    }
+                    log.apply(&mut tree, TxnOp::Delete { path: "/p3".into() });
+                    for c in (0..800).rev() {
+                        let q = format!("/q{}", c % 7);
+                        if tree.get(&q).is_none() {
+                            log.apply(&mut tree, create(&q));
+                        }
+                        log.apply(&mut tree, create(&format!("{q}/n{c}")));
+                    }
+                }
+                2 => {
+                    for p in ["/p0/c1", "/p2/c1499"] {
+                        log.apply(
+                            &mut tree,
+                            TxnOp::SetData {
+                                path: p.into(),
+                                data: Some(Bytes::from_static(b"changed")),
+                                version: 1,
+                            },
+                        );
+                    }
+                    log.apply(
+                        &mut tree,
+                        TxnOp::Delete {
+                            path: "/p0/c0".into(),
+                        },
+                    );
+                }
+                _ => {}
+            }
+        })
+        .unwrap();
+        // Freed ids were reused in LIFO order: some child was written before its parent.
+        let mut order: HashMap<String, usize> = HashMap::new();
+        read_records_from(&out[..], "test", |r| {
+            if let SnapRecord::Nodes(ns) = r {
+                for n in ns {
+                    let i = order.len();
+                    order.insert(n.path, i);
+                }
+            }
+        })
+        .unwrap();
+        assert!(order.iter().any(|(p, i)| {
+            crate::tree::path::parent(p)
+                .and_then(|pp| order.get(pp))
+                .is_some_and(|pi| pi > i)
+        }));
+        let mut loaded = decode(&out[..], "test", out.len()).expect("loads");
+        for t in log.txns.iter().filter(|t| t.zxid > start) {
+            loaded.apply(t);
+        }
+        assert!(loaded.drop_orphans().is_empty());
+        assert_eq!(digest(&loaded), digest(&tree));
+        assert_eq!(loaded.node_count(), tree.node_count());
+    }
+
+    #[test]
+    fn records_decode_in_place_as_they_were_encoded() {
+        let node = SnapNode {
+            path: "/a/b".into(),
+            data: Some(Bytes::from_static(b"data")),
+            acl: 3,
+            czxid: 1,
+            mzxid: 2,
+            ctime: 3,
+            mtime: 4,
+            version: 5,
+            cversion: 6,
+            aversion: 7,
+            ephemeral_owner: 8,
+            pzxid: 9,
+        };
+        let null = SnapNode {
+            data: None,
+            ..node.clone()
+        };
+        let bytes = rmp_serde::to_vec(&SnapRecord::Nodes(vec![node, null])).unwrap();
+        let SnapRecordRef::Nodes(ns) = rmp_serde::from_slice(&bytes).unwrap() else {
+            panic!("not a Nodes record");
+        };
+        assert_eq!(
+            (ns[0].path, ns[0].data, ns[0].acl),
+            ("/a/b", Some(&b"data"[..]), 3)
+        );
+        assert_eq!(ns[1].data, None);
+        let s = ns[0].stat();
+        assert_eq!(
+            (s.czxid, s.mzxid, s.ctime, s.mtime, s.version, s.cversion, s.aversion, s.pzxid),
+            (1, 2, 3, 4, 5, 6, 7, 9)
+        );
+        assert_eq!(ns[0].ephemeral_owner, 8);
+        let end = rmp_serde::to_vec(&SnapRecord::End {
+            nodes: 2,
+            sessions: 1,
+        })
+        .unwrap();
+        assert!(matches!(
+            rmp_serde::from_slice(&end).unwrap(),
+            SnapRecordRef::End {
+                nodes: 2,
+                sessions: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn a_leader_snapshot_round_trips_and_a_damaged_one_is_refused() {
+        let mut tree = DataTree::new();
+        let mut log = Log {
+            zxid: 0,
+            txns: Vec::new(),
+        };
+        log.apply(&mut tree, create("/a"));
+        log.apply(
+            &mut tree,
+            TxnOp::CreateSession {
+                timeout_ms: 4000,
+                password: Bytes::from_static(b"pw"),
+            },
+        );
+        log.apply(&mut tree, create("/a/b"));
+        let bytes = encode_tree(&tree);
+        let back = decode_tree(&bytes).unwrap();
+        assert_eq!(digest(&back), digest(&tree));
+        assert_eq!(back.sessions(), tree.sessions());
+        assert_eq!(back.last_zxid(), tree.last_zxid());
+        let mut cut = bytes.to_vec();
+        cut.truncate(bytes.len() - 3);
+        assert!(matches!(
+            decode_tree(&cut),
+            Err(SnapshotError::Invalid { .. })
+        ));
+        let mut flipped = bytes.to_vec();
+        let at = flipped.len() / 2;
+        flipped[at] ^= 1;
+        assert!(decode_tree(&flipped).is_err());
+    }
 }

@@ -20,7 +20,7 @@ use super::snapshot::{Snapshot, ZxidDigest, OPEN_ACL_KEY};
 use super::txnlog::ZkTxn;
 use crate::proto::codes::{ephemeral_owner, opcode};
 use crate::proto::{Acl, ErrorCode};
-use crate::tree::{DataTree, Node, NodeKind, SessionRecord};
+use crate::tree::{DataTree, Node, NodeKind, NodeRef, SessionRecord};
 use crate::txn::{SessionId, Txn, TxnOp, Zxid};
 
 /// `ZooKeeperServer.superSecret`, the seed ZooKeeper mixes into session passwords.
@@ -35,7 +35,7 @@ pub fn zookeeper_password(id: SessionId) -> Bytes {
 }
 
 /// The persisted stat of a zkr node.
-pub fn stat_of(n: &Node) -> StatPersisted {
+pub fn stat_of(n: &NodeRef<'_>) -> StatPersisted {
     StatPersisted {
         czxid: n.czxid,
         mzxid: n.mzxid,
@@ -44,7 +44,7 @@ pub fn stat_of(n: &Node) -> StatPersisted {
         version: n.version,
         cversion: n.cversion,
         aversion: n.aversion,
-        ephemeral_owner: n.ephemeral_owner,
+        ephemeral_owner: n.ephemeral_owner(),
         pzxid: n.pzxid,
     }
 }
@@ -75,7 +75,7 @@ pub fn node_digest(path: &str, data: Option<&[u8]>, stat: &StatPersisted) -> i64
 /// ZooKeeper's digest of a whole tree.
 pub fn tree_digest(tree: &DataTree) -> i64 {
     tree.paths().fold(0i64, |acc, (p, n)| {
-        acc.wrapping_add(node_digest(p, n.data.as_deref(), &stat_of(n)))
+        acc.wrapping_add(node_digest(&p, n.data(), &stat_of(&n)))
     })
 }
 
@@ -126,7 +126,6 @@ pub fn tree_from_snapshot(snap: Snapshot, zxid: Zxid) -> FromSnapshot {
                     aversion: s.aversion,
                     ephemeral_owner: s.ephemeral_owner,
                     pzxid: s.pzxid,
-                    children: Default::default(),
                 },
             )
         })
@@ -208,10 +207,7 @@ fn op_from_zookeeper(
         ZkTxn::CloseSession { paths } if !in_multi => TxnOp::CloseSession {
             ephemerals: match paths {
                 Some(p) => p.clone(),
-                None => tree
-                    .ephemerals_of(header.client_id)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default(),
+                None => tree.ephemerals_of(header.client_id),
             },
         },
         ZkTxn::CreateSession { .. } => {
@@ -315,12 +311,12 @@ pub fn snapshot_from_tree(tree: &DataTree) -> Snapshot {
     while let Some(path) = stack.pop() {
         let Some(n) = tree.get(&path) else { continue };
         let next = acls.len() as i64 + 1;
-        let key = *keys.entry(Arc::as_ptr(&n.acl)).or_insert_with(|| {
-            acls.push((next, n.acl.as_ref().clone()));
+        let key = *keys.entry(Arc::as_ptr(n.acl())).or_insert_with(|| {
+            acls.push((next, n.acl().as_ref().clone()));
             next
         });
         stack.extend(
-            n.children
+            n.child_names()
                 .iter()
                 .rev()
                 .map(|c| crate::tree::path::join(&path, c)),
@@ -328,9 +324,9 @@ pub fn snapshot_from_tree(tree: &DataTree) -> Snapshot {
         nodes.push((
             if path == "/" { String::new() } else { path },
             DataNode {
-                data: n.data.clone(),
+                data: n.data().map(Bytes::copy_from_slice),
                 acl: key,
-                stat: stat_of(n),
+                stat: stat_of(&n),
             },
         ));
     }
@@ -403,10 +399,13 @@ mod tests {
         let back = tree_from_snapshot(snap.clone(), tree.last_zxid()).tree;
         assert_eq!(tree_digest(&back), snap.digest.unwrap().digest);
         for (p, n) in tree.paths() {
-            let m = back.get(p).expect(p);
-            assert_eq!((stat_of(n), &n.data, &n.acl), (stat_of(m), &m.data, &m.acl));
+            let m = back.get(&p).expect(&p);
+            assert_eq!(
+                (stat_of(&n), n.data(), n.acl()),
+                (stat_of(&m), m.data(), m.acl())
+            );
         }
         assert_eq!(back.sessions(), tree.sessions());
-        assert_eq!(back.ephemerals_of(0x55).unwrap().len(), 1);
+        assert_eq!(back.ephemerals_of(0x55).len(), 1);
     }
 }

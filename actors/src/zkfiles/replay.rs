@@ -177,11 +177,8 @@ impl Replay {
         }
         let last = self.tree.last_zxid();
         let sessions = self.tree.sessions().clone();
-        let mut nodes: Vec<(String, Node)> = self
-            .tree
-            .paths()
-            .map(|(p, n)| (p.clone(), n.clone()))
-            .collect();
+        let mut nodes: Vec<(String, Node)> =
+            self.tree.paths().map(|(p, n)| (p, n.to_node())).collect();
         let mut dead = Vec::new();
         nodes.retain(|(p, n)| match n.kind() {
             NodeKind::Ephemeral(s) if !sessions.contains_key(&s) => {
@@ -205,7 +202,7 @@ impl Replay {
                 if let Some(f) = fresh.get(CONFIG_NODE) {
                     if n.data.as_ref().is_some_and(|d| !d.is_empty()) {
                         config = n.data.clone();
-                        *n = f.clone();
+                        *n = f.to_node();
                     }
                 }
             }
