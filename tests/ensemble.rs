@@ -1928,3 +1928,92 @@ async fn an_observer_promoted_to_participant_by_reconfig_counts_for_the_quorum()
 async fn a_server_added_by_reconfig_counts_for_the_quorum() {
     a_participant_added_by_reconfig_counts_for_the_quorum("reconfig-add", false).await;
 }
+
+/// Kazoo's read-only test stops the leader and a follower together; the follower, dying, still
+/// sent its vote for itself, the last server counted it, followed that dead server, and sat out
+/// initLimit before it looked again (so it went read-only too late for the client). ZooKeeper
+/// gives up on a leader it cannot connect to after a few tries 100 ms apart. Here a fake server
+/// 2 wins server 1's vote and is gone: server 1 must be looking again long before initLimit
+/// (30 s here).
+#[test]
+fn a_follower_whose_leader_cannot_be_reached_looks_again_before_init_limit() {
+    use zkr_actors::quorum::msg::{
+        Hello, Notification, PeerMsg, PeerState, Vote, PEER_PROTOCOL_VERSION,
+    };
+    let mut e = Ensemble::create(
+        "unreachable-leader",
+        EnsembleSpec {
+            voters: 3,
+            tick_ms: 1000,
+            init_limit: 30,
+            sync_limit: 5,
+            ..EnsembleSpec::default()
+        },
+    );
+    e.spawn(1);
+    let peer = e.member(1).peer_port;
+    // Server 1 is up and electing alone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sock: TcpStream = loop {
+        match TcpStream::connect(("127.0.0.1", peer)) {
+            Ok(s) => break s,
+            Err(err) if Instant::now() < deadline => {
+                let _ = err;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(err) => panic!("server 1's peer port never opened: {err}"),
+        }
+    };
+    let frame = |b: Vec<u8>| {
+        let mut f = (b.len() as u32).to_be_bytes().to_vec();
+        f.extend(b);
+        f
+    };
+    let hello = Hello {
+        protocol_version: PEER_PROTOCOL_VERSION,
+        from: 2,
+        generation: 1,
+        listen_addr: None,
+    };
+    let vote = PeerMsg::Vote(Notification {
+        vote: Vote {
+            leader: 2,
+            zxid: i64::MAX >> 1,
+            epoch: 1,
+        },
+        round: 1_000,
+        state: PeerState::Looking,
+    });
+    sock.write_all(&frame(rmp_serde::to_vec(&hello).expect("hello")))
+        .expect("send hello");
+    sock.write_all(&frame(rmp_serde::to_vec(&vote).expect("vote")))
+        .expect("send vote");
+    // ... and dies, as server 2 did in the kazoo run: its connection closes before server 1
+    // decides (the election waits a little for better votes first).
+    drop(sock);
+    let following = "role=Following { leader: 2 }";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !e.log(1).contains(following) {
+        assert!(
+            Instant::now() < deadline,
+            "server 1 never followed the fake server 2:\n{}",
+            e.log_tail(1, 30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Server 2's peer port has no listener: server 1 cannot register with it.
+    let followed_at = Instant::now();
+    loop {
+        let log = e.log(1);
+        let after = &log[log.find(following).expect("seen above")..];
+        if after.contains("role=Looking") {
+            break;
+        }
+        assert!(
+            followed_at.elapsed() < Duration::from_secs(15),
+            "server 1 still follows an unreachable leader 15 s on (initLimit is 30 s):\n{}",
+            e.log_tail(1, 30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -6,8 +6,8 @@
 //! protocol version (a mismatch is refused with a log line, never misread) and a generation
 //! that changes on every reconnect. A broken or replaced connection is reported to the quorum
 //! actor (`LinkDown`, or a new generation on `PeerInbound`): messages may have been lost, and
-//! Zab resynchronises. A link failure is a message, never a panic. Outgoing links reconnect
-//! with exponential back-off.
+//! Zab resynchronises; so is a failed connect (what was to be sent is dropped). A link failure
+//! is a message, never a panic. Outgoing links reconnect with exponential back-off.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -161,6 +161,10 @@ impl PeerLink {
                 }
                 Err(e) => {
                     tracing::debug!(peer = act.peer, error = %e, "peer link connect failed");
+                    // What was to be sent is dropped, and a follower of this peer must not wait
+                    // initLimit for a leader that is gone (ZooKeeper gives up after a few tries
+                    // 100 ms apart): the quorum actor hears of it as of a broken link.
+                    act.quorum.do_send(LinkDown { peer: act.peer });
                     act.retry(ctx);
                 }
             }
