@@ -3,8 +3,9 @@
 //!
 //! Work arrives in one lane and runs strictly in order on a blocking thread, one batch at a
 //! time: consecutive appends form one batch (one write, one fsync: group commit); epoch saves,
-//! truncations, snapshot installs, purges and file writes run alone. Each finished job is
-//! reported with its token.
+//! truncations, chunks of a snapshot streamed from the leader (appended to its incoming file,
+//! `stream`), snapshot installs (from that file, checked whole), purges and file writes run
+//! alone. Each finished job is reported with its token.
 //!
 //! Snapshots of the store are written in the background, beside the lane, when both enough
 //! txns (`snap_count`, randomised between half and all of it so servers do not snapshot in
