@@ -22,7 +22,8 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use super::actor::QuorumPeer;
 use crate::quorum::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
 
-/// Largest peer frame (a SNAP carries a whole tree).
+/// Largest peer frame (a proposal or forwarded request of the largest `jute.maxbuffer`; a
+/// SNAP is streamed in chunks of `txnlog::stream::CHUNK_BYTES`).
 pub const MAX_PEER_FRAME_BYTES: usize = 1 << 30;
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(50);

@@ -4,3 +4,4 @@ pub mod actor;
 pub mod link;
 pub mod messages;
 pub mod resolve;
+pub mod snapsend;
