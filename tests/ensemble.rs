@@ -731,7 +731,15 @@ async fn the_whole_ensemble_killed_and_restarted_keeps_every_acknowledged_write(
 // 3. A restarted follower catches up by DIFF or by SNAP
 // ---------------------------------------------------------------------------------------------
 
-async fn follower_catches_up(tag: &str, missed: usize, commit_log_count: usize, want: &str) {
+/// A follower misses `missed` writes (values padded with `pad` bytes) while down, then comes
+/// back while writes go on and must catch up by `want`; returns the leader's log since.
+async fn follower_catches_up(
+    tag: &str,
+    missed: usize,
+    pad: usize,
+    commit_log_count: usize,
+    want: &str,
+) -> String {
     let mut ens = Ensemble::start(
         tag,
         EnsembleSpec {
@@ -765,24 +773,22 @@ async fn follower_catches_up(tag: &str, missed: usize, commit_log_count: usize, 
 
     ens.kill9(follower);
     // Writes it misses: creates and setData (one txn each).
+    let value = |k: usize| format!("m{k}{}", "x".repeat(pad)).into_bytes();
     for k in 0..missed {
         let p = format!("/c/missed{}", k / 2);
         if k % 2 == 0 {
-            c.create(&p, format!("m{k}").as_bytes(), &persistent())
+            c.create(&p, &value(k), &persistent())
                 .await
                 .expect("create");
             acked.push(Acked {
                 path: p,
-                data: format!("m{k}").into_bytes(),
+                data: value(k),
                 version: 0,
             });
         } else {
-            let stat = c
-                .set_data(&p, format!("m{k}").as_bytes(), Some(0))
-                .await
-                .expect("setData");
+            let stat = c.set_data(&p, &value(k), Some(0)).await.expect("setData");
             let a = acked.last_mut().unwrap();
-            a.data = format!("m{k}").into_bytes();
+            a.data = value(k);
             a.version = stat.version;
         }
     }
@@ -838,16 +844,42 @@ async fn follower_catches_up(tag: &str, missed: usize, commit_log_count: usize, 
     assert_has_acked(&tree, &acked, "all three");
     assert_has_acked(&tree, &during, "all three (concurrent writes)");
     assert!(tree.contains_key("/c/after"));
+    ens.log_since(leader, log_from)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_follower_that_missed_a_few_txns_catches_up_by_diff() {
-    follower_catches_up("diff", 6, 500, "DIFF").await;
+    follower_catches_up("diff", 6, 0, 500, "DIFF").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_follower_that_missed_more_than_the_commit_log_catches_up_by_snap() {
-    follower_catches_up("snap", 120, 20, "SNAP").await;
+    follower_catches_up("snap", 120, 0, 20, "SNAP").await;
+}
+
+/// Issue 16: the SNAP is streamed in chunks (1 MiB each) with flow control; a tree of several
+/// chunks (120 values of 40 KB missed) reaches the follower while a client keeps writing to
+/// the ensemble, and every acknowledged write is on all three afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_rejoins_by_a_snapshot_streamed_in_several_chunks_while_writes_go_on() {
+    let log = follower_catches_up("snapstream", 120, 40_000, 20, "SNAP").await;
+    let chunks: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("streaming a snapshot to a learner"))
+        .filter_map(|l| {
+            let i = l.find("chunks=")?;
+            l[i + 7..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        chunks.first().is_some_and(|n| *n >= 2),
+        "the snapshot was streamed in several chunks: {chunks:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

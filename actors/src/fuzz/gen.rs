@@ -9,7 +9,7 @@ use rand::Rng;
 
 use crate::peer::auth::AuthFrame;
 use crate::proto::{Acl, ErrorCode, Id};
-use crate::quorum::msg::{Hello, Notification, PeerMsg, PeerState, SnapshotBlob, Vote};
+use crate::quorum::msg::{Hello, Notification, PeerMsg, PeerState, SnapshotMeta, Vote};
 use crate::txn::{Txn, TxnOp};
 
 /// A short string: a path most of the time, sometimes any characters.
@@ -161,10 +161,22 @@ pub fn peer_msg(rng: &mut SmallRng) -> PeerMsg {
             zxid: rng.random(),
             committed: rng.random(),
         },
-        6 => PeerMsg::Snap(Arc::new(SnapshotBlob {
-            zxid: rng.random(),
-            data: bytes(rng, 64),
-        })),
+        6 => {
+            if rng.random() {
+                PeerMsg::SnapBegin(SnapshotMeta {
+                    zxid: rng.random(),
+                    bytes: rng.random(),
+                    chunks: rng.random(),
+                    crc: rng.random(),
+                })
+            } else {
+                PeerMsg::SnapChunk {
+                    seq: rng.random(),
+                    data: bytes(rng, 64),
+                    crc: rng.random(),
+                }
+            }
+        }
         7 | 8 => PeerMsg::Proposal(Arc::new(txn(rng))),
         9 => PeerMsg::Ack { zxid: rng.random() },
         10 => PeerMsg::Commit { zxid: rng.random() },

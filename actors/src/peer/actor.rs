@@ -22,6 +22,7 @@ use parking_lot::RwLock;
 use super::link::{LinkDown, PeerAnnounced, PeerInbound, PeerLinks};
 use super::messages::{CreateSession, RoleChanged, ServingChanged, SessionResumed, SubmitWrite};
 use super::resolve;
+use super::snapsend::{ChunkRead, SnapSources, SnapshotReady};
 use crate::metrics::CommitTimer;
 use crate::outbox::Outbox;
 use crate::pipeline::{Applied, Input, Now, Output, Pipeline, PipelineConfig, Token, TreeView};
@@ -29,7 +30,7 @@ use crate::proto::records::PathRequest;
 use crate::proto::Request;
 use crate::quorum::core::{self, PersistedState, QuorumStatus};
 use crate::quorum::dynconfig::DynamicConfig;
-use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
+use crate::quorum::msg::{PeerMsg, Sid};
 use crate::session::tracker::ExpireSession;
 use crate::session::SessionRegistry;
 use crate::store::actor::{Apply, CommitItem, ReplaceTree, StoreActor};
@@ -86,6 +87,8 @@ pub struct QuorumPeer {
     routes_version: Zxid,
     /// Proposal-to-commit latency (leader).
     commit_timer: CommitTimer,
+    /// Snapshots being streamed to learners.
+    snap_sources: SnapSources,
 }
 
 /// The store's tree, read under its lock for the moment the pipeline needs it.
@@ -108,6 +111,8 @@ impl QuorumPeer {
         links: PeerLinks,
         reports: QuorumReports,
     ) -> QuorumPeer {
+        let stream_dir = crate::txnlog::stream::dir_for(settings.snapshots.layout.as_ref());
+        let snap_sources = SnapSources::new(stream_dir);
         QuorumPeer {
             settings,
             pipeline: None,
@@ -124,6 +129,7 @@ impl QuorumPeer {
             link_generations: HashMap::new(),
             routes_version: 0,
             commit_timer: Default::default(),
+            snap_sources,
         }
     }
 
@@ -165,7 +171,13 @@ impl QuorumPeer {
                         crate::link::send(log, "quorum -> log", Job { token, action });
                     }
                 }
-                Output::TakeSnapshot { learner } => self.take_snapshot(learner),
+                Output::TakeSnapshot { learner } => {
+                    let quorum = self.links.quorum();
+                    self.snap_sources.take(self.store.clone(), learner, quorum)
+                }
+                Output::SendSnapChunk { learner, zxid, seq } => {
+                    self.snap_sources.request(learner, zxid, seq)
+                }
                 Output::Role(r) => {
                     tracing::info!(role = ?r, "role");
                     self.commit_timer.clear();
@@ -344,29 +356,6 @@ impl QuorumPeer {
             }
         });
     }
-
-    fn take_snapshot(&mut self, learner: Sid) {
-        let store = self.store.clone();
-        let me = self.settings.pipeline.core.membership.me;
-        let work = tokio::task::spawn_blocking(move || {
-            let tree = store.tree();
-            Arc::new(SnapshotBlob {
-                zxid: tree.last_zxid(),
-                data: crate::txnlog::snapshot::encode_tree(&tree),
-            })
-        });
-        let addr = self.links.quorum();
-        actix_rt::spawn(async move {
-            match work.await {
-                Ok(blob) => {
-                    if let Some(a) = addr {
-                        a.do_send(SnapshotReady { learner, blob });
-                    }
-                }
-                Err(e) => tracing::error!(server = me, error = %e, "snapshot for a learner failed"),
-            }
-        });
-    }
 }
 
 /// Peer addresses resolved on a blocking thread.
@@ -384,14 +373,6 @@ enum Resolved {
     Announced { from: Sid, addr: SocketAddr },
     /// A name that did not resolve (said in the log).
     Nothing,
-}
-
-/// Snapshot for a learner, from the blocking thread.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct SnapshotReady {
-    learner: Sid,
-    blob: Arc<SnapshotBlob>,
 }
 
 impl Actor for QuorumPeer {
@@ -515,11 +496,27 @@ impl Handler<FloorChanged> for QuorumPeer {
 
 impl Handler<SnapshotReady> for QuorumPeer {
     type Result = ();
-    fn handle(&mut self, m: SnapshotReady, _: &mut Context<Self>) {
+    fn handle(&mut self, m: SnapshotReady, ctx: &mut Context<Self>) {
+        self.snap_sources.ready(&m, ctx.address());
         self.step(Input::Core(core::Input::SnapshotTaken {
             learner: m.learner,
-            blob: m.blob,
+            snap: m.meta,
         }));
+    }
+}
+
+impl Handler<ChunkRead> for QuorumPeer {
+    type Result = ();
+    fn handle(&mut self, m: ChunkRead, _: &mut Context<Self>) {
+        if self.snap_sources.is_current(m.learner, m.stream) {
+            let crc = crc32c::crc32c(&m.data);
+            let chunk = PeerMsg::SnapChunk {
+                seq: m.seq,
+                data: m.data,
+                crc,
+            };
+            self.links.send(m.learner, chunk);
+        }
     }
 }
 
@@ -529,6 +526,7 @@ impl Handler<PeerInbound> for QuorumPeer {
         let prev = self.link_generations.insert(m.from, m.generation);
         if prev.is_some_and(|g| g != m.generation) {
             // A new connection from that peer: what the old one carried may be lost.
+            self.snap_sources.drop_learner(m.from);
             metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_inbound").increment(1);
             self.step(Input::Core(core::Input::LinkReset { peer: m.from }));
         }
@@ -587,6 +585,7 @@ impl Handler<Resolved> for QuorumPeer {
 impl Handler<LinkDown> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: LinkDown, _: &mut Context<Self>) {
+        self.snap_sources.drop_learner(m.peer);
         self.step(Input::Core(core::Input::LinkReset { peer: m.peer }));
     }
 }

@@ -565,10 +565,11 @@ impl PeerLinks {
         if matches!(msg, PeerMsg::Proposal(_)) {
             crate::metrics::PROPOSAL_SIZES.record(b.len());
         }
-        // A sync burst: from DIFF, TRUNC or SNAP to the NEWLEADER that ends it (the leader
-        // pushes it all in one go; a new connection starts outside one).
+        // A sync burst: from DIFF, TRUNC or the start of a streamed SNAP to the NEWLEADER that
+        // ends it (a new connection starts outside one). A SNAP's chunks are part of it; the
+        // stream's window already bounds how many are queued.
         let sync = match msg {
-            PeerMsg::Diff { .. } | PeerMsg::Trunc { .. } | PeerMsg::Snap(_) => {
+            PeerMsg::Diff { .. } | PeerMsg::Trunc { .. } | PeerMsg::SnapBegin(_) => {
                 link.out.in_sync.store(true, Ordering::Release);
                 true
             }

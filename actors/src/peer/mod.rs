@@ -8,3 +8,4 @@ pub mod handshake;
 pub mod link;
 pub mod messages;
 pub mod resolve;
+pub mod snapsend;

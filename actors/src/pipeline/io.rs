@@ -134,6 +134,15 @@ pub enum Output {
         /// The learner.
         learner: Sid,
     },
+    /// Send chunk `seq` of the snapshot taken for `learner` (at `zxid`) as a `SnapChunk`.
+    SendSnapChunk {
+        /// The learner.
+        learner: Sid,
+        /// The snapshot's zxid.
+        zxid: Zxid,
+        /// The chunk.
+        seq: u64,
+    },
     /// The role changed.
     Role(RoleView),
     /// Start (true) or stop (false) serving clients.

@@ -187,6 +187,9 @@ impl Pipeline {
                 core::Output::TakeSnapshot { learner } => {
                     out.push(Output::TakeSnapshot { learner })
                 }
+                core::Output::SendSnapChunk { learner, zxid, seq } => {
+                    out.push(Output::SendSnapChunk { learner, zxid, seq })
+                }
                 core::Output::Role(role) => {
                     // Whatever was in flight belongs to the previous term.
                     self.prep.reset();

@@ -18,30 +18,10 @@ use super::config::{Membership, Timing};
 use super::election::{Election, ElectionOutput};
 use super::follower::Follower;
 use super::leader::Leader;
-use super::msg::{Notification, PeerMsg, PeerState, Sid, SnapshotBlob, Vote};
+use super::msg::{Notification, PeerMsg, PeerState, Sid, SnapshotMeta, Vote};
 use crate::txn::{SessionId, Txn, Zxid};
 
-/// Something that must be durable before its continuations run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DurableAction {
-    /// Append these txns to the log and sync.
-    Append(Vec<Arc<Txn>>),
-    /// Persist the accepted and current epochs.
-    SaveEpochs {
-        /// acceptedEpoch.
-        accepted: u64,
-        /// currentEpoch.
-        current: u64,
-    },
-    /// Cut the log after `to` (dropping uncommitted txns of an old epoch) and reload the tree
-    /// from disk.
-    Truncate {
-        /// The last zxid kept.
-        to: Zxid,
-    },
-    /// Replace the tree with this snapshot, persist it, and start the log after it.
-    InstallSnapshot(Arc<SnapshotBlob>),
-}
+pub use super::durable::DurableAction;
 
 /// What the core asks the shell to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +41,15 @@ pub enum Output {
     TakeSnapshot {
         /// The learner.
         learner: Sid,
+    },
+    /// Send chunk `seq` of the snapshot taken for `learner` as `PeerMsg::SnapChunk`.
+    SendSnapChunk {
+        /// The learner.
+        learner: Sid,
+        /// The snapshot's zxid.
+        zxid: Zxid,
+        /// The chunk.
+        seq: u64,
     },
     /// The role changed.
     Role(RoleView),
@@ -133,7 +122,7 @@ pub enum Input {
         /// The learner it is for.
         learner: Sid,
         /// The snapshot.
-        blob: Arc<SnapshotBlob>,
+        snap: SnapshotMeta,
     },
 }
 
@@ -267,7 +256,7 @@ impl Shared {
                 self.epoch_saves.insert(token, (*accepted, *current));
             }
             DurableAction::Truncate { to } => self.resets.push_back(*to),
-            DurableAction::InstallSnapshot(blob) => self.resets.push_back(blob.zxid),
+            DurableAction::InstallSnapshot(m) => self.resets.push_back(m.zxid),
             _ => {}
         }
         self.continuations.insert(token, (self.term, then));
@@ -459,6 +448,10 @@ impl PeerCore {
     pub(super) fn look(&mut self, now: i64, out: &mut Vec<Output>) {
         if !matches!(self.role, Role::Looking(_)) {
             out.push(Output::Serving(false));
+        }
+        if matches!(&self.role, Role::Following(f) if f.receiving_snapshot()) {
+            self.s
+                .durably(out, DurableAction::AbortSnapshot, Vec::new());
         }
         self.s.term += 1;
         self.s.history_pin = None;
@@ -678,9 +671,9 @@ impl PeerCore {
             }
             Input::Floor(z) => self.s.floor = z,
             Input::Membership(m) => self.s.cfg.membership = m,
-            Input::SnapshotTaken { learner, blob } => {
+            Input::SnapshotTaken { learner, snap } => {
                 if let Role::Leading(l) = &mut self.role {
-                    l.on_snapshot(&mut self.s, learner, blob, &mut out);
+                    l.on_snapshot(&mut self.s, learner, snap, &mut out);
                 }
             }
         }

@@ -7,10 +7,17 @@
 //!   means a lost message and the learner goes back to LOOKING;
 //! * ACKs (of proposals and of NEWLEADER) are continuations of the durable write they
 //!   acknowledge;
-//! * a txn is applied only when committed by the leader and durable here, in zxid order.
+//! * a txn is applied only when committed by the leader and durable here, in zxid order;
+//! * a streamed snapshot (SNAP) is taken chunk by chunk, in order, each chunk's crc32c checked
+//!   before it is written and acknowledged only once written; the whole is installed only when
+//!   every chunk arrived and its length and crc32c match what `SnapBegin` announced (the shell
+//!   checks the file again before installing). A gap, a bad crc or a broken stream sends the
+//!   learner back to LOOKING and the partial file is discarded: it registers again and the
+//!   stream starts over. Nothing of a partial snapshot is ever installed. Each chunk counts as
+//!   progress for initLimit, so a big snapshot is not cut off while it flows.
 
 use super::core::{Cont, DurableAction, Output, Shared};
-use super::msg::{make_zxid, PeerMsg, Sid};
+use super::msg::{make_zxid, PeerMsg, Sid, SnapshotMeta};
 use crate::txn::follows;
 use crate::txn::Zxid;
 
@@ -42,6 +49,9 @@ pub struct Follower {
     got_sync_head: bool,
     last_info_sent: i64,
     info: PeerMsg,
+    /// The snapshot being received: what was announced, the next chunk expected, the bytes
+    /// and crc32c so far.
+    incoming: Option<(SnapshotMeta, u64, u64, u32)>,
 }
 
 impl Follower {
@@ -69,6 +79,7 @@ impl Follower {
             got_sync_head: false,
             last_info_sent: now,
             info: info.clone(),
+            incoming: None,
         };
         (f, vec![Output::Send(leader, info)])
     }
@@ -81,6 +92,11 @@ impl Follower {
     /// Is this an observer?
     pub fn observer(&self) -> bool {
         self.observer
+    }
+
+    /// A snapshot is partly received (its chunks must be discarded if this role ends).
+    pub(super) fn receiving_snapshot(&self) -> bool {
+        self.incoming.is_some()
     }
 
     /// Applies what is committed and durable, once serving: until UPTODATE the leader has not
@@ -195,20 +211,15 @@ impl Follower {
                     vec![Cont::Reset(zxid)],
                 );
             }
-            PeerMsg::Snap(blob) => {
-                if self.phase != Phase::Syncing {
+            PeerMsg::SnapBegin(snap) => {
+                if self.phase != Phase::Syncing || self.got_sync_head || snap.chunks == 0 {
                     return true;
                 }
-                self.got_sync_head = true;
-                let z = blob.zxid;
-                s.reset_history(z);
-                self.durable = 0;
-                self.committed = z;
-                s.durably(
-                    out,
-                    DurableAction::InstallSnapshot(blob),
-                    vec![Cont::Reset(z)],
-                );
+                self.started = now;
+                self.incoming = Some((snap, 0, 0, 0));
+            }
+            PeerMsg::SnapChunk { seq, data, crc } => {
+                return self.on_snap_chunk(s, now, seq, data, crc, out);
             }
             PeerMsg::Proposal(txn) => return self.log_txn(s, txn, false, out),
             PeerMsg::Inform(txn) => return self.log_txn(s, txn, true, out),
@@ -263,6 +274,62 @@ impl Follower {
             }
             _ => {}
         }
+        false
+    }
+
+    /// A chunk of the snapshot being streamed. True: go LOOKING (and start over).
+    fn on_snap_chunk(
+        &mut self,
+        s: &mut Shared,
+        now: i64,
+        seq: u64,
+        data: bytes::Bytes,
+        crc: u32,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some((snap, next, bytes, whole)) = self.incoming.as_mut() else {
+            tracing::warn!(seq, "snapshot chunk without SNAP");
+            return true;
+        };
+        if seq != *next || crc32c::crc32c(&data) != crc {
+            tracing::warn!(
+                seq,
+                expected = *next,
+                "snapshot chunk out of order or corrupt; syncing again"
+            );
+            return true;
+        }
+        *next += 1;
+        *bytes += data.len() as u64;
+        *whole = crc32c::crc32c_append(*whole, &data);
+        self.started = now;
+        let snap = *snap;
+        let ack = Cont::Send(self.leader, PeerMsg::SnapAck { seq });
+        if *next < snap.chunks {
+            s.durably(out, DurableAction::SnapChunk { seq, data }, vec![ack]);
+            return false;
+        }
+        if *bytes != snap.bytes || *whole != snap.crc {
+            tracing::warn!(
+                bytes = *bytes,
+                expected = snap.bytes,
+                "streamed snapshot does not match its checksum; syncing again"
+            );
+            return true;
+        }
+        self.incoming = None;
+        s.durably(out, DurableAction::SnapChunk { seq, data }, Vec::new());
+        // Installed, then acknowledged: the tail that follows is logged after it.
+        self.got_sync_head = true;
+        let z = snap.zxid;
+        s.reset_history(z);
+        self.durable = 0;
+        self.committed = z;
+        s.durably(
+            out,
+            DurableAction::InstallSnapshot(snap),
+            vec![Cont::Reset(z), ack],
+        );
         false
     }
 

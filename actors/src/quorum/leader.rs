@@ -11,15 +11,16 @@
 //! * ACKs of a learner are counted only once it acknowledged NEWLEADER; that ACK covers every
 //!   proposal it was sent before NEWLEADER; when it registers again (or its link breaks) its
 //!   earlier ACKs are forgotten (the sync may truncate what they acknowledged);
-//! * while a snapshot is encoded for a learner, the history after it is kept, so the txns
-//!   that follow the snapshot can all be sent behind it;
+//! * while a snapshot is encoded for a learner or streamed to it, the history after it is
+//!   kept, so the txns that follow the snapshot can all be sent behind it (once the learner
+//!   acknowledged its last chunk: installed);
 //! * observers get only committed txns and never count.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::core::{Cont, DurableAction, Output, Shared};
-use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid};
+use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid, SnapshotMeta};
 use crate::txn::follows;
 use crate::txn::{Txn, Zxid};
 
@@ -50,6 +51,8 @@ enum LearnerPhase {
     EpochAcked,
     /// Waiting for a snapshot of our tree.
     AwaitingSnapshot,
+    /// The snapshot is being streamed (its history still kept).
+    Streaming,
     /// Sync data and NEWLEADER sent.
     Synced,
     /// NEWLEADER acknowledged (UPTODATE sent once broadcasting).
@@ -67,9 +70,21 @@ struct Learner {
     last_heard: i64,
     /// Proposals up to here were sent before NEWLEADER (its ACK covers them).
     covered_up_to: Zxid,
-    /// While a snapshot is encoded for it: the history after this zxid is kept.
+    /// While a snapshot is encoded for it or streamed to it: the history after this zxid is
+    /// kept.
     snap_pin: Option<Zxid>,
+    /// The snapshot being streamed to it.
+    stream: Option<SnapStream>,
     uptodate_sent: bool,
+}
+
+/// A snapshot being streamed to a learner: chunks below `sent` were sent, below `acked`
+/// acknowledged; at most [`super::msg::SNAP_WINDOW`] are in flight.
+#[derive(Debug, Clone, Copy)]
+struct SnapStream {
+    snap: SnapshotMeta,
+    sent: u64,
+    acked: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -512,6 +527,7 @@ impl Leader {
                         last_heard: now,
                         covered_up_to: 0,
                         snap_pin: None,
+                        stream: None,
                         uptodate_sent: false,
                     },
                 );
@@ -605,6 +621,7 @@ impl Leader {
                     self.try_commit(s, out);
                 }
             }
+            PeerMsg::SnapAck { seq } => self.on_snap_ack(s, from, seq, out),
             PeerMsg::PingReply { touched } if !touched.is_empty() => {
                 out.push(Output::TouchSessions(touched));
             }

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use super::{Leader, LearnerPhase, Phase};
+use super::{Leader, LearnerPhase, Phase, SnapStream};
 use crate::quorum::core::{Output, Shared};
-use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
+use crate::quorum::msg::{PeerMsg, Sid, SnapshotMeta, SNAP_WINDOW};
 use crate::txn::{Txn, Zxid};
 
 impl Leader {
@@ -132,7 +132,12 @@ impl Leader {
         s.history_pin = self
             .learners
             .values()
-            .filter(|x| x.phase == LearnerPhase::AwaitingSnapshot)
+            .filter(|x| {
+                matches!(
+                    x.phase,
+                    LearnerPhase::AwaitingSnapshot | LearnerPhase::Streaming
+                )
+            })
             .filter_map(|x| x.snap_pin)
             .min();
     }
@@ -141,7 +146,7 @@ impl Leader {
         &mut self,
         s: &mut Shared,
         id: Sid,
-        blob: Arc<SnapshotBlob>,
+        snap: SnapshotMeta,
         out: &mut Vec<Output>,
     ) {
         let Some(x) = self.learners.get_mut(&id) else {
@@ -150,8 +155,7 @@ impl Leader {
         if x.phase != LearnerPhase::AwaitingSnapshot {
             return;
         }
-        let observer = x.observer;
-        let zxid = blob.zxid;
+        let zxid = snap.zxid;
         if zxid < s.history_base {
             // The txns right after the snapshot are no longer in memory (the tree it was taken
             // from lagged behind the history kept): sending it with a tail would skip them.
@@ -164,9 +168,69 @@ impl Leader {
             self.await_snapshot(s, id, out);
             return;
         }
+        tracing::info!(
+            learner = id,
+            snapshot = %format!("{zxid:#x}"),
+            bytes = snap.bytes,
+            chunks = snap.chunks,
+            "streaming a snapshot to a learner"
+        );
+        // The history after the snapshot stays pinned until the stream ends.
+        x.snap_pin = Some(zxid);
+        x.phase = LearnerPhase::Streaming;
+        let mut stream = SnapStream {
+            snap,
+            sent: 0,
+            acked: 0,
+        };
+        out.push(Output::Send(id, PeerMsg::SnapBegin(snap)));
+        Self::send_chunks(id, &mut stream, out);
+        x.stream = Some(stream);
+        self.refresh_history_pin(s);
+    }
+
+    /// Sends the chunks the window allows.
+    fn send_chunks(id: Sid, st: &mut SnapStream, out: &mut Vec<Output>) {
+        while st.sent < st.snap.chunks && st.sent < st.acked + SNAP_WINDOW {
+            out.push(Output::SendSnapChunk {
+                learner: id,
+                zxid: st.snap.zxid,
+                seq: st.sent,
+            });
+            st.sent += 1;
+        }
+    }
+
+    /// The learner wrote chunk `seq` (the last one: installed the snapshot).
+    pub(super) fn on_snap_ack(&mut self, s: &mut Shared, id: Sid, seq: u64, out: &mut Vec<Output>) {
+        let Some(x) = self.learners.get_mut(&id) else {
+            return;
+        };
+        let Some(st) = x
+            .stream
+            .as_mut()
+            .filter(|_| x.phase == LearnerPhase::Streaming)
+        else {
+            return;
+        };
+        if seq != st.acked || seq >= st.sent {
+            tracing::warn!(
+                learner = id,
+                seq,
+                expected = st.acked,
+                "unexpected snapshot chunk ACK"
+            );
+            return;
+        }
+        st.acked += 1;
+        if st.acked < st.snap.chunks {
+            Self::send_chunks(id, st, out);
+            return;
+        }
+        let (zxid, observer) = (st.snap.zxid, x.observer);
+        x.stream = None;
         x.snap_pin = None;
         self.refresh_history_pin(s);
-        out.push(Output::Send(id, PeerMsg::Snap(blob)));
         self.send_tail(s, id, zxid, observer, out);
     }
 

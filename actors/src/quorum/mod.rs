@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod core;
+pub mod durable;
 pub mod dynconfig;
 pub mod election;
 pub mod follower;

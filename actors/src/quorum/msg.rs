@@ -18,8 +18,12 @@ pub type Sid = u64;
 /// zkr's peer protocol version: a peer with another version is refused cleanly.
 /// Version 2: `Ping` carries the sessions the leader saw active; `Hello` where the connecting
 /// server listens. Version 3: the authentication handshake (`peer::auth::AuthFrame`) follows the
-/// hello.
-pub const PEER_PROTOCOL_VERSION: u32 = 3;
+/// hello. Version 4: SNAP is streamed (`SnapBegin`, `SnapChunk`, `SnapAck`).
+pub const PEER_PROTOCOL_VERSION: u32 = 4;
+
+/// Chunks of a streamed snapshot in flight to one learner (sent, not yet acknowledged): the
+/// leader sends the next chunk only as the learner acknowledges one it has written.
+pub const SNAP_WINDOW: u64 = 4;
 
 /// The epoch part of a zxid.
 pub fn epoch_of(zxid: Zxid) -> u64 {
@@ -78,13 +82,18 @@ pub struct Notification {
     pub state: PeerState,
 }
 
-/// A serialized tree sent with `Snap`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotBlob {
+/// A snapshot the leader's shell encoded for a learner (kept by the shell, in a file, and
+/// streamed in `chunks` pieces of at most a fixed size: the core sees only this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
     /// The last txn the tree includes.
     pub zxid: Zxid,
-    /// The encoded tree (snapshot records).
-    pub data: Bytes,
+    /// Its length in bytes.
+    pub bytes: u64,
+    /// How many chunks it is sent in (at least one).
+    pub chunks: u64,
+    /// crc32c of the whole encoded snapshot.
+    pub crc: u32,
 }
 
 /// One message between two servers.
@@ -132,8 +141,23 @@ pub enum PeerMsg {
         /// What of the learner's history up to `zxid` is committed.
         committed: Zxid,
     },
-    /// Leader → learner: replace your state with this tree.
-    Snap(Arc<SnapshotBlob>),
+    /// Leader → learner: replace your state with the snapshot streamed next (SNAP), in
+    /// `SnapChunk`s, each acknowledged with `SnapAck`; the tail follows the last ACK.
+    SnapBegin(SnapshotMeta),
+    /// Leader → learner: chunk `seq` (from 0) of the snapshot being streamed.
+    SnapChunk {
+        /// Its position.
+        seq: u64,
+        /// Its bytes.
+        data: Bytes,
+        /// crc32c of `data`.
+        crc: u32,
+    },
+    /// Learner → leader: chunk `seq` is written (the last one: the snapshot is installed).
+    SnapAck {
+        /// The chunk.
+        seq: u64,
+    },
     /// A proposed txn.
     Proposal(Arc<Txn>),
     /// Learner → leader: logged durably.

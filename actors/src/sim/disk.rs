@@ -30,6 +30,8 @@ pub(crate) struct Disk {
     unsynced: Vec<Arc<Txn>>,
     /// The next this-many syncs fail.
     pub failing_syncs: u32,
+    /// A snapshot being received (the node's incoming file): not part of the state.
+    pub incoming: Option<Vec<u8>>,
 }
 
 impl LogBackend for Disk {
@@ -78,6 +80,7 @@ impl Disk {
     /// A crash: what was not synced is lost.
     pub fn crash(&mut self) {
         self.unsynced.clear();
+        self.incoming = None; // removed at restart, as the node's log actor does
     }
 
     /// The last zxid on disk (log, else snapshot).
@@ -186,20 +189,21 @@ impl Sim {
                 self.sessions_follow_tree(id);
                 self.step(id, core::Input::Reloaded { zxid: rebuilt });
             }
-            DurableAction::InstallSnapshot(blob) => {
-                let history = self.snapshot_histories[&blob.zxid].clone();
+            DurableAction::SnapChunk { seq, data } => self.write_snap_chunk(id, seq, &data),
+            DurableAction::AbortSnapshot => s.disk.incoming = None,
+            DurableAction::InstallSnapshot(m) => {
+                let data = self.take_incoming(id, &m);
+                let history = self.snapshot_history(m.zxid);
                 let s = self.servers.get_mut(&id).expect("server");
-                s.disk
-                    .install_snapshot(blob.zxid, &blob.data)
-                    .expect("install");
+                s.disk.install_snapshot(m.zxid, &data).expect("install");
                 if let Some(snap) = &mut s.disk.snapshot {
                     snap.2 = history.clone();
                 }
-                s.tree = snapshot::decode_tree(&blob.data).expect("snapshot");
+                s.tree = snapshot::decode_tree(&data).expect("snapshot");
                 s.applied = history;
                 self.sessions_follow_tree(id);
-                self.step(id, core::Input::Floor(blob.zxid));
-                self.step(id, core::Input::Reloaded { zxid: blob.zxid });
+                self.step(id, core::Input::Floor(m.zxid));
+                self.step(id, core::Input::Reloaded { zxid: m.zxid });
             }
         }
         let s = &self.servers[&id];

@@ -28,6 +28,7 @@
 //! disk but before its continuation runs, or hold it). A session workload (createSession,
 //! ephemeral creates, closeSession) checks that no ephemeral outlives its session.
 
+use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -39,12 +40,11 @@ use crate::pipeline::prep::PrepConfig;
 use crate::pipeline::{Applied, Input, Now, Output, Pipeline, PipelineConfig};
 use crate::quorum::config::{Membership, Timing};
 use crate::quorum::core::{self, CoreConfig, DurableAction, PersistedState, RoleView};
-use crate::quorum::msg::{PeerMsg, Sid, SnapshotBlob};
+use crate::quorum::msg::{PeerMsg, Sid, SnapshotMeta};
 use crate::session::expiry::ExpiryQueue;
 use crate::session::SessionRegistry;
 use crate::tree::DataTree;
 use crate::txn::{SessionId, Txn, Zxid};
-use crate::txnlog::snapshot;
 
 mod checks;
 mod clients;
@@ -56,6 +56,7 @@ mod network;
 mod random;
 mod scenarios;
 mod sessions;
+mod snapstream;
 mod workload;
 
 pub(crate) use clients::{ClientOp, Requests};
@@ -176,7 +177,9 @@ pub(crate) struct Sim {
     /// [`Sim::release_snapshots`] (a snapshot still being encoded while writes go on).
     pub hold_snapshots: bool,
     /// (leader, learner, leader's life, snapshot) held by `hold_snapshots`.
-    held_snapshots: Vec<(Sid, Sid, u64, Arc<SnapshotBlob>)>,
+    held_snapshots: Vec<(Sid, Sid, u64, SnapshotMeta)>,
+    /// The snapshot each leader's shell streams to each learner: (leader, learner) → bytes.
+    snap_sources: HashMap<(Sid, Sid), (Zxid, Bytes)>,
     /// The client workload of the random runs ([`workload`]): clients on every server, session
     /// expiry, reads; off in the scripted scenarios.
     pub clients_on: bool,
@@ -244,6 +247,7 @@ impl Sim {
             link_log: Vec::new(),
             hold_snapshots: false,
             held_snapshots: Vec::new(),
+            snap_sources: HashMap::new(),
             clients_on: false,
             settle_writes_ms: 4000,
             workload: Default::default(),
@@ -393,6 +397,9 @@ impl Sim {
                 // Killed while performing these: the rest never happens.
                 return;
             }
+            let Some(o) = self.snap_chunk(id, o) else {
+                continue;
+            };
             if self.trace {
                 eprintln!("{:>6} s{id} {:?}", self.now, short(&o));
             }
@@ -431,28 +438,8 @@ impl Sim {
                         self.workload_answers(id, &items, &results);
                     }
                 }
-                Output::TakeSnapshot { learner } => {
-                    let s = &self.servers[&id];
-                    let blob = Arc::new(SnapshotBlob {
-                        zxid: s.tree.last_zxid(),
-                        data: snapshot::encode_tree(&s.tree),
-                    });
-                    assert_eq!(s.applied.last().map_or(0, |t| t.zxid), blob.zxid);
-                    let history = s.applied.clone();
-                    if let Some(h) = self.snapshot_histories.insert(blob.zxid, history.clone()) {
-                        assert_eq!(
-                            h, history,
-                            "two snapshots at {:#x} with different histories",
-                            blob.zxid
-                        );
-                    }
-                    if self.hold_snapshots {
-                        let life = self.servers[&id].life;
-                        self.held_snapshots.push((id, learner, life, blob));
-                    } else {
-                        self.step(id, core::Input::SnapshotTaken { learner, blob });
-                    }
-                }
+                Output::TakeSnapshot { learner } => self.take_snapshot_for(id, learner),
+                Output::SendSnapChunk { .. } => unreachable!("turned into a Send"),
                 Output::Role(r) => self.roles.push((self.now, id, r)),
                 Output::Serving(on) => {
                     self.servers.get_mut(&id).expect("server").serving = on;
@@ -750,9 +737,9 @@ impl Sim {
     /// since), and stops holding.
     pub(crate) fn release_snapshots(&mut self) {
         self.hold_snapshots = false;
-        for (id, learner, life, blob) in std::mem::take(&mut self.held_snapshots) {
+        for (id, learner, life, snap) in std::mem::take(&mut self.held_snapshots) {
             if self.servers[&id].life == life {
-                self.step(id, core::Input::SnapshotTaken { learner, blob });
+                self.step(id, core::Input::SnapshotTaken { learner, snap });
             }
         }
     }
@@ -784,7 +771,8 @@ pub(crate) fn short_msg(m: &PeerMsg) -> String {
     match m {
         PeerMsg::Proposal(t) => format!("Proposal({:#x})", t.zxid),
         PeerMsg::Inform(t) => format!("Inform({:#x})", t.zxid),
-        PeerMsg::Snap(b) => format!("Snap({:#x})", b.zxid),
+        PeerMsg::SnapBegin(m) => format!("SnapBegin({:#x}, {} chunks)", m.zxid, m.chunks),
+        PeerMsg::SnapChunk { seq, .. } => format!("SnapChunk({seq})"),
         other => format!("{other:?}"),
     }
 }

@@ -85,6 +85,19 @@ fn is_newleader_ack(m: &PeerMsg) -> bool {
     matches!(m, PeerMsg::Ack { zxid } if counter_of(*zxid) == 0)
 }
 
+/// Matches the last chunk of a streamed snapshot (the one whose ACK says it is installed).
+fn last_snap_chunk() -> impl FnMut(&PeerMsg) -> bool {
+    let mut last = u64::MAX;
+    move |m| match m {
+        PeerMsg::SnapBegin(s) => {
+            last = s.chunks - 1;
+            false
+        }
+        PeerMsg::SnapChunk { seq, .. } => *seq == last,
+        _ => false,
+    }
+}
+
 fn epoch_leading(sim: &Sim, id: Sid) -> Option<u64> {
     match sim.role(id) {
         Some(crate::quorum::core::RoleView::Leading { epoch }) => Some(epoch),
@@ -313,7 +326,7 @@ fn scenario_zk3642_snap_interrupted_by_the_leaders_death_then_diff() {
     let snap = sim.on_msg(
         Some(l),
         Some(a),
-        |m| matches!(m, PeerMsg::Snap(_)),
+        last_snap_chunk(),
         MsgAction::CrashSenderAfter,
         1,
     );
@@ -1193,7 +1206,11 @@ fn scenario_a_snap_tail_reaches_back_to_a_snapshot_encoded_while_writes_went_on(
         0,
         "the learner had to give up its sync (the tail after the snapshot had a hole)"
     );
-    assert_eq!(sim.sent_count(l, a, "Snap"), 1, "one snapshot was enough");
+    assert_eq!(
+        sim.sent_count(l, a, "SnapBegin"),
+        1,
+        "one snapshot was enough"
+    );
     sim.settle_and_check();
 }
 
@@ -1456,4 +1473,121 @@ fn scenario_an_epoch_ack_from_a_server_that_had_already_accepted_that_epoch_does
     );
     commit(&mut sim, "after", 3);
     sim.settle_and_check();
+}
+
+/// A 3-server ensemble where a follower `a` is far behind (SNAP) and restarting, with chunk
+/// `seq` and everything after it on the leader's link to `a` held; returns (leader, `a`) once
+/// `a` has written the chunks before `seq`.
+fn snap_stream_held_at(seed: u64, seq: u64) -> (Sim, Sid, Sid) {
+    let mut sim = three(seed);
+    let l = leader(&sim);
+    let (a, _b) = others(l);
+    commit(&mut sim, "a", 3);
+    sim.crash(a);
+    commit(&mut sim, "b", 60); // beyond the 20 txns kept for DIFF: a needs a SNAP
+    let held = sim.on_msg(
+        Some(l),
+        Some(a),
+        move |m| matches!(m, PeerMsg::SnapChunk { seq: s, .. } if *s == seq),
+        MsgAction::Hold,
+        1,
+    );
+    sim.restart(a);
+    let written = (seq * super::snapstream::SIM_CHUNK_BYTES) as usize;
+    assert!(sim.run_until(WAIT, |s| s.msg_fired(held) == 1
+        && s.servers[&a].disk.incoming.as_ref().map(Vec::len) == Some(written)));
+    (sim, l, a)
+}
+
+/// After a broken stream (at `since`): `a` discarded the partial file, then installed a whole
+/// snapshot from a second stream, serves, and agrees with the others while writes go on.
+fn snap_stream_started_over(mut sim: Sim, l: Sid, a: Sid, since: i64) {
+    assert!(
+        sim.completions
+            .iter()
+            .filter(|c| c.id == a && c.at < since)
+            .all(|c| !matches!(c.action, DurableAction::InstallSnapshot(_))),
+        "nothing of the broken stream was installed"
+    );
+    submit(&mut sim, "c", 5); // writes go on while a catches up again
+    assert!(sim.run_until(WAIT, |s| s.serving(a)), "a never caught up");
+    let done: Vec<DurableAction> = sim
+        .completions
+        .iter()
+        .filter(|c| c.id == a && c.at >= since)
+        .map(|c| c.action.clone())
+        .collect();
+    let aborted = done
+        .iter()
+        .position(|x| matches!(x, DurableAction::AbortSnapshot))
+        .expect("the partial stream was discarded");
+    let installed = done
+        .iter()
+        .position(|x| matches!(x, DurableAction::InstallSnapshot(_)))
+        .expect("the snapshot was installed from a new stream");
+    assert!(
+        aborted < installed,
+        "discarded before the new one was installed"
+    );
+    assert_eq!(
+        sim.sent_count(l, a, "SnapBegin"),
+        2,
+        "the stream started over once"
+    );
+    assert!(
+        sim.sent_count(l, a, "SnapChunk") > 8,
+        "streamed in many chunks"
+    );
+    commit(&mut sim, "d", 3);
+    sim.settle_and_check();
+}
+
+/// Issue 16, streamed SNAP: the link between the leader and a learner far behind breaks in the
+/// middle of the snapshot stream (chunks in flight lost). The learner installs nothing of the
+/// partial stream and discards it; it registers again, the stream starts over, and it ends with
+/// the leader's state while writes go on.
+#[test]
+fn scenario_snap_stream_broken_mid_transfer_starts_over_and_installs_nothing_partial() {
+    let (mut sim, l, a) = snap_stream_held_at(21, 2);
+    let broke_at = sim.now;
+    sim.break_link(l, a);
+    sim.release(l, a);
+    snap_stream_started_over(sim, l, a, broke_at);
+}
+
+/// Issue 16, streamed SNAP: a chunk whose crc32c does not match its bytes (corrupted on the
+/// way) is refused: the learner writes nothing of it, goes back to LOOKING, discards the
+/// partial stream, and the stream starts over from a new registration.
+#[test]
+fn scenario_snap_stream_corrupt_chunk_is_refused_and_the_stream_starts_over() {
+    let (mut sim, l, a) = snap_stream_held_at(22, 1);
+    let at = sim.now;
+    let corrupt = PeerMsg::SnapChunk {
+        seq: 1,
+        data: Bytes::from_static(b"not the leader's bytes"),
+        crc: crc32c::crc32c(b"something else"),
+    };
+    sim.step(
+        a,
+        crate::quorum::core::Input::Message {
+            from: l,
+            msg: corrupt,
+        },
+    );
+    assert_eq!(
+        sim.lookings_since(a, at),
+        1,
+        "the corrupt chunk sent a back to LOOKING"
+    );
+    assert!(
+        !sim.servers[&a]
+            .pending
+            .iter()
+            .any(|(_, x)| matches!(x, DurableAction::SnapChunk { seq: 1, .. })),
+        "the corrupt chunk is not written"
+    );
+    // What the link held is lost with it; a registers again.
+    sim.break_link(l, a);
+    sim.release(l, a);
+    snap_stream_started_over(sim, l, a, at);
 }

@@ -3,8 +3,9 @@
 //!
 //! Work arrives in one lane and runs strictly in order on a blocking thread, one batch at a
 //! time: consecutive appends form one batch (one write, one fsync: group commit); epoch saves,
-//! truncations, snapshot installs, purges and file writes run alone. Each finished job is
-//! reported with its token.
+//! truncations, chunks of a snapshot streamed from the leader (appended to its incoming file,
+//! `stream`), snapshot installs (from that file, checked whole), purges and file writes run
+//! alone. Each finished job is reported with its token.
 //!
 //! Snapshots of the store are written in the background, beside the lane, when both enough
 //! txns (`snap_count`, randomised between half and all of it so servers do not snapshot in
@@ -32,7 +33,7 @@ use rand::Rng;
 
 use super::epochs::{self, Epochs};
 use super::recovery::{self, Layout};
-use super::{purge, snapshot, LogBackend, LogError};
+use super::{purge, snapshot, stream, LogBackend, LogError};
 use crate::quorum::core::DurableAction;
 use crate::store::Store;
 use crate::tree::DataTree;
@@ -185,6 +186,8 @@ pub struct LogActor {
     /// Free space was under the warning level at the last check (warned once per episode).
     space_low: bool,
     last_floor: Option<Zxid>,
+    /// Where a snapshot streamed from a leader is received.
+    incoming: PathBuf,
 }
 
 fn randomised(n: u64) -> u64 {
@@ -200,7 +203,12 @@ fn floor_of(layout: &Layout) -> Option<Zxid> {
 }
 
 /// Runs one batch on the blocking thread.
-fn run_batch(backend: &mut dyn LogBackend, policy: &SnapshotPolicy, batch: &[Work]) -> Outcome {
+fn run_batch(
+    backend: &mut dyn LogBackend,
+    policy: &SnapshotPolicy,
+    incoming: &std::path::Path,
+    batch: &[Work],
+) -> Outcome {
     let mut out = Outcome {
         result: Ok(JobEffect::None),
         bytes: 0,
@@ -277,12 +285,16 @@ fn run_batch(backend: &mut dyn LogBackend, policy: &SnapshotPolicy, batch: &[Wor
                 .and_then(|_| Ok(recovery::recover(layout)?))
                 .map(|rec| JobEffect::Tree(Box::new(rec.tree))),
         },
-        DurableAction::InstallSnapshot(blob) => snapshot::decode_tree(&blob.data)
-            .map_err(LogError::from)
-            .and_then(|tree| {
-                backend.install_snapshot(blob.zxid, &blob.data)?;
-                Ok(JobEffect::Tree(Box::new(tree)))
-            }),
+        DurableAction::SnapChunk { seq, data } => stream::write_chunk(incoming, *seq, data)
+            .map(|_| JobEffect::None)
+            .map_err(|e| LogError::io(incoming, e)),
+        DurableAction::InstallSnapshot(m) => {
+            stream::install(backend, incoming, m).map(|tree| JobEffect::Tree(Box::new(tree)))
+        }
+        DurableAction::AbortSnapshot => {
+            stream::discard(incoming);
+            Ok(JobEffect::None)
+        }
     };
     if batch[0].resets_tree() {
         out.floor = policy.layout.as_ref().and_then(floor_of);
@@ -319,7 +331,9 @@ impl LogActor {
     ) -> LogActor {
         let snapshot_at = randomised(policy.snap_count);
         let bytes_at = randomised(policy.snap_size_limit);
+        let incoming = stream::incoming_path(&stream::dir_for(policy.layout.as_ref()));
         LogActor {
+            incoming,
             backend: Some(backend),
             queued: VecDeque::new(),
             notify,
@@ -361,9 +375,10 @@ impl LogActor {
         }
         self.reset_in_flight = batch[0].resets_tree();
         let policy = self.policy.clone();
+        let incoming = self.incoming.clone();
         let started = Instant::now();
         let work = tokio::task::spawn_blocking(move || {
-            let r = run_batch(backend.as_mut(), &policy, &batch);
+            let r = run_batch(backend.as_mut(), &policy, &incoming, &batch);
             (backend, batch, r)
         });
         ctx.spawn(work.into_actor(self).map(move |joined, act, ctx| {

@@ -23,6 +23,7 @@ pub mod purge;
 pub mod recovery;
 pub mod segment;
 pub mod snapshot;
+pub mod stream;
 #[cfg(test)]
 pub(crate) mod suite;
 
@@ -183,6 +184,12 @@ pub trait LogBackend: Send + 'static {
     /// Replaces everything with a snapshot from the leader (SNAP): the snapshot is made durable
     /// first, then the log and the older snapshots go; the next append must follow `zxid`.
     fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError>;
+    /// The same, from the checked file `received` (a streamed SNAP), which may be moved. This
+    /// default reads it whole: fine for logs that keep everything in memory anyway.
+    fn install_snapshot_file(&mut self, zxid: Zxid, received: &Path) -> Result<(), LogError> {
+        let bytes = std::fs::read(received).map_err(|e| LogError::io(received, e))?;
+        self.install_snapshot(zxid, &bytes)
+    }
     /// The last txn appended (synced or not).
     fn last_zxid(&self) -> Zxid;
 }

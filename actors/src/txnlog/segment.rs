@@ -575,6 +575,19 @@ impl LogBackend for FileLog {
         Ok(())
     }
 
+    fn install_snapshot_file(&mut self, zxid: Zxid, received: &Path) -> Result<(), LogError> {
+        let dir = self.layout.snap_dir.clone();
+        let to = dir.join(snapshot::snapshot_name(zxid));
+        // Checked and fsynced by the caller: moved into place, durably, before anything goes.
+        std::fs::rename(received, &to)
+            .and_then(|_| sync_dir(&dir))
+            .map_err(|e| LogError::io(&to, e))?;
+        self.remove_segments()?;
+        self.remove_snapshots(|z| z != zxid)?;
+        self.reset_to(zxid);
+        Ok(())
+    }
+
     fn last_zxid(&self) -> Zxid {
         self.last_zxid
     }

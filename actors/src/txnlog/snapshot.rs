@@ -441,15 +441,29 @@ fn read_payloads(
     }
 }
 
-/// Encodes a whole tree (held still by the caller) as snapshot bytes: the form a leader sends
-/// a learner with SNAP.
+/// Encodes a whole tree (held still by the caller) as snapshot bytes.
 pub fn encode_tree(tree: &DataTree) -> Bytes {
     let mut out = Vec::with_capacity(1 << 16);
-    out.extend_from_slice(&format::header(SNAP_MAGIC, tree.last_zxid()));
     // Writing into memory cannot fail, and our own records always encode (no maps with
     // non-string keys, bounded sizes).
-    let _ = write_tree(&mut out, session_list(tree), tree.id_bound(), |f| f(tree));
+    let _ = encode_tree_into(tree, &mut out);
     Bytes::from(out)
+}
+
+/// Encodes a whole tree (held still by the caller) into `out`, record by record: the form a
+/// leader streams to a learner with SNAP. Returns the bytes written.
+pub fn encode_tree_into(tree: &DataTree, out: &mut impl Write) -> io::Result<u64> {
+    out.write_all(&format::header(SNAP_MAGIC, tree.last_zxid()))?;
+    let (bytes, _) = write_tree(out, session_list(tree), tree.id_bound(), |f| f(tree))?;
+    Ok(HEADER_LEN as u64 + bytes)
+}
+
+/// Loads a snapshot received from a leader, streaming its file: a leader's snapshot is
+/// consistent, so anything without a parent in it is dropped.
+pub fn load_from_leader(path: &Path) -> Result<DataTree, SnapshotError> {
+    let mut tree = load(path)?;
+    tree.drop_orphans();
+    Ok(tree)
 }
 
 /// Decodes snapshot bytes (from [`encode_tree`] or a file) into a tree. A leader's snapshot is
