@@ -68,6 +68,16 @@ pub fn header(magic: &[u8; 8], zxid: i64) -> [u8; HEADER_LEN] {
     h
 }
 
+/// Reads a file's header into `head`: the whole of it, or nothing when the file is shorter
+/// than one (so that [`parse_header`] reports it as truncated).
+pub fn read_header<'h>(r: &mut impl Read, head: &'h mut [u8; HEADER_LEN]) -> io::Result<&'h [u8]> {
+    match r.read_exact(head) {
+        Ok(()) => Ok(&head[..]),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(&[]),
+        Err(e) => Err(e),
+    }
+}
+
 /// Decodes a header, checking magic and version.
 pub fn parse_header(bytes: &[u8], magic: &[u8; 8]) -> Result<Header, FormatError> {
     if bytes.len() < HEADER_LEN {

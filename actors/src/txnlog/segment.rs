@@ -153,11 +153,7 @@ fn scan_reader<R: Read + Seek>(
         source,
     };
     let mut head = [0u8; HEADER_LEN];
-    let whole = match r.read_exact(&mut head) {
-        Ok(()) => &head[..],
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => &[],
-        Err(e) => return Err(io_err(e)),
-    };
+    let whole = format::read_header(&mut r, &mut head).map_err(io_err)?;
     let header = format::parse_header(whole, LOG_MAGIC).map_err(|source| ScanError::Header {
         path: p.to_string(),
         source,

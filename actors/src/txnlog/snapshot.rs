@@ -409,11 +409,7 @@ fn read_payloads(
         source,
     };
     let mut head = [0u8; HEADER_LEN];
-    let whole = match r.read_exact(&mut head) {
-        Ok(()) => &head[..],
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => &[],
-        Err(e) => return Err(io_err(e)),
-    };
+    let whole = format::read_header(&mut r, &mut head).map_err(io_err)?;
     let header = format::parse_header(whole, SNAP_MAGIC).map_err(|e| invalid(e.to_string()))?;
     let mut off = HEADER_LEN;
     let mut buf = Vec::with_capacity(format::READ_BUFFER_BYTES);
