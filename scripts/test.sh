@@ -67,6 +67,13 @@ run "migration (import/export and a rolling migration vs Apache 3.8)" tests/migr
 if [ $quick = 0 ] && [ -x tests/conformance/run-zkr.sh ]; then
   run "conformance (kazoo's own suite, 3-node ensemble)" tests/conformance/run-zkr.sh
 fi
+# The benchmark gate (issue 16): release builds of zkr and of zk-bench, then standalone setData,
+# 64 clients, on zkr and on Apache ZooKeeper 3.8 side by side, 3 alternating 10-s windows each:
+# fails if zkr's median throughput is below 1.5x Apache's or its server CPU per write above
+# Apache's (benches/ci-gate.sh; ~100 s plus the builds). Last, so nothing else shares the cores.
+if [ $quick = 0 ]; then
+  run "benchmark gate (release, standalone setData vs Apache 3.8: >= 1.5x)" benches/ci-gate.sh
+fi
 
 echo
 echo "=== summary"
