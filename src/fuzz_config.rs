@@ -70,6 +70,7 @@ const ZOO_CFG: Target = Target {
     seed: zoo_cfg_seed,
     fix_checksums: None,
     fixed_bytes: no_fixed_bytes,
+    expansion: 0,
     run: |data| {
         let _ = crate::zoocfg::parse(&String::from_utf8_lossy(data), CFG);
     },
@@ -110,6 +111,7 @@ const TOML: Target = Target {
     seed: toml_seed,
     fix_checksums: None,
     fixed_bytes: no_fixed_bytes,
+    expansion: 0,
     run: |data| {
         let text = String::from_utf8_lossy(data);
         if let Ok(c) = crate::config::parse(&text, "fuzz.toml") {
