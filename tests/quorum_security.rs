@@ -355,6 +355,24 @@ fn a_refused_member_retrying_for_10_s_changes_nothing_and_logs_once_per_backed_o
     ));
 }
 
+#[test]
+fn a_refused_member_restarted_with_the_right_secret_joins_and_gets_the_data() {
+    let mut e = member_3_with_the_wrong_secret("secret-fixed");
+    let leader = e.wait_leader(&[1, 2], SETTLE);
+    raw::create(e.member(leader).client_port, "/before-the-fix");
+    // Members 1 and 2 have been refused by 3 long enough to be at their longest back-off.
+    wait_log_lines(&e, 1, 0, "peer link not authenticated", 6);
+    e.stop(3);
+    write_secret(
+        &e.member(3).dir.join("secret"),
+        "the ensemble's shared secret, 2",
+    );
+    e.spawn(3);
+    let now_leader = e.wait_leader(&[1, 2, 3], SETTLE);
+    assert_eq!(now_leader, leader, "the leader changed when 3 joined");
+    assert!(raw::exists(e.member(3).client_port, "/before-the-fix"));
+}
+
 /// An ensemble with mutual TLS: members 1-3 get certificates from `ca`, except those in
 /// `foreign`, which get theirs from another CA (and still trust `ca`).
 fn tls_ensemble(tag: &str, foreign: &[u8]) -> (Ensemble, common::TempDir) {
