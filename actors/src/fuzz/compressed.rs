@@ -138,4 +138,16 @@ mod tests {
             plain.len()
         );
     }
+
+    #[test]
+    fn a_torn_gzip_file_whose_last_bytes_claim_4_gib_is_not_whole_and_holds_only_the_decoder() {
+        let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut torn = compress(Compression::Gzip, &plain);
+        torn.truncate(torn.len() / 2);
+        let at = torn.len() - 4;
+        torn[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (got, peak) = peak_of(|| decompress(Compression::Gzip, &torn));
+        assert!(!matches!(got, Ok(Decompressed::Whole(_))), "{got:?}");
+        assert!(peak <= GZIP_DECODER_BYTES, "{peak} bytes held");
+    }
 }
