@@ -40,10 +40,11 @@ run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
 # Fuzzing and the overload loads at CI size. Fuzzing: every decoder that takes bytes from
 # outside (actors/src/fuzz, src/fuzz_config.rs) gets 1,000,000 inputs per CI run. The zoo.cfg
 # and TOML targets are the zkr binary's tests: here, on the debug build the steps above made
-# (~60 s of CPU for both; a release build of the binary's tests would cost ~7.5 min more of
-# compiling). The decoders run on the release build after the simulation step, which compiles
-# the same test binary (~35 s for 10,000,000 inputs); `--quick` has no release build and runs
-# them here, on the debug build, at 100,000 inputs each. Overload: tests/overload.rs at 25 % of
+# (~60 s of CPU for both, ~45 s of it TOML's; a release build of the binary's tests would cost
+# ~7.5 min more of compiling). The decoders run on the release build after the simulation
+# step, which compiles the same test binary (~35 s of CPU for 10,000,000 inputs); `--quick` has
+# no release build and runs them here, on the debug build, at 100,000 inputs each. Budget for
+# each fuzzing step: 1.5 min on 2 cores. Overload: tests/overload.rs at 25 % of
 # its full loads (`cargo test` alone runs it at 5 %; at full size a debug server under the
 # 10,000-watcher storm let 2 sessions expire on a loaded machine). The long forms (overload at
 # full size, release; more fuzzing inputs or other seeds) are in README (Testing).

@@ -26,8 +26,8 @@
 //! `cargo test -p zkr-actors fuzz::` runs every target on a few thousand inputs. CI
 //! (scripts/test.sh) runs each on 1,000,000 inputs with the release profile, on the test
 //! binary its simulation step builds: `ZKR_FUZZ_INPUTS=1000000 cargo test --release -p
-//! zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2`, ~35 s on 2 cores for the 10
-//! targets (the budget: a minute; the gzip target is the slowest, ~60,000 inputs/s).
+//! zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2`: ~35 s of CPU for the 10 targets
+//! (35 to 51 s wall on a shared, loaded 2-core machine; the budget is a minute and a half).
 //! `ZKR_FUZZ_SEED` picks other inputs; more inputs is the long form (README). zoo.cfg and TOML
 //! configurations are fuzzed the same way in the `zkr` binary's tests (src/fuzz_config.rs),
 //! 1,000,000 inputs each in CI on the debug build. The libFuzzer targets in
