@@ -453,3 +453,58 @@ fn main() -> ExitCode {
         _ => ExitCode::SUCCESS,
     }
 }
+
+#[cfg(test)]
+mod panic_tests {
+    //! The panic hook is what aborts the process on a broken invariant (the release profile does
+    //! not set `panic = "abort"`, so that the release binary and the release tests share one
+    //! build of the dependencies; decision 7 in docs/architecture.md). Each test runs itself again
+    //! as a child process that installs the hook and panics; the child must die of SIGABRT.
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
+
+    const CHILD: &str = "ZKR_PANIC_HOOK_CHILD";
+
+    /// Runs test `name` of this binary in a child with [`CHILD`] set; returns its signal.
+    fn child_signal(name: &str) -> Option<i32> {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let out = Command::new(exe)
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .expect("the child runs");
+        out.status.signal()
+    }
+
+    #[test]
+    fn a_panic_in_a_plain_thread_aborts_the_process() {
+        if std::env::var_os(CHILD).is_some() {
+            super::install_panic_hook();
+            let _ = std::thread::spawn(|| panic!("a broken invariant (test)")).join();
+            std::process::exit(0);
+        }
+        assert_eq!(
+            child_signal("panic_tests::a_panic_in_a_plain_thread_aborts_the_process"),
+            Some(libc::SIGABRT)
+        );
+    }
+
+    #[test]
+    fn a_panic_that_tokio_would_catch_still_aborts_the_process() {
+        if std::env::var_os(CHILD).is_some() {
+            super::install_panic_hook();
+            // tokio turns a panicking blocking task (and an actix actor's) into an error value;
+            // the hook runs first and aborts.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            let r = rt.block_on(tokio::task::spawn_blocking(|| panic!("a broken invariant")));
+            let _ = r;
+            std::process::exit(0);
+        }
+        assert_eq!(
+            child_signal("panic_tests::a_panic_that_tokio_would_catch_still_aborts_the_process"),
+            Some(libc::SIGABRT)
+        );
+    }
+}
