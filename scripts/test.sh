@@ -44,10 +44,9 @@ run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
 # ~7.5 min more of compiling). The decoders run on the release build after the simulation
 # step, which compiles the same test binary (~35 s of CPU for 10,000,000 inputs); `--quick` has
 # no release build and runs them here, on the debug build, at 100,000 inputs each. Budget for
-# each fuzzing step: 1.5 min on 2 cores. Overload: tests/overload.rs at 25 % of
-# its full loads (`cargo test` alone runs it at 5 %; at full size a debug server under the
-# 10,000-watcher storm let 2 sessions expire on a loaded machine). The long forms (overload at
-# full size, release; more fuzzing inputs or other seeds) are in README (Testing).
+# each fuzzing step: 1.5 min on 2 cores. Overload: tests/overload.rs at full size on
+# the release build after the simulation (`--quick`: 25 % on the debug build; `cargo test` alone
+# runs it at 5 %). More fuzzing inputs or other seeds: README (Testing).
 fuzz_inputs=${ZKR_FUZZ_INPUTS:-1000000}
 cfg_fuzz_inputs=${ZKR_FUZZ_CFG_INPUTS:-1000000}
 run "fuzzing: configurations (debug, $cfg_fuzz_inputs inputs per format)" \
@@ -57,8 +56,10 @@ if [ $quick = 1 ]; then
   run "fuzzing: decoders (debug, $quick_fuzz_inputs inputs per decoder)" \
     env ZKR_FUZZ_INPUTS=$quick_fuzz_inputs cargo test -p zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2 --nocapture
 fi
-run "overload (debug, 25 %: 2,500 idle sessions, 25,000 unread writes, 1 MB values, 2,500-watcher storm)" \
-  env ZKR_OVERLOAD_SCALE=0.25 cargo test -p zkr --test overload load_ -- --test-threads=1 --nocapture
+if [ $quick = 1 ]; then
+  run "overload (debug, 25 %: 2,500 idle sessions, 25,000 unread writes, 1 MB values, 2,500-watcher storm)" \
+    env ZKR_OVERLOAD_SCALE=0.25 cargo test -p zkr --test overload load_ -- --test-threads=1 --nocapture
+fi
 # The random simulation runs, in the release build: fixed seeds (the same on every push) and
 # fresh ones (printed), 4 x (ZKR_SIM_SEEDS or ZKR_SIM_FRESH) runs; README "Tests" gives the
 # long form.
@@ -68,6 +69,10 @@ if [ $quick = 0 ]; then
   # The same release test binary: no extra compile.
   run "fuzzing: decoders (release, $fuzz_inputs inputs per decoder)" \
     env ZKR_FUZZ_INPUTS=$fuzz_inputs cargo test --release -p zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2 --nocapture
+  # The overload loads at full size on the release build (its server binary is the one the
+  # benchmark gate below measures: one release build for both; the loads take ~20 s).
+  run "overload (release, full size: 10,000 idle sessions, 100,000 unread writes, 1 MB values, 10,000-watcher storm)" \
+    cargo test --release -p zkr --test overload load_ -- --test-threads=1 --nocapture
 fi
 run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo

@@ -13,11 +13,11 @@
 //! stays under the bound stated in each test, and the server serves normally afterwards. The
 //! figures are printed (`--nocapture`) and appended to `$ZKR_OVERLOAD_REPORT` if set.
 //!
-//! A release build runs the four loads at the sizes above (the long form, README), holding each
-//! for `ZKR_OVERLOAD_HOLD_SECS` (5); a debug build runs them at 5 %, and CI's overload step at
-//! 25 % (`ZKR_OVERLOAD_SCALE=0.25 cargo test --test overload load_`). To measure
-//! another server with the same loads (e.g. Apache ZooKeeper 3.8, as benches/overload-apache.sh
-//! does), set `ZKR_OVERLOAD_SERVER=host:port` and `ZKR_OVERLOAD_PID=<its pid>`: the figures are
+//! A release build runs the four loads at the sizes above, holding each for
+//! `ZKR_OVERLOAD_HOLD_SECS` (5): CI's overload step (`cargo test --release --test overload load_`);
+//! a debug build runs them at 5 %, and `scripts/test.sh --quick` at 25 %
+//! (`ZKR_OVERLOAD_SCALE=0.25`). To measure another server with the same loads (e.g. Apache
+//! ZooKeeper 3.8, as benches/overload_apache.py does), set `ZKR_OVERLOAD_SERVER=host:port` and `ZKR_OVERLOAD_PID=<its pid>`: the figures are
 //! reported, nothing is asserted.
 //!
 //! Deterministic checks of each limit (maxCnxns, a slow reader disconnected, the
@@ -82,7 +82,7 @@ impl Target {
 }
 
 /// `ZKR_OVERLOAD_SCALE` × `n`, at least 1. The default scale is 1 for an optimised build and
-/// 0.05 for a debug one (`cargo test` runs the loads small; CI's overload step sets 0.25).
+/// 0.05 for a debug one (`cargo test` runs the loads small; `scripts/test.sh --quick` sets 0.25).
 fn scaled(n: usize) -> usize {
     let scale: f64 = std::env::var("ZKR_OVERLOAD_SCALE")
         .ok()
