@@ -204,6 +204,7 @@ impl Sim {
                 }
                 // Fuzzy: orphans stay until the tail behind it is applied (`finish_replay`).
                 s.tree = snapshot::decode_fuzzy(&data).expect("snapshot");
+                s.tree.expect_tail();
                 s.trees += 1;
                 s.applied = history;
                 self.sessions_follow_tree(id);

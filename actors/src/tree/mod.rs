@@ -124,6 +124,9 @@ pub struct DataTree {
     phantoms: usize,
     /// Restored from a snapshot and not yet through [`DataTree::finish_replay`].
     restored: bool,
+    /// Installed from a leader's (fuzzy) snapshot whose tail is not applied yet: a mix of
+    /// states no server had, until [`DataTree::finish_replay`].
+    tail_pending: bool,
 }
 
 impl Default for DataTree {
@@ -161,6 +164,7 @@ impl DataTree {
             quota_paths: BTreeSet::new(),
             phantoms: 0,
             restored: false,
+            tail_pending: false,
         }
     }
 

@@ -100,7 +100,20 @@ impl DataTree {
         if std::mem::take(&mut self.restored) {
             self.setup_quotas();
         }
+        self.tail_pending = false;
         orphans
+    }
+
+    /// This tree was installed from a leader's fuzzy snapshot: until the txns the leader sends
+    /// behind it are applied and [`DataTree::finish_replay`] ends the replay, it is a mix of
+    /// states no server had, and no client may read it (not even in read-only mode).
+    pub fn expect_tail(&mut self) {
+        self.tail_pending = true;
+    }
+
+    /// Is this tree a leader's snapshot still waiting for its tail ([`DataTree::expect_tail`])?
+    pub fn tail_pending(&self) -> bool {
+        self.tail_pending
     }
 
     /// Is this tree restored from a snapshot and not through [`DataTree::finish_replay`] yet?

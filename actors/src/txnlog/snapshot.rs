@@ -1,6 +1,8 @@
-//! Snapshots: `snapshot.<zxid, 16 hex>` files holding the whole tree and session table.
+//! Snapshots: `snapshot.<zxid, 16 hex>` files holding the whole tree and session table, and
+//! the same records a leader streams to a learner (SNAP, [`super::stream`]).
 //!
-//! Written in the background while writes go on ("fuzzy", as ZooKeeper's): the zxid `S` in the
+//! Written in the background while writes go on ("fuzzy", as ZooKeeper's; [`TreeScan`], the
+//! one scanner of both): the zxid `S` in the
 //! name is the last applied txn when the snapshot began. The tree is never copied: its node ids
 //! are scanned in small chunks, each under a short read lock, and each chunk is encoded and
 //! written before the next is taken, so applies are never blocked for long and the writer holds

@@ -2,7 +2,12 @@
 //!
 //! Leader: the tree is encoded once into an outgoing file (`snapstream.out.<learner>.<n>` in the
 //! snapshot directory), counting its length and crc32c as it goes; chunks of at most
-//! [`CHUNK_BYTES`] are then read from it one at a time as the learner's window allows.
+//! [`CHUNK_BYTES`] are then read from it one at a time as the learner's window allows. The
+//! encode is fuzzy, as the node's own snapshots ([`snapshot::TreeScan`]): its zxid `S` is the
+//! last txn applied when it began, nodes may show txns after `S`, and the learner's replay of
+//! every txn after `S` (the tail the leader sends behind it) makes the tree exact; the learner
+//! keeps the snapshot's orphans until that replay ends (`DataTree::finish_replay`, when the
+//! node starts serving). See docs/architecture.md, decision 17.
 //! Learner: each chunk (its crc32c checked by the core) is appended to the incoming file
 //! (`snapstream.in`); when the last one is written, the whole file's length and crc32c are
 //! checked again, it is fsynced, loaded record by record and moved into place as the node's
@@ -208,8 +213,9 @@ pub fn install(
         // Fuzzy: orphans stay for the replay of the tail to resolve (`finish_replay`).
         .and_then(|_| snapshot::load(path))
         .map_err(LogError::from)
-        .and_then(|tree| {
+        .and_then(|mut tree| {
             backend.install_snapshot_file(m.zxid, path)?;
+            tree.expect_tail();
             Ok(tree)
         });
     discard(path);
@@ -600,10 +606,16 @@ mod tests {
         let mut mem = super::super::memory::MemoryLog::default();
         let mut learner = install(&mut mem, &inc, &m).expect("installed");
         assert_eq!(learner.last_zxid(), m.zxid);
+        assert!(
+            learner.tail_pending(),
+            "no client may read it before its tail"
+        );
         for t in l.txns.iter().filter(|t| t.zxid > m.zxid) {
             learner.apply(t);
         }
-        learner.finish_replay();
+        let orphans = learner.finish_replay();
+        assert!(orphans.is_empty(), "left without a parent: {orphans:?}");
+        assert!(!learner.tail_pending() && !learner.replaying());
         learner
     }
 
