@@ -88,16 +88,32 @@ impl SnapSources {
             // meanwhile (this server stepped down and synced with another leader) would mix
             // two trees: the stream is given up.
             let mut era = None;
+            let began = std::time::Instant::now();
+            let (mut loans, mut longest) = (0u64, std::time::Duration::ZERO);
             let lend = |f: &mut dyn FnMut(&DataTree)| {
                 let tree = store.tree();
+                let held = std::time::Instant::now();
                 let now = store.trees_replaced();
                 if *era.get_or_insert(now) != now {
                     return false;
                 }
                 f(&tree);
+                drop(tree);
+                loans += 1;
+                longest = longest.max(held.elapsed());
                 true
             };
-            stream::write_outgoing(&path, CHUNK_BYTES, CHUNK_NODES, lend).map(|meta| (path, meta))
+            let meta = stream::write_outgoing(&path, CHUNK_BYTES, CHUNK_NODES, lend)?;
+            tracing::info!(
+                learner,
+                zxid = %format!("{:#x}", meta.zxid),
+                bytes = meta.bytes,
+                ms = began.elapsed().as_millis() as u64,
+                read_locks = loans,
+                longest_read_lock_us = longest.as_micros() as u64,
+                "snapshot for a learner encoded"
+            );
+            Ok::<_, std::io::Error>((path, meta))
         });
         actix_rt::spawn(async move {
             match work.await {
