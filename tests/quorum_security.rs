@@ -17,6 +17,7 @@ use common::ensemble::{zxid_of, Ensemble, EnsembleSpec};
 use common::pki::Ca;
 use common::raw;
 use zkr_actors::peer::auth::AuthFrame;
+use zkr_actors::peer::link::BACKOFF_MAX;
 use zkr_actors::quorum::msg::{
     Hello, Notification, PeerMsg, PeerState, Vote, PEER_PROTOCOL_VERSION,
 };
@@ -229,15 +230,20 @@ fn a_stranger_on_the_peer_port_is_refused_and_the_ensemble_sees_no_effect() {
     assert!(raw::exists(e.member(follower).client_port, "/after"));
 }
 
-#[test]
-fn a_member_with_the_wrong_secret_cannot_join_and_every_side_names_the_reason() {
-    let e = with_secrets("wrong-secret", false, |id| {
+/// A 3-member ensemble whose member 3 has another secret than members 1 and 2.
+fn member_3_with_the_wrong_secret(tag: &str) -> Ensemble {
+    with_secrets(tag, false, |id| {
         if id == 3 {
             "a secret that is not the ensemble's"
         } else {
             "the ensemble's shared secret, 2"
         }
-    });
+    })
+}
+
+#[test]
+fn a_member_with_the_wrong_secret_cannot_join_and_every_side_names_the_reason() {
+    let e = member_3_with_the_wrong_secret("wrong-secret");
     let leader = e.wait_leader(&[1, 2], SETTLE);
     raw::create(e.member(leader).client_port, "/without-3");
     // Member 3 is told why, and tells why it refuses the others.
@@ -263,6 +269,108 @@ fn a_member_with_the_wrong_secret_cannot_join_and_every_side_names_the_reason() 
     );
     let mntr = common::four_letter(e.member(leader).client_port, "mntr");
     assert!(mntr.contains("zk_synced_followers\t1"), "{mntr}");
+}
+
+/// Lines of `id`'s log after `from` that contain `needle`.
+fn count_lines(e: &Ensemble, id: u8, from: usize, needle: &str) -> usize {
+    e.log_since(id, from)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+#[test]
+fn a_refused_member_retrying_for_10_s_changes_nothing_and_logs_once_per_backed_off_retry() {
+    let e = member_3_with_the_wrong_secret("refused-retries");
+    let leader = e.wait_leader(&[1, 2], SETTLE);
+    // Past the first retries (their back-off starts at 50 ms): from here on every link retries
+    // at most every BACKOFF_MAX.
+    wait_log_lines(&e, 3, 0, "peer link not authenticated", 6);
+    let epoch = |id: u8| zxid_of(e.member(id).client_port).map(|z| z >> 32);
+    let first_epoch = epoch(leader).expect("the leader answers srvr");
+    let from: Vec<usize> = e.ids().iter().map(|id| e.log_len(*id)).collect();
+    let mut writer = raw::session(e.member(1).client_port);
+    let started = Instant::now();
+    let mut writes = 0;
+    while started.elapsed() < Duration::from_secs(10) {
+        writes += 1;
+        let req = common::load::create(&format!("/during-{writes}"), b"v");
+        assert_eq!(
+            raw::call(&mut writer, writes, &req),
+            0,
+            "write {writes} through member 1"
+        );
+        let other = if leader == 1 { 2 } else { 1 };
+        assert_eq!(
+            e.mode(leader).as_deref(),
+            Some("leader"),
+            "after {writes} writes"
+        );
+        assert_eq!(
+            e.mode(other).as_deref(),
+            Some("follower"),
+            "after {writes} writes"
+        );
+        assert_eq!(
+            epoch(leader),
+            Some(first_epoch),
+            "a new epoch: an election ran"
+        );
+        assert_eq!(e.mode(3), None, "member 3 serves");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let window = started.elapsed();
+    raw::close(&mut writer);
+    // Each side logs the reason once per attempt; each of the two links of a pair retries at
+    // most every BACKOFF_MAX (2 s), plus one attempt in flight at each end of the window.
+    let per_link = (window.as_secs_f64() / BACKOFF_MAX.as_secs_f64()).ceil() as usize + 2;
+    let mut counts = Vec::new();
+    for (id, needle, links) in [
+        (3, "peer link not authenticated", 2),
+        (3, "peer connection refused", 2),
+        (1, "peer link not authenticated", 1),
+        (1, "peer connection refused", 1),
+        (2, "peer link not authenticated", 1),
+        (2, "peer connection refused", 1),
+    ] {
+        let n = count_lines(&e, id, from[usize::from(id) - 1], needle);
+        counts.push(format!("member {id}: {n} x {needle:?}"));
+        assert!(
+            n <= links * per_link,
+            "member {id} logged {needle:?} {n} times in {window:?} over {links} link(s) \
+             (at most {} expected):\n{}",
+            links * per_link,
+            e.log_since(id, from[usize::from(id) - 1])
+        );
+    }
+    // The reason is still named: the refused member keeps retrying and keeps saying why.
+    assert!(
+        count_lines(&e, 3, from[2], "proof does not match") >= 1,
+        "{counts:?}"
+    );
+    println!("{writes} writes in {window:?}; {counts:?}");
+    assert!(raw::exists(
+        e.member(2).client_port,
+        &format!("/during-{writes}")
+    ));
+}
+
+#[test]
+fn a_refused_member_restarted_with_the_right_secret_joins_and_gets_the_data() {
+    let mut e = member_3_with_the_wrong_secret("secret-fixed");
+    let leader = e.wait_leader(&[1, 2], SETTLE);
+    raw::create(e.member(leader).client_port, "/before-the-fix");
+    // Members 1 and 2 have been refused by 3 long enough to be at their longest back-off.
+    wait_log_lines(&e, 1, 0, "peer link not authenticated", 6);
+    e.stop(3);
+    write_secret(
+        &e.member(3).dir.join("secret"),
+        "the ensemble's shared secret, 2",
+    );
+    e.spawn(3);
+    let now_leader = e.wait_leader(&[1, 2, 3], SETTLE);
+    assert_eq!(now_leader, leader, "the leader changed when 3 joined");
+    assert!(raw::exists(e.member(3).client_port, "/before-the-fix"));
 }
 
 /// An ensemble with mutual TLS: members 1-3 get certificates from `ca`, except those in

@@ -2,8 +2,8 @@
 //!
 //! Each [`Target`] pairs a decoder with a structure-aware seed: a valid encoding of a random
 //! structured value (a client stream, peer frames, a log segment of random txns, a snapshot of a
-//! random tree, a SASL response, a four-letter word, Apache ZooKeeper's snapshots and logs as
-//! `zkr import` reads them). [`run`] takes seeds from a pool, breaks
+//! random tree, a SASL response, a four-letter word, Apache ZooKeeper's snapshots, plain, gzip
+//! and snappy, and logs as `zkr import` reads them). [`run`] takes seeds from a pool, breaks
 //! them with byte-level mutations ([`mutate`]: bit flips, truncation, insertion, splices,
 //! length fields set to 0, 2^31 or 2^32-1, ...), re-frames half of the disk inputs with correct
 //! checksums so that the mutation reaches the payload decoder, and feeds each input to the
@@ -18,16 +18,23 @@
 //!   vectors up to 1 MiB from a declared count; a decoder that trusts a declared length beyond
 //!   that fails), plus the target's [`Target::fixed_bytes`], what its decoder holds whatever the
 //!   input (the disk decoders' record buffer; for a snapshot, an empty tree's first chunk of
-//!   slots). Checked when the test binary installs [`alloc::Counting`] as its allocator.
+//!   slots), plus, for a compressed format, its largest expansion × the input's length
+//!   ([`Target::expansion`]: the decompressed snapshot is held whole; 1032 for gzip, 22 for
+//!   snappy, see [`compressed`]). Checked when the test binary installs [`alloc::Counting`] as
+//!   its allocator.
 //!
-//! `cargo test -p zkr-actors fuzz::` runs every target on a few thousand inputs; CI runs them on
-//! 100,000 inputs each on the debug build (scripts/test.sh); the long form is 1,000,000 inputs
-//! each with the release profile (`ZKR_FUZZ_INPUTS=1000000 cargo test --release -p zkr-actors
-//! fuzz::`, README). zoo.cfg and TOML configurations are
-//! fuzzed the same way in the `zkr` binary's tests (src/fuzz_config.rs). The libFuzzer targets in
+//! `cargo test -p zkr-actors fuzz::` runs every target on a few thousand inputs. CI
+//! (scripts/test.sh) runs each on 1,000,000 inputs with the release profile, on the test
+//! binary its simulation step builds: `ZKR_FUZZ_INPUTS=1000000 cargo test --release -p
+//! zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2`: ~35 s of CPU for the 10 targets
+//! (35 to 51 s wall on a shared, loaded 2-core machine; the budget is a minute and a half).
+//! `ZKR_FUZZ_SEED` picks other inputs; more inputs is the long form (README). zoo.cfg and TOML
+//! configurations are fuzzed the same way in the `zkr` binary's tests (src/fuzz_config.rs),
+//! 1,000,000 inputs each in CI on the debug build. The libFuzzer targets in
 //! `fuzz/` call the same bodies.
 
 pub mod alloc;
+pub mod compressed;
 pub mod gen;
 pub mod mutate;
 
@@ -79,6 +86,10 @@ pub struct Target {
     pub run: fn(&[u8]),
     /// Bytes the decoder holds whatever its input, allowed on top of [`allowed`].
     pub fixed_bytes: fn() -> usize,
+    /// For a compressed format, the most bytes one input byte can decompress to: the
+    /// decompressed input is held whole, so that many bytes per input byte are allowed on top of
+    /// [`allowed`] (0 for the rest).
+    pub expansion: usize,
 }
 
 /// [`Target::fixed_bytes`] of a decoder whose memory follows its input only.
@@ -183,7 +194,7 @@ pub fn run(t: &Target, inputs: u64, seed: u64) -> Report {
         assert!(took < HANG, "{:?} on {}", took, show());
         if alloc::active() {
             assert!(
-                peak <= allowed(input.len()) + fixed,
+                peak <= allowed(input.len()) + fixed + t.expansion * input.len(),
                 "{peak} bytes held at once on {}",
                 show()
             );
@@ -222,6 +233,7 @@ pub const CLIENT_FRAMES: Target = Target {
     seed: crate::proto::fuzz::seed,
     fix_checksums: None,
     fixed_bytes: no_fixed_bytes,
+    expansion: 0,
     run: crate::proto::fuzz::frame_decoder,
 };
 
@@ -238,6 +250,7 @@ pub const FOUR_LETTER_WORDS: Target = Target {
     },
     fix_checksums: None,
     fixed_bytes: no_fixed_bytes,
+    expansion: 0,
     run: four_letter_words,
 };
 
@@ -291,6 +304,7 @@ pub const PEER_FRAMES: Target = Target {
     },
     fix_checksums: None,
     fixed_bytes: no_fixed_bytes,
+    expansion: 0,
     run: peer_frames,
 };
 
@@ -339,6 +353,7 @@ pub const LOG_SEGMENTS: Target = Target {
     },
     fix_checksums: Some(fix_checksums),
     fixed_bytes: record_buffer_bytes,
+    expansion: 0,
     run: |data| {
         if let Ok(scan) = crate::txnlog::segment::scan_bytes(data, "<fuzz>") {
             for (txn, _) in scan.txns {
@@ -369,6 +384,7 @@ pub const SNAPSHOTS: Target = Target {
     },
     fix_checksums: Some(fix_checksums),
     fixed_bytes: snapshot_fixed_bytes,
+    expansion: 0,
     run: |data| {
         let _ = crate::txnlog::snapshot::decode_tree(data);
     },
@@ -380,6 +396,7 @@ pub const SASL_TOKENS: Target = Target {
     seed: |rng| crate::connection::sasl::fuzz_seed(rng, SASL_NONCE, &SASL_USERS),
     fix_checksums: None,
     fixed_bytes: no_fixed_bytes,
+    expansion: 0,
     run: |data| {
         let users: std::collections::BTreeMap<String, String> = SASL_USERS
             .iter()
@@ -419,17 +436,21 @@ pub const ZOOKEEPER_SNAPSHOTS: Target = Target {
     },
     fix_checksums: None,
     fixed_bytes: no_fixed_bytes,
-    run: |data| {
-        if let Ok(snap) = crate::zkfiles::snapshot::decode(bytes::Bytes::copy_from_slice(data)) {
-            let again = crate::zkfiles::snapshot::encode(&snap);
-            assert_eq!(
-                crate::zkfiles::snapshot::decode(again.into()).ok().as_ref(),
-                Some(&snap),
-                "ZooKeeper snapshot after re-encoding"
-            );
-        }
-    },
+    expansion: 0,
+    run: |data| zookeeper_snapshot(bytes::Bytes::copy_from_slice(data)),
 };
+
+/// Decodes a ZooKeeper snapshot; what decodes re-encodes to the same snapshot.
+fn zookeeper_snapshot(buf: bytes::Bytes) {
+    if let Ok(snap) = crate::zkfiles::snapshot::decode(buf) {
+        let again = crate::zkfiles::snapshot::encode(&snap);
+        assert_eq!(
+            crate::zkfiles::snapshot::decode(again.into()).ok().as_ref(),
+            Some(&snap),
+            "ZooKeeper snapshot after re-encoding"
+        );
+    }
+}
 
 /// Apache ZooKeeper's txn logs (`zkr import`): entries of random txns, digests or not.
 pub const ZOOKEEPER_LOGS: Target = Target {
@@ -437,6 +458,7 @@ pub const ZOOKEEPER_LOGS: Target = Target {
     seed: zookeeper_log_seed,
     fix_checksums: Some(fix_zookeeper_checksums),
     fixed_bytes: no_fixed_bytes,
+    expansion: 0,
     run: |data| {
         use crate::zkfiles::txnlog;
         if let Ok(log) = txnlog::decode(bytes::Bytes::copy_from_slice(data)) {
@@ -539,7 +561,7 @@ fn fix_zookeeper_checksums(buf: &mut [u8]) {
 }
 
 /// Every target of this crate.
-pub const TARGETS: [&Target; 8] = [
+pub const TARGETS: [&Target; 10] = [
     &CLIENT_FRAMES,
     &FOUR_LETTER_WORDS,
     &PEER_FRAMES,
@@ -548,6 +570,8 @@ pub const TARGETS: [&Target; 8] = [
     &SASL_TOKENS,
     &ZOOKEEPER_SNAPSHOTS,
     &ZOOKEEPER_LOGS,
+    &compressed::ZOOKEEPER_SNAPSHOTS_GZIP,
+    &compressed::ZOOKEEPER_SNAPSHOTS_SNAPPY,
 ];
 
 /// Inputs per target: `ZKR_FUZZ_INPUTS`, else a few thousand (debug) or 100,000 (release).
@@ -573,6 +597,7 @@ pub fn seed_from_env() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zkfiles::compression::Compression;
 
     fn fuzz(t: &Target) {
         let r = run(t, inputs_from_env(), seed_from_env());
@@ -620,6 +645,16 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_zookeeper_snapshots_gzip() {
+        fuzz(&compressed::ZOOKEEPER_SNAPSHOTS_GZIP);
+    }
+
+    #[test]
+    fn fuzz_zookeeper_snapshots_snappy() {
+        fuzz(&compressed::ZOOKEEPER_SNAPSHOTS_SNAPPY);
+    }
+
+    #[test]
     fn seeds_are_valid_before_mutation() {
         let mut rng = SmallRng::seed_from_u64(7);
         for _ in 0..50 {
@@ -629,6 +664,16 @@ mod tests {
             assert!(crate::txnlog::snapshot::decode_tree(&snap).is_ok());
             let zk_snap = (ZOOKEEPER_SNAPSHOTS.seed)(&mut rng);
             assert!(crate::zkfiles::snapshot::decode(zk_snap.into()).is_ok());
+            for (t, how) in [
+                (&compressed::ZOOKEEPER_SNAPSHOTS_GZIP, Compression::Gzip),
+                (&compressed::ZOOKEEPER_SNAPSHOTS_SNAPPY, Compression::Snappy),
+            ] {
+                let packed = (t.seed)(&mut rng);
+                assert!(matches!(
+                    crate::zkfiles::compression::decompress(how, &packed),
+                    Ok(crate::zkfiles::compression::Decompressed::Whole(_))
+                ));
+            }
             let zk_log = (ZOOKEEPER_LOGS.seed)(&mut rng);
             assert!(crate::zkfiles::txnlog::decode(zk_log.into()).is_ok());
             let peer = (PEER_FRAMES.seed)(&mut rng);
@@ -651,6 +696,7 @@ mod tests {
             seed: |_| vec![0, 0, 0, 4],
             fix_checksums: None,
             fixed_bytes: no_fixed_bytes,
+            expansion: 0,
             run: |d| {
                 // Trusts a declared length.
                 let n = d.first().map_or(0, |b| *b as usize) << 16;

@@ -5,19 +5,22 @@ pub mod tls;
 
 /// Turns TCP keepalive on (`clientTcpKeepAlive`, `tcpKeepAlive`); a failure is logged.
 pub fn set_keepalive(stream: &tokio::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt(2) on a socket we own, with a pointer to a live c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_KEEPALIVE,
-            &on as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot turn TCP keepalive on");
+    if let Err(error) = socket2::SockRef::from(stream).set_keepalive(true) {
+        tracing::warn!(%error, "cannot turn TCP keepalive on");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn set_keepalive_turns_so_keepalive_on_for_an_accepted_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let (stream, _) = accepted.unwrap();
+        assert!(!socket2::SockRef::from(&stream).keepalive().unwrap());
+        super::set_keepalive(&stream);
+        assert!(socket2::SockRef::from(&stream).keepalive().unwrap());
     }
 }

@@ -528,6 +528,9 @@ impl Handler<PeerInbound> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: PeerInbound, _: &mut Context<Self>) {
         let prev = self.link_generations.insert(m.from, m.generation);
+        if prev != Some(m.generation) {
+            self.links.heard_from(m.from);
+        }
         if prev.is_some_and(|g| g != m.generation) {
             // A new connection from that peer: what the old one carried may be lost.
             self.snap_sources.drop_learner(m.from);

@@ -10,7 +10,11 @@
 //! quorum actor (`LinkDown`, or a new generation on `PeerInbound`): messages may have been lost,
 //! and Zab resynchronises; so is a failed connect or handshake (what was to be sent is dropped).
 //! A link failure is a message, never a panic. Outgoing links reconnect with exponential
-//! back-off.
+//! back-off (one retry pending at a time). A send on a down link connects at once, except after
+//! the peer refused this server's authentication: then only the back-off retries (at most one
+//! attempt, and one log line naming the reason, every [`BACKOFF_MAX`]), since retrying sooner
+//! cannot help; a new connection from that peer (it restarted, maybe with the right secret)
+//! resets the back-off and connects at once.
 //!
 //! **Bounded queues, and what happens when one is full.**
 //! * Outgoing: what the quorum actor sends to a peer waits in that link's queue until written,
@@ -208,10 +212,15 @@ impl Outgoing {
     }
 }
 
-/// Quorum → link: connect if not connected.
+/// Quorum → link: connect if not connected (a send found the link down).
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Nudge;
+
+/// Quorum → link: the peer opened a new connection to this server: connect now.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PeerHeard;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -236,6 +245,10 @@ struct PeerLink {
     generation: u64,
     backoff: Duration,
     connecting: bool,
+    /// The scheduled reconnect, if one is pending.
+    retry_at: Option<SpawnHandle>,
+    /// The last attempt failed because the peer refused this server's authentication.
+    refused: bool,
 }
 
 impl PeerLink {
@@ -265,6 +278,7 @@ impl PeerLink {
             match r {
                 Ok((mut read, mut sink)) => {
                     act.backoff = BACKOFF_MIN;
+                    act.refused = false;
                     act.up = true;
                     let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
                     let abort = Arc::new(Notify::new());
@@ -293,6 +307,7 @@ impl PeerLink {
                     });
                 }
                 Err(e) => {
+                    act.refused = !matches!(e, AuthError::Unreachable(_) | AuthError::Io(_));
                     match &e {
                         AuthError::Unreachable(_) => {
                             tracing::debug!(peer = act.peer, error = %e, "peer link connect failed")
@@ -327,7 +342,17 @@ impl PeerLink {
     fn retry(&mut self, ctx: &mut Context<Self>) {
         let delay = self.backoff;
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-        ctx.run_later(delay, |act, ctx| act.connect(ctx));
+        self.cancel_retry(ctx);
+        self.retry_at = Some(ctx.run_later(delay, |act, ctx| {
+            act.retry_at = None;
+            act.connect(ctx);
+        }));
+    }
+
+    fn cancel_retry(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.retry_at.take() {
+            ctx.cancel_future(h);
+        }
     }
 }
 
@@ -387,6 +412,22 @@ impl Actor for PeerLink {
 impl Handler<Nudge> for PeerLink {
     type Result = ();
     fn handle(&mut self, _: Nudge, ctx: &mut Context<Self>) {
+        if self.refused && self.retry_at.is_some() {
+            return; // the back-off retries: a refused handshake is not retried sooner
+        }
+        self.cancel_retry(ctx);
+        self.connect(ctx);
+    }
+}
+
+impl Handler<PeerHeard> for PeerLink {
+    type Result = ();
+    fn handle(&mut self, _: PeerHeard, ctx: &mut Context<Self>) {
+        if self.up || self.retry_at.is_none() {
+            return; // up, or an attempt is under way
+        }
+        self.backoff = BACKOFF_MIN;
+        self.cancel_retry(ctx);
         self.connect(ctx);
     }
 }
@@ -537,11 +578,21 @@ impl PeerLinks {
                 generation: 0,
                 backoff: BACKOFF_MIN,
                 connecting: false,
+                retry_at: None,
+                refused: false,
             }
             .start();
             self.links.insert(*id, LinkHandle { actor, out });
         }
         self.peers = peers;
+    }
+
+    /// `peer` opened a new connection to this server: a link to it waiting out its back-off
+    /// connects now.
+    pub fn heard_from(&self, peer: Sid) {
+        if let Some(link) = self.links.get(&peer) {
+            let _ = link.actor.try_send(PeerHeard);
+        }
     }
 
     /// The quorum actor, once started.
