@@ -109,6 +109,12 @@ impl Actor for NodeSupervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.tick_every, |act, _| {
+            // A tree installed from a leader's fuzzy snapshot whose tail was not applied (the
+            // leader was lost mid-sync) is no state any server had: no read-only serving
+            // from it; it waits for the next sync.
+            if act.node.store.tree().tail_pending() {
+                return;
+            }
             let fx = act.roles.tick(crate::clock::now_ms());
             act.perform(fx);
         });

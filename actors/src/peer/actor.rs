@@ -183,10 +183,14 @@ impl QuorumPeer {
                     self.commit_timer.clear();
                     crate::link::send(&self.reports.roles, "quorum -> supervisor", RoleChanged(r));
                 }
+                // Through the store: it follows the commits released before it (see `Serving`).
                 Output::Serving(on) => crate::link::send(
-                    &self.reports.serving,
-                    "quorum -> supervisor",
-                    ServingChanged(on),
+                    &self.store_actor,
+                    "quorum -> store",
+                    crate::store::actor::Serving {
+                        on,
+                        then: self.reports.serving.clone(),
+                    },
                 ),
                 Output::TouchSessions(ids) => {
                     let now = crate::clock::now_ms();

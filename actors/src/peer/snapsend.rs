@@ -1,6 +1,7 @@
 //! The leader's shell side of a streamed SNAP: encodes the tree for a learner into a file
-//! (off the actor threads, with the store's read lock held so the snapshot is exactly the
-//! tree at its zxid), then reads the chunks the core asks for, one at a time, in order, on a
+//! (off the actor threads; fuzzily, the store's read lock held for one chunk of nodes at a
+//! time, so commits go on being applied: the learner replays every txn after the snapshot's
+//! zxid over it, which the core keeps and sends behind it), then reads the chunks the core asks for, one at a time, in order, on a
 //! blocking thread, and hands each back to the quorum actor to send.
 //!
 //! Invariants: at most one stream per learner is current (a newer one replaces it; chunks
@@ -19,7 +20,9 @@ use tokio::sync::mpsc;
 use super::actor::QuorumPeer;
 use crate::quorum::msg::{Sid, SnapshotMeta};
 use crate::store::Store;
+use crate::tree::DataTree;
 use crate::txn::Zxid;
+use crate::txnlog::snapshot::CHUNK_NODES;
 use crate::txnlog::stream::{self, CHUNK_BYTES};
 
 /// Blocking thread → quorum actor: the snapshot for `learner` is encoded.
@@ -81,8 +84,36 @@ impl SnapSources {
         let id = self.next_id;
         let path = stream::outgoing_path(&self.dir, learner, id);
         let work = tokio::task::spawn_blocking(move || {
-            let tree = store.tree();
-            stream::write_outgoing(&tree, &path, CHUNK_BYTES).map(|meta| (path, meta))
+            // Fuzzy: the read lock is held for one chunk of nodes at a time. A tree replaced
+            // meanwhile (this server stepped down and synced with another leader) would mix
+            // two trees: the stream is given up.
+            let mut era = None;
+            let began = std::time::Instant::now();
+            let (mut loans, mut longest) = (0u64, std::time::Duration::ZERO);
+            let lend = |f: &mut dyn FnMut(&DataTree)| {
+                let tree = store.tree();
+                let held = std::time::Instant::now();
+                let now = store.trees_replaced();
+                if *era.get_or_insert(now) != now {
+                    return false;
+                }
+                f(&tree);
+                drop(tree);
+                loans += 1;
+                longest = longest.max(held.elapsed());
+                true
+            };
+            let meta = stream::write_outgoing(&path, CHUNK_BYTES, CHUNK_NODES, lend)?;
+            tracing::info!(
+                learner,
+                zxid = %format!("{:#x}", meta.zxid),
+                bytes = meta.bytes,
+                ms = began.elapsed().as_millis() as u64,
+                read_locks = loans,
+                longest_read_lock_us = longest.as_micros() as u64,
+                "snapshot for a learner encoded"
+            );
+            Ok::<_, std::io::Error>((path, meta))
         });
         actix_rt::spawn(async move {
             match work.await {

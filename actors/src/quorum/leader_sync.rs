@@ -115,8 +115,11 @@ impl Leader {
     }
 
     /// Asks for a snapshot for learner `id`. Until it is sent, the history it needs is kept
-    /// (the snapshot is encoded in the background while writes go on: the txns committed
-    /// meanwhile must all follow it, however many).
+    /// (the snapshot is encoded in the background while writes go on, fuzzily: the txns
+    /// committed meanwhile must all follow it, however many). The pin is taken here, before
+    /// the scan begins, at the history's base, which the snapshot's zxid `S` (read when the
+    /// scan begins) must reach ([`Self::on_snapshot`] re-takes it otherwise): every txn after
+    /// `S` is still here when the tail is sent.
     fn await_snapshot(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
         let Some(x) = self.learners.get_mut(&id) else {
             return;

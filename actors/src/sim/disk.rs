@@ -117,7 +117,7 @@ pub(crate) struct Completion {
 pub(crate) fn rebuild(disk: &Disk) -> (DataTree, Vec<Arc<Txn>>, Zxid) {
     let (mut tree, mut history, base) = match &disk.snapshot {
         Some((z, bytes, h)) => (
-            snapshot::decode_tree(bytes).expect("snapshot decodes"),
+            snapshot::decode_fuzzy(bytes).expect("snapshot decodes"),
             h.clone(),
             *z,
         ),
@@ -127,6 +127,8 @@ pub(crate) fn rebuild(disk: &Disk) -> (DataTree, Vec<Arc<Txn>>, Zxid) {
         tree.apply(t);
         history.push(t.clone());
     }
+    // As recovery does: the quotas are recounted when the node serves (`finish_replay`).
+    tree.drop_orphans();
     (tree, history, base)
 }
 
@@ -185,6 +187,7 @@ impl Sim {
                 let rebuilt = applied.last().map_or(0, |t| t.zxid);
                 assert_eq!(rebuilt, to, "s{id}: truncation below the floor");
                 s.tree = tree;
+                s.trees += 1;
                 s.applied = applied;
                 self.sessions_follow_tree(id);
                 self.step(id, core::Input::Reloaded { zxid: rebuilt });
@@ -199,7 +202,10 @@ impl Sim {
                 if let Some(snap) = &mut s.disk.snapshot {
                     snap.2 = history.clone();
                 }
-                s.tree = snapshot::decode_tree(&data).expect("snapshot");
+                // Fuzzy: orphans stay until the tail behind it is applied (`finish_replay`).
+                s.tree = snapshot::decode_fuzzy(&data).expect("snapshot");
+                s.tree.expect_tail();
+                s.trees += 1;
                 s.applied = history;
                 self.sessions_follow_tree(id);
                 self.step(id, core::Input::Floor(m.zxid));

@@ -74,6 +74,17 @@ impl Sim {
     /// ACL, and the session tables.
     pub(crate) fn check_trees_equal(&self, ids: &[crate::quorum::msg::Sid]) {
         let first = digest(&self.servers[&ids[0]].tree);
+        let books = |t: &DataTree| {
+            (
+                t.approximate_data_size(),
+                t.node_count(),
+                t.all_ephemerals(),
+                crate::tree::tests::acl_refs(t),
+                t.replaying(),
+            )
+        };
+        let first_books = books(&self.servers[&ids[0]].tree);
+        assert!(!first_books.4, "s{} still replays a snapshot", ids[0]);
         for id in &ids[1..] {
             let d = digest(&self.servers[id].tree);
             assert!(
@@ -81,6 +92,14 @@ impl Sim {
                 "s{id}'s tree differs from s{}'s: {}",
                 ids[0],
                 first_difference(&first, &d)
+            );
+            // What the tree keeps besides its nodes: data size, ephemeral owners, the ACL
+            // lists' reference counts.
+            assert_eq!(
+                books(&self.servers[id].tree),
+                first_books,
+                "s{id}'s bookkeeping differs from s{}'s",
+                ids[0]
             );
         }
     }

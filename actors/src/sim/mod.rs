@@ -87,6 +87,11 @@ enum Event {
     BreakLink(Sid, Sid),
     ClientWrite,
     ClientOp(ClientOp),
+    /// The leader's shell encodes the next chunk of its snapshot for a learner.
+    SnapEncode {
+        id: Sid,
+        learner: Sid,
+    },
 }
 
 pub(crate) struct Server {
@@ -101,6 +106,8 @@ pub(crate) struct Server {
     pub applied: Vec<Arc<Txn>>,
     serving: bool,
     life: u64,
+    /// Times the tree was replaced (rebuilt from disk, or a leader's snapshot installed).
+    trees: u64,
     /// Being killed: it does nothing more (no steps, no disk writes) until its crash.
     frozen: bool,
     /// The live session registry (deadlines, touches) and the tracker's expiry queue, as a
@@ -180,6 +187,12 @@ pub(crate) struct Sim {
     held_snapshots: Vec<(Sid, Sid, u64, SnapshotMeta)>,
     /// The snapshot each leader's shell streams to each learner: (leader, learner) → bytes.
     snap_sources: HashMap<(Sid, Sid), (Zxid, Bytes)>,
+    /// The snapshots being encoded, chunk by chunk while commits apply: (leader, learner) →
+    /// the scan.
+    snap_encodes: HashMap<(Sid, Sid), snapstream::Encoding>,
+    /// Snapshots encoded for learners, and those of them during whose encode the leader
+    /// applied commits (fuzzy ones).
+    pub snaps_encoded: (u64, u64),
     /// The client workload of the random runs ([`workload`]): clients on every server, session
     /// expiry, reads; off in the scripted scenarios.
     pub clients_on: bool,
@@ -248,6 +261,8 @@ impl Sim {
             hold_snapshots: false,
             held_snapshots: Vec::new(),
             snap_sources: HashMap::new(),
+            snap_encodes: HashMap::new(),
+            snaps_encoded: (0, 0),
             clients_on: false,
             settle_writes_ms: 4000,
             workload: Default::default(),
@@ -264,6 +279,7 @@ impl Sim {
                     applied: Vec::new(),
                     serving: false,
                     life: 0,
+                    trees: 0,
                     frozen: false,
                     sessions: SessionRegistry::new(100),
                     expiry: ExpiryQueue::new(100),
@@ -351,6 +367,7 @@ impl Sim {
             .collect();
         let recent = after[after.len().saturating_sub(keep)..].to_vec();
         s.tree = tree;
+        s.trees += 1;
         s.applied = applied;
         s.sessions = SessionRegistry::new(self.timing.tick_ms);
         s.expiry = ExpiryQueue::new(self.timing.tick_ms);
@@ -442,7 +459,18 @@ impl Sim {
                 Output::SendSnapChunk { .. } => unreachable!("turned into a Send"),
                 Output::Role(r) => self.roles.push((self.now, id, r)),
                 Output::Serving(on) => {
-                    self.servers.get_mut(&id).expect("server").serving = on;
+                    let s = self.servers.get_mut(&id).expect("server");
+                    s.serving = on;
+                    if on {
+                        // As the store does: a tree restored from a (fuzzy) snapshot ends its
+                        // replay before it serves. Every txn up to where the snapshot's scan
+                        // ended is applied by now: nothing can be left without a parent.
+                        let orphans = s.tree.finish_replay();
+                        assert!(
+                            orphans.is_empty(),
+                            "s{id}: nodes without a parent after the snapshot's replay: {orphans:?}"
+                        );
+                    }
                     if !on {
                         *self.workload.stops.entry(id).or_default() += 1;
                     }
@@ -576,6 +604,7 @@ impl Sim {
             }
             Event::BreakLink(a, b) => self.break_link(a, b),
             Event::ClientWrite => self.client_write(),
+            Event::SnapEncode { id, learner } => self.encode_snapshot_chunk(id, learner),
             Event::ClientOp(op) => {
                 if self.submit(op.clone()).is_none() && self.trace {
                     eprintln!(

@@ -23,6 +23,9 @@ pub(crate) struct Totals {
     errors: u64,
     reads: u64,
     expiries: u64,
+    /// Snapshots encoded for learners, and those during whose encode commits applied.
+    snaps: u64,
+    fuzzy_snaps: u64,
 }
 
 impl std::ops::AddAssign for Totals {
@@ -32,6 +35,8 @@ impl std::ops::AddAssign for Totals {
         self.errors += o.errors;
         self.reads += o.reads;
         self.expiries += o.expiries;
+        self.snaps += o.snaps;
+        self.fuzzy_snaps += o.fuzzy_snaps;
     }
 }
 
@@ -56,6 +61,8 @@ pub(crate) fn run_seed(seed: u64, voters: usize, observers: usize) -> Totals {
             .count() as u64,
         reads: w.reads.len() as u64,
         expiries: w.expiries as u64,
+        snaps: sim.snaps_encoded.0,
+        fuzzy_snaps: sim.snaps_encoded.1,
     }
 }
 

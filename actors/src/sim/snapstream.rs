@@ -4,12 +4,20 @@
 //! installs them only whole and matching. Chunks are small, so every SNAP of a scenario or a
 //! random run is streamed in many chunks, with the window, ACKs, broken links and restarts
 //! between them.
+//!
+//! The encode is fuzzy, as the node's ([`snapshot::TreeScan`]): a few nodes at a time, one
+//! chunk per simulated event a few milliseconds apart, while the leader goes on applying
+//! commits; so every SNAP's tree mixes states after its zxid, and only the replay of the tail
+//! behind it makes the learner's tree exact (checked node by node when a run ends). A crash of
+//! the leader or a replaced tree ends the encode, as a tree replaced under the node's encode
+//! does.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use rand::Rng;
 
-use super::Sim;
+use super::{Event, Sim};
 use crate::pipeline::Output;
 use crate::quorum::core;
 use crate::quorum::msg::{PeerMsg, Sid, SnapshotMeta};
@@ -18,27 +26,82 @@ use crate::txnlog::{snapshot, stream};
 
 /// Chunk size of the simulated streams (small: many chunks per snapshot).
 pub(crate) const SIM_CHUNK_BYTES: u64 = 256;
+/// Nodes copied out of the tree per encode step (small: commits apply between the steps).
+const SIM_CHUNK_NODES: usize = 2;
+
+/// A snapshot being encoded for a learner.
+pub(crate) struct Encoding {
+    /// The leader's life and tree count when it began (either changing ends it).
+    life: u64,
+    trees: u64,
+    scan: snapshot::TreeScan,
+    data: Vec<u8>,
+}
 
 impl Sim {
-    /// The leader `id`'s shell encodes its tree for `learner` (`Output::TakeSnapshot`).
+    /// The leader `id`'s shell starts encoding its tree for `learner` (`Output::TakeSnapshot`):
+    /// the zxid, sessions and id bound now, the nodes over the next steps.
     pub(super) fn take_snapshot_for(&mut self, id: Sid, learner: Sid) {
         let s = &self.servers[&id];
-        let data = snapshot::encode_tree(&s.tree);
+        let scan = snapshot::TreeScan::begin(&s.tree, SIM_CHUNK_NODES);
+        assert_eq!(s.applied.last().map_or(0, |t| t.zxid), scan.zxid());
+        let history = s.applied.clone();
+        if let Some(h) = self.snapshot_histories.insert(scan.zxid(), history.clone()) {
+            assert_eq!(
+                h,
+                history,
+                "two snapshots at {:#x} with different histories",
+                scan.zxid()
+            );
+        }
+        let encoding = Encoding {
+            life: s.life,
+            trees: s.trees,
+            scan,
+            data: Vec::new(),
+        };
+        self.snap_encodes.insert((id, learner), encoding);
+        let delay = self.rng.random_range(2..12);
+        self.schedule(delay, Event::SnapEncode { id, learner });
+    }
+
+    /// Is a snapshot for a learner being encoded?
+    pub(crate) fn snap_encoding(&self) -> bool {
+        !self.snap_encodes.is_empty()
+    }
+
+    /// The next chunk of the snapshot `id` encodes for `learner`; the last one hands it to the
+    /// core (`Input::SnapshotTaken`).
+    pub(super) fn encode_snapshot_chunk(&mut self, id: Sid, learner: Sid) {
+        let Some(mut e) = self.snap_encodes.remove(&(id, learner)) else {
+            return;
+        };
+        let s = &self.servers[&id];
+        if s.life != e.life || s.trees != e.trees || s.pipeline.is_none() {
+            return; // given up, as a node's encode is when its tree is replaced
+        }
+        let chunk = e.scan.take(&s.tree);
+        e.scan.write(chunk, &mut e.data).expect("in memory");
+        if !e.scan.scanned() {
+            self.snap_encodes.insert((id, learner), e);
+            let delay = self.rng.random_range(2..12);
+            self.schedule(delay, Event::SnapEncode { id, learner });
+            return;
+        }
+        let zxid = e.scan.zxid();
+        self.snaps_encoded.0 += 1;
+        if s.applied.last().map_or(0, |t| t.zxid) > zxid {
+            self.snaps_encoded.1 += 1;
+        }
+        let mut data = e.data;
+        e.scan.finish(&mut data).expect("in memory");
+        let data = Bytes::from(data);
         let meta = stream::meta(
-            s.tree.last_zxid(),
+            zxid,
             data.len() as u64,
             crc32c::crc32c(&data),
             SIM_CHUNK_BYTES,
         );
-        assert_eq!(s.applied.last().map_or(0, |t| t.zxid), meta.zxid);
-        let history = s.applied.clone();
-        if let Some(h) = self.snapshot_histories.insert(meta.zxid, history.clone()) {
-            assert_eq!(
-                h, history,
-                "two snapshots at {:#x} with different histories",
-                meta.zxid
-            );
-        }
         self.snap_sources.insert((id, learner), (meta.zxid, data));
         if self.hold_snapshots {
             let life = self.servers[&id].life;

@@ -56,6 +56,20 @@ pub struct Apply(pub Vec<CommitItem>);
 #[rtype(result = "()")]
 pub struct ReplaceTree(pub Box<crate::tree::DataTree>);
 
+/// Quorum actor → store → node supervisor: the server starts (true) or stops (false) serving.
+/// It passes through the store so that it comes after every commit released before it: a tree
+/// restored from a leader's (fuzzy) snapshot ends its replay here
+/// ([`crate::tree::DataTree::finish_replay`]), when the txns sent behind the snapshot are all
+/// applied and before any client reads the tree; and on/off stay in order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Serving {
+    /// Serving or not.
+    pub on: bool,
+    /// Who is told next (the node supervisor).
+    pub then: Recipient<crate::peer::messages::ServingChanged>,
+}
+
 /// The store actor.
 pub struct StoreActor {
     store: Arc<Store>,
@@ -239,6 +253,27 @@ impl Handler<Apply> for StoreActor {
                 }
             }
         }
+    }
+}
+
+impl Handler<Serving> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Serving, _: &mut Context<Self>) {
+        if msg.on && self.store.tree().replaying() {
+            let mut tree = self.store.tree.write();
+            let orphans = tree.finish_replay();
+            if orphans.is_empty() {
+                tracing::info!(zxid = %format!("{:#x}", tree.last_zxid()), "snapshot replay finished");
+            } else {
+                tracing::warn!(count = orphans.len(), first = %orphans[0], "nodes without a parent after the snapshot's replay were removed");
+            }
+        }
+        crate::link::send_to(
+            &msg.then,
+            "store -> supervisor",
+            crate::peer::messages::ServingChanged(msg.on),
+        );
     }
 }
 

@@ -52,12 +52,16 @@ impl Store {
 
     /// Replaces the whole tree (a follower synced by snapshot). Watches are kept.
     pub fn replace_tree(&self, tree: DataTree) {
-        *self.tree.write() = tree;
+        let mut held = self.tree.write();
+        *held = tree;
+        // Counted under the write lock: a reader holding the read lock sees the count of the
+        // tree it reads (a fuzzy snapshot stops if the tree changed under it).
         self.replaced
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// How many times the tree was replaced.
+    /// How many times the tree was replaced (read it with the tree's lock held to know the
+    /// count of the tree you read).
     pub fn trees_replaced(&self) -> u64 {
         self.replaced.load(std::sync::atomic::Ordering::SeqCst)
     }

@@ -87,6 +87,19 @@ impl AclTable {
     pub fn len(&self) -> usize {
         self.by_list.len()
     }
+
+    /// Every list in use with its reference count, sorted (tests compare two trees' tables).
+    #[cfg(test)]
+    pub fn refs(&self) -> Vec<(Vec<Acl>, u32)> {
+        let mut v: Vec<(Vec<Acl>, u32)> = self
+            .lists
+            .iter()
+            .flatten()
+            .map(|(l, n)| (l.as_ref().clone(), *n))
+            .collect();
+        v.sort_by_cached_key(|e| format!("{e:?}"));
+        v
+    }
 }
 
 #[cfg(test)]

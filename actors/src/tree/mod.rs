@@ -122,6 +122,11 @@ pub struct DataTree {
     quota_paths: BTreeSet<String>,
     /// Placeholders in the arena (0 but during a restore and its replay).
     phantoms: usize,
+    /// Restored from a snapshot and not yet through [`DataTree::finish_replay`].
+    restored: bool,
+    /// Installed from a leader's (fuzzy) snapshot whose tail is not applied yet: a mix of
+    /// states no server had, until [`DataTree::finish_replay`].
+    tail_pending: bool,
 }
 
 impl Default for DataTree {
@@ -136,10 +141,9 @@ impl DataTree {
         let mut acls = AclTable::default();
         let open = acls.acquire(&Acl::open_unsafe());
         let mut t = DataTree::with_root(Arena::new(StoredStat::default(), b"", open, 0), acls);
-        let zk = t.add_fresh(ROOT, "zookeeper", open);
-        t.add_fresh(zk, "quota", open);
-        let read = t.acls.acquire(&Acl::read_unsafe());
-        let config = t.add_fresh(zk, "config", read);
+        let zk = t.add_fresh(ROOT, "zookeeper", &Acl::open_unsafe());
+        t.add_fresh(zk, "quota", &Acl::open_unsafe());
+        let config = t.add_fresh(zk, "config", &Acl::read_unsafe());
         t.arena.get_mut(config).stat.aversion = -1;
         t.data_bytes = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"]
             .iter()
@@ -159,11 +163,14 @@ impl DataTree {
             data_bytes: 0,
             quota_paths: BTreeSet::new(),
             phantoms: 0,
+            restored: false,
+            tail_pending: false,
         }
     }
 
-    /// A built-in node: empty data, zero stat, `acl` already acquired.
-    fn add_fresh(&mut self, parent: NodeId, name: &str, acl: u32) -> NodeId {
+    /// A built-in node: empty data, zero stat, holding a reference to `acl`.
+    fn add_fresh(&mut self, parent: NodeId, name: &str, acl: &[Acl]) -> NodeId {
+        let acl = self.acls.acquire(acl);
         let id = self
             .arena
             .insert_if_absent(parent, name, b"", StoredStat::default(), acl, 0)
@@ -652,6 +659,13 @@ impl DataTree {
     /// Deletes `path` if present; returns whether it was.
     fn delete_node(&mut self, path: &str, zxid: Zxid, changes: &mut Vec<Change>) -> bool {
         let Some(id) = self.real(path).filter(|id| *id != ROOT) else {
+            // Replaying the txns after a fuzzy snapshot, the node may be gone already while its
+            // parent still predates the delete: the parent's pzxid moves all the same (as
+            // ZooKeeper's `deleteNode` does).
+            if let Some(parent) = path::parent(path).and_then(|p| self.real(p)) {
+                let ps = &mut self.arena.get_mut(parent).stat;
+                ps.pzxid = ps.pzxid.max(zxid);
+            }
             return false;
         };
         let parent = self.arena.get(id).parent();

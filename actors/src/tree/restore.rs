@@ -87,6 +87,41 @@ impl DataTree {
     }
 }
 
+impl DataTree {
+    /// Ends the replay of the txns after a (fuzzy) snapshot, once every txn up to where the
+    /// snapshot's scan ended is applied: drops what was left without a parent
+    /// ([`DataTree::drop_orphans`]) and recounts the quotas. A restore counts only the nodes
+    /// it can reach from the root; a replay that turns a placeholder into a real node brings
+    /// in the nodes below it without counting them (their creates find them there), and the
+    /// orphans dropped were never counted: only a recount of the final tree is exact (the
+    /// leader's counts are kept up to date from the same tree). Returns the orphans' paths.
+    pub fn finish_replay(&mut self) -> Vec<String> {
+        let orphans = self.drop_orphans();
+        if std::mem::take(&mut self.restored) {
+            self.setup_quotas();
+        }
+        self.tail_pending = false;
+        orphans
+    }
+
+    /// This tree was installed from a leader's fuzzy snapshot: until the txns the leader sends
+    /// behind it are applied and [`DataTree::finish_replay`] ends the replay, it is a mix of
+    /// states no server had, and no client may read it (not even in read-only mode).
+    pub fn expect_tail(&mut self) {
+        self.tail_pending = true;
+    }
+
+    /// Is this tree a leader's snapshot still waiting for its tail ([`DataTree::expect_tail`])?
+    pub fn tail_pending(&self) -> bool {
+        self.tail_pending
+    }
+
+    /// Is this tree restored from a snapshot and not through [`DataTree::finish_replay`] yet?
+    pub fn replaying(&self) -> bool {
+        self.restored
+    }
+}
+
 /// Builds a [`DataTree`] from a snapshot's nodes and sessions, as they are read: nodes may come
 /// in any order (placeholders stand in for parents not seen yet; see the module doc).
 pub struct Restore {
@@ -259,6 +294,7 @@ impl Restore {
         }
         self.tree.last_zxid = last_zxid;
         self.tree.setup_quotas();
+        self.tree.restored = true;
         self.tree
     }
 }

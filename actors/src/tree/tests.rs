@@ -288,6 +288,11 @@ pub(crate) type NodeDigest = (
 );
 
 /// Everything a client can see of a tree: each node's path, stat, data, ACL and children.
+/// Every ACL list in use with its reference count.
+pub(crate) fn acl_refs(t: &DataTree) -> Vec<(Vec<Acl>, u32)> {
+    t.acls.refs()
+}
+
 pub(crate) fn digest(t: &DataTree) -> Vec<NodeDigest> {
     let mut v: Vec<_> = t
         .paths()
@@ -461,5 +466,41 @@ fn a_znode_of_100_bytes_takes_about_220_bytes_of_heap() {
     assert!(
         (200..=230).contains(&per_node),
         "{per_node} heap bytes per znode"
+    );
+}
+
+#[test]
+fn the_built_in_nodes_keep_their_acl_when_the_root_acl_changes() {
+    // /zookeeper and /zookeeper/quota share the root's list: each must hold a reference to it.
+    let mut t = DataTree::new();
+    t.apply(&txn(
+        1,
+        TxnOp::SetAcl {
+            path: "/".into(),
+            acl: vec![Acl::new(31, "digest", "u:x")],
+            aversion: 1,
+        },
+    ));
+    t.apply(&txn(
+        2,
+        TxnOp::Create {
+            path: "/other".into(),
+            data: None,
+            acl: vec![Acl::new(1, "world", "anyone")],
+            ephemeral_owner: 0,
+            parent_cversion: 1,
+        },
+    ));
+    for p in ["/zookeeper", "/zookeeper/quota"] {
+        assert_eq!(t.get(p).unwrap().acl().as_ref(), &Acl::open_unsafe(), "{p}");
+    }
+    assert_eq!(
+        acl_refs(&t),
+        acl_refs(&DataTree::restore(
+            t.paths().map(|(p, n)| (p, n.to_node())).collect(),
+            Vec::new(),
+            2
+        )),
+        "a node, a reference"
     );
 }

@@ -1,6 +1,8 @@
-//! Snapshots: `snapshot.<zxid, 16 hex>` files holding the whole tree and session table.
+//! Snapshots: `snapshot.<zxid, 16 hex>` files holding the whole tree and session table, and
+//! the same records a leader streams to a learner (SNAP, [`super::stream`]).
 //!
-//! Written in the background while writes go on ("fuzzy", as ZooKeeper's): the zxid `S` in the
+//! Written in the background while writes go on ("fuzzy", as ZooKeeper's; [`TreeScan`], the
+//! one scanner of both): the zxid `S` in the
 //! name is the last applied txn when the snapshot began. The tree is never copied: its node ids
 //! are scanned in small chunks, each under a short read lock, and each chunk is encoded and
 //! written before the next is taken, so applies are never blocked for long and the writer holds
@@ -199,19 +201,21 @@ impl AclIds {
     }
 }
 
-/// The nodes with ids in `from..bound`, at most [`CHUNK_NODES`] of them and [`CHUNK_IDS`] ids
-/// looked at; returns them and the id to go on from.
+/// The nodes with ids in `from..bound`, at most `chunk_nodes` of them and four times as many
+/// ids looked at; returns them and the id to go on from.
 fn next_chunk(
     tree: &DataTree,
     from: NodeId,
     bound: NodeId,
+    chunk_nodes: usize,
     acl_ids: &mut AclIds,
     new_acls: &mut Vec<(u32, Vec<Acl>)>,
 ) -> (Vec<SnapNode>, NodeId) {
-    let mut nodes = Vec::with_capacity(CHUNK_NODES);
-    let end = bound.min(from.saturating_add(CHUNK_IDS as NodeId));
+    let mut nodes = Vec::with_capacity(chunk_nodes);
+    let ids = chunk_nodes.saturating_mul(CHUNK_IDS / CHUNK_NODES).max(1);
+    let end = bound.min(from.saturating_add(ids as NodeId));
     let mut id = from;
-    while id < end && nodes.len() < CHUNK_NODES {
+    while id < end && nodes.len() < chunk_nodes {
         if let Some(n) = tree.node_by_id(id) {
             let acl = acl_ids.id(n.acl(), new_acls);
             nodes.push(to_snap(&n, acl));
@@ -228,57 +232,150 @@ fn session_list(tree: &DataTree) -> Vec<(SessionId, i32, Bytes)> {
         .collect()
 }
 
-/// Writes the records of a tree to `out`: sessions, then the nodes chunk by chunk, each chunk
-/// taken from the tree `with_tree` lends (a read-locked store, or a tree held still), then the
-/// end record. Returns (bytes, nodes) written.
-fn write_tree(
-    out: &mut impl Write,
-    sessions: Vec<(SessionId, i32, Bytes)>,
+/// A fuzzy snapshot being written: the one scanner of every snapshot (the node's own, in the
+/// background, and the one a leader streams to a learner). [`TreeScan::begin`] takes, at one
+/// instant, the zxid `S` (the tree's last applied txn), the session table and the id bound;
+/// then each [`TreeScan::take`] copies the next chunk of nodes out of the tree as it is then
+/// (the caller holds the read lock only for that), and [`TreeScan::write`] encodes it with no
+/// lock held. Nodes may show txns after `S` and a child may come before its parent; replaying
+/// every txn after `S` over the loaded snapshot gives the exact tree (see the module doc).
+pub struct TreeScan {
+    zxid: Zxid,
+    sessions: Option<Vec<(SessionId, i32, Bytes)>>,
+    session_count: u64,
     bound: NodeId,
-    mut with_tree: impl FnMut(&mut dyn FnMut(&DataTree)),
-) -> io::Result<(u64, u64)> {
-    let mut buf = Vec::with_capacity(1 << 16);
-    let session_count = sessions.len() as u64;
-    let mut bytes = write_record(out, &SnapRecord::Sessions(sessions), &mut buf)?;
-    let mut acl_ids = AclIds::default();
-    let mut node_count = 0u64;
-    let mut next: NodeId = 0;
-    while next < bound {
-        let mut new_acls = Vec::new();
-        let mut nodes = Vec::new();
-        with_tree(&mut |tree| {
-            (nodes, next) = next_chunk(tree, next, bound, &mut acl_ids, &mut new_acls);
-        });
-        if !new_acls.is_empty() {
-            bytes += write_record(out, &SnapRecord::Acls(new_acls), &mut buf)?;
-        }
-        if !nodes.is_empty() {
-            node_count += nodes.len() as u64;
-            bytes += write_record(out, &SnapRecord::Nodes(nodes), &mut buf)?;
+    next: NodeId,
+    chunk_nodes: usize,
+    acl_ids: AclIds,
+    node_count: u64,
+    bytes: u64,
+    buf: Vec<u8>,
+}
+
+/// The nodes (and the ACL lists first seen with them) of one chunk of a [`TreeScan`].
+pub struct ScanChunk {
+    acls: Vec<(u32, Vec<Acl>)>,
+    nodes: Vec<SnapNode>,
+}
+
+impl TreeScan {
+    /// Starts a scan of `tree` (read-locked by the caller for this call only), `chunk_nodes`
+    /// nodes per chunk ([`CHUNK_NODES`] but in tests and the simulator).
+    pub fn begin(tree: &DataTree, chunk_nodes: usize) -> TreeScan {
+        let sessions = session_list(tree);
+        TreeScan {
+            zxid: tree.last_zxid(),
+            session_count: sessions.len() as u64,
+            sessions: Some(sessions),
+            // Nodes created after `S` at ids from `bound` on are in the txns after `S`.
+            bound: tree.id_bound(),
+            next: 0,
+            chunk_nodes: chunk_nodes.max(1),
+            acl_ids: AclIds::default(),
+            node_count: 0,
+            bytes: 0,
+            buf: Vec::with_capacity(1 << 16),
         }
     }
-    bytes += write_record(
-        out,
-        &SnapRecord::End {
-            nodes: node_count,
-            sessions: session_count,
-        },
-        &mut buf,
-    )?;
-    Ok((bytes, node_count))
+
+    /// The zxid `S` the snapshot covers: the last txn applied when it began.
+    pub fn zxid(&self) -> Zxid {
+        self.zxid
+    }
+
+    /// Has every node id been looked at?
+    pub fn scanned(&self) -> bool {
+        self.next >= self.bound
+    }
+
+    /// Copies the next chunk out of `tree` as it is now (the caller holds its read lock for
+    /// this call only).
+    pub fn take(&mut self, tree: &DataTree) -> ScanChunk {
+        let mut acls = Vec::new();
+        let (nodes, next) = next_chunk(
+            tree,
+            self.next,
+            self.bound,
+            self.chunk_nodes,
+            &mut self.acl_ids,
+            &mut acls,
+        );
+        self.next = next;
+        ScanChunk { acls, nodes }
+    }
+
+    /// Writes the file header (with `S`), then the session table, if not written yet.
+    fn write_head(&mut self, out: &mut impl Write, header: bool) -> io::Result<()> {
+        if let Some(sessions) = self.sessions.take() {
+            if header {
+                out.write_all(&format::header(SNAP_MAGIC, self.zxid))?;
+                self.bytes += HEADER_LEN as u64;
+            }
+            self.bytes += write_record(out, &SnapRecord::Sessions(sessions), &mut self.buf)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes a chunk [`TreeScan::take`] copied out (no lock needed).
+    pub fn write(&mut self, chunk: ScanChunk, out: &mut impl Write) -> io::Result<()> {
+        self.write_head(out, true)?;
+        if !chunk.acls.is_empty() {
+            self.bytes += write_record(out, &SnapRecord::Acls(chunk.acls), &mut self.buf)?;
+        }
+        if !chunk.nodes.is_empty() {
+            self.node_count += chunk.nodes.len() as u64;
+            self.bytes += write_record(out, &SnapRecord::Nodes(chunk.nodes), &mut self.buf)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the end record once every id was scanned; returns (bytes, nodes) written.
+    pub fn finish(mut self, out: &mut impl Write) -> io::Result<(u64, u64)> {
+        debug_assert!(self.scanned());
+        self.write_head(out, true)?;
+        let end = SnapRecord::End {
+            nodes: self.node_count,
+            sessions: self.session_count,
+        };
+        self.bytes += write_record(out, &end, &mut self.buf)?;
+        Ok((self.bytes, self.node_count))
+    }
+
+    /// Writes the whole snapshot to `out`, each chunk taken from the tree `with_tree` lends
+    /// (a read-locked store, or a tree held still) and written with no lock held. `with_tree`
+    /// returns false to give up (the tree was replaced since the scan began): the result is
+    /// then an error of kind `Interrupted`. Returns (bytes, nodes) written, header included.
+    pub fn run(
+        mut self,
+        out: &mut impl Write,
+        mut with_tree: impl FnMut(&mut dyn FnMut(&DataTree)) -> bool,
+    ) -> io::Result<(u64, u64)> {
+        self.write_head(out, true)?;
+        while !self.scanned() {
+            let mut chunk = None;
+            if !with_tree(&mut |tree| chunk = Some(self.take(tree))) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "the tree was replaced while its snapshot was written",
+                ));
+            }
+            if let Some(chunk) = chunk {
+                self.write(chunk, out)?;
+            }
+        }
+        self.finish(out)
+    }
 }
 
 /// Writes a snapshot of `store` into `dir` (blocking; run it off the actor threads). An
 /// unfinished temp file is removed (a full disk must not keep it filled).
 pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
     std::fs::create_dir_all(dir)?;
-    let (zxid, sessions, bound) = {
-        let tree = store.tree();
-        (tree.last_zxid(), session_list(&tree), tree.id_bound())
-    };
+    let scan = TreeScan::begin(&store.tree(), CHUNK_NODES);
+    let zxid = scan.zxid();
     let final_path = dir.join(snapshot_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-    let written = write_tmp(store, &tmp, zxid, sessions, bound).and_then(|(bytes, nodes)| {
+    let written = write_tmp(store, &tmp, scan).and_then(|(bytes, nodes)| {
         std::fs::rename(&tmp, &final_path)?;
         sync_dir(dir)?;
         Ok((bytes, nodes))
@@ -302,21 +399,16 @@ fn remove_tmp(tmp: &Path) {
 }
 
 /// Writes the snapshot's temp file and syncs it; returns (bytes, nodes).
-fn write_tmp(
-    store: &Arc<Store>,
-    tmp: &Path,
-    zxid: Zxid,
-    sessions: Vec<(SessionId, i32, Bytes)>,
-    bound: NodeId,
-) -> io::Result<(u64, u64)> {
+fn write_tmp(store: &Arc<Store>, tmp: &Path, scan: TreeScan) -> io::Result<(u64, u64)> {
     let file = File::create(tmp)?;
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
-    out.write_all(&format::header(SNAP_MAGIC, zxid))?;
-    // Nodes created after `zxid` at ids from `bound` on are in the log after the snapshot.
-    let (bytes, nodes) = write_tree(&mut out, sessions, bound, |f| f(&store.tree()))?;
+    let (bytes, nodes) = scan.run(&mut out, |f| {
+        f(&store.tree());
+        true
+    })?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    Ok((HEADER_LEN as u64 + bytes, nodes))
+    Ok((bytes, nodes))
 }
 
 fn to_snap(n: &NodeRef<'_>, acl: u32) -> SnapNode {
@@ -446,28 +538,28 @@ pub fn encode_tree(tree: &DataTree) -> Bytes {
     Bytes::from(out)
 }
 
-/// Encodes a whole tree (held still by the caller) into `out`, record by record: the form a
-/// leader streams to a learner with SNAP. Returns the bytes written.
-pub fn encode_tree_into(tree: &DataTree, out: &mut impl Write) -> io::Result<u64> {
-    out.write_all(&format::header(SNAP_MAGIC, tree.last_zxid()))?;
-    let (bytes, _) = write_tree(out, session_list(tree), tree.id_bound(), |f| f(tree))?;
-    Ok(HEADER_LEN as u64 + bytes)
+/// Encodes a whole tree (held still by the caller) into `out`, record by record. Returns the
+/// bytes written.
+fn encode_tree_into(tree: &DataTree, out: &mut impl Write) -> io::Result<u64> {
+    let (bytes, _) = TreeScan::begin(tree, CHUNK_NODES).run(out, |f| {
+        f(tree);
+        true
+    })?;
+    Ok(bytes)
 }
 
-/// Loads a snapshot received from a leader, streaming its file: a leader's snapshot is
-/// consistent, so anything without a parent in it is dropped.
-pub fn load_from_leader(path: &Path) -> Result<DataTree, SnapshotError> {
-    let mut tree = load(path)?;
-    tree.drop_orphans();
-    Ok(tree)
-}
-
-/// Decodes snapshot bytes (from [`encode_tree`] or a file) into a tree. A leader's snapshot is
-/// consistent: anything without a parent in it is dropped.
+/// Decodes the bytes of a snapshot of a tree held still ([`encode_tree`]) into a tree:
+/// anything without a parent in it is dropped.
 pub fn decode_tree(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
-    let mut tree = decode(bytes, "<snapshot from the leader>", bytes.len())?;
-    tree.drop_orphans();
+    let mut tree = decode_fuzzy(bytes)?;
+    tree.finish_replay();
     Ok(tree)
+}
+
+/// Decodes the bytes of a fuzzy snapshot into a tree, orphans kept for the replay of the txns
+/// after it to resolve ([`DataTree::finish_replay`] ends it).
+pub fn decode_fuzzy(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
+    decode(bytes, "<snapshot bytes>", bytes.len())
 }
 
 /// Loads a snapshot into a tree (orphans kept for the replay to resolve), streaming the file.
@@ -626,14 +718,14 @@ mod tests {
                 log.apply(&mut tree, create(&format!("/p{p}/c{c}")));
             }
         }
-        let start = tree.last_zxid();
-        let mut out = format::header(SNAP_MAGIC, start).to_vec();
-        let bound = tree.id_bound();
+        let scan = TreeScan::begin(&tree, CHUNK_NODES);
+        let start = scan.zxid();
+        let mut out = Vec::new();
         let mut chunk = 0;
         // Between chunks: delete a whole subtree (its ids freed, then reused by creates of a
         // new subtree, so children can come before their parents), change data on both sides
         // of the scan position.
-        write_tree(&mut out, session_list(&tree), bound, |f| {
+        scan.run(&mut out, |f| {
             f(&tree);
             chunk += 1;
             match chunk {
@@ -671,6 +763,7 @@ mod tests {
                 }
                 _ => {}
             }
+            true
         })
         .unwrap();
         // Freed ids were reused in LIFO order: some child was written before its parent.
