@@ -58,12 +58,9 @@ pub struct SessionResumed(pub SessionId);
 #[rtype(result = "()")]
 pub struct RoleChanged(pub RoleView);
 
-/// Quorum → node supervisor: the server starts (true) or stops (false) serving clients (the
-/// supervisor flips the node's serving flag; on stopping it closes the client connections,
-/// whose clients reconnect elsewhere).
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct ServingChanged(pub bool);
+/// Quorum → store → node supervisor: the server starts or stops serving clients (defined with
+/// the store actor, which passes it on).
+pub use crate::store::actor::ServingChanged;
 
 /// Where connections send requests: the quorum actor's recipients.
 #[derive(Clone)]

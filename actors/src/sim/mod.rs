@@ -459,18 +459,7 @@ impl Sim {
                 Output::SendSnapChunk { .. } => unreachable!("turned into a Send"),
                 Output::Role(r) => self.roles.push((self.now, id, r)),
                 Output::Serving(on) => {
-                    let s = self.servers.get_mut(&id).expect("server");
-                    s.serving = on;
-                    if on {
-                        // As the store does: a tree restored from a (fuzzy) snapshot ends its
-                        // replay before it serves. Every txn up to where the snapshot's scan
-                        // ended is applied by now: nothing can be left without a parent.
-                        let orphans = s.tree.finish_replay();
-                        assert!(
-                            orphans.is_empty(),
-                            "s{id}: nodes without a parent after the snapshot's replay: {orphans:?}"
-                        );
-                    }
+                    self.set_serving(id, on);
                     if !on {
                         *self.workload.stops.entry(id).or_default() += 1;
                     }

@@ -163,3 +163,20 @@ impl Sim {
         self.snapshot_histories[&zxid].clone()
     }
 }
+
+impl Sim {
+    /// Server `id` starts or stops serving. As the store does, a tree restored from a (fuzzy)
+    /// snapshot ends its replay before it serves: every txn up to where the snapshot's scan
+    /// ended is applied by now, so nothing can be left without a parent.
+    pub(super) fn set_serving(&mut self, id: Sid, on: bool) {
+        let s = self.servers.get_mut(&id).expect("server");
+        s.serving = on;
+        if on {
+            let orphans = s.tree.finish_replay();
+            assert!(
+                orphans.is_empty(),
+                "s{id}: nodes without a parent after the snapshot's replay: {orphans:?}"
+            );
+        }
+    }
+}

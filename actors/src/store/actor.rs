@@ -56,6 +56,13 @@ pub struct Apply(pub Vec<CommitItem>);
 #[rtype(result = "()")]
 pub struct ReplaceTree(pub Box<crate::tree::DataTree>);
 
+/// Store → node supervisor (after [`Serving`]): the server starts (true) or stops (false)
+/// serving clients (the supervisor flips the node's serving flag; on stopping it closes the
+/// client connections, whose clients reconnect elsewhere).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct ServingChanged(pub bool);
+
 /// Quorum actor → store → node supervisor: the server starts (true) or stops (false) serving.
 /// It passes through the store so that it comes after every commit released before it: a tree
 /// restored from a leader's (fuzzy) snapshot ends its replay here
@@ -67,7 +74,7 @@ pub struct Serving {
     /// Serving or not.
     pub on: bool,
     /// Who is told next (the node supervisor).
-    pub then: Recipient<crate::peer::messages::ServingChanged>,
+    pub then: Recipient<ServingChanged>,
 }
 
 /// The store actor.
@@ -269,11 +276,7 @@ impl Handler<Serving> for StoreActor {
                 tracing::warn!(count = orphans.len(), first = %orphans[0], "nodes without a parent after the snapshot's replay were removed");
             }
         }
-        crate::link::send_to(
-            &msg.then,
-            "store -> supervisor",
-            crate::peer::messages::ServingChanged(msg.on),
-        );
+        crate::link::send_to(&msg.then, "store -> supervisor", ServingChanged(msg.on));
     }
 }
 

@@ -21,6 +21,7 @@ pub mod fs;
 pub mod memory;
 pub mod purge;
 pub mod recovery;
+pub mod scan;
 pub mod segment;
 pub mod snapshot;
 pub mod stream;
