@@ -45,10 +45,11 @@ context() {
 
 # bench KIND MODE N BASE DIR WORKLOAD CLIENTS: one measured run, tagged, onto stdout.
 bench() {
-  local kind=$1 mode=$2 n=$3 base=$4 dir=$5 w=$6 c=$7 line extra=()
-  [ "$w" = watch-fanout ] && extra=(--watchers "$c" --clients 1)
+  local kind=$1 mode=$2 n=$3 base=$4 dir=$5 w=$6 c=$7 line who=()
+  # the fan-out: C watching sessions and one writer
+  who=(--clients "$c"); [ "$w" = watch-fanout ] && who=(--watchers "$c" --clients 1)
   line=$("$BENCH" --hosts "$(hosts "$base" "$n")" --pids "$(server_pids "$dir" "$n")" --workload "$w" \
-      --clients "$c" "${extra[@]}" --duration "$SECS" --warmup 2 --json --label "$kind-$mode" 2>>"$dir/bench.err") ||
+      "${who[@]}" --duration "$SECS" --warmup 2 --json --label "$kind-$mode" 2>>"$dir/bench.err") ||
     line="{\"workload\":\"$w\",\"clients\":$c,\"error\":true}"
   # the tags go first; zk-bench's own "clients" is the watch-fanout writer count, so the matrix's
   # client count is "matrix_clients"
