@@ -789,7 +789,10 @@ pub(crate) fn short_msg(m: &PeerMsg) -> String {
     match m {
         PeerMsg::Proposal(t) => format!("Proposal({:#x})", t.zxid),
         PeerMsg::Inform(t) => format!("Inform({:#x})", t.zxid),
-        PeerMsg::SnapBegin(m) => format!("SnapBegin({:#x}, {} chunks)", m.zxid, m.chunks),
+        PeerMsg::SnapBegin(m) => format!(
+            "SnapBegin({:#x}..{:#x}, {} chunks)",
+            m.zxid, m.end, m.chunks
+        ),
         PeerMsg::SnapChunk { seq, .. } => format!("SnapChunk({seq})"),
         other => format!("{other:?}"),
     }

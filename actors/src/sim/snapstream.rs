@@ -96,8 +96,10 @@ impl Sim {
         let mut data = e.data;
         e.scan.finish(&mut data).expect("in memory");
         let data = Bytes::from(data);
+        let end = s.applied.last().map_or(0, |t| t.zxid);
         let meta = stream::meta(
             zxid,
+            end,
             data.len() as u64,
             crc32c::crc32c(&data),
             SIM_CHUNK_BYTES,
