@@ -166,6 +166,14 @@ impl Sim {
     }
 }
 
+/// A `SnapBegin` in the trace: where the encode began and ended, and its chunks.
+pub(super) fn describe(m: &SnapshotMeta) -> String {
+    format!(
+        "SnapBegin({:#x}..{:#x}, {} chunks)",
+        m.zxid, m.end, m.chunks
+    )
+}
+
 impl Sim {
     /// Server `id` starts or stops serving. As the store does, a tree restored from a (fuzzy)
     /// snapshot ends its replay before it serves: every txn up to where the snapshot's scan
