@@ -11,7 +11,9 @@
 //! Learner: each chunk (its crc32c checked by the core) is appended to the incoming file
 //! (`snapstream.in`); when the last one is written, the whole file's length and crc32c are
 //! checked again, it is fsynced, loaded record by record and moved into place as the node's
-//! snapshot ([`super::LogBackend::install_snapshot_file`]).
+//! snapshot ([`super::LogBackend::install_snapshot_file`]), with `E` (where the leader's
+//! encode ended, [`SnapshotMeta::end`]) recorded beside it first ([`save_tail_end`]): recovery
+//! treats the tree as no valid state while the log stops short of `E` ([`tail_end`]).
 //!
 //! Invariants: memory on either side is a few chunks, whatever the tree's size; a partial or
 //! corrupt incoming file is never installed (a mismatch fails the install and removes it); a
