@@ -446,6 +446,16 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
         for d in &rec.dropped {
             tracing::warn!("recovery dropped {d}");
         }
+        if let (Some(end), None) = (rec.short_of, &config.ensemble) {
+            // Only a sync with a leader makes that tree a valid state (decision 17).
+            return Err(StartError::Config(format!(
+                "{} holds a snapshot from a leader that is a valid state only once the log \
+                 reaches {end:#x}, and the log stops at {:#x} (the server died while catching \
+                 up): a standalone server cannot finish that sync; start it in its ensemble",
+                config.node.data_dir.display(),
+                rec.tree.last_zxid()
+            )));
+        }
         let log = FileLog::open_on(
             crate::txnlog::fs::FaultyFs::from_env(),
             &layout,
