@@ -350,6 +350,11 @@ async fn sessions_and_ephemerals_survive_a_restart_then_expire() {
     let session = client.session().clone();
     let timeout = client.session_timeout();
     drop(client);
+    // The dropped client's task closes its connection (detached: the session stays) once it
+    // sees the drop. Killed before that, it would reconnect to the restarted node with the
+    // same session and, as ZooKeeper does, the node would close the older of the two
+    // connections: `resumed`'s below (this test's ConnectionLoss under load before the wait).
+    wait_no_client_connections(node.port).await;
     node.kill9();
     node.restart();
     // The same session resumes on the restarted node, with its ephemeral.
@@ -385,6 +390,23 @@ async fn sessions_and_ephemerals_survive_a_restart_then_expire() {
         "gone after {:?}",
         started.elapsed()
     );
+}
+
+/// Waits (bounded) until the node on `port` has no client connection but the `mntr` one asking
+/// (async: the client's task that closes its connection runs on this test's runtime).
+async fn wait_no_client_connections(port: u16) {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mntr = common::four_letter(port, "mntr");
+        if mntr.contains("zk_num_alive_connections\t1\n") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "a client connection stayed open: {mntr}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

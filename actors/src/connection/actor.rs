@@ -221,6 +221,7 @@ impl Connection {
         if let Some(s) = &live {
             if let Some(old) = s.connection() {
                 if old.id() != self.outbox.id() {
+                    tracing::debug!(remote = %self.remote, session = %format!("{:#x}", s.id), "the session reconnected here: closing its previous connection");
                     old.close();
                 }
             }
@@ -306,6 +307,7 @@ impl Connection {
             }
             if let Some(old) = s.connection() {
                 if old.id() != self.outbox.id() {
+                    tracing::debug!(remote = %self.remote, session = %format!("{:#x}", s.id), "the session reconnected here: closing its previous connection");
                     old.close();
                 }
             }
@@ -689,6 +691,7 @@ impl StreamHandler<Result<Inbound, FrameError>> for Connection {
             return; // the answer is on its way; sending it closes the connection
         }
         // The client closed its side: flush what is queued, then stop.
+        tracing::debug!(remote = %self.remote, "the client closed the connection");
         self.outbox.close();
         if matches!(self.state, State::Closing) || self.outbox.queued() == 0 {
             ctx.stop();
