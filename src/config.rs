@@ -158,6 +158,13 @@ pub fn validate(c: &NodeConfig, file: &str) -> Result<(), ConfigError> {
             "must be at least 65536".into(),
         );
     }
+    if c.node.client_threads.is_some_and(|n| n > 256) {
+        return bad(
+            "node.client_threads",
+            "must be at most 256 (connections are spread over these threads and the event loop)"
+                .into(),
+        );
+    }
     if c.node.data_log_dir.as_deref() == Some(c.node.data_dir.as_path()) {
         return bad(
             "node.data_log_dir",
@@ -228,5 +235,20 @@ mod tests {
             e.contains("z.toml") && e.contains("node.tick_time_ms"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn client_threads_default_to_one_per_4_cores_and_are_bounded() {
+        let c = embedded_default().unwrap();
+        assert_eq!(c.node.client_threads, None);
+        assert_eq!(c.node.client_threads_for(2), 0, "2 cores: one event loop");
+        assert_eq!(c.node.client_threads_for(3), 0);
+        assert_eq!(c.node.client_threads_for(8), 2);
+        let set = parse("[node]\nclient_threads = 3\n", "t.toml").unwrap();
+        assert_eq!(set.node.client_threads_for(2), 3, "the setting wins");
+        let e = parse("[node]\nclient_threads = 257\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("node.client_threads"), "{e}");
     }
 }

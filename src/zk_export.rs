@@ -31,6 +31,15 @@ pub fn run(o: &ExportOptions) -> Result<(), String> {
         return Err(format!("{}: no zkr data to export", o.data_dir.display()));
     }
     let rec = recovery::recover(&Layout::new(&o.data_dir)).map_err(|e| err(&o.data_dir, e))?;
+    if let Some(end) = rec.short_of {
+        return Err(format!(
+            "{}: the server died while catching up from its leader's snapshot, which is a valid \
+             state only once the log reaches {end:#x} (it stops at {:#x}); start it in its \
+             ensemble to finish the sync, then export",
+            o.data_dir.display(),
+            rec.tree.last_zxid()
+        ));
+    }
     let tree = rec.tree;
     let zxid = tree.last_zxid();
     let e = epochs::load(&o.data_dir).map_err(|e| err(&o.data_dir, e))?;

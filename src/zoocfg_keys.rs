@@ -381,8 +381,8 @@ pub const KEYS: &[Key] = &[
     k("quorumListenOnAllIPs", Honoured, "ensemble.listen_on_all_ips"),
     k("multiAddress.reachabilityCheckEnabled", NoEffect, "one address per server"),
     // Performance tuning
-    k("nio.numSelectorThreads", NoEffect, "zkr runs one connection arbiter per core"),
-    k("nio.numWorkerThreads", NoEffect, "zkr runs one connection arbiter per core"),
+    k("nio.numSelectorThreads", NoEffect, "connections run on the event loop and node.client_threads threads"),
+    k("nio.numWorkerThreads", NoEffect, "connections run on the event loop and node.client_threads threads"),
     k("commitProcessor.numWorkerThreads", NoEffect, "zkr has no commit processor"),
     k("commitProcessor.maxReadBatchSize", NoEffect, "zkr has no commit processor"),
     k("commitProcessor.maxCommitBatchSize", NoEffect, "zkr has no commit processor"),

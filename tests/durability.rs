@@ -515,3 +515,43 @@ async fn purge_keeps_the_newest_snapshots_and_the_logs_they_need() {
         "nothing lost by purging"
     );
 }
+
+/// Decision 17: a data directory whose newest snapshot came from a leader's fuzzy encode that
+/// ended at `E`, with a log that stops before `E` (the server died while the tail behind the
+/// snapshot came in), holds a tree no server had: only a sync with a leader makes it valid, so
+/// a standalone server refuses it, and `zk-export` too.
+#[tokio::test]
+async fn a_standalone_server_refuses_a_fuzzy_snapshot_whose_tail_was_cut_short() {
+    let mut node = ZkrNode::start(SMALL_LOG);
+    write_nodes(&node, "/t", 100).await;
+    node.stop();
+    let newest = snapshots(&node).pop().expect("a snapshot");
+    let (zxid, _) = zkr_actors::txnlog::snapshot::list(newest.parent().unwrap())
+        .unwrap()
+        .pop()
+        .unwrap();
+    // As a learner's install records it: the encode ended far past the log's end.
+    let snap_dir = node.dir.0.join("data/snap");
+    zkr_actors::txnlog::stream::save_tail_end(&snap_dir, zxid, zxid + 1_000_000).unwrap();
+    let out = node.start_expecting_failure();
+    assert!(
+        out.contains("a standalone server cannot finish that sync"),
+        "{out}"
+    );
+    let export = std::process::Command::new(env!("CARGO_BIN_EXE_zkr"))
+        .args(["export", "--data-dir"])
+        .arg(node.dir.0.join("data"))
+        .arg("--to-zookeeper")
+        .arg(node.dir.0.join("zk"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&export.stderr);
+    assert!(
+        !export.status.success() && said.contains("finish the sync, then export"),
+        "{said}"
+    );
+    // Without the record (an exact snapshot), the same directory starts and has everything.
+    std::fs::remove_file(zkr_actors::txnlog::stream::tail_end_path(&snap_dir, zxid)).unwrap();
+    node.restart();
+    assert_eq!(count_children(&node, "/t").await, 100);
+}

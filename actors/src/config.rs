@@ -227,6 +227,11 @@ pub struct NodeSection {
     pub four_letter_words: Vec<String>,
     /// Handshake deadline for a new connection, ms (`zookeeper.nio.sessionlessCnxnTimeout`).
     pub sessionless_connection_timeout_ms: u32,
+    /// Threads (actix arbiters) that run client connections besides the node's event loop,
+    /// which runs the write pipeline (quorum, log, store). 0: connections run on the event loop
+    /// too. Default: one per 4 cores (0 below 4 cores, where a hop between threads costs more
+    /// than the parallelism gives; docs/architecture.md, decision 18).
+    pub client_threads: Option<usize>,
 }
 
 impl Default for NodeSection {
@@ -250,11 +255,18 @@ impl Default for NodeSection {
             max_queued_reply_bytes: 16 << 20,
             four_letter_words: vec!["srvr".into()],
             sessionless_connection_timeout_ms: 10_000,
+            client_threads: None,
         }
     }
 }
 
 impl NodeSection {
+    /// The connection threads to start besides the event loop: `client_threads`, or one per 4
+    /// of `cores`.
+    pub fn client_threads_for(&self, cores: usize) -> usize {
+        self.client_threads.unwrap_or(cores / 4)
+    }
+
     /// The client socket address.
     pub fn client_socket(&self) -> SocketAddr {
         SocketAddr::new(self.client_address, self.client_port)

@@ -165,6 +165,7 @@ pub fn peer_msg(rng: &mut SmallRng) -> PeerMsg {
             if rng.random() {
                 PeerMsg::SnapBegin(SnapshotMeta {
                     zxid: rng.random(),
+                    end: rng.random(),
                     bytes: rng.random(),
                     chunks: rng.random(),
                     crc: rng.random(),

@@ -157,16 +157,49 @@ pub fn op_name(op: i32) -> &'static str {
     }
 }
 
+/// The opcodes [`op_name`] knows lie in `OP_LOW..OP_LOW + OP_SPAN`.
+const OP_LOW: i32 = -11;
+const OP_SPAN: usize = 119;
+
+/// The per-request histograms' handles, looked up once in the installed recorder: a
+/// `histogram!` call hashes its key into the registry, once or twice per request otherwise.
+struct RequestHistograms {
+    update: ::metrics::Histogram,
+    read: ::metrics::Histogram,
+    /// `REQUEST_LATENCY` by opcode, from `OP_LOW`; the last is "unknown". Each is registered
+    /// at its first request, as the `histogram!` call would (an op never used is not exported).
+    by_op: Vec<OnceLock<::metrics::Histogram>>,
+}
+
+static REQUEST_HISTOGRAMS: OnceLock<RequestHistograms> = OnceLock::new();
+
+/// Looks the per-request histograms up in the recorder just installed (before any request).
+pub fn cache_request_histograms() {
+    let _ = REQUEST_HISTOGRAMS.set(RequestHistograms {
+        update: ::metrics::histogram!("updatelatency"),
+        read: ::metrics::histogram!("readlatency"),
+        by_op: (0..=OP_SPAN).map(|_| OnceLock::new()).collect(),
+    });
+}
+
 /// A request of type `op` was answered `took` after it arrived: ZooKeeper's `readlatency` or
 /// `updatelatency` (ms; writes, syncs and closeSession are updates) and zkr's per-op histogram.
 pub fn request_answered(op: i32, took: Duration, update: bool) {
     let ms = took.as_secs_f64() * 1000.0;
-    if update {
-        ::metrics::histogram!("updatelatency").record(ms);
-    } else {
-        ::metrics::histogram!("readlatency").record(ms);
-    }
-    ::metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op)).record(took.as_secs_f64());
+    let Some(h) = REQUEST_HISTOGRAMS.get() else {
+        if update {
+            ::metrics::histogram!("updatelatency").record(ms);
+        } else {
+            ::metrics::histogram!("readlatency").record(ms);
+        }
+        ::metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op)).record(took.as_secs_f64());
+        return;
+    };
+    if update { &h.update } else { &h.read }.record(ms);
+    let i = usize::try_from(op.saturating_sub(OP_LOW)).map_or(OP_SPAN, |i| i.min(OP_SPAN));
+    h.by_op[i]
+        .get_or_init(|| ::metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op)))
+        .record(took.as_secs_f64());
 }
 
 #[cfg(test)]
@@ -182,6 +215,12 @@ mod tests {
         assert_eq!(op_name(opcode::CLOSE_SESSION), "closeSession");
         assert_eq!(op_name(12345), "unknown");
         let all: BTreeSet<&str> = (-11..=107).map(op_name).collect();
+        assert_eq!(OP_LOW, -11);
+        assert_eq!(
+            OP_LOW + OP_SPAN as i32,
+            108,
+            "the cached table covers -11..=107"
+        );
         assert!(all.len() > 25, "distinct names: {all:?}");
     }
 }

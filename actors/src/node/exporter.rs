@@ -63,6 +63,7 @@ pub fn install(addr: Option<SocketAddr>) -> Result<(), String> {
     let rendered = handle.clone();
     crate::metrics::set_registry(move || rendered.render());
     crate::metrics::describe();
+    crate::metrics::cache_request_histograms();
     // Before the exporter answers its first scrape (its socket is bound, not served yet).
     crate::metrics::register_from_start();
     match exporter {

@@ -300,23 +300,19 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         serving: supervisor.recipient(),
         status: status.clone(),
     };
-    let quorum_arbiter = Arbiter::new();
-    let quorum = {
-        let store = store.clone();
-        let sessions = sessions.clone();
-        QuorumPeer::start_in_arbiter(&quorum_arbiter.handle(), move |_| {
-            QuorumPeer::new(
-                settings,
-                persisted,
-                store,
-                store_actor,
-                sessions,
-                backend,
-                links,
-                reports,
-            )
-        })
-    };
+    // The write pipeline (quorum, log, store) and the supervisor share the node's event loop:
+    // a request crosses no thread between its proposal and its reply (decision 18).
+    let quorum = QuorumPeer::new(
+        settings,
+        persisted,
+        store.clone(),
+        store_actor,
+        sessions.clone(),
+        backend,
+        links,
+        reports,
+    )
+    .start();
     let tracker_arbiter = Arbiter::new();
     {
         let sessions = sessions.clone();
@@ -341,18 +337,20 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     ));
     supervisor_ctx.run(NodeSupervisor::new(context.clone(), tick_every));
     exporter::start(&context);
-    let workers = std::thread::available_parallelism()
+    let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let arbiters: Vec<ArbiterHandle> = (0..workers).map(|_| Arbiter::new().handle()).collect();
+    let arbiters: Vec<ArbiterHandle> = match config.node.client_threads_for(cores) {
+        0 => vec![Arbiter::current()],
+        n => (0..n).map(|_| Arbiter::new().handle()).collect(),
+    };
     crate::connection::listener::start_secure(&context, &arbiters).await?;
     actix_rt::spawn(crate::connection::listener::serve(
         context.clone(),
         listener,
         arbiters,
     ));
-    // Keep the quorum's and tracker's arbiters alive for the life of the system.
-    std::mem::forget(quorum_arbiter);
+    // Keep the tracker's arbiter alive for the life of the system.
     std::mem::forget(tracker_arbiter);
     tracing::info!(
         %client_addr,
@@ -447,6 +445,16 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
         );
         for d in &rec.dropped {
             tracing::warn!("recovery dropped {d}");
+        }
+        if let (Some(end), None) = (rec.short_of, &config.ensemble) {
+            // Only a sync with a leader makes that tree a valid state (decision 17).
+            return Err(StartError::Config(format!(
+                "{} holds a snapshot from a leader that is a valid state only once the log \
+                 reaches {end:#x}, and the log stops at {:#x} (the server died while catching \
+                 up): a standalone server cannot finish that sync; start it in its ensemble",
+                config.node.data_dir.display(),
+                rec.tree.last_zxid()
+            )));
         }
         let log = FileLog::open_on(
             crate::txnlog::fs::FaultyFs::from_env(),

@@ -109,13 +109,11 @@ impl Actor for NodeSupervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.tick_every, |act, _| {
-            // A tree installed from a leader's fuzzy snapshot whose tail was not applied (the
-            // leader was lost mid-sync) is no state any server had: no read-only serving
-            // from it; it waits for the next sync.
-            if act.node.store.tree().tail_pending() {
-                return;
-            }
-            let fx = act.roles.tick(crate::clock::now_ms());
+            // Read from the tree itself, not from a message: whatever order the role and
+            // serving reports arrive in, read-only mode never serves a tree waiting for the
+            // tail behind a leader's fuzzy snapshot (`Roles::tick`).
+            let waiting = act.node.store.tree().tail_pending();
+            let fx = act.roles.tick(crate::clock::now_ms(), waiting);
             act.perform(fx);
         });
     }

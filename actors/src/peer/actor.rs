@@ -80,7 +80,7 @@ pub struct QuorumPeer {
     links: PeerLinks,
     reports: QuorumReports,
     /// The connections waiting for an answer, by the token the pipeline knows them by.
-    outboxes: HashMap<Token, Arc<Outbox>>,
+    outboxes: HashMap<Token, Arc<Outbox>, foldhash::fast::RandomState>,
     next_token: Token,
     link_generations: HashMap<Sid, u64>,
     /// The version of the last committed configuration (its links may be resolving).
@@ -124,7 +124,7 @@ impl QuorumPeer {
             backend: Some(backend),
             links,
             reports,
-            outboxes: HashMap::new(),
+            outboxes: HashMap::default(),
             next_token: 0,
             link_generations: HashMap::new(),
             routes_version: 0,

@@ -481,6 +481,7 @@ pub struct PeerLinks {
     quorum: Option<Addr<QuorumPeer>>,
     security: Arc<PeerSecurity>,
     queue_bytes: usize,
+    encoder: super::encode::Encoder,
 }
 
 impl PeerLinks {
@@ -505,6 +506,7 @@ impl PeerLinks {
             quorum: None,
             security: Arc::new(security),
             queue_bytes: queue_bytes.max(1),
+            encoder: Default::default(),
         }
     }
 
@@ -602,11 +604,11 @@ impl PeerLinks {
 
     /// Sends `msg` to `to`: queued on its link without blocking; dropped if the link is down
     /// (Zab resynchronises); a queue over its bound drops the link (see the module doc).
-    pub fn send(&self, to: Sid, msg: PeerMsg) {
+    pub fn send(&mut self, to: Sid, msg: PeerMsg) {
         let Some(link) = self.links.get(&to) else {
             return;
         };
-        let b = match rmp_serde::to_vec(&msg) {
+        let b = match self.encoder.encode(&msg) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(peer = to, error = %e, "cannot encode a peer message");
@@ -627,7 +629,7 @@ impl PeerLinks {
             PeerMsg::NewLeader { .. } => link.out.in_sync.swap(false, Ordering::AcqRel),
             _ => link.out.in_sync.load(Ordering::Acquire),
         };
-        match link.out.push(Bytes::from(b), sync) {
+        match link.out.push(b, sync) {
             Pushed::Queued => {}
             Pushed::Down => {
                 // A nudge is idempotent: a full mailbox already holds one.

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod auth;
 pub mod codec;
+pub mod encode;
 pub mod handshake;
 pub mod link;
 pub mod messages;

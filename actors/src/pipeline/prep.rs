@@ -71,7 +71,9 @@ pub struct WriteRequest {
 #[derive(Debug, Default)]
 pub struct Prep {
     config: PrepConfig,
-    records: HashMap<String, Record>,
+    /// Keyed by path; hashed with foldhash (seeded at random per map): this map is on every
+    /// write's path, and SipHash showed in its profile.
+    records: HashMap<String, Record, foldhash::fast::RandomState>,
     order: VecDeque<(Zxid, String)>,
     new_sessions: HashSet<SessionId>,
     closing: HashSet<SessionId>,

@@ -18,8 +18,9 @@ pub type Sid = u64;
 /// zkr's peer protocol version: a peer with another version is refused cleanly.
 /// Version 2: `Ping` carries the sessions the leader saw active; `Hello` where the connecting
 /// server listens. Version 3: the authentication handshake (`peer::auth::AuthFrame`) follows the
-/// hello. Version 4: SNAP is streamed (`SnapBegin`, `SnapChunk`, `SnapAck`).
-pub const PEER_PROTOCOL_VERSION: u32 = 4;
+/// hello. Version 4: SNAP is streamed (`SnapBegin`, `SnapChunk`, `SnapAck`). Version 5:
+/// `SnapBegin` says where the fuzzy encode ended ([`SnapshotMeta::end`]).
+pub const PEER_PROTOCOL_VERSION: u32 = 5;
 
 /// Chunks of a streamed snapshot in flight to one learner (sent, not yet acknowledged): the
 /// leader sends the next chunk only as the learner acknowledges one it has written.
@@ -86,8 +87,13 @@ pub struct Notification {
 /// streamed in `chunks` pieces of at most a fixed size: the core sees only this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMeta {
-    /// The last txn the tree includes.
+    /// The last txn the tree includes: `S`, the last txn applied when the encode began.
     pub zxid: Zxid,
+    /// `E`, the last txn applied when the (fuzzy) encode ended: the tree may show txns after
+    /// `zxid` up to this one, and is a state some server had only once every txn up to it is
+    /// applied over it (docs/architecture.md, decision 17). The learner keeps it with the
+    /// installed snapshot.
+    pub end: Zxid,
     /// Its length in bytes.
     pub bytes: u64,
     /// How many chunks it is sent in (at least one).

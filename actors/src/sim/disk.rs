@@ -26,6 +26,9 @@ pub(crate) struct Disk {
     pub epochs: (u64, u64),
     /// A snapshot: its zxid, bytes, and (for the checks) the history it holds.
     pub snapshot: Option<(Zxid, Bytes, Vec<Arc<Txn>>)>,
+    /// Where the leader's fuzzy encode of that snapshot ended (`E`, kept beside it as the
+    /// node's log keeps it): the tree is a valid state once the log reaches it.
+    pub snapshot_end: Zxid,
     /// Appended, not synced (lost by a crash or a failed sync).
     unsynced: Vec<Arc<Txn>>,
     /// The next this-many syncs fail.
@@ -65,6 +68,7 @@ impl LogBackend for Disk {
     fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError> {
         self.unsynced.clear();
         self.snapshot = Some((zxid, Bytes::copy_from_slice(bytes), Vec::new()));
+        self.snapshot_end = zxid;
         self.log.clear();
         Ok(())
     }
@@ -113,7 +117,9 @@ pub(crate) struct Completion {
     pub epochs: (u64, u64),
 }
 
-/// The tree and history a disk holds: its snapshot, then its log after it.
+/// The tree and history a disk holds: its snapshot, then its log after it. As recovery does,
+/// a fuzzy snapshot whose log stops short of where its encode ended keeps its orphans and
+/// waits for the rest of its tail (`DataTree::tail_pending`).
 pub(crate) fn rebuild(disk: &Disk) -> (DataTree, Vec<Arc<Txn>>, Zxid) {
     let (mut tree, mut history, base) = match &disk.snapshot {
         Some((z, bytes, h)) => (
@@ -128,7 +134,11 @@ pub(crate) fn rebuild(disk: &Disk) -> (DataTree, Vec<Arc<Txn>>, Zxid) {
         history.push(t.clone());
     }
     // As recovery does: the quotas are recounted when the node serves (`finish_replay`).
-    tree.drop_orphans();
+    if disk.snapshot.is_some() && tree.last_zxid() < disk.snapshot_end {
+        tree.expect_tail();
+    } else {
+        tree.drop_orphans();
+    }
     (tree, history, base)
 }
 
@@ -199,6 +209,7 @@ impl Sim {
                 let history = self.snapshot_history(m.zxid);
                 let s = self.servers.get_mut(&id).expect("server");
                 s.disk.install_snapshot(m.zxid, &data).expect("install");
+                s.disk.snapshot_end = m.end;
                 if let Some(snap) = &mut s.disk.snapshot {
                     snap.2 = history.clone();
                 }

@@ -190,9 +190,9 @@ pub(crate) struct Sim {
     /// The snapshots being encoded, chunk by chunk while commits apply: (leader, learner) →
     /// the scan.
     snap_encodes: HashMap<(Sid, Sid), snapstream::Encoding>,
-    /// Snapshots encoded for learners, and those of them during whose encode the leader
-    /// applied commits (fuzzy ones).
-    pub snaps_encoded: (u64, u64),
+    /// Snapshots encoded for learners, those during whose encode the leader applied commits
+    /// (fuzzy ones), and restarts from one whose log stopped short of where its encode ended.
+    pub snaps_encoded: (u64, u64, u64),
     /// The client workload of the random runs ([`workload`]): clients on every server, session
     /// expiry, reads; off in the scripted scenarios.
     pub clients_on: bool,
@@ -262,7 +262,7 @@ impl Sim {
             held_snapshots: Vec::new(),
             snap_sources: HashMap::new(),
             snap_encodes: HashMap::new(),
-            snaps_encoded: (0, 0),
+            snaps_encoded: (0, 0, 0),
             clients_on: false,
             settle_writes_ms: 4000,
             workload: Default::default(),
@@ -357,6 +357,7 @@ impl Sim {
         s.serving = false;
         s.frozen = false;
         let (tree, applied, base) = rebuild(&s.disk);
+        self.snaps_encoded.2 += u64::from(tree.tail_pending());
         let last = applied.last().map_or(0, |t| t.zxid);
         let after: Vec<Arc<Txn>> = s
             .disk
@@ -789,7 +790,7 @@ pub(crate) fn short_msg(m: &PeerMsg) -> String {
     match m {
         PeerMsg::Proposal(t) => format!("Proposal({:#x})", t.zxid),
         PeerMsg::Inform(t) => format!("Inform({:#x})", t.zxid),
-        PeerMsg::SnapBegin(m) => format!("SnapBegin({:#x}, {} chunks)", m.zxid, m.chunks),
+        PeerMsg::SnapBegin(m) => snapstream::describe(m),
         PeerMsg::SnapChunk { seq, .. } => format!("SnapChunk({seq})"),
         other => format!("{other:?}"),
     }

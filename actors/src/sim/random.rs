@@ -26,6 +26,8 @@ pub(crate) struct Totals {
     /// Snapshots encoded for learners, and those during whose encode commits applied.
     snaps: u64,
     fuzzy_snaps: u64,
+    /// Restarts from a fuzzy snapshot whose log stopped short of where its encode ended.
+    restarts_short_of_e: u64,
 }
 
 impl std::ops::AddAssign for Totals {
@@ -37,6 +39,7 @@ impl std::ops::AddAssign for Totals {
         self.expiries += o.expiries;
         self.snaps += o.snaps;
         self.fuzzy_snaps += o.fuzzy_snaps;
+        self.restarts_short_of_e += o.restarts_short_of_e;
     }
 }
 
@@ -63,6 +66,7 @@ pub(crate) fn run_seed(seed: u64, voters: usize, observers: usize) -> Totals {
         expiries: w.expiries as u64,
         snaps: sim.snaps_encoded.0,
         fuzzy_snaps: sim.snaps_encoded.1,
+        restarts_short_of_e: sim.snaps_encoded.2,
     }
 }
 

@@ -1658,3 +1658,79 @@ fn scenario_a_snapshot_encoded_while_commits_apply_is_exact_on_the_learner_once_
     );
     sim.settle_and_check();
 }
+
+/// Decision 17's last gap: a learner far behind installs a *fuzzy* snapshot (encoded while the
+/// leader applied writes: it shows txns after its zxid `S`, up to `E`) and is killed once part
+/// of the tail behind it, short of `E`, is on its disk. Its disk then holds a tree no server
+/// ever had. On restart it must know it (the tree waits for the rest of its tail: no
+/// read-only serving, no snapshot of it, its orphans kept) and report the log's last zxid, so
+/// that the leader continues the replay (DIFF) or sends a new SNAP; then it serves, with
+/// nothing left without a parent, and agrees with the others node by node.
+#[test]
+fn scenario_learner_killed_between_a_fuzzy_snap_install_and_the_end_of_its_tail() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let mut sim = three(31);
+    let l = leader(&sim);
+    let (a, _b) = others(l);
+    commit(&mut sim, "a", 3);
+    sim.crash(a);
+    commit(&mut sim, "b", 60); // beyond the 20 txns kept for DIFF: a needs a SNAP
+    let announced = Rc::new(Cell::new(None));
+    let seen = announced.clone();
+    sim.on_msg(
+        Some(l),
+        Some(a),
+        move |m| {
+            if let PeerMsg::SnapBegin(s) = m {
+                seen.set(Some(*s));
+            }
+            false
+        },
+        MsgAction::Drop,
+        1,
+    );
+    let meta = announced.clone();
+    let killed = sim.on_durable(
+        a,
+        DurableStage::Persisted,
+        move |act| match (act, meta.get()) {
+            (DurableAction::Append(txns), Some(m)) => txns
+                .last()
+                .is_some_and(|t| t.zxid > m.zxid && t.zxid < m.end),
+            _ => false,
+        },
+        DurableHookAction::Crash,
+        1,
+    );
+    sim.restart(a);
+    // Writes while the leader encodes a's snapshot: the encode is fuzzy.
+    assert!(sim.run_until(WAIT, |s| s.snap_encoding()));
+    submit(&mut sim, "w", 20);
+    assert!(
+        sim.run_until(WAIT, |s| s.durable_fired(killed) == 1 && !s.alive(a)),
+        "a was not killed inside its tail (announced {:?})",
+        announced.get()
+    );
+    let m = announced.get().expect("a SNAP was announced");
+    assert!(m.end > m.zxid + 1, "a fuzzy encode: {m:?}");
+    let on_disk = sim.servers[&a].disk.last_zxid();
+    assert!(
+        m.zxid < on_disk && on_disk < m.end,
+        "{m:?}, disk at {on_disk:#x}"
+    );
+
+    sim.restart(a);
+    let s = &sim.servers[&a];
+    assert_eq!(s.tree.last_zxid(), on_disk);
+    assert!(
+        s.tree.tail_pending(),
+        "the restarted tree (S {:#x}, log at {on_disk:#x}, E {:#x}) is no state any server had",
+        m.zxid,
+        m.end
+    );
+    assert!(sim.run_until(WAIT, |s| s.serving(a)), "a never caught up");
+    assert!(!sim.servers[&a].tree.tail_pending());
+    commit(&mut sim, "c", 3);
+    sim.settle_and_check();
+}

@@ -96,8 +96,10 @@ impl Sim {
         let mut data = e.data;
         e.scan.finish(&mut data).expect("in memory");
         let data = Bytes::from(data);
+        let end = s.applied.last().map_or(0, |t| t.zxid);
         let meta = stream::meta(
             zxid,
+            end,
             data.len() as u64,
             crc32c::crc32c(&data),
             SIM_CHUNK_BYTES,
@@ -162,6 +164,14 @@ impl Sim {
     pub(super) fn snapshot_history(&self, zxid: Zxid) -> Vec<Arc<crate::txn::Txn>> {
         self.snapshot_histories[&zxid].clone()
     }
+}
+
+/// A `SnapBegin` in the trace: where the encode began and ended, and its chunks.
+pub(super) fn describe(m: &SnapshotMeta) -> String {
+    format!(
+        "SnapBegin({:#x}..{:#x}, {} chunks)",
+        m.zxid, m.end, m.chunks
+    )
 }
 
 impl Sim {

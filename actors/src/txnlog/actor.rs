@@ -19,6 +19,8 @@
 //!   no snapshot starts while one of them is queued, running, or not yet reflected in the store
 //!   (the store counts the trees it was given): a snapshot never holds a txn a truncation or
 //!   install discarded, and purge never deletes what a running job needs;
+//! * no snapshot is taken of a tree waiting for the tail behind a leader's fuzzy snapshot
+//!   (`DataTree::tail_pending`): recovery would take it for a valid state;
 //! * after a failed job the unsynced part of the log is cut off and every durable job queued
 //!   behind it is dropped (later appends were made on top of the failed ones); the report names
 //!   all of them.
@@ -462,6 +464,9 @@ impl LogActor {
             || self.queued.iter().any(Work::resets_tree)
             || self.reset_in_flight
             || self.store.trees_replaced() != self.resets_done
+            // A leader's fuzzy snapshot waiting for its tail is no valid state: a snapshot of
+            // it would be recovered from as if it were (decision 17). It waits for the sync.
+            || self.store.tree().tail_pending()
         {
             return;
         }

@@ -187,9 +187,18 @@ pub trait LogBackend: Send + 'static {
     /// Replaces everything with a snapshot from the leader (SNAP): the snapshot is made durable
     /// first, then the log and the older snapshots go; the next append must follow `zxid`.
     fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError>;
-    /// The same, from the checked file `received` (a streamed SNAP), which may be moved. This
-    /// default reads it whole: fine for logs that keep everything in memory anyway.
-    fn install_snapshot_file(&mut self, zxid: Zxid, received: &Path) -> Result<(), LogError> {
+    /// The same, from the checked file `received` (a streamed SNAP), which may be moved; its
+    /// encode ended at `end` (`E`, decision 17): a log that outlives the process keeps `end`
+    /// with it, so that recovery knows the tree is exact only once the log reaches `end`
+    /// ([`stream::tail_end`]). This default reads it whole and forgets `end`: fine for logs
+    /// that keep everything in memory anyway (nothing is recovered from them).
+    fn install_snapshot_file(
+        &mut self,
+        zxid: Zxid,
+        end: Zxid,
+        received: &Path,
+    ) -> Result<(), LogError> {
+        let _ = end;
         let bytes = std::fs::read(received).map_err(|e| LogError::io(received, e))?;
         self.install_snapshot(zxid, &bytes)
     }

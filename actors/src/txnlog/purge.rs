@@ -26,8 +26,9 @@ pub fn purge(layout: &Layout, keep: usize) -> io::Result<Purged> {
     }
     let (old, kept) = snaps.split_at(snaps.len().saturating_sub(keep));
     let oldest_kept = kept[0].0;
-    for (_, p) in old {
+    for (z, p) in old {
         std::fs::remove_file(p)?;
+        super::stream::discard(&super::stream::tail_end_path(&layout.snap_dir, *z));
         out.snapshots.push(p.display().to_string());
     }
     let segs = segment::list(&layout.log_dir)?;

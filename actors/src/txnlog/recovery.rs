@@ -19,6 +19,13 @@
 //!   it is read and decoded on a thread of its own ([`super::prefetch`]); if an older snapshot
 //!   has to be used, the replay reads the log itself. Either way every record's framing and CRC
 //!   is checked; the records of txns the snapshot holds have only their zxid decoded.
+//! * A snapshot installed from a leader's fuzzy encode is a state some server had only once
+//!   the txns after it are replayed up to where the encode ended (`E`, kept beside it:
+//!   [`super::stream::tail_end`]). If the log stops short of `E` (the learner died while the
+//!   tail came in), the tree is no valid state: it keeps its orphans and is marked as waiting
+//!   for its tail ([`DataTree::expect_tail`]), so the node serves nothing from it (not even
+//!   read-only) and takes no snapshot of it until a sync brings it past `E`; the node's last
+//!   zxid is the log's, so the leader continues the replay (DIFF) or sends a new SNAP.
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +80,9 @@ pub struct Recovered {
     pub floor: Zxid,
     /// What was dropped as a crash or full-disk leftover (one line each), already logged.
     pub dropped: Vec<String>,
+    /// `E` of a snapshot installed from a leader's fuzzy encode when the log stops short of
+    /// it: the tree waits for the rest of its tail ([`DataTree::tail_pending`]).
+    pub short_of: Option<Zxid>,
 }
 
 /// How many replayed txns recovery keeps for [`Recovered::recent`].
@@ -262,9 +272,23 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
             }
         }
     }
-    let orphans = tree.drop_orphans();
-    if !orphans.is_empty() {
-        tracing::warn!(count = orphans.len(), first = %orphans[0], "nodes without a parent after replay were removed");
+    let short_of = used
+        .and_then(|z| super::stream::tail_end(&layout.snap_dir, z))
+        .filter(|end| prev < *end);
+    if let Some(end) = short_of {
+        // Orphans stay for the rest of the tail to resolve (`finish_replay`).
+        tracing::warn!(
+            snapshot = %format!("{start:#x}"),
+            log_end = %format!("{prev:#x}"),
+            encode_end = %format!("{end:#x}"),
+            "the snapshot installed from the leader was encoded while it applied txns up to {end:#x} and the log stops at {prev:#x}: the tree is no valid state until the next sync brings it past {end:#x}"
+        );
+        tree.expect_tail();
+    } else {
+        let orphans = tree.drop_orphans();
+        if !orphans.is_empty() {
+            tracing::warn!(count = orphans.len(), first = %orphans[0], "nodes without a parent after replay were removed");
+        }
     }
     let floor = snaps.last().map_or(0, |(z, _)| *z);
     Ok(Recovered {
@@ -276,6 +300,7 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
         recent: recent.into(),
         floor,
         dropped,
+        short_of,
     })
 }
 

@@ -483,6 +483,8 @@ impl FileLog {
         for (z, p) in snaps.iter().rev() {
             if which(*z) {
                 self.fs.remove(p).map_err(|e| LogError::io(p, e))?;
+                // After its snapshot: a marker without one is ignored.
+                super::stream::discard(&super::stream::tail_end_path(dir, *z));
                 removed = true;
             }
         }
@@ -644,16 +646,26 @@ impl LogBackend for FileLog {
         let dir = self.layout.snap_dir.clone();
         // The new snapshot is durable before anything old goes: a crash at any point leaves
         // either the old state or this snapshot (with, at worst, an old log recovery skips).
-        snapshot::save_bytes(&dir, zxid, bytes).map_err(|e| LogError::io(&dir, e))?;
+        super::stream::save_tail_end(&dir, zxid, zxid)
+            .and_then(|_| snapshot::save_bytes(&dir, zxid, bytes))
+            .map_err(|e| LogError::io(&dir, e))?;
         self.remove_segments()?;
         self.remove_snapshots(|z| z != zxid)?;
         self.reset_to(zxid);
         Ok(())
     }
 
-    fn install_snapshot_file(&mut self, zxid: Zxid, received: &Path) -> Result<(), LogError> {
+    fn install_snapshot_file(
+        &mut self,
+        zxid: Zxid,
+        end: Zxid,
+        received: &Path,
+    ) -> Result<(), LogError> {
         let dir = self.layout.snap_dir.clone();
         let to = dir.join(snapshot::snapshot_name(zxid));
+        // Where its encode ended is durable before the snapshot can be recovered from.
+        super::stream::save_tail_end(&dir, zxid, end)
+            .map_err(|e| LogError::io(&super::stream::tail_end_path(&dir, zxid), e))?;
         // Checked and fsynced by the caller: moved into place, durably, before anything goes.
         std::fs::rename(received, &to)
             .and_then(|_| sync_dir(&dir))

@@ -11,7 +11,9 @@
 //! Learner: each chunk (its crc32c checked by the core) is appended to the incoming file
 //! (`snapstream.in`); when the last one is written, the whole file's length and crc32c are
 //! checked again, it is fsynced, loaded record by record and moved into place as the node's
-//! snapshot ([`super::LogBackend::install_snapshot_file`]).
+//! snapshot ([`super::LogBackend::install_snapshot_file`]), with `E` (where the leader's
+//! encode ended, [`SnapshotMeta::end`]) recorded beside it first ([`save_tail_end`]): recovery
+//! treats the tree as no valid state while the log stops short of `E` ([`tail_end`]).
 //!
 //! Invariants: memory on either side is a few chunks, whatever the tree's size; a partial or
 //! corrupt incoming file is never installed (a mismatch fails the install and removes it); a
@@ -27,6 +29,7 @@ use super::snapshot::{self, SnapshotError};
 use super::{LogBackend, LogError};
 use crate::quorum::msg::SnapshotMeta;
 use crate::tree::DataTree;
+use crate::txn::Zxid;
 
 /// Largest chunk of a streamed snapshot (one peer frame each).
 pub const CHUNK_BYTES: u64 = 1 << 20;
@@ -75,6 +78,59 @@ pub fn discard(path: &Path) {
     if let Err(e) = std::fs::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {
             tracing::warn!(file = %path.display(), error = %e, "cannot remove a snapshot stream file");
+        }
+    }
+}
+
+/// The file beside the installed snapshot at `zxid` in `dir` that holds where its fuzzy encode
+/// ended (`E`, [`SnapshotMeta::end`]).
+pub fn tail_end_path(dir: &Path, zxid: Zxid) -> PathBuf {
+    dir.join(format!("{}.end", snapshot::snapshot_name(zxid)))
+}
+
+/// Records durably, before the snapshot at `zxid` is moved into place in `dir`, that it is a
+/// state some server had only once the log reaches `end` (written to a `.tmp` file, fsynced,
+/// renamed, directory fsynced: recovery removes an unfinished one). A snapshot exact as it is
+/// (`end` not after `zxid`) gets none, and loses a stale one.
+pub fn save_tail_end(dir: &Path, zxid: Zxid, end: Zxid) -> io::Result<()> {
+    let path = tail_end_path(dir, zxid);
+    if end <= zxid {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let tmp = dir.join(format!("{}.end.tmp", snapshot::snapshot_name(zxid)));
+    std::fs::create_dir_all(dir)?;
+    File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(format!("{:016x}\n", end as u64).as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .and_then(|_| super::segment::sync_dir(dir))
+        .inspect_err(|_| discard(&tmp))
+}
+
+/// Where the snapshot at `zxid` in `dir` becomes exact: `Some(E)` if it was installed from a
+/// leader's fuzzy encode that ended after `zxid`, `None` if it is exact as it is. A marker that
+/// cannot be read says the snapshot is fuzzy without saying how far: `Zxid::MAX` (exact only
+/// after the next sync).
+pub fn tail_end(dir: &Path, zxid: Zxid) -> Option<Zxid> {
+    let path = tail_end_path(dir, zxid);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot read where an installed snapshot's encode ended: it is exact only after the next sync");
+            return Some(Zxid::MAX);
+        }
+    };
+    match u64::from_str_radix(text.trim(), 16) {
+        Ok(end) => Some(end as Zxid),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "damaged record of where an installed snapshot's encode ended: it is exact only after the next sync");
+            Some(Zxid::MAX)
         }
     }
 }
@@ -130,18 +186,29 @@ pub fn write_outgoing(
         bytes: 0,
         crc: 0,
     };
-    let written = scan.run(&mut out, with_tree).and_then(|_| out.flush());
+    // `E`: the last txn applied when the scan ended (the last loan sees the newest tree).
+    let mut end = zxid;
+    let written = scan
+        .run(&mut out, |f| {
+            with_tree(&mut |t| {
+                end = end.max(t.last_zxid());
+                f(t)
+            })
+        })
+        .and_then(|_| out.flush());
     if let Err(e) = written {
         discard(path);
         return Err(e);
     }
-    Ok(meta(zxid, out.bytes, out.crc, chunk))
+    Ok(meta(zxid, end, out.bytes, out.crc, chunk))
 }
 
-/// What a learner is told of a snapshot of `bytes` bytes sent in chunks of `chunk`.
-pub fn meta(zxid: crate::txn::Zxid, bytes: u64, crc: u32, chunk: u64) -> SnapshotMeta {
+/// What a learner is told of a snapshot of `bytes` bytes sent in chunks of `chunk`, whose
+/// encode began at `zxid` and ended at `end`.
+pub fn meta(zxid: Zxid, end: Zxid, bytes: u64, crc: u32, chunk: u64) -> SnapshotMeta {
     SnapshotMeta {
         zxid,
+        end: end.max(zxid),
         bytes,
         chunks: bytes.div_ceil(chunk).max(1),
         crc,
@@ -214,7 +281,7 @@ pub fn install(
         .and_then(|_| snapshot::load(path))
         .map_err(LogError::from)
         .and_then(|mut tree| {
-            backend.install_snapshot_file(m.zxid, path)?;
+            backend.install_snapshot_file(m.zxid, m.end, path)?;
             tree.expect_tail();
             Ok(tree)
         });
@@ -223,456 +290,5 @@ pub fn install(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::Acl;
-    use crate::txn::{Txn, TxnOp};
-
-    /// A temporary directory, removed on drop.
-    struct Dir(PathBuf);
-
-    impl Dir {
-        fn new() -> Dir {
-            let d = std::env::temp_dir().join(format!(
-                "zkr-snapstream-{}-{}",
-                std::process::id(),
-                rand::random::<u32>()
-            ));
-            std::fs::create_dir_all(&d).expect("dir");
-            Dir(d)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn tree() -> DataTree {
-        let mut t = DataTree::new();
-        for i in 1..=300i64 {
-            t.apply(&Txn {
-                zxid: i,
-                time_ms: 0,
-                session_id: 0,
-                cxid: 0,
-                op: TxnOp::Create {
-                    path: format!("/n{i}"),
-                    data: Some(Bytes::from(vec![i as u8; 40])),
-                    acl: Vec::new(),
-                    ephemeral_owner: 0,
-                    parent_cversion: i as i32,
-                },
-            });
-        }
-        t
-    }
-
-    /// Streams `t` through an outgoing and an incoming file, `corrupt` flipping a bit of that
-    /// chunk on its way; returns the incoming file and what was announced.
-    fn stream(dir: &Dir, t: &DataTree, corrupt: Option<u64>) -> (PathBuf, SnapshotMeta) {
-        let out = outgoing_path(&dir.0, 2, 1);
-        let m = write_outgoing(&out, 512, snapshot::CHUNK_NODES, |f| {
-            f(t);
-            true
-        })
-        .expect("write");
-        assert!(m.chunks > 3, "several chunks: {m:?}");
-        let inc = incoming_path(&dir.0);
-        for seq in 0..m.chunks {
-            let mut c = read_chunk(&out, seq, 512).expect("read").to_vec();
-            assert!(!c.is_empty() && c.len() <= 512);
-            if corrupt == Some(seq) {
-                c[7] ^= 0x40;
-            }
-            write_chunk(&inc, seq, &c).expect("write chunk");
-        }
-        (inc, m)
-    }
-
-    #[test]
-    fn a_snapshot_streamed_in_chunks_is_rebuilt_exactly() {
-        let dir = Dir::new();
-        let t = tree();
-        let (inc, m) = stream(&dir, &t, None);
-        check(&inc, &m).expect("whole crc");
-        let back = snapshot::load(&inc).expect("load");
-        assert_eq!(back.last_zxid(), 300);
-        assert_eq!(back.node_count(), t.node_count());
-        let n = back.get("/n7").expect("node");
-        assert_eq!(n.data(), Some(&[7u8; 40][..]));
-    }
-
-    #[test]
-    fn a_corrupt_streamed_snapshot_is_refused_and_removed() {
-        let dir = Dir::new();
-        let (inc, m) = stream(&dir, &tree(), Some(1));
-        assert!(matches!(
-            check(&inc, &m),
-            Err(SnapshotError::Invalid { .. })
-        ));
-        let mut mem = super::super::memory::MemoryLog::default();
-        assert!(install(&mut mem, &inc, &m).is_err(), "not installed");
-        assert!(!inc.exists(), "the partial file is removed");
-        assert_eq!(mem.last_zxid(), 0);
-        assert!(mem.disk().lock().expect("disk").snapshot.is_none());
-    }
-
-    /// A leader's tree and the txns it applied, made as the leader's pipeline makes them
-    /// (parent counters, versions, the closing session's ephemerals from the tree).
-    struct Leader {
-        tree: DataTree,
-        txns: Vec<Txn>,
-        rng: rand::rngs::SmallRng,
-        next_session: i64,
-    }
-
-    impl Leader {
-        fn new(seed: u64) -> Leader {
-            use rand::SeedableRng;
-            Leader {
-                tree: DataTree::new(),
-                txns: Vec::new(),
-                rng: rand::rngs::SmallRng::seed_from_u64(seed),
-                next_session: 0x100,
-            }
-        }
-
-        fn commit(&mut self, session_id: i64, op: TxnOp) {
-            let t = Txn {
-                zxid: self.tree.last_zxid() + 1,
-                time_ms: 5000 + self.tree.last_zxid(),
-                session_id,
-                cxid: 0,
-                op,
-            };
-            let (r, _) = self.tree.apply(&t);
-            assert!(
-                !matches!(r, crate::tree::OpResult::Error(_)),
-                "the leader only commits what succeeds: {t:?} gave {r:?}"
-            );
-            self.txns.push(t);
-        }
-
-        fn create_op(&self, path: &str, data: &[u8], acl: Vec<Acl>, owner: i64) -> TxnOp {
-            let parent = crate::tree::path::parent(path).expect("parent");
-            TxnOp::Create {
-                path: path.into(),
-                data: Some(Bytes::copy_from_slice(data)),
-                acl,
-                ephemeral_owner: owner,
-                parent_cversion: self.tree.get(parent).map_or(0, |n| n.cversion) + 1,
-            }
-        }
-
-        fn create(&mut self, path: &str, data: &[u8], owner: i64) {
-            let op = self.create_op(path, data, Acl::open_unsafe(), owner);
-            self.commit(if owner > 0 { owner } else { 0 }, op);
-        }
-
-        fn set_data(&mut self, path: &str, data: &[u8]) -> TxnOp {
-            TxnOp::SetData {
-                path: path.into(),
-                data: Some(Bytes::copy_from_slice(data)),
-                version: self.tree.get(path).expect("node").version + 1,
-            }
-        }
-
-        /// Deletes `path` and everything under it, children first.
-        fn delete_subtree(&mut self, path: &str) {
-            let mut below: Vec<String> = self
-                .tree
-                .paths()
-                .map(|(p, _)| p)
-                .filter(|p| p.starts_with(&format!("{path}/")))
-                .collect();
-            below.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
-            for p in below.into_iter().chain([path.to_string()]) {
-                self.commit(0, TxnOp::Delete { path: p });
-            }
-        }
-
-        /// Nodes a test may change (not the built-in ones).
-        fn user_paths(&self) -> Vec<String> {
-            let mut v: Vec<String> = self
-                .tree
-                .paths()
-                .map(|(p, _)| p)
-                .filter(|p| p != "/" && !p.starts_with("/zookeeper"))
-                .collect();
-            v.sort();
-            v
-        }
-
-        /// One random change among the kinds a client makes.
-        fn random_change(&mut self) {
-            use rand::Rng;
-            let paths = self.user_paths();
-            let pick =
-                |rng: &mut rand::rngs::SmallRng| paths[rng.random_range(0..paths.len())].clone();
-            let acls = [
-                Acl::open_unsafe(),
-                vec![Acl::new(31, "digest", "u:x")],
-                vec![Acl::new(1, "world", "anyone")],
-            ];
-            match self.rng.random_range(0..10) {
-                0 | 1 => {
-                    let parent = pick(&mut self.rng);
-                    let path = format!("{parent}/n{}", self.rng.random_range(0..6));
-                    let persistent = self
-                        .tree
-                        .get(&parent)
-                        .is_some_and(|n| n.ephemeral_owner() == 0);
-                    if persistent && self.tree.get(&path).is_none() && path.matches('/').count() < 5
-                    {
-                        self.create(&path, b"new", 0);
-                    }
-                }
-                2 => {
-                    let p = pick(&mut self.rng);
-                    if !p.starts_with("/q") || self.rng.random_bool(0.3) {
-                        self.delete_subtree(&p);
-                    }
-                }
-                3 | 4 => {
-                    let p = pick(&mut self.rng);
-                    let len = self.rng.random_range(0..40);
-                    let op = self.set_data(&p, &vec![b'd'; len]);
-                    self.commit(0, op);
-                }
-                5 => {
-                    let p = pick(&mut self.rng);
-                    let acl = acls[self.rng.random_range(0..acls.len())].clone();
-                    let aversion = self.tree.get(&p).expect("node").aversion + 1;
-                    self.commit(
-                        0,
-                        TxnOp::SetAcl {
-                            path: p,
-                            acl,
-                            aversion,
-                        },
-                    );
-                }
-                6 => {
-                    self.next_session += 1;
-                    let s = self.next_session;
-                    self.commit(
-                        s,
-                        TxnOp::CreateSession {
-                            timeout_ms: 4000,
-                            password: Bytes::from(vec![s as u8; 16]),
-                        },
-                    );
-                    let parent = pick(&mut self.rng);
-                    if self
-                        .tree
-                        .get(&parent)
-                        .is_some_and(|n| n.ephemeral_owner() == 0)
-                    {
-                        let path = format!("{parent}/e{s:x}");
-                        self.create(&path, b"eph", s);
-                    }
-                }
-                7 => {
-                    let sessions: Vec<i64> = self.tree.sessions().keys().copied().collect();
-                    if let Some(s) = sessions.first().copied() {
-                        let ephemerals = self.tree.ephemerals_of(s);
-                        self.commit(s, TxnOp::CloseSession { ephemerals });
-                    }
-                }
-                _ => {
-                    // A multi: a create, a setData elsewhere and the delete of a leaf.
-                    let parent = pick(&mut self.rng);
-                    let path = format!("{parent}/m{}", self.rng.random_range(0..4));
-                    let other = pick(&mut self.rng);
-                    let leaf = pick(&mut self.rng);
-                    let ok = self
-                        .tree
-                        .get(&parent)
-                        .is_some_and(|n| n.ephemeral_owner() == 0)
-                        && self.tree.get(&path).is_none()
-                        && path.matches('/').count() < 5
-                        && leaf != parent
-                        && leaf != other
-                        && self.tree.get(&leaf).is_some_and(|n| n.num_children == 0);
-                    if ok {
-                        use crate::proto::codes::opcode;
-                        let ops = vec![
-                            (
-                                opcode::CREATE,
-                                self.create_op(&path, b"multi", Acl::open_unsafe(), 0),
-                            ),
-                            (opcode::SET_DATA, self.set_data(&other, b"by a multi")),
-                            (opcode::DELETE, TxnOp::Delete { path: leaf }),
-                        ];
-                        self.commit(0, TxnOp::Multi(ops));
-                    }
-                }
-            }
-        }
-    }
-
-    /// The learner's view of the whole state matches the leader's: every node (all stat
-    /// fields, data, ACL, children), the session table, the ephemeral owners, the data size,
-    /// the ACL lists and their reference counts.
-    fn assert_same_state(learner: &DataTree, leader: &DataTree) {
-        use crate::tree::tests::{acl_refs, digest};
-        let (a, b) = (digest(learner), digest(leader));
-        if a != b {
-            let diff = a
-                .iter()
-                .zip(&b)
-                .find(|(x, y)| x != y)
-                .map(|(x, y)| format!("learner {x:?}\nleader  {y:?}"))
-                .unwrap_or_else(|| format!("{} nodes vs {}", a.len(), b.len()));
-            panic!("trees differ: {diff}");
-        }
-        assert_eq!(learner.sessions(), leader.sessions());
-        assert_eq!(learner.all_ephemerals(), leader.all_ephemerals());
-        assert_eq!(learner.node_count(), leader.node_count());
-        assert_eq!(
-            learner.approximate_data_size(),
-            leader.approximate_data_size()
-        );
-        assert_eq!(acl_refs(learner), acl_refs(leader));
-        assert_eq!(learner.last_zxid(), leader.last_zxid());
-    }
-
-    /// The leader of a fuzzy-stream test: parents with many children (so a chunk of a few
-    /// nodes scans a parent long before its last children), a quota'd subtree, sessions with
-    /// ephemerals.
-    fn busy_leader(seed: u64) -> Leader {
-        let mut l = Leader::new(seed);
-        for p in 0..6 {
-            l.create(&format!("/p{p}"), b"parent", 0);
-            for c in 0..40 {
-                l.create(&format!("/p{p}/c{c}"), &[b'c'; 20], 0);
-            }
-        }
-        l.create("/q", b"quota'd", 0);
-        l.create("/zookeeper/quota/q", b"", 0);
-        l.create(
-            "/zookeeper/quota/q/zookeeper_limits",
-            b"count=-1,bytes=-1",
-            0,
-        );
-        l.create("/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0", 0);
-        for c in 0..30 {
-            l.create(&format!("/q/x{c}"), &[b'q'; 10], 0);
-        }
-        for _ in 0..3 {
-            l.next_session += 1;
-            let s = l.next_session;
-            l.commit(
-                s,
-                TxnOp::CreateSession {
-                    timeout_ms: 3000,
-                    password: Bytes::from_static(b"0123456789abcdef"),
-                },
-            );
-            l.create(&format!("/p1/e{s:x}"), b"e", s);
-        }
-        l
-    }
-
-    /// Streams the leader's tree through the outgoing and incoming files while `between`
-    /// changes it before loan `n` of the tree (loan 0 begins the scan, each later one takes a
-    /// chunk of `nodes` nodes), installs it as a learner
-    /// does, and applies the txns after its zxid (as the tail behind SNAP); returns the
-    /// learner's tree, settled as before it serves.
-    fn fuzzy_catch_up(
-        l: &mut Leader,
-        nodes: usize,
-        mut between: impl FnMut(&mut Leader, usize),
-    ) -> DataTree {
-        let dir = Dir::new();
-        let out = outgoing_path(&dir.0, 2, 1);
-        let mut loans = 0;
-        let m = write_outgoing(&out, 512, nodes, |f| {
-            if loans > 0 {
-                between(l, loans);
-            }
-            loans += 1;
-            f(&l.tree);
-            true
-        })
-        .expect("write");
-        assert!(loans > 10, "the scan took {loans} loans");
-        let inc = incoming_path(&dir.0);
-        for seq in 0..m.chunks {
-            write_chunk(&inc, seq, &read_chunk(&out, seq, 512).expect("read")).expect("chunk");
-        }
-        let mut mem = super::super::memory::MemoryLog::default();
-        let mut learner = install(&mut mem, &inc, &m).expect("installed");
-        assert_eq!(learner.last_zxid(), m.zxid);
-        assert!(
-            learner.tail_pending(),
-            "no client may read it before its tail"
-        );
-        for t in l.txns.iter().filter(|t| t.zxid > m.zxid) {
-            learner.apply(t);
-        }
-        let orphans = learner.finish_replay();
-        assert!(orphans.is_empty(), "left without a parent: {orphans:?}");
-        assert!(!learner.tail_pending() && !learner.replaying());
-        learner
-    }
-
-    #[test]
-    fn a_snapshot_streamed_while_the_leader_applies_writes_is_exact_once_its_tail_is_applied() {
-        for seed in 0..40 {
-            let mut l = busy_leader(seed);
-            let learner = fuzzy_catch_up(&mut l, 7, |l, _| {
-                for _ in 0..3 {
-                    l.random_change();
-                }
-            });
-            assert!(l.txns.len() > 300);
-            assert_same_state(&learner, &l.tree);
-        }
-    }
-
-    #[test]
-    fn a_child_deleted_after_its_parent_was_scanned_moves_the_parents_pzxid_on_the_learner() {
-        // /p0 is in the first chunk, its last child far behind: deleted between the two, the
-        // learner's /p0 predates the delete and the child is not in the snapshot.
-        let mut l = busy_leader(1);
-        let learner = fuzzy_catch_up(&mut l, 7, |l, loan| {
-            if loan == 2 {
-                l.commit(
-                    0,
-                    TxnOp::Delete {
-                        path: "/p0/c39".into(),
-                    },
-                );
-            }
-        });
-        assert_eq!(
-            learner.get("/p0").unwrap().pzxid,
-            l.tree.get("/p0").unwrap().pzxid
-        );
-        assert_same_state(&learner, &l.tree);
-    }
-
-    #[test]
-    fn nodes_created_under_a_parent_made_after_its_id_was_scanned_count_in_the_quota() {
-        // /q/late is created at an id the scan has passed, its children at ids still ahead:
-        // the snapshot holds the children without their parent.
-        let mut l = busy_leader(2);
-        let learner = fuzzy_catch_up(&mut l, 7, |l, loan| {
-            // /p0's subtree frees ids around the scan position (reused last freed first):
-            // /q/late takes /p0's (scanned), its children ids still ahead.
-            if loan == 2 {
-                l.delete_subtree("/p0");
-            }
-            if loan == 3 {
-                l.create("/q/late", b"late", 0);
-                for c in 0..10 {
-                    l.create(&format!("/q/late/k{c}"), b"kk", 0);
-                }
-            }
-        });
-        assert_same_state(&learner, &l.tree);
-    }
-}
+#[path = "stream_tests.rs"]
+mod tests;
