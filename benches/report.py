@@ -161,14 +161,15 @@ def memory_tables(records):
     mem = sorted((r for r in records if r.get("record") == "memory"), key=lambda r: (r["server"], r["znodes"]))
     out = []
     if mem:
-        out.append("| server | znodes (100 B) | RSS after load | peak RSS (load + snapshots) | RSS 20 s later | live heap | largest snapshot | kill -9 to serving | restart CPU | RSS after restart (peak) |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out.append("| server | znodes (100 B) | RSS after load | peak RSS (load + snapshots) | RSS 20 s later | live heap | largest snapshot | kill -9 to serving | restart CPU | RSS after restart (peak) | machine load |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in mem:
             out.append(
                 f"| {r['server']} | {r['znodes']:,} | {fmt(r.get('rss_after_load_mb'), ' MB', 0)} | {fmt(r.get('peak_rss_load_mb'), ' MB', 0)} | "
                 f"{fmt(r.get('rss_settled_mb'), ' MB', 0)} | {fmt(r.get('live_heap_mb'), ' MB', 0)} | "
                 f"{fmt((r.get('largest_snapshot_bytes') or 0) / 1e6, ' MB', 0)} | {fmt(r.get('restart_to_serving_ms'), ' ms', 0)} | "
-                f"{fmt(r.get('restart_cpu_secs'), ' s', 2)} | {fmt(r.get('rss_after_restart_mb'), ' MB', 0)} ({fmt(r.get('peak_rss_restart_mb'), ' MB', 0)}) |"
+                f"{fmt(r.get('restart_cpu_secs'), ' s', 2)} | {fmt(r.get('rss_after_restart_mb'), ' MB', 0)} ({fmt(r.get('peak_rss_restart_mb'), ' MB', 0)}) | "
+                f"{fmt(r.get('machine_load'), '', 1)} |"
             )
         out.append("")
     sess = [r for r in records if r.get("record") == "memory_sessions"]
@@ -188,15 +189,16 @@ def big_tree_table(records):
     big = [r for r in records if r.get("record") == "big_tree"]
     if not big:
         return []
-    out = ["| server | znodes | load rate | RSS after load (peak) | largest snapshot | last snapshot: znodes, written in | kill -9 to serving | restart CPU | RSS after restart (peak) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| server | znodes | load rate | RSS after load (peak) | largest snapshot | last snapshot: znodes, written in | kill -9 to serving | restart CPU | RSS after restart (peak) | machine load |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in big:
         nodes = r.get("last_snapshot_nodes")
         out.append(
             f"| {r['server']} | {r['znodes']:,} | {fmt_rate(r.get('load_ops_per_sec'))} | {fmt(r.get('rss_after_load_mb'), ' MB', 0)} ({fmt(r.get('peak_rss_load_mb'), ' MB', 0)}) | "
             f"{fmt((r.get('largest_snapshot_bytes') or 0) / 1e9, ' GB', 2)} | {'–' if nodes is None else f'{nodes:,}'}, {fmt(r.get('last_snapshot_ms'), ' ms', 0)} | "
             f"{fmt(r.get('restart_to_serving_ms'), ' ms', 0)} | "
-            f"{fmt(r.get('restart_cpu_secs'), ' s', 1)} | {fmt(r.get('rss_after_restart_mb'), ' MB', 0)} ({fmt(r.get('peak_rss_restart_mb'), ' MB', 0)}) |"
+            f"{fmt(r.get('restart_cpu_secs'), ' s', 1)} | {fmt(r.get('rss_after_restart_mb'), ' MB', 0)} ({fmt(r.get('peak_rss_restart_mb'), ' MB', 0)}) | "
+            f"{fmt(r.get('machine_load'), '', 1)} |"
         )
     out.append("")
     return out

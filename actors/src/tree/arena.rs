@@ -104,11 +104,53 @@ fn make_block(name: &[u8], data: &[u8]) -> Box<[u8]> {
     b.into_boxed_slice()
 }
 
+/// A node's name and data as a slot holds them, made before the node is inserted (a restore
+/// makes them on the thread that decodes the snapshot: [`Arena::insert_block_if_absent`]).
+#[derive(Debug)]
+pub struct Block(Box<[u8]>);
+
+impl Block {
+    /// The block of a node called `name` holding `data`.
+    pub fn new(name: &str, data: &[u8]) -> Block {
+        Block(make_block(name.as_bytes(), data))
+    }
+
+    /// The data bytes.
+    pub fn data(&self) -> &[u8] {
+        let (at, len) = name_span(&self.0);
+        &self.0[at + len..]
+    }
+
+    /// The name.
+    pub fn name(&self) -> &[u8] {
+        let (at, len) = name_span(&self.0);
+        &self.0[at..at + len]
+    }
+}
+
+/// (offset of the name, its length) in a block.
+fn name_span(block: &[u8]) -> (usize, usize) {
+    let (mut n, mut shift, mut i) = (0usize, 0u32, 0usize);
+    while let Some(&b) = block.get(i) {
+        n |= ((b & 0x7f) as usize) << shift;
+        i += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (i, n)
+}
+
 impl Slot {
     fn new(name: &[u8], data: &[u8], stat: StoredStat, acl: u32, flags: u32) -> Slot {
+        Slot::with_block(make_block(name, data), stat, acl, flags)
+    }
+
+    fn with_block(block: Box<[u8]>, stat: StoredStat, acl: u32, flags: u32) -> Slot {
         Slot {
             stat,
-            block: make_block(name, data),
+            block,
             acl,
             parent: NONE,
             first_child: NONE,
@@ -120,16 +162,7 @@ impl Slot {
 
     /// (offset of the name, its length) in the block.
     fn name_span(&self) -> (usize, usize) {
-        let (mut n, mut shift, mut i) = (0usize, 0u32, 0usize);
-        while let Some(&b) = self.block.get(i) {
-            n |= ((b & 0x7f) as usize) << shift;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        (i, n)
+        name_span(&self.block)
     }
 
     /// The name (the last path segment; empty for the root).
@@ -274,6 +307,45 @@ impl Arena {
         acl: u32,
         flags: u32,
     ) -> Result<NodeId, NodeId> {
+        let make = || Slot::new(name.as_bytes(), data, stat, acl, flags & !FREE);
+        self.insert_with(parent, name, make)
+    }
+
+    /// [`Arena::insert_if_absent`] of a node whose block is made already (its name `name`):
+    /// `Err` gives back the existing child and the unused block.
+    pub fn insert_block_if_absent(
+        &mut self,
+        parent: NodeId,
+        name: &str,
+        block: Block,
+        stat: StoredStat,
+        acl: u32,
+        flags: u32,
+    ) -> Result<NodeId, (NodeId, Block)> {
+        debug_assert_eq!(block.name(), name.as_bytes());
+        let mut block = Some(block);
+        let make = || {
+            Slot::with_block(
+                block.take().map_or_else(Box::default, |b| b.0),
+                stat,
+                acl,
+                flags & !FREE,
+            )
+        };
+        match self.insert_with(parent, name, make) {
+            Ok(id) => Ok(id),
+            Err(existing) => Err((existing, block.unwrap_or(Block(Box::default())))),
+        }
+    }
+
+    /// Adds the slot `make` gives as the child `name` of `parent` unless there is one (see
+    /// [`Arena::insert_if_absent`]); `make` runs only when the child is new.
+    fn insert_with(
+        &mut self,
+        parent: NodeId,
+        name: &str,
+        make: impl FnOnce() -> Slot,
+    ) -> Result<NodeId, NodeId> {
         let hash = key_hash(&self.hasher, parent, name.as_bytes());
         let Arena {
             chunks,
@@ -296,7 +368,7 @@ impl Arena {
             Entry::Occupied(o) => return Err(*o.get()),
             Entry::Vacant(v) => v,
         };
-        let mut slot = Slot::new(name.as_bytes(), data, stat, acl, flags & !FREE);
+        let mut slot = make();
         slot.parent = parent;
         slot.next = slot_in(chunks, parent).first_child;
         let id = if *free_head != NONE {

@@ -48,7 +48,7 @@ use acls::{AclTable, NO_ACL};
 use arena::{Arena, ROOT};
 
 pub use acls::AclList;
-pub use arena::{NodeId, StoredStat};
+pub use arena::{Block, NodeId, StoredStat};
 pub use node::{Node, NodeKind, NodeRef};
 pub use restore::{BadNodePath, Restore};
 

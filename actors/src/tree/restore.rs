@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use super::acls::{AclTable, NO_ACL};
-use super::arena::{self, Arena, ROOT};
+use super::arena::{self, Arena, Block, ROOT};
 use super::{data_flag, path, AclList, DataTree, Node, NodeId, SessionRecord, StoredStat, PHANTOM};
 use crate::txn::{SessionId, Zxid};
 
@@ -136,6 +136,24 @@ pub struct Restore {
     last_acl: Option<(usize, u32)>,
 }
 
+/// A node's name and data as [`Restore`] gets them.
+enum Content<'a> {
+    /// The data (`None`: null).
+    Bytes(Option<&'a [u8]>),
+    /// A block made already, and whether its data stands for null.
+    Block(Block, bool),
+}
+
+impl Content<'_> {
+    fn data(&self) -> Option<&[u8]> {
+        match self {
+            Content::Bytes(d) => *d,
+            Content::Block(_, true) => None,
+            Content::Block(b, false) => Some(b.data()),
+        }
+    }
+}
+
 /// A node a snapshot cannot hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad node path {0:?}")]
@@ -209,6 +227,37 @@ impl Restore {
         stat: StoredStat,
         ephemeral_owner: i64,
     ) -> Result<(), BadNodePath> {
+        self.add(path, Content::Bytes(data), acl, stat, ephemeral_owner)
+    }
+
+    /// [`Restore::node`] with the node's name and data in a block made already (`null`: the
+    /// data stands for null), so that another thread can make the blocks.
+    pub fn node_block(
+        &mut self,
+        path: &str,
+        block: Block,
+        null: bool,
+        acl: &AclList,
+        stat: StoredStat,
+        ephemeral_owner: i64,
+    ) -> Result<(), BadNodePath> {
+        self.add(
+            path,
+            Content::Block(block, null),
+            acl,
+            stat,
+            ephemeral_owner,
+        )
+    }
+
+    fn add(
+        &mut self,
+        path: &str,
+        mut content: Content<'_>,
+        acl: &AclList,
+        stat: StoredStat,
+        ephemeral_owner: i64,
+    ) -> Result<(), BadNodePath> {
         let acl = self.acl_index(acl);
         let existing = if path == "/" {
             ROOT
@@ -220,18 +269,31 @@ impl Restore {
             }
             let parent = self.ensure(parent_path)?;
             let t = &mut self.tree;
-            let (bytes, flags) = (data.unwrap_or_default(), data_flag(data));
-            match t
-                .arena
-                .insert_if_absent(parent, name, bytes, stat, acl, flags)
-            {
+            let (len, flags) = (
+                content.data().map_or(0, <[u8]>::len),
+                data_flag(content.data()),
+            );
+            let inserted = match content {
+                Content::Bytes(data) => t
+                    .arena
+                    .insert_if_absent(parent, name, data.unwrap_or_default(), stat, acl, flags)
+                    .map_err(|existing| (existing, Content::Bytes(data))),
+                Content::Block(block, null) => t
+                    .arena
+                    .insert_block_if_absent(parent, name, block, stat, acl, flags)
+                    .map_err(|(existing, block)| (existing, Content::Block(block, null))),
+            };
+            match inserted {
                 Ok(id) => {
                     t.arena.get_mut(parent).stat.num_children += 1;
                     t.set_owner(id, ephemeral_owner);
-                    t.data_bytes += (path.len() + data.map_or(0, <[u8]>::len)) as u64;
+                    t.data_bytes += (path.len() + len) as u64;
                     return Ok(());
                 }
-                Err(existing) => existing,
+                Err((existing, back)) => {
+                    content = back;
+                    existing
+                }
             }
         };
         let t = &mut self.tree;
@@ -245,6 +307,7 @@ impl Restore {
                 ps.num_children = ps.num_children.saturating_sub(1);
             }
         }
+        let data = content.data();
         t.fill(existing, stat, data, acl);
         let id = existing;
         t.set_owner(id, ephemeral_owner);

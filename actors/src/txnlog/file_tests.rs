@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::fs::{Faults, FaultyFs};
+use super::prefetch::Prefetch;
 use super::recovery::{self, Layout};
 use super::segment::{self, FileLog};
 use super::suite::{snapshot_bytes, txn};
@@ -318,4 +319,143 @@ fn a_truncation_whose_log_cut_fails_leaves_the_old_history_or_the_cut_one() {
         last == 8 || last == 5,
         "old history or the cut one, got {last:#x}"
     );
+}
+
+/// Txns 1..=`to`, synced `batch` at a time (a segment holds a few batches).
+fn log_txns(layout: &Layout, to: Zxid, batch: Zxid) {
+    let mut log = open(layout, &Arc::new(Faults::default()));
+    for from in (1..to).step_by(batch as usize) {
+        write(&mut log, from, from + batch - 1);
+    }
+}
+
+fn segment_paths(layout: &Layout) -> Vec<std::path::PathBuf> {
+    segment::list(&layout.log_dir)
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+#[test]
+fn prefetched_segments_give_what_a_scan_gives_in_order() {
+    let d = Dir::new("prefetch");
+    let layout = d.layout();
+    log_txns(&layout, 3000, 100);
+    let segments = segment_paths(&layout);
+    assert!(segments.len() > 2, "several segments: {}", segments.len());
+    // A torn tail in the last one comes through as a scan reports it.
+    let last = segments.last().unwrap();
+    let segment::SegmentEnd::Clean(end) = segment::scan(last).unwrap().end else {
+        panic!("a clean segment");
+    };
+    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0, 0, 0, 40, 1, 2, 3, 4, 9, 9], end).unwrap();
+    let mut p = Prefetch::start(segments.clone(), 0);
+    for path in &segments {
+        let mut got = Vec::new();
+        let end = p.next_segment(path, |t| got.push(t)).unwrap();
+        let want = segment::scan(path).unwrap();
+        let want_txns: Vec<Txn> = want.txns.into_iter().map(|(t, _)| t).collect();
+        assert_eq!(end.first_zxid, want.first_zxid);
+        assert_eq!(end.end, want.end);
+        assert_eq!(end.last_zxid, want_txns.last().map(|t| t.zxid));
+        assert_eq!(got, want_txns);
+    }
+    assert!(matches!(
+        segment::scan(last).unwrap().end,
+        segment::SegmentEnd::Damaged { .. }
+    ));
+}
+
+#[test]
+fn a_dropped_prefetch_stops_its_thread() {
+    let d = Dir::new("prefetch-drop");
+    let layout = d.layout();
+    log_txns(&layout, 2000, 100);
+    let segments = segment_paths(&layout);
+    let mut p = Prefetch::start(segments.clone(), 0);
+    let mut first = 0;
+    p.next_segment(&segments[0], |_| first += 1).unwrap();
+    assert!(first > 0);
+    drop(p); // the thread's next send fails and it returns: nothing waits for it
+}
+
+#[test]
+fn a_replay_from_an_older_snapshot_than_the_prefetch_expected_reads_every_txn_after_it() {
+    let d = Dir::new("prefetch-older");
+    let layout = d.layout();
+    log_txns(&layout, 300, 50);
+    assert!(segment_paths(&layout).len() > 2);
+    std::fs::create_dir_all(&layout.snap_dir).unwrap();
+    std::fs::write(
+        layout.snap_dir.join(snapshot::snapshot_name(100)),
+        snapshot_bytes(100),
+    )
+    .unwrap();
+    // The newest snapshot (the one the log is read ahead for) is damaged: the older one is
+    // used, and the replay must start right after it.
+    let mut bad = snapshot_bytes(250).to_vec();
+    let at = bad.len() / 2;
+    bad[at] ^= 1;
+    std::fs::write(layout.snap_dir.join(snapshot::snapshot_name(250)), bad).unwrap();
+    let rec = recovery::recover(&layout).unwrap();
+    assert_eq!(rec.snapshot, Some(100));
+    assert_eq!(rec.replayed, 200);
+    assert_eq!(rec.tree.last_zxid(), 300);
+    let got: Vec<Zxid> = rec.recent.iter().map(|t| t.zxid).collect();
+    assert_eq!(got, (101..=300).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_replay_after_a_snapshot_skips_what_it_holds_but_still_checks_every_record() {
+    let d = Dir::new("skip");
+    let layout = d.layout();
+    log_txns(&layout, 300, 50);
+    std::fs::create_dir_all(&layout.snap_dir).unwrap();
+    std::fs::write(
+        layout.snap_dir.join(snapshot::snapshot_name(120)),
+        snapshot_bytes(120),
+    )
+    .unwrap();
+    let rec = recovery::recover(&layout).unwrap();
+    assert_eq!((rec.snapshot, rec.replayed), (Some(120), 180));
+    let got: Vec<Zxid> = rec.recent.iter().map(|t| t.zxid).collect();
+    assert_eq!(got, (121..=300).collect::<Vec<_>>());
+    // What a scan after 120 hands over, segment by segment: the txns after it, and the zxid of
+    // the last record either way.
+    let segments = segment_paths(&layout);
+    let holder = segments
+        .iter()
+        .position(|p| {
+            segment::scan(p)
+                .unwrap()
+                .txns
+                .iter()
+                .any(|(t, _)| t.zxid == 121)
+        })
+        .unwrap();
+    assert!(holder + 1 < segments.len(), "not the last segment");
+    let whole = segment::scan(&segments[holder]).unwrap();
+    let mut after = Vec::new();
+    let scanned = segment::scan_after(&segments[holder], 120, |t| after.push(t.zxid)).unwrap();
+    assert_eq!(scanned.last_zxid, whole.txns.last().map(|(t, _)| t.zxid));
+    let want: Vec<Zxid> = whole
+        .txns
+        .iter()
+        .map(|(t, _)| t.zxid)
+        .filter(|z| *z > 120)
+        .collect();
+    assert_eq!(after, want);
+    // A record the snapshot holds, damaged in that (not last) segment: its CRC is still checked.
+    let (_, off) = whole.txns.iter().find(|(t, _)| t.zxid == 119).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segments[holder])
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0xff], off + 9).unwrap();
+    assert!(matches!(
+        recovery::recover(&layout),
+        Err(recovery::RecoveryError::DamagedMiddle { .. })
+    ));
 }

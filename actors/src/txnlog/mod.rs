@@ -19,10 +19,12 @@ mod file_tests;
 pub mod format;
 pub mod fs;
 pub mod memory;
+pub mod prefetch;
 pub mod purge;
 pub mod recovery;
 pub mod scan;
 pub mod segment;
+pub mod snapload;
 pub mod snapshot;
 pub mod stream;
 #[cfg(test)]

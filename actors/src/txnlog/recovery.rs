@@ -15,6 +15,10 @@
 //!   after it is damage (a started segment always has its header synced first).
 //! * When the newest usable snapshot is ahead of the whole log (a crash during a snapshot
 //!   install), the log is continued in a new segment after it.
+//! * While the newest snapshot loads (itself on two threads: [`super::snapload`]), the log after
+//!   it is read and decoded on a thread of its own ([`super::prefetch`]); if an older snapshot
+//!   has to be used, the replay reads the log itself. Either way every record's framing and CRC
+//!   is checked; the records of txns the snapshot holds have only their zxid decoded.
 //! * A snapshot installed from a leader's fuzzy encode is a state some server had only once
 //!   the txns after it are replayed up to where the encode ended (`E`, kept beside it:
 //!   [`super::stream::tail_end`]). If the log stops short of `E` (the learner died while the
@@ -25,6 +29,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::prefetch::Prefetch;
 use super::segment::{self, SegmentEnd};
 use super::snapshot;
 use crate::tree::DataTree;
@@ -140,6 +145,17 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
     let mut dropped = Vec::new();
     remove_unfinished_snapshots(&layout.snap_dir, &mut dropped);
     let mut snaps = snapshot::list(&layout.snap_dir).map_err(list_err(&layout.snap_dir))?;
+    let mut segments = segment::list(&layout.log_dir).map_err(list_err(&layout.log_dir))?;
+    drop_unstarted_segments(&mut segments, &mut dropped)?;
+    // The log after the newest snapshot is read on another thread while that snapshot loads;
+    // if an older one has to be used, the replay reads the log itself.
+    let expected = snaps.last().map_or(0, |(z, _)| *z);
+    let mut prefetch = Some(Prefetch::start(
+        replayed_segments(&segments, expected)
+            .map(|i| segments[i].1.clone())
+            .collect(),
+        expected,
+    ));
     snaps.reverse();
     let mut tree = None;
     let mut used = None;
@@ -165,19 +181,16 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
     let mut truncated_bytes = 0u64;
     let mut recent: std::collections::VecDeque<std::sync::Arc<crate::txn::Txn>> =
         Default::default();
-    let mut segments = segment::list(&layout.log_dir).map_err(list_err(&layout.log_dir))?;
-    drop_unstarted_segments(&mut segments, &mut dropped)?;
+    if prefetch.as_ref().is_some_and(|p| p.start_zxid() != start) {
+        prefetch = None;
+    }
     let n = segments.len();
-    for (i, (_, path)) in segments.iter().enumerate() {
+    for i in replayed_segments(&segments, start) {
+        let (_, path) = &segments[i];
         let last = i + 1 == n;
-        if !last && segments[i + 1].0 <= start + 1 {
-            continue; // every txn of this segment is in the snapshot
-        }
         // Txns are applied as they are read: the segment is never held whole.
         let mut gap = None;
-        let mut last_txn = None;
-        let (first_zxid, end) = segment::scan_each(path, |txn, _| {
-            last_txn = Some(txn.zxid);
+        let visit = |txn: crate::txn::Txn| {
             if gap.is_some() || (txn.zxid <= prev && txn.zxid <= start) {
                 return;
             }
@@ -196,7 +209,12 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
             if recent.len() > RECENT_KEPT {
                 recent.pop_front();
             }
-        })?;
+        };
+        let scanned = match prefetch.as_mut() {
+            Some(p) => p.next_segment(path, visit)?,
+            None => segment::scan_after(path, start, visit)?,
+        };
+        let (first_zxid, end, last_txn) = (scanned.first_zxid, scanned.end, scanned.last_zxid);
         if let Some(gap) = gap {
             return Err(gap);
         }
@@ -284,6 +302,17 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
         dropped,
         short_of,
     })
+}
+
+/// The indexes of the segments (by first zxid, in order) a replay from `start` reads: all but
+/// those whose every txn is in the snapshot (the next segment starts at or before `start + 1`);
+/// the last one always.
+fn replayed_segments(
+    segments: &[(Zxid, PathBuf)],
+    start: Zxid,
+) -> impl Iterator<Item = usize> + '_ {
+    let n = segments.len();
+    (0..n).filter(move |&i| i + 1 == n || segments[i + 1].0 > start + 1)
 }
 
 /// Removes (from disk and from `segments`) the segments that were never started: a segment is

@@ -119,7 +119,11 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
 /// reader as recovery (the fuzzing entry: a corrupt disk).
 pub fn scan_bytes(buf: &[u8], p: &str) -> Result<Scan, ScanError> {
     let mut txns = Vec::new();
-    let (first_zxid, end) = scan_reader(io::Cursor::new(buf), p, |t, off| txns.push((t, off)))?;
+    let (first_zxid, end) = scan_reader(io::Cursor::new(buf), p, Zxid::MIN, |t, off| {
+        if let Ok(t) = t {
+            txns.push((t, off))
+        }
+    })?;
     Ok(Scan {
         first_zxid,
         txns,
@@ -132,21 +136,82 @@ pub fn scan_bytes(buf: &[u8], p: &str) -> Result<Scan, ScanError> {
 /// the first zxid its header names and how it ends.
 pub fn scan_each(
     path: &Path,
-    visit: impl FnMut(Txn, u64),
+    mut visit: impl FnMut(Txn, u64),
+) -> Result<(Zxid, SegmentEnd), ScanError> {
+    scan_file(path, Zxid::MIN, |t, off| {
+        if let Ok(t) = t {
+            visit(t, off)
+        }
+    })
+}
+
+/// A segment read by [`scan_after`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Scanned {
+    /// The first zxid its header names.
+    pub first_zxid: Zxid,
+    /// How it ends.
+    pub end: SegmentEnd,
+    /// The zxid of its last valid record, if it has one.
+    pub last_zxid: Option<Zxid>,
+}
+
+/// [`scan_each`] for a replay after a snapshot at `skip_to`: every record is checked (framing,
+/// CRC) as `scan_each` checks it, but those of txns at or before `skip_to` (the snapshot has
+/// them) are not decoded whole, only their zxid, and are not handed to `visit`.
+pub fn scan_after(
+    path: &Path,
+    skip_to: Zxid,
+    mut visit: impl FnMut(Txn),
+) -> Result<Scanned, ScanError> {
+    let mut last_zxid = None;
+    let (first_zxid, end) = scan_file(path, skip_to, |t, _| match t {
+        Ok(t) => {
+            last_zxid = Some(t.zxid);
+            visit(t)
+        }
+        Err(z) => last_zxid = Some(z),
+    })?;
+    Ok(Scanned {
+        first_zxid,
+        end,
+        last_zxid,
+    })
+}
+
+fn scan_file(
+    path: &Path,
+    skip_to: Zxid,
+    visit: impl FnMut(Result<Txn, Zxid>, u64),
 ) -> Result<(Zxid, SegmentEnd), ScanError> {
     let p = path.display().to_string();
     let file = File::open(path).map_err(|source| ScanError::Io {
         path: p.clone(),
         source,
     })?;
-    scan_reader(io::BufReader::with_capacity(1 << 20, file), &p, visit)
+    scan_reader(
+        io::BufReader::with_capacity(1 << 20, file),
+        &p,
+        skip_to,
+        visit,
+    )
 }
 
-/// [`scan_each`] of a segment read from `r` (`p` names it in errors).
+/// The zxid of a txn record's payload, read without decoding the rest (`None`: not a txn).
+fn peek_zxid(payload: &[u8]) -> Option<Zxid> {
+    #[derive(serde::Deserialize)]
+    struct Head(Zxid, IgnoredAny, IgnoredAny, IgnoredAny, IgnoredAny);
+    use serde::de::IgnoredAny;
+    rmp_serde::from_slice::<Head>(payload).ok().map(|h| h.0)
+}
+
+/// [`scan_each`] of a segment read from `r` (`p` names it in errors); the txns at or before
+/// `skip_to` are handed over as `Err(zxid)`, undecoded.
 fn scan_reader<R: Read + Seek>(
     mut r: R,
     p: &str,
-    mut visit: impl FnMut(Txn, u64),
+    skip_to: Zxid,
+    mut visit: impl FnMut(Result<Txn, Zxid>, u64),
 ) -> Result<(Zxid, SegmentEnd), ScanError> {
     let io_err = |source| ScanError::Io {
         path: p.to_string(),
@@ -161,7 +226,22 @@ fn scan_reader<R: Read + Seek>(
     let mut off = HEADER_LEN;
     let mut buf = Vec::with_capacity(format::READ_BUFFER_BYTES);
     let end = loop {
-        let reason = match format::read_record::<Txn>(&mut r, &mut buf).map_err(io_err)? {
+        format::read_frame(&mut r, &mut buf).map_err(io_err)?;
+        let record = match format::check_record(&buf) {
+            RecordRead::Record(payload, n) => {
+                match (skip_to > Zxid::MIN).then(|| peek_zxid(payload)).flatten() {
+                    Some(z) if z <= skip_to => RecordRead::Record(Err(z), n),
+                    _ => match rmp_serde::from_slice::<Txn>(payload) {
+                        Ok(t) => RecordRead::Record(Ok(t), n),
+                        Err(e) => RecordRead::Corrupt(format!("undecodable payload: {e}")),
+                    },
+                }
+            }
+            RecordRead::End => RecordRead::End,
+            RecordRead::Short { available } => RecordRead::Short { available },
+            RecordRead::Corrupt(r) => RecordRead::Corrupt(r),
+        };
+        let reason = match record {
             RecordRead::Record(t, n) => {
                 visit(t, off as u64);
                 off += n;

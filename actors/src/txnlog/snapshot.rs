@@ -18,7 +18,6 @@
 //! Records: `Sessions`, then `Acls` (as new ACL lists appear) and `Nodes` chunks, then `End`
 //! with the counts. A snapshot without a valid `End` is incomplete and not used.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +30,7 @@ use super::format::{self, RecordRead, HEADER_LEN, SNAP_MAGIC};
 use super::segment::sync_dir;
 use crate::proto::Acl;
 use crate::store::Store;
-use crate::tree::{AclList, DataTree, Restore, SessionRecord, StoredStat};
+use crate::tree::DataTree;
 use crate::txn::{SessionId, Zxid};
 
 pub use super::scan::{ScanChunk, TreeScan};
@@ -86,55 +85,6 @@ pub enum SnapRecord {
         /// Sessions written.
         sessions: u64,
     },
-}
-
-/// A [`SnapRecord`] decoded in place: node paths and data borrow the record's bytes, so loading
-/// allocates nothing per node but the node itself. Same encoding (variants and fields in the
-/// same order; a test checks it).
-#[derive(Debug, Deserialize)]
-enum SnapRecordRef<'a> {
-    Sessions(Vec<(SessionId, i32, Bytes)>),
-    Acls(Vec<(u32, Vec<Acl>)>),
-    #[serde(borrow)]
-    Nodes(Vec<SnapNodeRef<'a>>),
-    End {
-        nodes: u64,
-        sessions: u64,
-    },
-}
-
-/// A [`SnapNode`] decoded in place.
-#[derive(Debug, Deserialize)]
-struct SnapNodeRef<'a> {
-    path: &'a str,
-    #[serde(borrow)]
-    data: Option<&'a [u8]>,
-    acl: u32,
-    czxid: i64,
-    mzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    version: i32,
-    cversion: i32,
-    aversion: i32,
-    ephemeral_owner: i64,
-    pzxid: i64,
-}
-
-impl SnapNodeRef<'_> {
-    fn stat(&self) -> StoredStat {
-        StoredStat {
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime: self.ctime,
-            mtime: self.mtime,
-            pzxid: self.pzxid,
-            version: self.version,
-            cversion: self.cversion,
-            aversion: self.aversion,
-            num_children: 0,
-        }
-    }
 }
 
 /// The file name of the snapshot covering `zxid`.
@@ -280,7 +230,7 @@ fn read_records_from(
 /// Reads the records of snapshot bytes from `r`, one at a time (only one is in memory), and
 /// hands each checked payload to `decode`, which returns the counts of the end record when it
 /// is one, or why the payload is bad.
-fn read_payloads(
+pub(super) fn read_payloads(
     mut r: impl Read,
     p: &str,
     mut decode: impl FnMut(&[u8]) -> Result<Option<(u64, u64)>, String>,
@@ -352,13 +302,13 @@ pub fn decode_tree(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
 /// Decodes the bytes of a fuzzy snapshot into a tree, orphans kept for the replay of the txns
 /// after it to resolve ([`DataTree::finish_replay`] ends it).
 pub fn decode_fuzzy(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
-    decode(bytes, "<snapshot bytes>", bytes.len())
+    super::snapload::decode(bytes, "<snapshot bytes>", bytes.len())
 }
 
 /// Loads a snapshot into a tree (orphans kept for the replay to resolve), streaming the file.
 pub fn load(path: &Path) -> Result<DataTree, SnapshotError> {
     let size = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
-    decode(open(path)?, &path.display().to_string(), size)
+    super::snapload::decode(open(path)?, &path.display().to_string(), size)
 }
 
 /// Writes snapshot bytes received from a leader as a snapshot file, durably.
@@ -377,79 +327,12 @@ pub fn save_bytes(dir: &Path, zxid: Zxid, bytes: &[u8]) -> io::Result<PathBuf> {
     Ok(final_path)
 }
 
-/// Builds the tree of the snapshot read from `r`, `size_hint` bytes long (to size the tree's
-/// index once instead of growing it).
-fn decode(r: impl Read, name: &str, size_hint: usize) -> Result<DataTree, SnapshotError> {
-    let mut acls: HashMap<u32, AclList> = HashMap::new();
-    let mut restore = Restore::new();
-    let (mut nodes_read, mut sessions_read) = (0u64, 0u64);
-    let mut bad: Option<String> = None;
-    let (zxid, node_count, session_count) = read_payloads(r, name, |payload| {
-        let rec: SnapRecordRef = rmp_serde::from_slice(payload).map_err(|e| e.to_string())?;
-        match rec {
-            SnapRecordRef::Sessions(s) => {
-                for (id, timeout_ms, password) in s {
-                    sessions_read += 1;
-                    restore.session(
-                        id,
-                        SessionRecord {
-                            timeout_ms,
-                            password,
-                        },
-                    );
-                }
-            }
-            SnapRecordRef::Acls(a) => {
-                for (id, list) in a {
-                    acls.insert(id, Arc::new(list));
-                }
-            }
-            SnapRecordRef::Nodes(ns) => {
-                if nodes_read == 0 {
-                    // One chunk's bytes per node, roughly: room in the index for the rest.
-                    restore.reserve(size_hint / payload.len().max(1) * ns.len());
-                }
-                for n in ns {
-                    nodes_read += 1;
-                    let Some(acl) = acls.get(&n.acl) else {
-                        bad.get_or_insert_with(|| {
-                            format!("node {} names unknown ACL {}", n.path, n.acl)
-                        });
-                        continue;
-                    };
-                    let r = restore.node(n.path, n.data, acl, n.stat(), n.ephemeral_owner);
-                    if let Err(e) = r {
-                        bad.get_or_insert_with(|| e.to_string());
-                    }
-                }
-            }
-            SnapRecordRef::End { nodes, sessions } => return Ok(Some((nodes, sessions))),
-        }
-        Ok(None)
-    })?;
-    let invalid = |reason: String| SnapshotError::Invalid {
-        path: name.to_string(),
-        reason,
-    };
-    if let Some(b) = bad {
-        return Err(invalid(b));
-    }
-    if nodes_read != node_count || sessions_read != session_count {
-        return Err(invalid(format!(
-            "counts do not match: {nodes_read} nodes and {sessions_read} sessions read, end record says {node_count} and {session_count}"
-        )));
-    }
-    if !restore.has_root() {
-        return Err(invalid("no root node".into()));
-    }
-    Ok(restore.finish(zxid))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tree::tests::digest;
     use crate::txn::{Txn, TxnOp};
+    use std::collections::HashMap;
 
     fn create(path: &str) -> TxnOp {
         TxnOp::Create {
@@ -575,62 +458,14 @@ mod tests {
                 .and_then(|pp| order.get(pp))
                 .is_some_and(|pi| pi > i)
         }));
-        let mut loaded = decode(&out[..], "test", out.len()).expect("loads");
+        let mut loaded =
+            super::super::snapload::decode(&out[..], "test", out.len()).expect("loads");
         for t in log.txns.iter().filter(|t| t.zxid > start) {
             loaded.apply(t);
         }
         assert!(loaded.drop_orphans().is_empty());
         assert_eq!(digest(&loaded), digest(&tree));
         assert_eq!(loaded.node_count(), tree.node_count());
-    }
-
-    #[test]
-    fn records_decode_in_place_as_they_were_encoded() {
-        let node = SnapNode {
-            path: "/a/b".into(),
-            data: Some(Bytes::from_static(b"data")),
-            acl: 3,
-            czxid: 1,
-            mzxid: 2,
-            ctime: 3,
-            mtime: 4,
-            version: 5,
-            cversion: 6,
-            aversion: 7,
-            ephemeral_owner: 8,
-            pzxid: 9,
-        };
-        let null = SnapNode {
-            data: None,
-            ..node.clone()
-        };
-        let bytes = rmp_serde::to_vec(&SnapRecord::Nodes(vec![node, null])).unwrap();
-        let SnapRecordRef::Nodes(ns) = rmp_serde::from_slice(&bytes).unwrap() else {
-            panic!("not a Nodes record");
-        };
-        assert_eq!(
-            (ns[0].path, ns[0].data, ns[0].acl),
-            ("/a/b", Some(&b"data"[..]), 3)
-        );
-        assert_eq!(ns[1].data, None);
-        let s = ns[0].stat();
-        assert_eq!(
-            (s.czxid, s.mzxid, s.ctime, s.mtime, s.version, s.cversion, s.aversion, s.pzxid),
-            (1, 2, 3, 4, 5, 6, 7, 9)
-        );
-        assert_eq!(ns[0].ephemeral_owner, 8);
-        let end = rmp_serde::to_vec(&SnapRecord::End {
-            nodes: 2,
-            sessions: 1,
-        })
-        .unwrap();
-        assert!(matches!(
-            rmp_serde::from_slice(&end).unwrap(),
-            SnapRecordRef::End {
-                nodes: 2,
-                sessions: 1
-            }
-        ));
     }
 
     #[test]
