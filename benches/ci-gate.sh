@@ -9,13 +9,16 @@
 # figures compared are each server's median window.
 #
 # It fails if
-#   * zkr's setData throughput is below $GATE_RATIO (1.2) times Apache ZooKeeper's, or
 #   * zkr's server CPU per setData (CPU seconds the server used over the window / writes done)
-#     is above $GATE_CPU_RATIO (0.75) times ZooKeeper's.
-# Issue 16 asks for 1.5x: not met yet on an idle 2-core machine (CI, 2026-12-06: 74.1k/s vs
-# 50.7k/s, 1.46x, at 13.7 vs 26.1 µs of server CPU per write; client and server share the two
-# cores), so the gate holds what zkr reliably does (a regression of ~20 % in throughput or ~40 %
-# in CPU per write fails it) and `GATE_RATIO=1.5 benches/ci-gate.sh` checks the goal.
+#     is above $GATE_CPU_RATIO (0.6) times ZooKeeper's, or
+#   * zkr's setData throughput is below $GATE_RATIO (1.1) times Apache ZooKeeper's.
+# CPU per write is the steadier figure and the one a regression moves first: 0.41-0.46x for the
+# build with the single event loop (0da3458, idle machine; 0.56x at load 7; 0.53x for the build
+# before it), so a ~30 % regression fails it. Throughput in a 10-s window on 2 cores shared with
+# the client swings with Apache's own variance and the disk's fsync latency (the same zkr build
+# measured 1.22x and 1.52x minutes apart on an idle machine: Apache's median 44.5k/s, then
+# 33.0k/s), so its bound only catches a collapse. Issue 16 asks for 1.5x: not reliably met
+# (1.22-1.52x), and `GATE_RATIO=1.5 benches/ci-gate.sh` checks it.
 # About 100 s plus the release builds (BENCH_NO_BUILD=1: use the binaries already built).
 #
 #   benches/ci-gate.sh
@@ -24,8 +27,8 @@
 set -euo pipefail
 work=$(mktemp -d "${TMPDIR:-/tmp}/zkr-gate.XXXXXX")
 source "$(dirname "$0")/lib.sh"
-GATE_RATIO=${GATE_RATIO:-1.2}
-GATE_CPU_RATIO=${GATE_CPU_RATIO:-0.75}
+GATE_RATIO=${GATE_RATIO:-1.1}
+GATE_CPU_RATIO=${GATE_CPU_RATIO:-0.6}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-3}
 bench_init

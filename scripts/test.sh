@@ -85,11 +85,11 @@ if [ $quick = 0 ] && [ -x tests/conformance/run-zkr.sh ]; then
 fi
 # The benchmark gate (issue 16): release builds of zkr and of zk-bench, then standalone setData,
 # 64 clients, on zkr and on Apache ZooKeeper 3.8 side by side, 3 alternating 10-s windows each:
-# fails if zkr's median throughput is below 1.2x Apache's or its server CPU per write above 0.75x
-# Apache's (benches/ci-gate.sh, which says why not the issue's 1.5x yet; ~100 s plus the
+# fails if zkr's server CPU per write is above 0.6x Apache's or its median throughput below 1.1x
+# Apache's (benches/ci-gate.sh, which says why, and why not the issue's 1.5x; ~100 s plus the
 # builds). Last, so nothing else shares the cores.
 if [ $quick = 0 ]; then
-  run "benchmark gate (release, standalone setData vs Apache 3.8: >= 1.2x)" benches/ci-gate.sh
+  run "benchmark gate (release, standalone setData vs Apache 3.8: CPU <= 0.6x, rate >= 1.1x)" benches/ci-gate.sh
 fi
 
 echo
