@@ -113,12 +113,16 @@ impl Handler<Apply> for StoreActor {
         let now = crate::clock::now_ms();
         let mut tree = store.tree.write();
         let mut watches = store.watches.lock();
+        let mut applied = 0;
         for item in msg.0 {
             match item {
                 CommitItem::Txn { txn, origin } => {
                     let (result, changes) = tree.apply(&txn);
-                    metrics::counter!("zkr_txns_applied_total").increment(1);
+                    applied += 1;
                     for ch in &changes {
+                        // Every watcher a change fires for gets the same frame (the change's
+                        // event and path): encoded once.
+                        let mut frame: Option<bytes::Bytes> = None;
                         for fired in watches.trigger(&ch.path, ch.event) {
                             let Some(target) =
                                 store.conns.get(&fired.watcher).map(|e| e.value().clone())
@@ -129,11 +133,10 @@ impl Handler<Apply> for StoreActor {
                                 acl::check(&policy, &ch.acl, perms::READ, ids)
                             });
                             if visible {
-                                target.send_now(reply::notification(
-                                    txn.zxid,
-                                    fired.event,
-                                    &fired.path,
-                                ));
+                                let bytes = frame.get_or_insert_with(|| {
+                                    reply::notification(txn.zxid, fired.event, &fired.path)
+                                });
+                                target.send_now(bytes.clone());
                             }
                         }
                     }
@@ -260,6 +263,7 @@ impl Handler<Apply> for StoreActor {
                 }
             }
         }
+        metrics::counter!("zkr_txns_applied_total").increment(applied);
     }
 }
 

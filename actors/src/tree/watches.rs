@@ -253,8 +253,9 @@ pub struct Fired<W> {
     pub watcher: W,
     /// `event_type::*`.
     pub event: i32,
-    /// The path of the node that changed (or whose children changed).
-    pub path: String,
+    /// The path of the node that changed (or whose children changed): one allocation shared
+    /// by every watcher it fires for.
+    pub path: std::sync::Arc<str>,
 }
 
 /// Data and child watch tables.
@@ -311,26 +312,27 @@ impl<W: Clone + Eq + Hash> WatchManager<W> {
     /// `event` is an `event_type` and `path` the node the change is about.
     pub fn trigger(&mut self, path: &str, event: i32) -> Vec<Fired<W>> {
         let none = HashSet::new();
-        let mk = |ws: Vec<W>, path: &str| {
+        let shared: std::sync::Arc<str> = std::sync::Arc::from(path);
+        let mk = |ws: Vec<W>| {
             ws.into_iter()
                 .map(|watcher| Fired {
                     watcher,
                     event,
-                    path: path.to_string(),
+                    path: shared.clone(),
                 })
                 .collect::<Vec<_>>()
         };
         match event {
             event_type::NODE_CREATED | event_type::NODE_DATA_CHANGED => {
-                mk(self.data.trigger(path, &none), path)
+                mk(self.data.trigger(path, &none))
             }
-            event_type::NODE_CHILDREN_CHANGED => mk(self.child.trigger(path, &none), path),
+            event_type::NODE_CHILDREN_CHANGED => mk(self.child.trigger(path, &none)),
             event_type::NODE_DELETED => {
                 let first = self.data.trigger(path, &none);
                 let skip: HashSet<W> = first.iter().cloned().collect();
                 let second = self.child.trigger(path, &skip);
-                let mut all = mk(first, path);
-                all.extend(mk(second, path));
+                let mut all = mk(first);
+                all.extend(mk(second));
                 all
             }
             _ => Vec::new(),
@@ -463,7 +465,7 @@ mod tests {
         let mut m = WatchManager::new();
         m.add_persistent("/a", &1u64, true);
         let f = m.trigger("/a/b/c", event_type::NODE_CREATED);
-        assert_eq!(f[0].path, "/a/b/c");
+        assert_eq!(&*f[0].path, "/a/b/c");
         assert!(m
             .trigger("/a", event_type::NODE_CHILDREN_CHANGED)
             .is_empty());

@@ -458,14 +458,17 @@ mod tests {
                 .and_then(|pp| order.get(pp))
                 .is_some_and(|pi| pi > i)
         }));
-        let mut loaded =
-            super::super::snapload::decode(&out[..], "test", out.len()).expect("loads");
-        for t in log.txns.iter().filter(|t| t.zxid > start) {
-            loaded.apply(t);
+        for two_threads in [false, true] {
+            let mut loaded =
+                super::super::snapload::decode_on(&out[..], "test", out.len(), two_threads)
+                    .expect("loads");
+            for t in log.txns.iter().filter(|t| t.zxid > start) {
+                loaded.apply(t);
+            }
+            assert!(loaded.drop_orphans().is_empty());
+            assert_eq!(digest(&loaded), digest(&tree), "two threads: {two_threads}");
+            assert_eq!(loaded.node_count(), tree.node_count());
         }
-        assert!(loaded.drop_orphans().is_empty());
-        assert_eq!(digest(&loaded), digest(&tree));
-        assert_eq!(loaded.node_count(), tree.node_count());
     }
 
     #[test]
@@ -499,5 +502,10 @@ mod tests {
         let at = flipped.len() / 2;
         flipped[at] ^= 1;
         assert!(decode_tree(&flipped).is_err());
+        // The same on two threads (what a snapshot of a megabyte or more loads with).
+        let on_two = |b: &[u8]| super::super::snapload::decode_on(b, "test", b.len(), true);
+        assert_eq!(digest(&on_two(&bytes).unwrap()), digest(&tree));
+        assert!(matches!(on_two(&cut), Err(SnapshotError::Invalid { .. })));
+        assert!(on_two(&flipped).is_err());
     }
 }
