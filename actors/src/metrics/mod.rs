@@ -186,13 +186,9 @@ pub fn cache_request_histograms() {
 /// `updatelatency` (ms; writes, syncs and closeSession are updates) and zkr's per-op histogram.
 pub fn request_answered(op: i32, took: Duration, update: bool) {
     let ms = took.as_secs_f64() * 1000.0;
+    // Set with the recorder (`node::exporter::install`): without it there is nothing to record
+    // into, as a `histogram!` call would find.
     let Some(h) = REQUEST_HISTOGRAMS.get() else {
-        if update {
-            ::metrics::histogram!("updatelatency").record(ms);
-        } else {
-            ::metrics::histogram!("readlatency").record(ms);
-        }
-        ::metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op)).record(took.as_secs_f64());
         return;
     };
     if update { &h.update } else { &h.read }.record(ms);
