@@ -12,7 +12,14 @@
 //!   queued while the executor still holds the tree lock, so a notification for a later change is
 //!   always queued after the reply that registered its watch;
 //! * notifications are queued while the store holds the tree's write lock, before the change is
-//!   visible to any read, so a client never reads data before the event it caused.
+//!   visible to any read, so a client never reads data before the event it caused;
+//! * frames leave in the order they were queued, deferred notifications included: a
+//!   notification may be *deferred* ([`Outbox::defer_notification`], the tail of a watch storm,
+//!   see `store::fanout`): counted like any frame, but kept in the outbox instead of waking the
+//!   writer. Every other frame and the close move the deferred ones to the writer first, under
+//!   the same lock, so a reply queued after a deferred notification (a read that sees the
+//!   change) still leaves after it; [`Outbox::flush_deferred`] moves them when the store gets
+//!   round to it. Deferring decides when the writer is woken, never the order.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -107,6 +114,11 @@ pub struct Outbox {
     session: AtomicI64,
     timeout_ms: AtomicI64,
     closed: AtomicBool,
+    /// Notifications queued but not handed to the writer yet, oldest first.
+    deferred: Mutex<Vec<Bytes>>,
+    /// `deferred` is not empty. Set and cleared only under its lock; read without it, so that
+    /// a frame is sent without taking the lock when nothing is deferred.
+    has_deferred: AtomicBool,
     server_stats: Arc<ServerStats>,
     /// Requests in flight, paused reads and queued bytes (see [`crate::admission`]).
     pub flow: Arc<ConnFlow>,
@@ -119,23 +131,34 @@ impl Outbox {
     /// clients read through the store's read code with it.
     #[cfg(test)]
     pub(crate) fn detached(id: ConnId) -> Outbox {
-        let (tx, _) = mpsc::unbounded_channel();
+        Outbox::detached_with_writer(id, usize::MAX).0
+    }
+
+    /// An outbox with no connection behind it that lets `max_queued_reply_bytes` pile up, and
+    /// the receiving end of what it sends.
+    #[cfg(test)]
+    pub(crate) fn detached_with_writer(
+        id: ConnId,
+        max_queued_reply_bytes: usize,
+    ) -> (Outbox, mpsc::UnboundedReceiver<Out>) {
+        let (tx, rx) = mpsc::unbounded_channel();
         let remote = SocketAddr::from(([127, 0, 0, 1], 1));
-        let unlimited = crate::admission::Limits {
+        let limits = crate::admission::Limits {
             per_ip: 0,
             total: usize::MAX,
             outstanding: usize::MAX,
             outstanding_bytes: usize::MAX,
-            queued_reply_bytes: usize::MAX,
+            queued_reply_bytes: max_queued_reply_bytes,
         };
-        let node = Arc::new(crate::admission::Admission::new(unlimited));
-        Outbox::new(
+        let node = Arc::new(crate::admission::Admission::new(limits));
+        let outbox = Outbox::new(
             id,
             remote,
             tx,
             Arc::default(),
             Arc::new(ConnFlow::new(node)),
-        )
+        );
+        (outbox, rx)
     }
 
     /// An outbox whose frames go to `tx` (the connection's writer task).
@@ -155,6 +178,8 @@ impl Outbox {
             session: AtomicI64::new(0),
             timeout_ms: AtomicI64::new(0),
             closed: AtomicBool::new(false),
+            deferred: Mutex::new(Vec::new()),
+            has_deferred: AtomicBool::new(false),
             server_stats,
             flow,
             stats: ConnStats::default(),
@@ -214,17 +239,73 @@ impl Outbox {
     /// replies of requests executed at the head of the queue). A client that lets more than
     /// `max_queued_reply_bytes` pile up is disconnected.
     pub fn send_now(&self, frame: Bytes) {
+        if self.count_frame(frame.len()) {
+            self.to_writer(Out::Frame(frame));
+        }
+    }
+
+    /// Queues a notification without waking the writer: it leaves before anything sent on this
+    /// outbox after it, at the latest when [`Self::flush_deferred`] runs. Counted (and the slow
+    /// reader disconnected) exactly as [`Self::send_now`] does. Returns true when this is the
+    /// first deferred frame since the last flush: the caller must see that
+    /// [`Self::flush_deferred`] is called (false: whoever got true before has not flushed yet).
+    pub fn defer_notification(&self, frame: Bytes) -> bool {
+        if !self.count_frame(frame.len()) {
+            return false;
+        }
+        let mut deferred = self.deferred.lock();
+        deferred.push(frame);
+        !self.has_deferred.swap(true, Ordering::AcqRel)
+    }
+
+    /// Hands the deferred notifications to the writer. Idempotent; cheap when none are left.
+    pub fn flush_deferred(&self) {
+        if self.has_deferred.load(Ordering::Acquire) {
+            let mut deferred = self.deferred.lock();
+            self.move_deferred(&mut deferred);
+        }
+    }
+
+    /// Are notifications deferred (not handed to the writer yet)?
+    pub fn has_deferred(&self) -> bool {
+        self.has_deferred.load(Ordering::Acquire)
+    }
+
+    /// Counts a frame about to be queued: false if it must not be (the connection is closed, or
+    /// the client let more than `max_queued_reply_bytes` pile up and is disconnected now).
+    fn count_frame(&self, len: usize) -> bool {
         if self.is_closed() {
-            return;
+            return false;
         }
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
         self.server_stats.packet_sent();
-        if !self.flow.queued(frame.len()) {
+        if !self.flow.queued(len) {
             self.flow.kill_slow_reader(self.remote, self.session());
             self.close();
-            return;
+            return false;
         }
-        let _ = self.tx.send(Out::Frame(frame));
+        true
+    }
+
+    /// The one way to the writer: deferred notifications first, so frames keep their order. A
+    /// sender that sees no deferred frame without the lock is not ordered after any deferral
+    /// it could not see (one that happened before it, e.g. under the tree lock, is visible).
+    fn to_writer(&self, out: Out) {
+        if self.has_deferred.load(Ordering::Acquire) {
+            let mut deferred = self.deferred.lock();
+            self.move_deferred(&mut deferred);
+            let _ = self.tx.send(out);
+        } else {
+            let _ = self.tx.send(out);
+        }
+    }
+
+    /// Moves the deferred frames to the writer (the caller holds their lock).
+    fn move_deferred(&self, deferred: &mut Vec<Bytes>) {
+        for frame in deferred.drain(..) {
+            let _ = self.tx.send(Out::Frame(frame));
+        }
+        self.has_deferred.store(false, Ordering::Release);
     }
 
     /// Queues the reply to the request `xid` now (see [`Self::send_now`]); the request stops
@@ -238,7 +319,7 @@ impl Outbox {
     /// stop counting as in flight.
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
-            let _ = self.tx.send(Out::Close);
+            self.to_writer(Out::Close);
             self.flow.close();
         }
     }
@@ -338,5 +419,143 @@ impl Outbox {
     /// Number of requests waiting for their reply (`queued=` in `cons`).
     pub fn queued(&self) -> usize {
         self.pending.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// What the writer would receive so far: frames as text, `close` for the close.
+    fn received(rx: &mut mpsc::UnboundedReceiver<Out>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            out.push(match item {
+                Out::Frame(b) => String::from_utf8_lossy(&b).into_owned(),
+                Out::Close => "close".to_owned(),
+            });
+        }
+        out
+    }
+
+    fn frame(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    #[test]
+    fn a_deferred_notification_leaves_before_a_reply_sent_after_it() {
+        let (o, mut rx) = Outbox::detached_with_writer(1, usize::MAX);
+        assert!(o.defer_notification(frame("event")));
+        assert!(
+            received(&mut rx).is_empty(),
+            "a deferred frame woke the writer"
+        );
+        o.send_reply(7, frame("reply"));
+        assert_eq!(received(&mut rx), ["event", "reply"]);
+        assert!(!o.has_deferred());
+    }
+
+    #[test]
+    fn a_deferred_notification_is_flushed_before_the_close() {
+        let (o, mut rx) = Outbox::detached_with_writer(1, usize::MAX);
+        o.defer_notification(frame("event"));
+        o.close();
+        assert_eq!(received(&mut rx), ["event", "close"]);
+        // Nothing is queued on a closed outbox, deferred or not.
+        assert!(!o.defer_notification(frame("late")));
+        o.flush_deferred();
+        assert!(received(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn flush_deferred_is_idempotent_and_owed_once_per_batch() {
+        let (o, mut rx) = Outbox::detached_with_writer(1, usize::MAX);
+        assert!(
+            o.defer_notification(frame("a")),
+            "the first deferral owes a flush"
+        );
+        assert!(!o.defer_notification(frame("b")), "a flush is owed already");
+        o.flush_deferred();
+        o.flush_deferred();
+        assert_eq!(received(&mut rx), ["a", "b"]);
+        assert!(
+            o.defer_notification(frame("c")),
+            "flushed: the next one owes again"
+        );
+        o.flush_deferred();
+        assert_eq!(received(&mut rx), ["c"]);
+    }
+
+    #[test]
+    fn deferred_notifications_are_counted_and_limited_like_sent_frames() {
+        let (o, mut rx) = Outbox::detached_with_writer(1, 10);
+        o.defer_notification(frame("12345678"));
+        assert_eq!(o.flow.queued_bytes(), 8);
+        assert_eq!(o.stats.sent.load(Ordering::Relaxed), 1);
+        // 16 bytes queued > 10: the client is a slow reader, disconnected as with send_now.
+        assert!(!o.defer_notification(frame("12345678")));
+        assert!(o.is_closed());
+        assert_eq!(received(&mut rx), ["12345678", "close"]);
+    }
+
+    /// Three threads: one defers notifications n0, n1... and publishes how many it deferred,
+    /// one sends replies tagged with the count it saw published, one flushes. Each one's
+    /// frames leave in its order, and a reply leaves after every notification deferred before
+    /// it was sent (what a read that sees the change needs).
+    #[test]
+    fn concurrent_deferrals_replies_and_flushes_keep_the_order() {
+        const N: usize = 20_000;
+        let (o, mut rx) = Outbox::detached_with_writer(1, usize::MAX);
+        let o = Arc::new(o);
+        let deferred = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let notifier = {
+            let (o, deferred) = (o.clone(), deferred.clone());
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    o.defer_notification(frame(&format!("n{i}")));
+                    deferred.store(i + 1, Ordering::Release);
+                }
+            })
+        };
+        let replier = {
+            let (o, deferred) = (o.clone(), deferred.clone());
+            std::thread::spawn(move || {
+                for _ in 0..N {
+                    let seen = deferred.load(Ordering::Acquire);
+                    o.send_now(frame(&format!("r{seen}")));
+                }
+            })
+        };
+        let flusher = {
+            let (o, done) = (o.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    o.flush_deferred();
+                    std::thread::yield_now();
+                }
+            })
+        };
+        notifier.join().expect("notifier");
+        replier.join().expect("replier");
+        done.store(true, Ordering::Release);
+        flusher.join().expect("flusher");
+        o.flush_deferred();
+        let out = received(&mut rx);
+        assert_eq!(out.len(), 2 * N);
+        let mut notified = 0;
+        let mut last_seen = 0;
+        for f in &out {
+            let n: usize = f[1..].parse().expect("a number");
+            if f.starts_with('n') {
+                assert_eq!(n, notified, "notifications out of order");
+                notified += 1;
+            } else {
+                assert!(n >= last_seen, "replies out of order");
+                assert!(n <= notified, "r{n} left before n{}", n - 1);
+                last_seen = n;
+            }
+        }
     }
 }

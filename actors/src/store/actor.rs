@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::fanout::{self, Fanout};
 use super::read::{self, Watches};
 use super::replies;
 use super::Store;
@@ -114,6 +115,9 @@ impl Handler<Apply> for StoreActor {
         let mut tree = store.tree.write();
         let mut watches = store.watches.lock();
         let mut applied = 0;
+        // A storm's notifications beyond the first few hundred are deferred, and flushed in
+        // slices once this handler is done (see `fanout`).
+        let mut notifications = Fanout::default();
         for item in msg.0 {
             match item {
                 CommitItem::Txn { txn, origin } => {
@@ -136,7 +140,7 @@ impl Handler<Apply> for StoreActor {
                                 let bytes = frame.get_or_insert_with(|| {
                                     reply::notification(txn.zxid, fired.event, &fired.path)
                                 });
-                                target.send_now(bytes.clone());
+                                notifications.notify(&target, bytes.clone());
                             }
                         }
                     }
@@ -264,6 +268,7 @@ impl Handler<Apply> for StoreActor {
             }
         }
         metrics::counter!("zkr_txns_applied_total").increment(applied);
+        fanout::spawn_flush(notifications.owed_flush());
     }
 }
 

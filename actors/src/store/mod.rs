@@ -5,9 +5,12 @@
 //! actor under the write lock. One lock for the whole tree is ZooKeeper's model too (its
 //! CommitProcessor runs no read while a write is applied): a multi is atomic to readers, and a
 //! watch registered by a read cannot slip between a change and its notification. The tree and
-//! watch locks are always taken in that order (tree, then watches, then an outbox's queue).
+//! watch locks are always taken in that order (tree, then watches, then an outbox's queue, then
+//! its deferred notifications). A watch storm's notifications are handed out in slices
+//! ([`fanout`]).
 
 pub mod actor;
+pub mod fanout;
 pub mod read;
 pub mod replies;
 
