@@ -5,7 +5,9 @@
 # (16 clients) on the leader. Figures: the time from the restart until the follower serves with
 # the leader's last zxid of the load, the peak resident memory (VmHWM, reset just before the
 # restart) of the leader and the follower during the catch-up, their RSS after the load, and
-# the leader's write throughput and p99 while the follower catches up.
+# the leader's write throughput and p99 while the follower catches up, and the same write load
+# for BASELINE_SECS (default 10) just before the restart, on the same tree and machine, to
+# tell what the catch-up adds from what the machine gives anyway.
 #
 #   benches/snap-catchup.sh [znodes]     default: 1000000
 #
@@ -32,6 +34,8 @@ kill9 "$(cat "$dir/n$follower/pid")"
 "$BENCH" --hosts "127.0.0.1:$((base + leader - 1))" --pids "$lpid" --workload load --keys "$n" --value-size 100 --clients 16 --json > "$work/load.json"
 target=$(srvr_zxid $((base + leader - 1)))
 rss_leader_load=$(rss_mb "$lpid")
+baseline_secs=${BASELINE_SECS:-10}
+"$BENCH" --hosts "127.0.0.1:$((base + leader - 1))" --pids "$lpid" --workload write --clients 16 --keys 1000 --value-size 100 --warmup 1 --duration "$baseline_secs" --json > "$work/baseline.json"
 echo 5 > "/proc/$lpid/clear_refs"   # VmHWM from here on: the catch-up
 "$BENCH" --hosts "127.0.0.1:$((base + leader - 1))" --pids "$lpid" --workload write --clients 16 --keys 1000 --value-size 100 --warmup 0 --duration "$write_secs" --json > "$work/write.json" &
 bench=$!
@@ -54,6 +58,7 @@ wait $bench || true
 chunks=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/n$leader/node.log" | grep 'streaming a snapshot to a learner' | tail -1 | sed -E 's/.* bytes=([0-9]+) chunks=([0-9]+).*/\1 \2/')
 stop_all
 write=$(cat "$work/write.json")
-printf '{"record":"snap_catchup","znodes":%d,"catch_up_ms":%s,"snapshot_bytes_chunks":"%s","rss_leader_after_load_mb":%s,"peak_rss_leader_catch_up_mb":%s,"peak_rss_follower_mb":%s,"leader_write_during_catch_up":%s,"machine_load":%s}\n' \
-  "$n" "$caught" "$chunks" "$rss_leader_load" "$lhwm" "$fhwm" "$write" "$(cut -d' ' -f1 /proc/loadavg)"
+baseline=$(cat "$work/baseline.json")
+printf '{"record":"snap_catchup","znodes":%d,"catch_up_ms":%s,"snapshot_bytes_chunks":"%s","rss_leader_after_load_mb":%s,"peak_rss_leader_catch_up_mb":%s,"peak_rss_follower_mb":%s,"leader_write_before_catch_up":%s,"leader_write_during_catch_up":%s,"machine_load":%s}\n' \
+  "$n" "$caught" "$chunks" "$rss_leader_load" "$lhwm" "$fhwm" "$baseline" "$write" "$(cut -d' ' -f1 /proc/loadavg)"
 [ -n "${KEEP:-}" ] || rm -rf "$work"

@@ -38,7 +38,7 @@ use crate::store::Store;
 use crate::tree::DataTree;
 use crate::txn::{SessionId, Zxid};
 use crate::txnlog::actor::{
-    FloorChanged, Job, JobEffect, JobsDone, LogActor, SnapshotPolicy, WriteFile,
+    FloorChanged, Job, JobEffect, Jobs, JobsDone, LogActor, SnapshotPolicy, WriteFile,
 };
 use crate::txnlog::LogBackend;
 
@@ -148,8 +148,18 @@ impl QuorumPeer {
     }
 
     fn step(&mut self, input: Input) {
+        self.step_all([input]);
+    }
+
+    /// Steps the pipeline through `inputs`, then performs all their outputs, in order (what
+    /// `perform` does never feeds the pipeline back, so deferring it changes no step).
+    fn step_all(&mut self, inputs: impl IntoIterator<Item = Input>) {
         let pipeline = self.pipeline.as_mut().expect("pipeline started");
-        let out = pipeline.step(Self::now(), &*self.store, input);
+        let now = Self::now();
+        let mut out = Vec::new();
+        for input in inputs {
+            out.extend(pipeline.step(now, &*self.store, input));
+        }
         self.perform(out);
     }
 
@@ -157,6 +167,9 @@ impl QuorumPeer {
     fn perform(&mut self, out: Vec<Output>) {
         // The sessions seen active since the last ping round, for every ping of this round.
         let mut ping_touched: Option<Vec<SessionId>> = None;
+        // The durable actions go to the log in one message, after the loop (no other output
+        // goes to the log, so none is overtaken).
+        let mut jobs = Vec::new();
         for o in out {
             match o {
                 Output::Send(to, PeerMsg::Ping { .. }) => {
@@ -166,11 +179,7 @@ impl QuorumPeer {
                     self.links.send(to, PeerMsg::Ping { touched });
                 }
                 Output::Send(to, msg) => self.send_peer(to, msg),
-                Output::Durably { token, action } => {
-                    if let Some(log) = &self.log {
-                        crate::link::send(log, "quorum -> log", Job { token, action });
-                    }
-                }
+                Output::Durably { token, action } => jobs.push(Job { token, action }),
                 Output::TakeSnapshot { learner } => {
                     let quorum = self.links.quorum();
                     self.snap_sources.take(self.store.clone(), learner, quorum)
@@ -235,6 +244,9 @@ impl QuorumPeer {
                     }
                 }
             }
+        }
+        if let (Some(log), false) = (&self.log, jobs.is_empty()) {
+            crate::link::send(log, "quorum -> log", Jobs(jobs));
         }
         if let Some(p) = &self.pipeline {
             *self.reports.status.write() = p.core().status();
@@ -477,9 +489,7 @@ impl Handler<JobsDone> for QuorumPeer {
                     crate::link::send(&self.store_actor, "quorum -> store", ReplaceTree(tree));
                     self.step(Input::Core(core::Input::Reloaded { zxid }));
                 }
-                for t in m.tokens {
-                    self.step(Input::Core(core::Input::Durable(t)));
-                }
+                self.step(Input::Core(core::Input::Durable(m.tokens)));
             }
             Err(e) => {
                 tracing::error!(error = %e, kind = e.kind().label(), "durable action failed");
@@ -537,10 +547,12 @@ impl Handler<PeerInbound> for QuorumPeer {
             metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_inbound").increment(1);
             self.step(Input::Core(core::Input::LinkReset { peer: m.from }));
         }
-        self.step(Input::Core(core::Input::Message {
-            from: m.from,
-            msg: m.msg,
-        }));
+        let from = m.from;
+        self.step_all(
+            m.msgs
+                .into_iter()
+                .map(|msg| Input::Core(core::Input::Message { from, msg })),
+        );
     }
 }
 

@@ -41,30 +41,28 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use parking_lot::Mutex;
 
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 use tokio_util::codec::FramedWrite;
 
 use super::actor::QuorumPeer;
-use super::auth::{self, AuthError, PeerSecurity};
+use super::auth::{AuthError, PeerSecurity};
 use super::codec::PeerCodec;
-use super::handshake::{authenticate, dial, BoxWrite};
+use super::handshake::{dial, BoxWrite};
 use crate::quorum::msg::{Hello, PeerMsg, Sid, PEER_PROTOCOL_VERSION};
 
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
 /// Longest reconnect delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Unauthenticated peer connections handled at once; more are closed on accept.
-pub const MAX_PENDING_HANDSHAKES: usize = 32;
 /// Capacity of the quorum actor's mailbox (messages; `try_send` sees it full past this).
 pub const QUORUM_MAILBOX: usize = 4096;
-/// Unit of the incoming byte budget (semaphore permits are counts).
-const BUDGET_UNIT: usize = 1024;
 
-/// Link → quorum: a message from a peer, on connection `generation`.
+/// Link → quorum: messages from a peer, on connection `generation`, in the order they were
+/// sent: those already read when the first was decoded (one actor message, and one step of
+/// the pipeline's outputs, for a whole read instead of one per frame).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct PeerInbound {
@@ -72,9 +70,9 @@ pub struct PeerInbound {
     pub from: Sid,
     /// Its connection's generation.
     pub generation: u64,
-    /// The message.
-    pub msg: PeerMsg,
-    /// Its share of the connection's incoming budget, given back when the message is dropped.
+    /// The messages (at least one).
+    pub msgs: Vec<PeerMsg>,
+    /// Their share of the connection's incoming budget, given back when they are dropped.
     pub budget: Option<OwnedSemaphorePermit>,
 }
 
@@ -99,7 +97,7 @@ pub struct LinkDown {
 
 /// Sends `msg` to `addr` from a task: waits (a bounded back-off, never `do_send`) while the
 /// mailbox is full. Returns false if the actor is gone.
-async fn deliver<A, M>(addr: &Addr<A>, mut msg: M) -> bool
+pub(super) async fn deliver<A, M>(addr: &Addr<A>, mut msg: M) -> bool
 where
     A: Actor + Handler<M>,
     A::Context: actix::dev::ToEnvelope<A, M>,
@@ -516,7 +514,7 @@ impl PeerLinks {
         let peers = std::mem::take(&mut self.peers);
         self.update(peers);
         if let Some(l) = self.listener.take() {
-            actix_rt::spawn(accept(
+            actix_rt::spawn(super::inbound::accept(
                 l,
                 quorum,
                 self.me,
@@ -647,140 +645,4 @@ impl PeerLinks {
             }
         }
     }
-}
-
-async fn accept(
-    listener: std::net::TcpListener,
-    quorum: Addr<QuorumPeer>,
-    me: Sid,
-    security: Arc<PeerSecurity>,
-    budget: usize,
-) {
-    let listener = match listener
-        .set_nonblocking(true)
-        .and_then(|_| tokio::net::TcpListener::from_std(listener))
-    {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot use the peer listener");
-            return;
-        }
-    };
-    if !security.authenticated() {
-        tracing::warn!(
-            "peer links are not authenticated: anyone who can reach the peer port can take part \
-             in elections and replication (set [ensemble] secret_file or [ensemble.tls], or \
-             zoo.cfg sslQuorum=true)"
-        );
-    }
-    let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
-    loop {
-        match listener.accept().await {
-            Ok((stream, remote)) => {
-                let Ok(slot) = handshakes.clone().try_acquire_owned() else {
-                    metrics::counter!("zkr_peer_auth_failures_total", "direction" => "incoming")
-                        .increment(1);
-                    tracing::warn!(%remote, "too many unauthenticated peer connections; closed");
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                if security.keepalive {
-                    crate::net::set_keepalive(&stream);
-                }
-                actix_rt::spawn(inbound(
-                    stream,
-                    remote,
-                    quorum.clone(),
-                    me,
-                    security.clone(),
-                    slot,
-                    budget,
-                ));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "peer accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn inbound(
-    stream: tokio::net::TcpStream,
-    remote: SocketAddr,
-    quorum: Addr<QuorumPeer>,
-    me: Sid,
-    security: Arc<PeerSecurity>,
-    slot: OwnedSemaphorePermit,
-    budget: usize,
-) {
-    let authenticated = tokio::time::timeout(
-        auth::HANDSHAKE_DEADLINE,
-        authenticate(stream, me, &security),
-    )
-    .await
-    .unwrap_or(Err((None, AuthError::Timeout(auth::HANDSHAKE_DEADLINE))));
-    drop(slot);
-    // The write half is kept (unused: the listening side never writes after the handshake) for
-    // as long as the connection is read.
-    let (hello, mut frames, _sink) = match authenticated {
-        Ok(x) => x,
-        Err((claimed, e)) => {
-            metrics::counter!("zkr_peer_auth_failures_total", "direction" => "incoming")
-                .increment(1);
-            tracing::warn!(
-                %remote,
-                claimed_server = ?claimed,
-                error = %e,
-                "peer connection refused: not authenticated"
-            );
-            return;
-        }
-    };
-    tracing::debug!(%remote, peer = hello.from, "peer connection authenticated");
-    // Servers that are not members yet are accepted: a server joining by reconfig syncs with
-    // the leader as a non-voting learner before the new configuration names it. Where it
-    // listens lets the others answer it.
-    if let Some(listen_addr) = hello.listen_addr.clone() {
-        let announced = PeerAnnounced {
-            from: hello.from,
-            listen_addr,
-        };
-        if !deliver(&quorum, announced).await {
-            return;
-        }
-    }
-    let units = budget
-        .div_ceil(BUDGET_UNIT)
-        .clamp(1, Semaphore::MAX_PERMITS) as u32;
-    let budget = Arc::new(Semaphore::new(units as usize));
-    while let Some(frame) = frames.next().await {
-        let Ok(b) = frame else { break };
-        let cost = (b.len().div_ceil(BUDGET_UNIT) as u32).clamp(1, units);
-        let Ok(permit) = budget.clone().acquire_many_owned(cost).await else {
-            break;
-        };
-        match rmp_serde::from_slice::<PeerMsg>(&b) {
-            Ok(msg) => {
-                let delivered = deliver(
-                    &quorum,
-                    PeerInbound {
-                        from: hello.from,
-                        generation: hello.generation,
-                        msg,
-                        budget: Some(permit),
-                    },
-                )
-                .await;
-                if !delivered {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(peer = hello.from, error = %e, "undecodable peer message; dropping the connection");
-                break;
-            }
-        }
-    }
-    deliver(&quorum, LinkDown { peer: hello.from }).await;
 }

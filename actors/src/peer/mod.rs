@@ -6,6 +6,7 @@ pub mod auth;
 pub mod codec;
 pub mod encode;
 pub mod handshake;
+mod inbound;
 pub mod link;
 pub mod messages;
 pub mod resolve;

@@ -122,7 +122,7 @@ pub enum Input {
 pub enum Output {
     /// Send a message to a peer.
     Send(Sid, PeerMsg),
-    /// Perform a durable action; report `core::Input::Durable(token)` when done, in order.
+    /// Perform a durable action; report its token in `core::Input::Durable` when done, in order.
     Durably {
         /// Completion token (the core's, not a request token).
         token: u64,

@@ -101,11 +101,9 @@ impl Server {
 
     /// Every durable action queued completes.
     fn sync_disk(&mut self) -> Vec<Output> {
-        let mut all = Vec::new();
-        while let Some(t) = self.disk.pop_front() {
-            all.extend(self.step(Input::Core(core::Input::Durable(t))));
-        }
-        all
+        // One group commit, as the log actor completes what was queued.
+        let tokens: Vec<u64> = self.disk.drain(..).collect();
+        self.step(Input::Core(core::Input::Durable(tokens)))
     }
 
     /// The first queued durable action fails (the log drops the rest).

@@ -28,7 +28,7 @@ pub use super::durable::DurableAction;
 pub enum Output {
     /// Send a message.
     Send(Sid, PeerMsg),
-    /// Perform a durable action; report `Input::Durable(token)` when done, in token order.
+    /// Perform a durable action; report its token in `Input::Durable` when done, in token order.
     Durably {
         /// Completion token.
         token: u64,
@@ -103,8 +103,9 @@ pub enum Input {
         /// The peer.
         peer: Sid,
     },
-    /// A durable action finished.
-    Durable(u64),
+    /// These durable actions finished, in token order (a group commit may finish several: their
+    /// cumulative continuations are merged, `cont::merge_cumulative`).
+    Durable(Vec<u64>),
     /// A durable action failed (disk trouble): this server leaves its role.
     DurableFailed(u64),
     /// The shell rebuilt the tree from disk after a `Truncate`; this is its last zxid (sent
@@ -126,22 +127,7 @@ pub enum Input {
     },
 }
 
-/// What happens when a durable action completes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cont {
-    /// Send a message.
-    Send(Sid, PeerMsg),
-    /// Leader: my own ACK of a proposal.
-    SelfAck(Zxid),
-    /// Leader: acceptedEpoch is persisted; tell the learners.
-    LeaderEpochSaved,
-    /// Leader: currentEpoch is persisted; synchronise the learners.
-    LeaderCurrentEpochSaved,
-    /// Learner: the txns up to here are durable.
-    Logged(Zxid),
-    /// Learner: truncation / snapshot install done; durable and applied up to here.
-    Reset(Zxid),
-}
+pub use super::cont::Cont;
 
 /// The ensemble as this server sees it (for `srvr`, `mntr`, metrics).
 #[derive(Debug, Clone, Default)]
@@ -589,17 +575,25 @@ impl PeerCore {
     fn step_inner(&mut self, now: i64, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Durable(token) => {
-                if let Some(saved) = self.s.epoch_saves.remove(&token) {
-                    self.s.saved_epochs = saved;
-                }
-                let (term, conts) = self.s.continuations.remove(&token).unwrap_or_default();
-                for c in conts {
-                    if term == self.s.term {
-                        self.continuation(now, c, &mut out);
-                    } else if let Cont::SelfAck(z) | Cont::Logged(z) = c {
-                        self.s.durable_to(z);
+            Input::Durable(tokens) => {
+                let mut live = Vec::new();
+                for token in tokens {
+                    if let Some(saved) = self.s.epoch_saves.remove(&token) {
+                        self.s.saved_epochs = saved;
                     }
+                    let (term, conts) = self.s.continuations.remove(&token).unwrap_or_default();
+                    if term == self.s.term {
+                        live.extend(conts);
+                    } else {
+                        for c in conts {
+                            if let Cont::SelfAck(z) | Cont::Logged(z) = c {
+                                self.s.durable_to(z);
+                            }
+                        }
+                    }
+                }
+                for c in super::cont::merge_cumulative(live) {
+                    self.continuation(now, c, &mut out);
                 }
             }
             Input::DurableFailed(_token) => {

@@ -11,6 +11,11 @@
 //! * ACKs of a learner are counted only once it acknowledged NEWLEADER; that ACK covers every
 //!   proposal it was sent before NEWLEADER; when it registers again (or its link breaks) its
 //!   earlier ACKs are forgotten (the sync may truncate what they acknowledged);
+//! * an ACK is cumulative: a follower logs proposals in order and leaves on a gap, so its ACK of
+//!   `z` says it holds every proposal up to `z` (it may send only the last ACK of a group
+//!   commit); the leader keeps each voter's highest ACK, not a set per proposal. A COMMIT is
+//!   cumulative too (a follower commits in order): one COMMIT of the last txn a quorum step
+//!   committed goes to each follower;
 //! * while a snapshot is encoded for a learner or streamed to it, the history after it is
 //!   kept, so the txns that follow the snapshot can all be sent behind it (once the learner
 //!   acknowledged its last chunk: installed);
@@ -87,12 +92,6 @@ struct SnapStream {
     acked: u64,
 }
 
-#[derive(Debug, Clone)]
-struct Proposal {
-    txn: Arc<Txn>,
-    acks: BTreeSet<Sid>,
-}
-
 /// Numbers for `mntr` and the metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaderStats {
@@ -119,11 +118,13 @@ pub struct Leader {
     learners: BTreeMap<Sid, Learner>,
     /// Proposals of this epoch not committed yet; their txns are also at the end of
     /// `Shared::unapplied`, after the inherited ones.
-    proposals: VecDeque<Proposal>,
+    proposals: VecDeque<Arc<Txn>>,
     /// How many of `Shared::unapplied`'s first txns were logged before this server led (its
     /// own history, committed when the epoch is established).
     inherited: usize,
-    self_acked: Zxid,
+    /// The highest zxid each voter (this server included) acknowledged in this epoch: it holds
+    /// every proposal up to there. A learner's entry exists only once it acknowledged NEWLEADER.
+    acked: BTreeMap<Sid, Zxid>,
     newleader_acks: BTreeSet<Sid>,
     last_ping: i64,
     committed: Zxid,
@@ -144,7 +145,7 @@ impl Leader {
             learners: BTreeMap::new(),
             proposals: VecDeque::new(),
             inherited: 0,
-            self_acked: s.last_logged,
+            acked: BTreeMap::from([(s.cfg.membership.me, s.last_logged)]),
             newleader_acks: BTreeSet::new(),
             last_ping: now,
             committed: s.last_applied,
@@ -397,10 +398,7 @@ impl Leader {
                 self.pending_reconfig = Some((z, c.membership(s.cfg.membership.me)));
             }
         }
-        self.proposals.push_back(Proposal {
-            txn: txn.clone(),
-            acks: BTreeSet::new(),
-        });
+        self.proposals.push_back(txn.clone());
         s.unapplied.push_back(txn.clone());
         s.durably(
             out,
@@ -410,48 +408,58 @@ impl Leader {
     }
 
     pub(super) fn on_self_ack(&mut self, s: &mut Shared, z: Zxid, out: &mut Vec<Output>) {
-        self.self_acked = self.self_acked.max(z);
-        let me = s.cfg.membership.me;
-        for p in self.proposals.iter_mut() {
-            if p.txn.zxid <= z {
-                p.acks.insert(me);
-            }
-        }
+        self.ack(s.cfg.membership.me, z);
         self.try_commit(s, out);
+    }
+
+    /// `voter` holds every proposal up to `z`.
+    fn ack(&mut self, voter: Sid, z: Zxid) {
+        let a = self.acked.entry(voter).or_insert(z);
+        *a = (*a).max(z);
+    }
+
+    /// The voters holding `z`.
+    fn holders(&self, z: Zxid) -> impl Iterator<Item = &Sid> {
+        self.acked
+            .iter()
+            .filter(move |(_, a)| **a >= z)
+            .map(|(id, _)| id)
     }
 
     fn try_commit(&mut self, s: &mut Shared, out: &mut Vec<Output>) {
         let mut applied = Vec::new();
         while let Some(p) = self.proposals.front() {
-            if !s.cfg.membership.is_quorum(p.acks.iter()) {
+            let z = p.zxid;
+            if !s.cfg.membership.is_quorum(self.holders(z)) {
                 break;
             }
             if let Some((rz, next)) = &self.pending_reconfig {
-                if p.txn.zxid >= *rz && !next.is_quorum(p.acks.iter()) {
+                if z >= *rz && !next.is_quorum(self.holders(z)) {
                     break;
                 }
-                if p.txn.zxid == *rz {
+                if z == *rz {
                     self.pending_reconfig = None;
                 }
             }
-            let p = self.proposals.pop_front().expect("front");
-            let z = p.txn.zxid;
+            let txn = self.proposals.pop_front().expect("front");
             self.committed = z;
             for (id, x) in &self.learners {
-                if x.phase < LearnerPhase::Synced {
-                    continue;
-                }
-                if x.observer {
-                    if x.phase == LearnerPhase::Acked || x.covered_up_to < z {
-                        out.push(Output::Send(*id, PeerMsg::Inform(p.txn.clone())));
-                    }
-                } else {
-                    out.push(Output::Send(*id, PeerMsg::Commit { zxid: z }));
+                let informed = x.phase == LearnerPhase::Acked || x.covered_up_to < z;
+                if x.observer && x.phase >= LearnerPhase::Synced && informed {
+                    out.push(Output::Send(*id, PeerMsg::Inform(txn.clone())));
                 }
             }
             let front = s.unapplied.pop_front().expect("a proposal is unapplied");
             assert_eq!(front.zxid, z, "commit order matches the log");
-            applied.push(p.txn);
+            applied.push(txn);
+        }
+        // One cumulative COMMIT per follower: of the last txn committed here.
+        if let Some(z) = applied.last().map(|t| t.zxid) {
+            for (id, x) in &self.learners {
+                if !x.observer && x.phase >= LearnerPhase::Synced {
+                    out.push(Output::Send(*id, PeerMsg::Commit { zxid: z }));
+                }
+            }
         }
         s.apply(out, applied);
     }
@@ -468,9 +476,7 @@ impl Leader {
     /// NEWLEADER ACK counts again for what it is sent.
     fn forget_acks(&mut self, peer: Sid) {
         self.newleader_acks.remove(&peer);
-        for p in self.proposals.iter_mut() {
-            p.acks.remove(&peer);
-        }
+        self.acked.remove(&peer);
     }
 
     /// Returns true to step down.
@@ -594,11 +600,7 @@ impl Leader {
                     let observer = x.observer;
                     self.newleader_acks.insert(from);
                     if !observer {
-                        for p in self.proposals.iter_mut() {
-                            if p.txn.zxid <= covered {
-                                p.acks.insert(from);
-                            }
-                        }
+                        self.ack(from, covered);
                     }
                     if self.phase == Phase::Broadcast {
                         let x = self.learners.get_mut(&from).expect("learner");
@@ -613,11 +615,7 @@ impl Leader {
                         self.try_broadcast(s, out);
                     }
                 } else if x.phase == LearnerPhase::Acked && !x.observer {
-                    for p in self.proposals.iter_mut() {
-                        if p.txn.zxid == zxid {
-                            p.acks.insert(from);
-                        }
-                    }
+                    self.ack(from, zxid);
                     self.try_commit(s, out);
                 }
             }

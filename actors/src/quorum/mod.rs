@@ -2,6 +2,7 @@
 //! and the peer protocol's messages. The actor that runs a server's core is [`crate::peer`].
 
 pub mod config;
+pub mod cont;
 pub mod core;
 pub mod durable;
 pub mod dynconfig;

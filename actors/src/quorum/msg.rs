@@ -19,8 +19,10 @@ pub type Sid = u64;
 /// Version 2: `Ping` carries the sessions the leader saw active; `Hello` where the connecting
 /// server listens. Version 3: the authentication handshake (`peer::auth::AuthFrame`) follows the
 /// hello. Version 4: SNAP is streamed (`SnapBegin`, `SnapChunk`, `SnapAck`). Version 5:
-/// `SnapBegin` says where the fuzzy encode ended ([`SnapshotMeta::end`]).
-pub const PEER_PROTOCOL_VERSION: u32 = 5;
+/// `SnapBegin` says where the fuzzy encode ended ([`SnapshotMeta::end`]). Version 6: `Ack` is
+/// cumulative (a follower sends one for the last proposal of a group commit; a leader of
+/// version 5 would wait for the others).
+pub const PEER_PROTOCOL_VERSION: u32 = 6;
 
 /// Chunks of a streamed snapshot in flight to one learner (sent, not yet acknowledged): the
 /// leader sends the next chunk only as the learner acknowledges one it has written.
@@ -166,7 +168,7 @@ pub enum PeerMsg {
     },
     /// A proposed txn.
     Proposal(Arc<Txn>),
-    /// Learner → leader: logged durably.
+    /// Learner → leader: logged durably, this txn and every one before it.
     Ack {
         /// The txn (or `epoch << 32` for NEWLEADER).
         zxid: Zxid,

@@ -152,6 +152,9 @@ impl Sim {
         let Some((t, action)) = s.pending.front().cloned() else {
             return;
         };
+        if token < t {
+            return; // completed already, in a group commit with an earlier one
+        }
         if t != token {
             // An earlier one is still pending: retry this one later.
             self.schedule(5, Event::DurableDone { id, token, life });
@@ -236,7 +239,34 @@ impl Sim {
             self.run_event(Event::Crash(id));
             return;
         }
-        self.step(id, core::Input::Durable(token));
+        let mut tokens = vec![token];
+        if matches!(action, DurableAction::Append(_)) {
+            self.group_commit(id, &mut tokens);
+        }
+        self.step(id, core::Input::Durable(tokens));
+    }
+
+    /// As the log actor does, the appends queued behind one that completed are synced with it
+    /// (unless a scripted scenario's durable hooks are armed: they see each action alone).
+    fn group_commit(&mut self, id: Sid, tokens: &mut Vec<u64>) {
+        if self.durable_hooks.iter().any(|h| h.times > 0) {
+            return;
+        }
+        let s = self.servers.get_mut(&id).expect("server");
+        while let Some((t, DurableAction::Append(txns))) = s.pending.front().cloned() {
+            s.pending.pop_front();
+            if let Err(e) = s.disk.append(&txns).and_then(|_| s.disk.sync()) {
+                panic!("s{id}: log append: {e}");
+            }
+            self.completions.push(Completion {
+                at: self.now,
+                id,
+                action: DurableAction::Append(txns),
+                disk_last: s.disk.last_zxid(),
+                epochs: s.disk.epochs,
+            });
+            tokens.push(t);
+        }
     }
 }
 

@@ -469,6 +469,44 @@ fn scenario_leader_killed_right_after_sending_newleader() {
     sim.settle_and_check();
 }
 
+/// A group commit: proposals logged together are acknowledged by one cumulative ACK (of the
+/// last), and a quorum step commits them by one cumulative COMMIT per follower; every write is
+/// still committed, in order, on every server.
+#[test]
+fn scenario_a_group_commit_is_acknowledged_and_committed_by_one_message_each() {
+    let mut sim = three(11);
+    let l = leader(&sim);
+    let (a, b) = others(l);
+    sim.traced_links.extend([(a, l), (l, a), (b, l), (l, b)]);
+    let t = sim.now;
+    let zs = commit(&mut sim, "g", 20);
+    let sent = |from: Sid, to: Sid, prefix: &str| {
+        sim.link_log
+            .iter()
+            .filter(|(at, f, d, m)| *at >= t && *f == from && *d == to && m.starts_with(prefix))
+            .count()
+    };
+    for f in [a, b] {
+        assert_eq!(
+            sent(l, f, "Proposal"),
+            zs.len(),
+            "every proposal goes to s{f}"
+        );
+        let (acks, commits) = (sent(f, l, "Ack"), sent(l, f, "Commit"));
+        assert!(
+            (1..zs.len()).contains(&acks),
+            "s{f} sent {acks} ACKs for {} proposals logged in group commits",
+            zs.len()
+        );
+        assert!(
+            (1..zs.len()).contains(&commits),
+            "s{f} got {commits} COMMITs for {} txns",
+            zs.len()
+        );
+    }
+    sim.settle_and_check();
+}
+
 /// ZOOKEEPER-4394: proposals and commits arriving while a learner is being synchronised
 /// (DIFF → PROPOSAL → NEWLEADER → COMMIT → UPTODATE) made the follower fail (NPE) or apply
 /// txns out of order.
@@ -521,12 +559,20 @@ fn scenario_zk4394_proposals_during_a_diff_sync() {
         .position(|m| *m == "UpToDate")
         .expect("UPTODATE sent");
     let pz = format!("Proposal({:#x})", pending[0]);
-    let cz = format!("Commit {{ zxid: {} }}", pending[0]);
     let p_at = log
         .iter()
         .position(|m| *m == pz)
         .expect("pending in the sync");
-    let c_at = log.iter().position(|m| *m == cz).expect("its commit");
+    // The first COMMIT that covers it (a COMMIT is cumulative).
+    let commit_of = |m: &str| {
+        m.strip_prefix("Commit { zxid: ")
+            .and_then(|r| r.strip_suffix(" }"))
+            .and_then(|z| z.parse::<i64>().ok())
+    };
+    let c_at = log
+        .iter()
+        .position(|m| commit_of(m).is_some_and(|z| z >= pending[0]))
+        .expect("its commit");
     assert!(p_at < nl && nl < c_at, "sync order: {log:?}");
     assert!(
         log[nl..up].iter().any(|m| m.starts_with("Proposal")),
