@@ -114,34 +114,25 @@ mod tests {
 
     #[test]
     fn newleaders_ack_and_other_continuations_end_a_run_and_keep_their_place() {
-        let newleader_ack = ack(1, make_zxid(2, 0));
-        let conts = vec![
-            Cont::Logged(make_zxid(1, 7)),
-            newleader_ack.clone(),
-            Cont::Logged(make_zxid(2, 1)),
-            ack(1, make_zxid(2, 1)),
-            Cont::Logged(make_zxid(2, 2)),
-            ack(1, make_zxid(2, 2)),
+        let head = vec![Cont::Logged(make_zxid(1, 7)), ack(1, make_zxid(2, 0))];
+        let run = (1..=2).flat_map(|c| [Cont::Logged(make_zxid(2, c)), ack(1, make_zxid(2, c))]);
+        // None of these is merged with its neighbours.
+        let tail = vec![
             Cont::Send(1, PeerMsg::SnapAck { seq: 3 }),
             Cont::Reset(make_zxid(2, 2)),
             Cont::SelfAck(make_zxid(2, 3)),
             Cont::LeaderCurrentEpochSaved,
             Cont::SelfAck(make_zxid(2, 4)),
         ];
-        assert_eq!(
-            merge_cumulative(conts),
-            vec![
-                Cont::Logged(make_zxid(1, 7)),
-                newleader_ack,
-                Cont::Logged(make_zxid(2, 2)),
-                ack(1, make_zxid(2, 2)),
-                Cont::Send(1, PeerMsg::SnapAck { seq: 3 }),
-                Cont::Reset(make_zxid(2, 2)),
-                Cont::SelfAck(make_zxid(2, 3)),
-                Cont::LeaderCurrentEpochSaved,
-                Cont::SelfAck(make_zxid(2, 4)),
-            ]
-        );
+        let merged_run = vec![Cont::Logged(make_zxid(2, 2)), ack(1, make_zxid(2, 2))];
+        let conts: Vec<Cont> = head
+            .iter()
+            .cloned()
+            .chain(run)
+            .chain(tail.iter().cloned())
+            .collect();
+        let expected: Vec<Cont> = [head, merged_run, tail].concat();
+        assert_eq!(merge_cumulative(conts), expected);
     }
 
     #[test]
