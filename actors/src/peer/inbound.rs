@@ -160,23 +160,24 @@ async fn inbound(
         let mut msgs = vec![first];
         // The frames already read follow it in the same message, without waiting.
         while open && msgs.len() < FRAMES_PER_DELIVERY {
-            match frames.next().now_or_never() {
-                None => break,
-                Some(Some(Ok(b))) => match budget.clone().try_acquire_many_owned(cost(b.len())) {
-                    Ok(more) => match decode(&b) {
-                        Ok(m) => {
-                            permit.merge(more);
-                            msgs.push(m);
-                        }
-                        Err(()) => open = false,
-                    },
-                    Err(_) => {
-                        held = Some(b);
-                        break;
-                    }
-                },
-                Some(_) => open = false,
-            }
+            let b = match frames.next().now_or_never() {
+                None => break, // nothing more read yet
+                Some(Some(Ok(b))) => b,
+                Some(_) => {
+                    open = false; // the connection ended
+                    break;
+                }
+            };
+            let Ok(more) = budget.clone().try_acquire_many_owned(cost(b.len())) else {
+                held = Some(b);
+                break;
+            };
+            let Ok(m) = decode(&b) else {
+                open = false;
+                break;
+            };
+            permit.merge(more);
+            msgs.push(m);
         }
         let delivered = deliver(
             &quorum,

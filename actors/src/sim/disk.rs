@@ -81,6 +81,14 @@ impl LogBackend for Disk {
 }
 
 impl Disk {
+    /// Appends `txns` and syncs them: the completion of server `id`'s append job (contiguous by
+    /// construction; anything else is a broken simulator).
+    fn append_synced(&mut self, id: Sid, txns: &[Arc<Txn>]) {
+        if let Err(e) = self.append(txns).and_then(|_| self.sync()) {
+            panic!("s{id}: log append: {e}");
+        }
+    }
+
     /// A crash: what was not synced is lost.
     pub fn crash(&mut self) {
         self.unsynced.clear();
@@ -115,6 +123,19 @@ pub(crate) struct Completion {
     pub disk_last: Zxid,
     /// Its epochs after it.
     pub epochs: (u64, u64),
+}
+
+impl Completion {
+    /// `action` of server `id` completed at `at`, leaving `disk`.
+    fn of(at: i64, id: Sid, action: DurableAction, disk: &Disk) -> Completion {
+        Completion {
+            at,
+            id,
+            action,
+            disk_last: disk.last_zxid(),
+            epochs: disk.epochs,
+        }
+    }
 }
 
 /// The tree and history a disk holds: its snapshot, then its log after it. As recovery does,
@@ -187,11 +208,7 @@ impl Sim {
         let s = self.servers.get_mut(&id).expect("server");
         s.pending.pop_front();
         match action.clone() {
-            DurableAction::Append(txns) => {
-                if let Err(e) = s.disk.append(&txns).and_then(|_| s.disk.sync()) {
-                    panic!("s{id}: log append: {e}");
-                }
-            }
+            DurableAction::Append(txns) => s.disk.append_synced(id, &txns),
             DurableAction::SaveEpochs { accepted, current } => s.disk.epochs = (accepted, current),
             DurableAction::Truncate { to } => {
                 s.disk.truncate_after(to).expect("truncate");
@@ -226,14 +243,8 @@ impl Sim {
                 self.step(id, core::Input::Reloaded { zxid: m.zxid });
             }
         }
-        let s = &self.servers[&id];
-        self.completions.push(Completion {
-            at: self.now,
-            id,
-            action: action.clone(),
-            disk_last: s.disk.last_zxid(),
-            epochs: s.disk.epochs,
-        });
+        let done = Completion::of(self.now, id, action.clone(), &self.servers[&id].disk);
+        self.completions.push(done);
         if self.durable_hook(id, DurableStage::Persisted, &action) == Some(DurableHookAction::Crash)
         {
             self.run_event(Event::Crash(id));
@@ -255,16 +266,9 @@ impl Sim {
         let s = self.servers.get_mut(&id).expect("server");
         while let Some((t, DurableAction::Append(txns))) = s.pending.front().cloned() {
             s.pending.pop_front();
-            if let Err(e) = s.disk.append(&txns).and_then(|_| s.disk.sync()) {
-                panic!("s{id}: log append: {e}");
-            }
-            self.completions.push(Completion {
-                at: self.now,
-                id,
-                action: DurableAction::Append(txns),
-                disk_last: s.disk.last_zxid(),
-                epochs: s.disk.epochs,
-            });
+            s.disk.append_synced(id, &txns);
+            let done = Completion::of(self.now, id, DurableAction::Append(txns), &s.disk);
+            self.completions.push(done);
             tokens.push(t);
         }
     }

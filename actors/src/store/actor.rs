@@ -115,8 +115,8 @@ impl Handler<Apply> for StoreActor {
         let mut tree = store.tree.write();
         let mut watches = store.watches.lock();
         let mut applied = 0;
-        // A storm's notifications beyond the first few hundred are deferred, and flushed in
-        // slices once this handler is done (see `fanout`).
+        // A storm's notifications beyond the first `fanout::SENT_AT_ONCE` are deferred, and
+        // flushed in slices once this handler is done.
         let mut notifications = Fanout::default();
         for item in msg.0 {
             match item {

@@ -41,9 +41,7 @@ use crate::store::Store;
 use crate::tree::DataTree;
 use crate::txn::Zxid;
 
-/// Quorum actor → log: perform this durable action; report it by `token`.
-#[derive(Message)]
-#[rtype(result = "()")]
+/// A durable action for the log (sent in [`Jobs`]); it is reported by `token`.
 pub struct Job {
     /// Completion token.
     pub token: u64,
@@ -534,11 +532,11 @@ impl LogActor {
 
     fn enqueue(&mut self, w: Work, ctx: &mut Context<Self>) {
         self.queued.push_back(w);
-        self.enqueue_done(ctx);
+        self.start_queued(ctx);
     }
 
     /// Work was queued: start a batch if none runs.
-    fn enqueue_done(&mut self, ctx: &mut Context<Self>) {
+    fn start_queued(&mut self, ctx: &mut Context<Self>) {
         self.start_batch(ctx);
         crate::metrics::LOG_QUEUE.set(self.queued.len());
     }
@@ -616,13 +614,6 @@ impl Actor for LogActor {
     }
 }
 
-impl Handler<Job> for LogActor {
-    type Result = ();
-    fn handle(&mut self, job: Job, ctx: &mut Context<Self>) {
-        self.handle(Jobs(vec![job]), ctx)
-    }
-}
-
 impl Handler<Jobs> for LogActor {
     type Result = ();
     fn handle(&mut self, jobs: Jobs, ctx: &mut Context<Self>) {
@@ -632,7 +623,7 @@ impl Handler<Jobs> for LogActor {
             }
             self.queued.push_back(Work::Job(job));
         }
-        self.enqueue_done(ctx);
+        self.start_queued(ctx);
         self.maybe_snapshot(ctx);
     }
 }

@@ -102,18 +102,13 @@ async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
         policy,
     )
     .start();
-    actor.do_send(Job {
+    actor.do_send(Jobs(vec![Job {
         token: 1,
         action: DurableAction::Truncate { to: 5 },
-    });
+    }]));
     wait_for("the truncation", || done.lock().unwrap().len() == 1).await;
     let new: Vec<Arc<Txn>> = (6..=9).map(|z| create(z, &format!("/new{z}"))).collect();
-    for (i, t) in new.iter().enumerate() {
-        actor.do_send(Job {
-            token: 2 + i as u64,
-            action: DurableAction::Append(vec![t.clone()]),
-        });
-    }
+    append_each(&actor, 2, &new);
     wait_for("the jobs", || {
         done.lock()
             .unwrap()
@@ -135,12 +130,7 @@ async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
     store.replace_tree(rebuilt);
     // Later appends make a snapshot due again: it is taken from the new tree.
     let more: Vec<Arc<Txn>> = (10..=12).map(|z| create(z, &format!("/new{z}"))).collect();
-    for (i, t) in more.iter().enumerate() {
-        actor.do_send(Job {
-            token: 10 + i as u64,
-            action: DurableAction::Append(vec![t.clone()]),
-        });
-    }
+    append_each(&actor, 10, &more);
     wait_for("a snapshot of the new tree", || {
         snapshot::list(&layout.snap_dir)
             .unwrap()
@@ -160,4 +150,14 @@ async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
     let rec = recovery::recover(&layout).unwrap();
     assert!(rec.tree.get("/old6").is_none() && rec.tree.get("/new6").is_some());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends one append job per txn, tokens from `first_token` on, each in a message of its own.
+fn append_each(actor: &Addr<LogActor>, first_token: u64, txns: &[Arc<Txn>]) {
+    for (i, t) in txns.iter().enumerate() {
+        actor.do_send(Jobs(vec![Job {
+            token: first_token + i as u64,
+            action: DurableAction::Append(vec![t.clone()]),
+        }]));
+    }
 }
