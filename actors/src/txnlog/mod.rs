@@ -29,6 +29,7 @@ pub mod snapshot;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod suite;
+pub mod writeback;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -9,8 +9,8 @@
 //! one chunk at a time. Some nodes may already show txns after `S`, some created after `S` may
 //! be missing, and a child may come before its parent (ids are reused); recovery replays every
 //! logged txn after `S`, replaying a txn over state that already has it gives the same result,
-//! and loading accepts nodes in any order, so the outcome is exact. Written to a `.tmp` file,
-//! fsynced, renamed, directory fsynced.
+//! and loading accepts nodes in any order, so the outcome is exact. Written to a `.tmp` file
+//! (paced, [`super::writeback`]), fsynced, renamed, directory fsynced.
 //!
 //! Loading streams the file one record at a time into the tree being built: the file is never
 //! held whole in memory next to the tree.
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{self, RecordRead, HEADER_LEN, SNAP_MAGIC};
 use super::segment::sync_dir;
+use super::writeback::Paced;
 use crate::proto::Acl;
 use crate::store::Store;
 use crate::tree::DataTree;
@@ -161,12 +162,14 @@ fn remove_tmp(tmp: &Path) {
 /// Writes the snapshot's temp file and syncs it; returns (bytes, nodes).
 fn write_tmp(store: &Arc<Store>, tmp: &Path, scan: TreeScan) -> io::Result<(u64, u64)> {
     let file = File::create(tmp)?;
-    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    // Paced: a snapshot's gigabytes are not left dirty for the fsync below to flush in one
+    // burst in front of the log's own fsyncs (super::writeback).
+    let mut out = io::BufWriter::with_capacity(1 << 20, Paced::new(file));
     let (bytes, nodes) = scan.run(&mut out, |f| {
         f(&store.tree());
         true
     })?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let file = out.into_inner().map_err(|e| e.into_error())?.into_inner()?;
     file.sync_all()?;
     Ok((bytes, nodes))
 }

@@ -2,12 +2,14 @@
 //!
 //! Leader: the tree is encoded once into an outgoing file (`snapstream.out.<learner>.<n>` in the
 //! snapshot directory), counting its length and crc32c as it goes; chunks of at most
-//! [`CHUNK_BYTES`] are then read from it one at a time as the learner's window allows. The
-//! encode is fuzzy, as the node's own snapshots ([`snapshot::TreeScan`]): its zxid `S` is the
-//! last txn applied when it began, nodes may show txns after `S`, and the learner's replay of
-//! every txn after `S` (the tail the leader sends behind it) makes the tree exact; the learner
-//! keeps the snapshot's orphans until that replay ends (`DataTree::finish_replay`, when the
-//! node starts serving). See docs/architecture.md, decision 17.
+//! [`CHUNK_BYTES`] are then read from it one at a time as the learner's window allows. It
+//! and the learner's incoming file are paced ([`super::writeback`]): their pages go to the disk
+//! a few MiB at a time as they are written, never piling up for one flush in front of the log's
+//! fsyncs. The encode is fuzzy, as the node's own snapshots ([`snapshot::TreeScan`]): its zxid
+//! `S` is the last txn applied when it began, nodes may show txns after `S`, and the learner's
+//! replay of every txn after `S` (the tail the leader sends behind it) makes the tree exact;
+//! the learner keeps the snapshot's orphans until that replay ends (`DataTree::finish_replay`,
+//! when the node starts serving). See docs/architecture.md, decisions 17 and 20.
 //! Learner: each chunk (its crc32c checked by the core) is appended to the incoming file
 //! (`snapstream.in`); when the last one is written, the whole file's length and crc32c are
 //! checked again, it is fsynced, loaded record by record and moved into place as the node's
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::snapshot::{self, SnapshotError};
+use super::writeback::{self, Paced};
 use super::{LogBackend, LogError};
 use crate::quorum::msg::SnapshotMeta;
 use crate::tree::DataTree;
@@ -182,7 +185,9 @@ pub fn write_outgoing(
     }
     let file = File::create(path)?;
     let mut out = Summing {
-        inner: BufWriter::with_capacity(1 << 20, file),
+        // Paced: the file is read back soon, but gigabytes of it left dirty would be flushed
+        // in one burst in front of the log's fsyncs.
+        inner: BufWriter::with_capacity(1 << 20, Paced::new(file)),
         bytes: 0,
         crc: 0,
     };
@@ -236,7 +241,11 @@ pub fn write_chunk(path: &Path, seq: u64, data: &[u8]) -> io::Result<()> {
     } else {
         OpenOptions::new().append(true).open(path)?
     };
-    f.write_all(data)
+    let start = if seq == 0 { 0 } else { f.metadata()?.len() };
+    f.write_all(data)?;
+    // Paced as the leader's file is ([`writeback`]): the install's fsync finds little to do.
+    let end = start + data.len() as u64;
+    writeback::push(&f, start.saturating_sub(CHUNK_BYTES), start, end)
 }
 
 /// Checks that the incoming file `path` is exactly the snapshot `m` announced, and makes it
