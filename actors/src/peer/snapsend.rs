@@ -1,8 +1,10 @@
-//! The leader's shell side of a streamed SNAP: encodes the tree for a learner into a file
-//! (off the actor threads; fuzzily, the store's read lock held for one chunk of nodes at a
-//! time, so commits go on being applied: the learner replays every txn after the snapshot's
-//! zxid over it, which the core keeps and sends behind it), then reads the chunks the core asks for, one at a time, in order, on a
-//! blocking thread, and hands each back to the quorum actor to send.
+//! The leader's shell side of a streamed SNAP: encodes the tree for a learner into a file (off
+//! the actor threads, on a thread at the background priority, `txnlog::background`, the file's
+//! pages handed to the disk as it grows, `txnlog::writeback`; fuzzily, the store's read lock
+//! held for one chunk of nodes at a time, so commits go on being applied: the learner replays
+//! every txn after the snapshot's zxid over it, which the core keeps and sends behind it), then
+//! reads the chunks the core asks for, one at a time, in order, on a blocking thread, and hands
+//! each back to the quorum actor to send.
 //!
 //! Invariants: at most one stream per learner is current (a newer one replaces it; chunks
 //! read for a replaced or dropped stream are not sent); every stream has its own file, removed
@@ -22,6 +24,7 @@ use crate::quorum::msg::{Sid, SnapshotMeta};
 use crate::store::Store;
 use crate::tree::DataTree;
 use crate::txn::Zxid;
+use crate::txnlog::background;
 use crate::txnlog::snapshot::CHUNK_NODES;
 use crate::txnlog::stream::{self, CHUNK_BYTES};
 
@@ -83,7 +86,8 @@ impl SnapSources {
         self.next_id += 1;
         let id = self.next_id;
         let path = stream::outgoing_path(&self.dir, learner, id);
-        let work = tokio::task::spawn_blocking(move || {
+        // At the background priority (txnlog::background): the clients' writes go first.
+        let work = background::spawn("zkr-snap-encode", move || {
             // Fuzzy: the read lock is held for one chunk of nodes at a time. A tree replaced
             // meanwhile (this server stepped down and synced with another leader) would mix
             // two trees: the stream is given up.

@@ -7,7 +7,8 @@
 //! `stream`), snapshot installs (from that file, checked whole), purges and file writes run
 //! alone. Each finished job is reported with its token.
 //!
-//! Snapshots of the store are written in the background, beside the lane, when both enough
+//! Snapshots of the store are written in the background, beside the lane, on a thread at the
+//! background priority (`background`, as is a streamed snapshot's install), when both enough
 //! txns (`snap_count`, randomised between half and all of it so servers do not snapshot in
 //! step) and enough log bytes (a quarter of the last snapshot's size: a big tree is not
 //! written back to back) went by since the last one, or when the log since it passes
@@ -35,7 +36,7 @@ use rand::Rng;
 
 use super::epochs::{self, Epochs};
 use super::recovery::{self, Layout};
-use super::{purge, snapshot, stream, LogBackend, LogError};
+use super::{background, purge, snapshot, stream, LogBackend, LogError};
 use crate::quorum::core::DurableAction;
 use crate::store::Store;
 use crate::tree::DataTree;
@@ -295,7 +296,12 @@ fn run_batch(
             .map(|_| JobEffect::None)
             .map_err(|e| LogError::io(incoming, e)),
         DurableAction::InstallSnapshot(m) => {
-            stream::install(backend, incoming, m).map(|tree| JobEffect::Tree(Box::new(tree)))
+            // Checked, decoded and built at the background priority: the node serves no one
+            // yet, and another node on the same machine may.
+            background::run("zkr-snap-install", || stream::install(backend, incoming, m))
+                .map_err(|e| LogError::io(incoming, e))
+                .and_then(|r| r)
+                .map(|tree| JobEffect::Tree(Box::new(tree)))
         }
         DurableAction::AbortSnapshot => {
             stream::discard(incoming);
@@ -483,7 +489,8 @@ impl LogActor {
         let store = self.store.clone();
         let dir: PathBuf = layout.snap_dir.clone();
         let started = Instant::now();
-        let work = tokio::task::spawn_blocking(move || {
+        // At the background priority: the clients' writes go first.
+        let work = background::spawn("zkr-snapshot", move || {
             let w = snapshot::write(&store, &dir);
             let floor = floor_of(&layout);
             (w, floor)

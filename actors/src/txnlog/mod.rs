@@ -13,6 +13,7 @@
 //!   recovery accepts: the old history or the new one, never neither.
 
 pub mod actor;
+pub mod background;
 pub mod epochs;
 #[cfg(test)]
 mod file_tests;
