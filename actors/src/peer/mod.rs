@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod auth;
+pub mod backlog;
 pub mod codec;
 pub mod encode;
 pub mod handshake;
