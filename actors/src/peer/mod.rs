@@ -5,6 +5,7 @@ pub mod actor;
 pub mod auth;
 pub mod codec;
 pub mod encode;
+pub mod gather;
 pub mod handshake;
 mod inbound;
 pub mod link;
