@@ -196,14 +196,14 @@ async fn assert_all_present(addr: &str, acked: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standalone_node_survives_a_full_disk_and_restarts_once_space_is_back() {
     let scratch = TempDir::new("full-standalone");
-    let data = scratch.0.join("fs");
-    let disk = Disk::make(&data, "24m", &scratch.0.join("faults"));
+    let data = scratch.path().join("fs");
+    let disk = Disk::make(&data, "24m", &scratch.path().join("faults"));
     let mut node = common::ZkrNode::start_with_env(
         &data,
         &format!("[storage]\n{STORAGE_LINES}\n"),
         vec![(
             zkr_actors::txnlog::fs::FAULT_DIR_ENV.into(),
-            scratch.0.join("faults").display().to_string(),
+            scratch.path().join("faults").display().to_string(),
         )],
     );
     let mut acked = fill(&node.addr(), &[&disk], 0, 300).await;
@@ -235,7 +235,7 @@ async fn a_three_node_ensemble_survives_full_disks_and_restarts_once_space_is_ba
             storage: STORAGE_LINES.into(),
             env: vec![(
                 zkr_actors::txnlog::fs::FAULT_DIR_ENV.into(),
-                faults.0.display().to_string(),
+                faults.path().display().to_string(),
             )],
             ..EnsembleSpec::default()
         },
@@ -243,7 +243,7 @@ async fn a_three_node_ensemble_survives_full_disks_and_restarts_once_space_is_ba
     let disks: Vec<Disk> = ens
         .ids()
         .iter()
-        .map(|id| Disk::make(&ens.member(*id).data_dir(), "24m", &faults.0))
+        .map(|id| Disk::make(&ens.member(*id).data_dir(), "24m", faults.path()))
         .collect();
     for id in ens.ids() {
         ens.spawn(id);
@@ -330,7 +330,7 @@ async fn a_node_whose_log_output_fails_keeps_serving() {
                 .expect("/dev/full"),
         )
     };
-    let (mut child, port) = node_with_output(&dir.0, full, "debug");
+    let (mut child, port) = node_with_output(dir.path(), full, "debug");
     writes_and_sessions(port, 400).await;
     assert!(
         matches!(child.try_wait(), Ok(None)),
@@ -362,7 +362,7 @@ async fn a_node_whose_log_output_nobody_reads_keeps_serving() {
             <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(write_end))
         })
     };
-    let (child, port) = node_with_output(&dir.0, out, "debug");
+    let (child, port) = node_with_output(dir.path(), out, "debug");
     let work = writes_and_sessions(port, 400);
     let done = tokio::time::timeout(Duration::from_secs(120), work).await;
     // SAFETY: closing the descriptors we own.

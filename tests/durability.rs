@@ -158,7 +158,7 @@ async fn acknowledged_writes_survive_kill_9_at_random_moments() {
         eprintln!("round {round}: killed after {delay} ms; {acked} acknowledged paths verified");
     }
     assert!(
-        std::fs::read_dir(node.dir.0.join("data/snap"))
+        std::fs::read_dir(node.dir.path().join("data/snap"))
             .unwrap()
             .count()
             > 0,
@@ -167,7 +167,7 @@ async fn acknowledged_writes_survive_kill_9_at_random_moments() {
 }
 
 fn segments(node: &ZkrNode) -> Vec<PathBuf> {
-    segment::list(&node.dir.0.join("data/log"))
+    segment::list(&node.dir.path().join("data/log"))
         .unwrap()
         .into_iter()
         .map(|(_, p)| p)
@@ -175,7 +175,7 @@ fn segments(node: &ZkrNode) -> Vec<PathBuf> {
 }
 
 fn snapshots(node: &ZkrNode) -> Vec<PathBuf> {
-    zkr_actors::txnlog::snapshot::list(&node.dir.0.join("data/snap"))
+    zkr_actors::txnlog::snapshot::list(&node.dir.path().join("data/snap"))
         .unwrap()
         .into_iter()
         .map(|(_, p)| p)
@@ -415,15 +415,15 @@ async fn a_full_disk_fails_writes_keeps_reads_and_loses_nothing_acknowledged() {
     // The node's data directory lives on a 1 MiB tmpfs when the test may mount one (real
     // ENOSPC); elsewhere the log's test seam makes appends fail the same way.
     let scratch = common::TempDir::new("diskfull");
-    let mount_dir = scratch.0.join("fs");
+    let mount_dir = scratch.path().join("fs");
     let fs = SmallFs::mount(&mount_dir, "1m");
-    let faults = scratch.0.join("faults");
+    let faults = scratch.path().join("faults");
     std::fs::create_dir_all(&faults).unwrap();
     let flag = faults.join("full");
     let data_dir = if fs.is_some() {
         mount_dir.clone()
     } else {
-        scratch.0.join("data")
+        scratch.path().join("data")
     };
     eprintln!(
         "disk full via {}",
@@ -516,8 +516,8 @@ async fn purge_keeps_the_newest_snapshots_and_the_logs_they_need() {
     let snaps = snapshots(&node);
     assert_eq!(snaps.len(), 2);
     let oldest_kept =
-        zkr_actors::txnlog::snapshot::list(&node.dir.0.join("data/snap")).unwrap()[0].0;
-    let segs = segment::list(&node.dir.0.join("data/log")).unwrap();
+        zkr_actors::txnlog::snapshot::list(&node.dir.path().join("data/snap")).unwrap()[0].0;
+    let segs = segment::list(&node.dir.path().join("data/log")).unwrap();
     assert!(
         segs[0].0 <= oldest_kept + 1,
         "the segment with the txn after the oldest snapshot is kept"
@@ -553,7 +553,7 @@ async fn a_standalone_server_refuses_a_fuzzy_snapshot_whose_tail_was_cut_short()
         .pop()
         .unwrap();
     // As a learner's install records it: the encode ended far past the log's end.
-    let snap_dir = node.dir.0.join("data/snap");
+    let snap_dir = node.dir.path().join("data/snap");
     zkr_actors::txnlog::stream::save_tail_end(&snap_dir, zxid, zxid + 1_000_000).unwrap();
     let out = node.start_expecting_failure();
     assert!(
@@ -562,9 +562,9 @@ async fn a_standalone_server_refuses_a_fuzzy_snapshot_whose_tail_was_cut_short()
     );
     let export = std::process::Command::new(env!("CARGO_BIN_EXE_zkr"))
         .args(["export", "--data-dir"])
-        .arg(node.dir.0.join("data"))
+        .arg(node.dir.path().join("data"))
         .arg("--to-zookeeper")
-        .arg(node.dir.0.join("zk"))
+        .arg(node.dir.path().join("zk"))
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&export.stderr);

@@ -377,8 +377,8 @@ fn a_refused_member_restarted_with_the_right_secret_joins_and_gets_the_data() {
 /// `foreign`, which get theirs from another CA (and still trust `ca`).
 fn tls_ensemble(tag: &str, foreign: &[u8]) -> (Ensemble, common::TempDir) {
     let pki = common::TempDir::new("pki");
-    let ca = Ca::new(&pki.0, "ensemble-ca");
-    let other = Ca::new(&pki.0, "other-ca");
+    let ca = Ca::new(pki.path(), "ensemble-ca");
+    let other = Ca::new(pki.path(), "other-ca");
     let mut e = Ensemble::create(
         tag,
         EnsembleSpec {
@@ -391,7 +391,7 @@ fn tls_ensemble(tag: &str, foreign: &[u8]) -> (Ensemble, common::TempDir) {
     for id in e.ids() {
         let dir = e.member(id).dir.clone();
         let issuer = if foreign.contains(&id) { &other } else { &ca };
-        let issued = issuer.issue(&pki.0, &format!("node{id}"), &["127.0.0.1"]);
+        let issued = issuer.issue(pki.path(), &format!("node{id}"), &["127.0.0.1"]);
         std::fs::copy(&issued.combined_file, dir.join("peer-combined.pem")).unwrap();
         std::fs::copy(&ca.cert_file, dir.join("ca.pem")).unwrap();
     }

@@ -161,9 +161,9 @@ fn every_refused_zoo_cfg_key_stops_the_node_with_a_message_naming_it() {
     for (key, value) in rows {
         let text = format!(
             "tickTime=2000\ndataDir={}\nclientPort=0\n{key}={value}\n",
-            dir.0.display()
+            dir.path().display()
         );
-        let out = refused(&dir.0, &text);
+        let out = refused(dir.path(), &text);
         assert!(
             out.contains(&format!("key `{key}` is refused")),
             "{key}={value}: {out}"
@@ -171,10 +171,10 @@ fn every_refused_zoo_cfg_key_stops_the_node_with_a_message_naming_it() {
     }
     // An unknown key (a typo of sslQuorum) too.
     let out = refused(
-        &dir.0,
+        dir.path(),
         &format!(
             "dataDir={}\nclientPort=0\nsslQourum=true\n",
-            dir.0.display()
+            dir.path().display()
         ),
     );
     assert!(out.contains("key `sslQourum` is refused"), "{out}");
@@ -184,11 +184,11 @@ fn every_refused_zoo_cfg_key_stops_the_node_with_a_message_naming_it() {
 fn a_jks_key_store_is_refused_with_the_commands_that_convert_it() {
     let dir = TempDir::new("jks");
     let out = refused(
-        &dir.0,
+        dir.path(),
         &format!(
             "dataDir={}\nclientPort=0\nsecureClientPort=0\nssl.keyStore.location=keystore.jks\n\
              ssl.keyStore.password=apassword\nssl.trustStore.location=truststore.jks\n",
-            dir.0.display()
+            dir.path().display()
         ),
     );
     assert!(
@@ -202,13 +202,13 @@ fn a_jks_key_store_is_refused_with_the_commands_that_convert_it() {
 #[test]
 fn secure_client_port_from_zoo_cfg_serves_tls_with_pem_key_and_trust_stores() {
     let dir = TempDir::new("zoo-tls");
-    let ca = Ca::new(&dir.0, "ca");
-    let server = ca.issue(&dir.0, "server", &["127.0.0.1", "localhost"]);
-    let client = ca.issue(&dir.0, "client", &["client"]);
+    let ca = Ca::new(dir.path(), "ca");
+    let server = ca.issue(dir.path(), "server", &["127.0.0.1", "localhost"]);
+    let client = ca.issue(dir.path(), "client", &["client"]);
     let secure_port = free_port();
-    let data = dir.0.join("data");
+    let data = dir.path().join("data");
     let node = ZooCfgNode::start(
-        &dir.0,
+        dir.path(),
         &format!(
             "dataDir={}\nsecureClientPort={secure_port}\nsecureClientPortAddress=127.0.0.1\n\
              ssl.keyStore.location={}\nssl.keyStore.type=PEM\n\
@@ -284,9 +284,9 @@ fn segments(dir: &Path) -> usize {
 #[test]
 fn data_log_dir_puts_the_txn_log_in_its_own_directory() {
     let dir = TempDir::new("data-log-dir");
-    let (data, logs) = (dir.0.join("data"), dir.0.join("fastdisk"));
+    let (data, logs) = (dir.path().join("data"), dir.path().join("fastdisk"));
     let mut node = ZooCfgNode::start(
-        &dir.0,
+        dir.path(),
         &format!(
             "dataDir={}\ndataLogDir={}\npreAllocSize=64\n",
             data.display(),
@@ -315,6 +315,6 @@ fn data_log_dir_puts_the_txn_log_in_its_own_directory() {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::rename(logs.join("log"), &moved).unwrap();
     let text = std::fs::read_to_string(&node.cfg).unwrap();
-    let out = refused(&dir.0, &text);
+    let out = refused(dir.path(), &text);
     assert!(out.contains("holds a txn log"), "{out}");
 }

@@ -144,9 +144,9 @@ fn refused_start(args: &[&str], out_dir: &Path) -> String {
 #[test]
 fn a_node_refuses_a_zookeeper_data_dir_and_names_the_import_command() {
     let tmp = TempDir::new("zkdata");
-    let dir = tmp.0.join("zk");
+    let dir = tmp.path().join("zk");
     write_zookeeper_dir(&dir);
-    let cfg = tmp.0.join("zkr.toml");
+    let cfg = tmp.path().join("zkr.toml");
     std::fs::write(
         &cfg,
         format!(
@@ -157,7 +157,7 @@ fn a_node_refuses_a_zookeeper_data_dir_and_names_the_import_command() {
         ),
     )
     .unwrap();
-    let out = refused_start(&["node", "--config", cfg.to_str().unwrap()], &tmp.0);
+    let out = refused_start(&["node", "--config", cfg.to_str().unwrap()], tmp.path());
     let want = format!(
         "zkr import --from-zookeeper {} --data-dir {}",
         dir.display(),
@@ -174,12 +174,12 @@ fn a_node_refuses_a_zookeeper_data_dir_and_names_the_import_command() {
 #[test]
 fn a_zoo_cfg_with_data_log_dir_on_zookeeper_data_gets_an_import_command_naming_it() {
     let tmp = TempDir::new("zkdatalog");
-    let data = tmp.0.join("data");
-    let logs = tmp.0.join("logs");
+    let data = tmp.path().join("data");
+    let logs = tmp.path().join("logs");
     write_zookeeper_dir(&data);
     std::fs::create_dir_all(logs.join("version-2")).unwrap();
     std::fs::rename(data.join("version-2/log.1"), logs.join("version-2/log.1")).unwrap();
-    let cfg = tmp.0.join("zoo.cfg");
+    let cfg = tmp.path().join("zoo.cfg");
     std::fs::write(
         &cfg,
         format!(
@@ -193,7 +193,7 @@ fn a_zoo_cfg_with_data_log_dir_on_zookeeper_data_gets_an_import_command_naming_i
         ),
     )
     .unwrap();
-    let out = refused_start(&["node", "--zoo-cfg", cfg.to_str().unwrap()], &tmp.0);
+    let out = refused_start(&["node", "--zoo-cfg", cfg.to_str().unwrap()], tmp.path());
     let want = format!(
         "zkr import --from-zookeeper {} --zookeeper-log-dir {} --data-dir {}",
         data.display(),
@@ -253,7 +253,7 @@ fn resume(addr: &str, session: i64, password: &[u8], last_zxid: i64) -> i32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_imported_zookeeper_dir_serves_the_same_tree_and_sessions() {
     let tmp = TempDir::new("zkimport");
-    let zkdir = tmp.0.join("zk");
+    let zkdir = tmp.path().join("zk");
     let want = write_zookeeper_dir(&zkdir);
     // A torn last entry (a write never acknowledged) is dropped, as ZooKeeper drops it.
     let log = zkdir.join("version-2/log.1");
@@ -261,7 +261,7 @@ async fn an_imported_zookeeper_dir_serves_the_same_tree_and_sessions() {
     // Cut 0x5's entry short: the zeros after it and its last 3 bytes go.
     bytes.truncate(bytes.len() - 4096 - 3);
     std::fs::write(&log, bytes).unwrap();
-    let data = tmp.0.join("zkr");
+    let data = tmp.path().join("zkr");
     let (ok, report) = zkr(&[
         "import",
         "--from-zookeeper",

@@ -757,7 +757,11 @@ mod tests {
     #[test]
     fn a_mounted_disk_passes_files_through_and_injects_its_faults() {
         use std::io::Write;
-        let base = std::env::temp_dir().join(format!("zkr-disk-test-{}", std::process::id()));
+        let tmp = tempfile::Builder::new()
+            .prefix("zkr-disk-test-")
+            .tempdir()
+            .unwrap();
+        let base = tmp.path();
         let disk = FaultyDisk::mount(&base.join("backing"), &base.join("mnt"))
             .expect("mount the FUSE disk");
         let p = disk.mountpoint().join("dir/f.tmp");
@@ -787,6 +791,5 @@ mod tests {
             b"hello!"
         );
         drop(disk);
-        let _ = std::fs::remove_dir_all(&base);
     }
 }

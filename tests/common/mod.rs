@@ -7,25 +7,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
+/// A temporary directory under the system temp dir, removed on drop (`tempfile`).
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
-    /// A fresh directory under the system temp dir.
+    /// A fresh directory whose name starts with `zkr-test-{tag}-`.
     pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "zkr-test-{tag}-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
+        TempDir(
+            tempfile::Builder::new()
+                .prefix(&format!("zkr-test-{tag}-"))
+                .tempdir()
+                .expect("create temp dir"),
+        )
     }
-}
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
     }
 }
 
@@ -49,7 +47,7 @@ impl ZkrNode {
     /// Starts a standalone node with default settings plus `extra_toml` (appended sections).
     pub fn start(extra_toml: &str) -> ZkrNode {
         let dir = TempDir::new("node");
-        let data = dir.0.join("data");
+        let data = dir.path().join("data");
         ZkrNode::start_in(dir, data, extra_toml)
     }
 
@@ -96,7 +94,7 @@ impl ZkrNode {
     }
 
     fn config_path(&self) -> PathBuf {
-        self.dir.0.join("zkr.toml")
+        self.dir.path().join("zkr.toml")
     }
 
     fn spawn(&mut self) {
@@ -123,7 +121,7 @@ impl ZkrNode {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.0.join("node.log"))
+            .open(self.dir.path().join("node.log"))
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_zkr"))
             .arg("node")
@@ -147,7 +145,7 @@ impl ZkrNode {
 
     /// The node's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("node.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
     }
 
     /// The node's log once it contains `needle` (lines are written by the node's log-output

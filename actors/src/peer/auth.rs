@@ -373,9 +373,8 @@ mod tests {
     #[test]
     fn secret_files_must_be_private_and_long_enough() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("zkr-secret-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("secret");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
         std::fs::write(&p, "short\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let e = read_secret(&p).unwrap_err().to_string();
@@ -385,7 +384,6 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = read_secret(&p).unwrap_err().to_string();
         assert!(e.contains("chmod 600"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backlog;
 pub mod codec;
 pub mod encode;
+pub mod gather;
 pub mod handshake;
 mod inbound;
 pub mod link;

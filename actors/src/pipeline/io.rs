@@ -118,6 +118,13 @@ pub enum Input {
 }
 
 /// An output of the pipeline, to be performed in order.
+///
+/// Six variants repeat the Zab core's as they are (`Send`, `Durably`, `TakeSnapshot`,
+/// `SendSnapChunk`, `TouchSessions`, `SessionsAlive`): the shells (quorum actor, simulator)
+/// see only the pipeline's outputs, the core's `Apply`, `Role` and `Serving` become the
+/// pipeline's own (replies, expiry, resets), and `Pipeline::absorb` is the one place that maps
+/// the core's vocabulary to this one. Nesting the core's type here instead would let an
+/// `Apply` of bare txns, which the pipeline never passes on, through the type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send a message to a peer.

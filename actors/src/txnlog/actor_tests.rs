@@ -65,11 +65,11 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 /// it, then removes it with the other snapshots past 5.)
 #[actix_rt::test]
 async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
-    let dir = std::env::temp_dir().join(format!(
-        "zkr-logactor-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let tmp = tempfile::Builder::new()
+        .prefix("zkr-logactor-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
     let layout = Layout::new(&dir);
     let old: Vec<Arc<Txn>> = (1..=10).map(|z| create(z, &format!("/old{z}"))).collect();
     let mut log = FileLog::open(&layout, None, 0, true, 4096).unwrap();
@@ -149,7 +149,6 @@ async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
     }
     let rec = recovery::recover(&layout).unwrap();
     assert!(rec.tree.get("/old6").is_none() && rec.tree.get("/new6").is_some());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Sends one append job per txn, tokens from `first_token` on, each in a message of its own.

@@ -75,11 +75,11 @@ mod tests {
 
     #[test]
     fn epochs_round_trip_and_damage_is_detected() {
-        let dir = std::env::temp_dir().join(format!("zkr-epochs-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        assert_eq!(load(&dir).unwrap(), Epochs::default());
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert_eq!(load(dir).unwrap(), Epochs::default());
         save(
-            &dir,
+            dir,
             Epochs {
                 accepted: 7,
                 current: 6,
@@ -87,7 +87,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            load(&dir).unwrap(),
+            load(dir).unwrap(),
             Epochs {
                 accepted: 7,
                 current: 6
@@ -96,7 +96,6 @@ mod tests {
         let p = dir.join(FILE);
         let t = std::fs::read_to_string(&p).unwrap().replace("=7", "=9");
         std::fs::write(&p, t).unwrap();
-        assert!(load(&dir).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(load(dir).is_err());
     }
 }

@@ -12,26 +12,18 @@ use super::suite::{snapshot_bytes, txn};
 use super::{snapshot, LogBackend, LogErrorKind};
 use crate::txn::{Txn, Zxid};
 
-struct Dir(std::path::PathBuf);
+/// A temporary directory, removed on drop.
+struct Dir(tempfile::TempDir);
 
 impl Dir {
     fn new(tag: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!(
-            "zkr-filelog-{tag}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
+        Dir(tempfile::Builder::new()
+            .prefix(&format!("zkr-filelog-{tag}-"))
+            .tempdir()
+            .unwrap())
     }
     fn layout(&self) -> Layout {
-        Layout::new(&self.0)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        Layout::new(self.0.path())
     }
 }
 

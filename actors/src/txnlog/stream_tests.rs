@@ -4,26 +4,14 @@
 use super::*;
 use crate::proto::Acl;
 use crate::txn::{Txn, TxnOp};
+use tempfile::TempDir;
 
 /// A temporary directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new() -> Dir {
-        let d = std::env::temp_dir().join(format!(
-            "zkr-snapstream-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&d).expect("dir");
-        Dir(d)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("zkr-snapstream-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 fn tree() -> DataTree {
@@ -48,15 +36,15 @@ fn tree() -> DataTree {
 
 /// Streams `t` through an outgoing and an incoming file, `corrupt` flipping a bit of that
 /// chunk on its way; returns the incoming file and what was announced.
-fn stream(dir: &Dir, t: &DataTree, corrupt: Option<u64>) -> (PathBuf, SnapshotMeta) {
-    let out = outgoing_path(&dir.0, 2, 1);
+fn stream(dir: &TempDir, t: &DataTree, corrupt: Option<u64>) -> (PathBuf, SnapshotMeta) {
+    let out = outgoing_path(dir.path(), 2, 1);
     let m = write_outgoing(&out, 512, snapshot::CHUNK_NODES, |f| {
         f(t);
         true
     })
     .expect("write");
     assert!(m.chunks > 3, "several chunks: {m:?}");
-    let inc = incoming_path(&dir.0);
+    let inc = incoming_path(dir.path());
     for seq in 0..m.chunks {
         let mut c = read_chunk(&out, seq, 512).expect("read").to_vec();
         assert!(!c.is_empty() && c.len() <= 512);
@@ -70,7 +58,7 @@ fn stream(dir: &Dir, t: &DataTree, corrupt: Option<u64>) -> (PathBuf, SnapshotMe
 
 #[test]
 fn a_snapshot_streamed_in_chunks_is_rebuilt_exactly() {
-    let dir = Dir::new();
+    let dir = temp_dir();
     let t = tree();
     let (inc, m) = stream(&dir, &t, None);
     check(&inc, &m).expect("whole crc");
@@ -83,7 +71,7 @@ fn a_snapshot_streamed_in_chunks_is_rebuilt_exactly() {
 
 #[test]
 fn a_corrupt_streamed_snapshot_is_refused_and_removed() {
-    let dir = Dir::new();
+    let dir = temp_dir();
     let (inc, m) = stream(&dir, &tree(), Some(1));
     assert!(matches!(
         check(&inc, &m),
@@ -355,12 +343,12 @@ fn busy_leader(seed: u64) -> Leader {
 /// `between` changes it before loan `n` of the tree (loan 0 begins the scan, each later one
 /// takes a chunk of `nodes` nodes); returns the incoming file and what the learner is told.
 fn fuzzy_stream(
-    dir: &Dir,
+    dir: &TempDir,
     l: &mut Leader,
     nodes: usize,
     mut between: impl FnMut(&mut Leader, usize),
 ) -> (PathBuf, SnapshotMeta) {
-    let out = outgoing_path(&dir.0, 2, 1);
+    let out = outgoing_path(dir.path(), 2, 1);
     let mut loans = 0;
     let m = write_outgoing(&out, 512, nodes, |f| {
         if loans > 0 {
@@ -377,7 +365,7 @@ fn fuzzy_stream(
         l.tree.last_zxid(),
         "E: the last txn applied at the end"
     );
-    let inc = incoming_path(&dir.0);
+    let inc = incoming_path(dir.path());
     for seq in 0..m.chunks {
         write_chunk(&inc, seq, &read_chunk(&out, seq, 512).expect("read")).expect("chunk");
     }
@@ -391,7 +379,7 @@ fn fuzzy_catch_up(
     nodes: usize,
     between: impl FnMut(&mut Leader, usize),
 ) -> DataTree {
-    let dir = Dir::new();
+    let dir = temp_dir();
     let (inc, m) = fuzzy_stream(&dir, l, nodes, between);
     let mut mem = super::super::memory::MemoryLog::default();
     let mut learner = install(&mut mem, &inc, &m).expect("installed");
@@ -422,14 +410,14 @@ fn a_learner_restarted_before_its_tail_reached_the_encode_end_recovers_a_tree_wa
     use std::sync::Arc;
     for seed in 0..10 {
         let mut l = busy_leader(seed);
-        let dir = Dir::new();
+        let dir = temp_dir();
         let (inc, m) = fuzzy_stream(&dir, &mut l, 7, |l, _| {
             for _ in 0..3 {
                 l.random_change();
             }
         });
         assert!(m.end > m.zxid + 2, "a fuzzy encode: {m:?}");
-        let layout = Layout::new(&dir.0.join("learner"));
+        let layout = Layout::new(&dir.path().join("learner"));
         let mut log = file_log(&layout);
         install(&mut log, &inc, &m).expect("installed");
         let tail: Vec<Arc<Txn>> = l
@@ -483,8 +471,8 @@ fn a_learner_restarted_before_its_tail_reached_the_encode_end_recovers_a_tree_wa
 
 #[test]
 fn where_an_installed_snapshots_encode_ended_is_kept_beside_it_until_it_goes() {
-    let dir = Dir::new();
-    let layout = super::super::recovery::Layout::new(&dir.0);
+    let dir = temp_dir();
+    let layout = super::super::recovery::Layout::new(dir.path());
     let mut log = file_log(&layout);
     let (inc, m) = stream(&dir, &tree(), None);
     let m = SnapshotMeta {

@@ -188,18 +188,17 @@ fn purge_keeps_what_recovery_needs<H: Harness>(h: &mut H) {
 
 /// The file log, on a file system whose syncs can be made to fail.
 pub(crate) struct FileHarness {
-    dir: std::path::PathBuf,
+    dir: tempfile::TempDir,
     faults: Arc<super::fs::Faults>,
     runs: u32,
 }
 
 impl FileHarness {
     pub(crate) fn new(tag: &str) -> FileHarness {
-        let dir = std::env::temp_dir().join(format!(
-            "zkr-suite-{tag}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("zkr-suite-{tag}-"))
+            .tempdir()
+            .expect("temp dir");
         FileHarness {
             dir,
             faults: Arc::default(),
@@ -208,7 +207,7 @@ impl FileHarness {
     }
 
     fn layout(&self) -> super::recovery::Layout {
-        super::recovery::Layout::new(&self.dir.join(self.runs.to_string()))
+        super::recovery::Layout::new(&self.dir.path().join(self.runs.to_string()))
     }
 
     fn open(&self) -> super::segment::FileLog {
@@ -223,12 +222,6 @@ impl FileHarness {
             4096,
         )
         .expect("open")
-    }
-}
-
-impl Drop for FileHarness {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
