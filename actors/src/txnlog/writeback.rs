@@ -113,31 +113,11 @@ impl Write for Paced {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::path::PathBuf;
-
-    /// A scratch file's path, the file removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new() -> Scratch {
-            Scratch(std::env::temp_dir().join(format!(
-                "zkr-writeback-{}-{}",
-                std::process::id(),
-                rand::random::<u64>()
-            )))
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
 
     #[test]
     fn paced_file_holds_what_was_written_and_hands_it_over_step_by_step() {
-        let scratch = Scratch::new();
-        let path = &scratch.0;
+        let dir = tempfile::tempdir().unwrap();
+        let path = &dir.path().join("f");
         let mut p = Paced::new(File::create(path).unwrap());
         let data: Vec<u8> = (0..(5 * STEP + 123)).map(|i| (i % 251) as u8).collect();
         for piece in data.chunks(100_000) {
@@ -163,8 +143,8 @@ mod tests {
 
     #[test]
     fn push_of_an_empty_or_reversed_range_is_nothing() {
-        let scratch = Scratch::new();
-        let f = File::create(&scratch.0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let f = File::create(dir.path().join("f")).unwrap();
         push(&f, 0, 0, 0).unwrap();
         push(&f, 10, 5, 5).unwrap();
     }
