@@ -852,14 +852,6 @@ async fn a_restarted_follower_that_missed_a_few_txns_catches_up_by_diff() {
     follower_catches_up("diff", 6, 0, 500, "DIFF").await;
 }
 
-/// The tail of a sync bigger than what the leader sends a peer in one turn of its loop (1,500
-/// txns: 3,000 messages against `peer::backlog::SLICE`, 1,024) goes out in slices, all of it,
-/// in order, with the writes made meanwhile behind it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_follower_whose_diff_is_several_send_slices_long_catches_up() {
-    follower_catches_up("diffslices", 1500, 0, 5000, "DIFF").await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_follower_that_missed_more_than_the_commit_log_catches_up_by_snap() {
     follower_catches_up("snap", 120, 0, 20, "SNAP").await;

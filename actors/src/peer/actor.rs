@@ -19,7 +19,6 @@ use std::time::Duration;
 use actix::prelude::*;
 use parking_lot::RwLock;
 
-use super::backlog::Backlog;
 use super::link::{LinkDown, PeerAnnounced, PeerInbound, PeerLinks};
 use super::messages::{CreateSession, RoleChanged, ServingChanged, SessionResumed, SubmitWrite};
 use super::resolve;
@@ -90,10 +89,6 @@ pub struct QuorumPeer {
     commit_timer: CommitTimer,
     /// Snapshots being streamed to learners.
     snap_sources: SnapSources,
-    /// Peer messages sent a slice per turn of the loop (a learner's tail).
-    backlog: Backlog,
-    /// A turn to send the backlog's next slice is scheduled.
-    drain_scheduled: bool,
 }
 
 /// The store's tree, read under its lock for the moment the pipeline needs it.
@@ -135,8 +130,6 @@ impl QuorumPeer {
             routes_version: 0,
             commit_timer: Default::default(),
             snap_sources,
-            backlog: Backlog::default(),
-            drain_scheduled: false,
         }
     }
 
@@ -183,9 +176,9 @@ impl QuorumPeer {
                     let touched = ping_touched
                         .get_or_insert_with(|| self.sessions.take_touched())
                         .clone();
-                    self.send_sliced(to, PeerMsg::Ping { touched });
+                    self.links.send(to, PeerMsg::Ping { touched });
                 }
-                Output::Send(to, msg) => self.send_sliced(to, msg),
+                Output::Send(to, msg) => self.send_peer(to, msg),
                 Output::Durably { token, action } => jobs.push(Job { token, action }),
                 Output::TakeSnapshot { learner } => {
                     let quorum = self.links.quorum();
@@ -255,34 +248,8 @@ impl QuorumPeer {
         if let (Some(log), false) = (&self.log, jobs.is_empty()) {
             crate::link::send(log, "quorum -> log", Jobs(jobs));
         }
-        self.end_turn();
         if let Some(p) = &self.pipeline {
             *self.reports.status.write() = p.core().status();
-        }
-    }
-
-    /// Sends `msg` to `to` now, or a turn later if a burst to `to` is under way (`backlog`).
-    fn send_sliced(&mut self, to: Sid, msg: PeerMsg) {
-        if let Some(msg) = self.backlog.admit(to, msg) {
-            self.send_peer(to, msg);
-        }
-    }
-
-    /// This turn's sends are done: a turn is scheduled for what waits (sent at once if this
-    /// actor has no address to schedule it with).
-    fn end_turn(&mut self) {
-        while self.backlog.end_turn() {
-            let Some(me) = self.links.quorum() else {
-                for (to, msg) in self.backlog.next_slice() {
-                    self.send_peer(to, msg);
-                }
-                continue;
-            };
-            if !self.drain_scheduled {
-                self.drain_scheduled = true;
-                me.do_send(SendBacklog);
-            }
-            return;
         }
     }
 
@@ -562,25 +529,8 @@ impl Handler<ChunkRead> for QuorumPeer {
                 data: m.data,
                 crc,
             };
-            self.send_sliced(m.learner, chunk);
-            self.end_turn();
+            self.links.send(m.learner, chunk);
         }
-    }
-}
-
-/// Quorum actor → itself: send the backlog's next slice (a turn of the loop later).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct SendBacklog;
-
-impl Handler<SendBacklog> for QuorumPeer {
-    type Result = ();
-    fn handle(&mut self, _: SendBacklog, _: &mut Context<Self>) {
-        self.drain_scheduled = false;
-        for (to, msg) in self.backlog.next_slice() {
-            self.send_peer(to, msg);
-        }
-        self.end_turn();
     }
 }
 
@@ -594,7 +544,6 @@ impl Handler<PeerInbound> for QuorumPeer {
         if prev.is_some_and(|g| g != m.generation) {
             // A new connection from that peer: what the old one carried may be lost.
             self.snap_sources.drop_learner(m.from);
-            self.backlog.reset(m.from);
             metrics::counter!("zkr_actor_restarts_total", "actor" => "peer_inbound").increment(1);
             self.step(Input::Core(core::Input::LinkReset { peer: m.from }));
         }
@@ -656,7 +605,6 @@ impl Handler<LinkDown> for QuorumPeer {
     type Result = ();
     fn handle(&mut self, m: LinkDown, _: &mut Context<Self>) {
         self.snap_sources.drop_learner(m.peer);
-        self.backlog.reset(m.peer);
         self.step(Input::Core(core::Input::LinkReset { peer: m.peer }));
     }
 }

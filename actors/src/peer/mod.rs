@@ -3,7 +3,6 @@
 
 pub mod actor;
 pub mod auth;
-pub mod backlog;
 pub mod codec;
 pub mod encode;
 pub mod gather;
