@@ -246,16 +246,27 @@ impl Leader {
         out: &mut Vec<Output>,
     ) {
         let mut covered = after;
+        // A COMMIT is cumulative (a learner commits up to the highest it got): one after the
+        // committed part of the tail commits all of it, where one per txn doubled what a long
+        // tail (hundreds of thousands of txns after a big SNAP) costs this step.
+        let mut last_committed = None;
         for (t, committed) in self.tail_after(s, after) {
             if observer && !committed && self.phase == Phase::Broadcast {
                 continue; // observers get it as INFORM once committed
             }
-            covered = t.zxid;
-            let z = t.zxid;
-            out.push(Output::Send(id, PeerMsg::Proposal(t)));
-            if committed {
-                out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
+            if !committed {
+                if let Some(z) = last_committed.take() {
+                    out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
+                }
             }
+            covered = t.zxid;
+            if committed {
+                last_committed = Some(t.zxid);
+            }
+            out.push(Output::Send(id, PeerMsg::Proposal(t)));
+        }
+        if let Some(z) = last_committed {
+            out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
         }
         out.push(Output::Send(id, PeerMsg::NewLeader { epoch: self.epoch }));
         if let Some(x) = self.learners.get_mut(&id) {

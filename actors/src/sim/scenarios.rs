@@ -507,6 +507,44 @@ fn scenario_a_group_commit_is_acknowledged_and_committed_by_one_message_each() {
     sim.settle_and_check();
 }
 
+/// A learner synchronised by DIFF gets the committed txns it lacks as proposals followed by
+/// one cumulative COMMIT of the last (not a COMMIT per txn: a long tail after a big SNAP was
+/// twice the messages in one step of the leader), then NEWLEADER; it ends with every txn.
+#[test]
+fn scenario_a_diff_tail_is_committed_by_one_commit() {
+    let mut sim = three(15);
+    let l = leader(&sim);
+    let (a, _b) = others(l);
+    commit(&mut sim, "before", 2);
+    sim.crash(a);
+    let missed = commit(&mut sim, "missed", 12);
+    sim.traced_links.insert((l, a));
+    let t = sim.now;
+    sim.restart(a);
+    assert!(sim.run_until(WAIT, |s| s.serving(a)));
+    let sync: Vec<&str> = sim
+        .link_log
+        .iter()
+        .filter(|(at, f, d, _)| *at >= t && *f == l && *d == a)
+        .map(|(_, _, _, m)| m.as_str())
+        .take_while(|m| !m.starts_with("NewLeader"))
+        .collect();
+    let proposals = sync.iter().filter(|m| m.starts_with("Proposal")).count();
+    let commits = sync.iter().filter(|m| m.starts_with("Commit")).count();
+    assert!(
+        sync.iter().any(|m| m.starts_with("Diff")),
+        "a DIFF sync: {sync:?}"
+    );
+    assert!(
+        proposals >= missed.len(),
+        "{proposals} proposals for {} missed txns",
+        missed.len()
+    );
+    assert_eq!(commits, 1, "one cumulative COMMIT in the tail: {sync:?}");
+    assert!(sim.last_applied(a) >= *missed.last().expect("12 txns"));
+    sim.settle_and_check();
+}
+
 /// ZOOKEEPER-4394: proposals and commits arriving while a learner is being synchronised
 /// (DIFF → PROPOSAL → NEWLEADER → COMMIT → UPTODATE) made the follower fail (NPE) or apply
 /// txns out of order.

@@ -8,7 +8,8 @@
 //! alone. Each finished job is reported with its token.
 //!
 //! Snapshots of the store are written in the background, beside the lane, on a thread at the
-//! background priority (`background`, as is a streamed snapshot's install), when both enough
+//! background priority (`background`; a streamed snapshot's install is not: it runs in the
+//! lane at the normal priority, on this server's way back into the ensemble), when both enough
 //! txns (`snap_count`, randomised between half and all of it so servers do not snapshot in
 //! step) and enough log bytes (a quarter of the last snapshot's size: a big tree is not
 //! written back to back) went by since the last one, or when the log since it passes
@@ -296,12 +297,11 @@ fn run_batch(
             .map(|_| JobEffect::None)
             .map_err(|e| LogError::io(incoming, e)),
         DurableAction::InstallSnapshot(m) => {
-            // Checked, decoded and built at the background priority: the node serves no one
-            // yet, and another node on the same machine may.
-            background::run("zkr-snap-install", || stream::install(backend, incoming, m))
-                .map_err(|e| LogError::io(incoming, e))
-                .and_then(|r| r)
-                .map(|tree| JobEffect::Tree(Box::new(tree)))
+            // At the normal priority, unlike the node's own snapshots: the install is on the
+            // critical path of this server's rejoining and must end within initLimit of the
+            // last chunk; a lower priority would only make room for another node sharing the
+            // machine, and on cores saturated by other work could keep it from ever rejoining.
+            stream::install(backend, incoming, m).map(|tree| JobEffect::Tree(Box::new(tree)))
         }
         DurableAction::AbortSnapshot => {
             stream::discard(incoming);

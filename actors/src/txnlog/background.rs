@@ -1,7 +1,9 @@
 //! Background work at a lower CPU priority: encoding a snapshot for a learner, writing the node's
-//! own snapshots, loading a streamed snapshot. Like a database's compaction, such work only has
-//! to finish, while the clients' requests wait on the serving threads; on a machine whose cores
-//! are all busy the scheduler gives it what the serving threads leave.
+//! own snapshots. Like a database's compaction, such work only has to finish, while the
+//! clients' requests wait on the serving threads; on a machine whose cores are all busy the
+//! scheduler gives it what the serving threads leave. (A learner's install of a streamed
+//! snapshot is not background work: it is on the learner's way back into the ensemble and runs
+//! at the normal priority.)
 //!
 //! Each job runs on a thread of its own (never a pooled one: a thread's priority cannot be
 //! raised back without privilege, and the blocking pool also runs the log's fsyncs), at
@@ -77,23 +79,6 @@ pub fn spawn<T: Send + 'static>(
     rx
 }
 
-/// Runs `job` on a scoped thread at the background priority and waits for it (blocking): for
-/// work that borrows from the caller, run from a blocking thread.
-pub fn run<T: Send>(name: &str, job: impl FnOnce() -> T + Send) -> io::Result<T> {
-    std::thread::scope(|s| {
-        let h = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn_scoped(s, || {
-                if let Err(e) = lower_this_thread() {
-                    tracing::debug!(error = %e, "cannot lower a background thread's priority");
-                }
-                job()
-            })?;
-        h.join()
-            .map_err(|_| io::Error::other(format!("background thread {name} panicked")))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,21 +99,6 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert_eq!(nice, background_nice(before));
             assert_eq!(inner, nice);
-        }
-        assert_eq!(this_thread_nice().unwrap(), before);
-    }
-
-    #[test]
-    fn run_lends_to_a_background_thread_and_returns_its_result() {
-        let before = this_thread_nice().unwrap();
-        let data = [1, 2, 3];
-        let (sum, nice) = run("zkr-test-bg", || {
-            (data.iter().sum::<i32>(), this_thread_nice().unwrap())
-        })
-        .unwrap();
-        assert_eq!(sum, 6);
-        if cfg!(target_os = "linux") {
-            assert_eq!(nice, background_nice(before));
         }
         assert_eq!(this_thread_nice().unwrap(), before);
     }
