@@ -220,6 +220,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
                 },
                 commit_log_count: ens.commit_log_count.max(1),
                 commit_log_bytes: ens.commit_log_bytes,
+                tail_slice: crate::quorum::msg::TAIL_SLICE,
                 standalone,
             },
             prep: PrepConfig {

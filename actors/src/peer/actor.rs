@@ -89,6 +89,17 @@ pub struct QuorumPeer {
     commit_timer: CommitTimer,
     /// Snapshots being streamed to learners.
     snap_sources: SnapSources,
+    /// This actor (once started): a step that continues later is a message to itself.
+    myself: Option<Addr<QuorumPeer>>,
+}
+
+/// Quorum actor → itself: continue a learner's sync (`Output::ContinueSync`), behind what its
+/// mailbox holds now.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+struct ContinueSync {
+    learner: Sid,
+    sync: u64,
 }
 
 /// The store's tree, read under its lock for the moment the pipeline needs it.
@@ -130,6 +141,7 @@ impl QuorumPeer {
             routes_version: 0,
             commit_timer: Default::default(),
             snap_sources,
+            myself: None,
         }
     }
 
@@ -186,6 +198,12 @@ impl QuorumPeer {
                 }
                 Output::SendSnapChunk { learner, zxid, seq } => {
                     self.snap_sources.request(learner, zxid, seq)
+                }
+                // Ignores the mailbox's capacity: never lost, never waits.
+                Output::ContinueSync { learner, sync } => {
+                    if let Some(me) = &self.myself {
+                        me.do_send(ContinueSync { learner, sync });
+                    }
                 }
                 Output::Role(r) => {
                     tracing::info!(role = ?r, "role");
@@ -398,6 +416,7 @@ impl Actor for QuorumPeer {
         // Peer links send with try_send and wait while the mailbox is full (link.rs).
         ctx.set_mailbox_capacity(super::link::QUORUM_MAILBOX);
         self.links.set_quorum(ctx.address());
+        self.myself = Some(ctx.address());
         let backend = self.backend.take().expect("backend set at construction");
         self.log = Some(
             LogActor::new(
@@ -498,6 +517,16 @@ impl Handler<JobsDone> for QuorumPeer {
                 }
             }
         }
+    }
+}
+
+impl Handler<ContinueSync> for QuorumPeer {
+    type Result = ();
+    fn handle(&mut self, m: ContinueSync, _: &mut Context<Self>) {
+        self.step(Input::Core(core::Input::ContinueSync {
+            learner: m.learner,
+            sync: m.sync,
+        }));
     }
 }
 

@@ -119,8 +119,8 @@ pub enum Input {
 
 /// An output of the pipeline, to be performed in order.
 ///
-/// Six variants repeat the Zab core's as they are (`Send`, `Durably`, `TakeSnapshot`,
-/// `SendSnapChunk`, `TouchSessions`, `SessionsAlive`): the shells (quorum actor, simulator)
+/// Seven variants repeat the Zab core's as they are (`Send`, `Durably`, `TakeSnapshot`,
+/// `SendSnapChunk`, `ContinueSync`, `TouchSessions`, `SessionsAlive`): the shells (quorum actor, simulator)
 /// see only the pipeline's outputs, the core's `Apply`, `Role` and `Serving` become the
 /// pipeline's own (replies, expiry, resets), and `Pipeline::absorb` is the one place that maps
 /// the core's vocabulary to this one. Nesting the core's type here instead would let an
@@ -149,6 +149,14 @@ pub enum Output {
         zxid: Zxid,
         /// The chunk.
         seq: u64,
+    },
+    /// Step again with `core::Input::ContinueSync { learner, sync }` once what is queued before
+    /// it is done (a learner's tail goes out a slice per step).
+    ContinueSync {
+        /// The learner.
+        learner: Sid,
+        /// Which of its syncs.
+        sync: u64,
     },
     /// The role changed.
     Role(RoleView),

@@ -190,6 +190,9 @@ impl Pipeline {
                 core::Output::SendSnapChunk { learner, zxid, seq } => {
                     out.push(Output::SendSnapChunk { learner, zxid, seq })
                 }
+                core::Output::ContinueSync { learner, sync } => {
+                    out.push(Output::ContinueSync { learner, sync })
+                }
                 core::Output::Role(role) => {
                     // Whatever was in flight belongs to the previous term.
                     self.prep.reset();

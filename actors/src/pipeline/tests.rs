@@ -43,6 +43,7 @@ fn config(standalone: bool) -> PipelineConfig {
             },
             commit_log_count: 100,
             commit_log_bytes: usize::MAX,
+            tail_slice: crate::quorum::msg::TAIL_SLICE,
             standalone,
         },
         prep: prep::PrepConfig {

@@ -18,114 +18,12 @@ use super::config::{Membership, Timing};
 use super::election::{Election, ElectionOutput};
 use super::follower::Follower;
 use super::leader::Leader;
-use super::msg::{Notification, PeerMsg, PeerState, Sid, SnapshotMeta, Vote};
-use crate::txn::{SessionId, Txn, Zxid};
+use super::msg::{Notification, PeerMsg, PeerState, Sid, Vote};
+use crate::txn::{Txn, Zxid};
 
 pub use super::durable::DurableAction;
 
-/// What the core asks the shell to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Send a message.
-    Send(Sid, PeerMsg),
-    /// Perform a durable action; report its token in `Input::Durable` when done, in token order.
-    Durably {
-        /// Completion token.
-        token: u64,
-        /// The action.
-        action: DurableAction,
-    },
-    /// Apply these committed txns to the tree, in order.
-    Apply(Vec<Arc<Txn>>),
-    /// Snapshot the applied tree for this learner; report `Input::SnapshotTaken`.
-    TakeSnapshot {
-        /// The learner.
-        learner: Sid,
-    },
-    /// Send chunk `seq` of the snapshot taken for `learner` as `PeerMsg::SnapChunk`.
-    SendSnapChunk {
-        /// The learner.
-        learner: Sid,
-        /// The snapshot's zxid.
-        zxid: Zxid,
-        /// The chunk.
-        seq: u64,
-    },
-    /// The role changed.
-    Role(RoleView),
-    /// Start (true) or stop (false) serving clients.
-    Serving(bool),
-    /// Learners reported activity of these sessions (leader only).
-    TouchSessions(Vec<SessionId>),
-    /// The leader saw these sessions active (learners only): refresh their deadlines here,
-    /// without reporting them back.
-    SessionsAlive(Vec<SessionId>),
-}
-
-/// The role, as the shell and the 4lw see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoleView {
-    /// Electing.
-    Looking,
-    /// Leading `epoch` (established or not).
-    Leading {
-        /// The epoch.
-        epoch: u64,
-    },
-    /// Following `leader`.
-    Following {
-        /// The leader.
-        leader: Sid,
-    },
-    /// Observing `leader`.
-    Observing {
-        /// The leader.
-        leader: Sid,
-    },
-    /// A standalone server (an ensemble of one, no election).
-    Standalone,
-}
-
-/// Inputs of the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    /// Time passes.
-    Tick,
-    /// A message from a peer.
-    Message {
-        /// The sender.
-        from: Sid,
-        /// The message.
-        msg: PeerMsg,
-    },
-    /// The link with `peer` broke: messages may have been lost.
-    LinkReset {
-        /// The peer.
-        peer: Sid,
-    },
-    /// These durable actions finished, in token order (a group commit may finish several: their
-    /// cumulative continuations are merged, `cont::merge_cumulative`).
-    Durable(Vec<u64>),
-    /// A durable action failed (disk trouble): this server leaves its role.
-    DurableFailed(u64),
-    /// The shell rebuilt the tree from disk after a `Truncate`; this is its last zxid (sent
-    /// just before the action's `Durable`).
-    Reloaded {
-        /// The last zxid of the rebuilt tree and log.
-        zxid: Zxid,
-    },
-    /// The lowest zxid the log can now be cut back to changed (snapshots taken or purged).
-    Floor(Zxid),
-    /// The membership known from the recovered configuration (set before anything else).
-    Membership(Membership),
-    /// The snapshot asked for with `TakeSnapshot`.
-    SnapshotTaken {
-        /// The learner it is for.
-        learner: Sid,
-        /// The snapshot.
-        snap: SnapshotMeta,
-    },
-}
+pub use super::io::{Input, Output, RoleView};
 
 pub use super::cont::Cont;
 
@@ -151,6 +49,9 @@ pub struct CoreConfig {
     pub commit_log_count: usize,
     /// ... and at most about this many bytes of them (zkr: 500 txns of 1 MB are not kept).
     pub commit_log_bytes: usize,
+    /// Txns of a learner's tail sent per step ([`super::msg::TAIL_SLICE`] on a node; the
+    /// simulator's are small, so that its syncs go in several slices).
+    pub tail_slice: usize,
     /// A single server without election (standalone): leads epoch 0 right away.
     pub standalone: bool,
 }
@@ -227,6 +128,9 @@ pub(super) struct Shared {
     /// their durability bookkeeping (an ACK asked for by a previous sync must never be sent:
     /// the leader could count it for a later one).
     pub term: u64,
+    /// Learner syncs this server started as leader, in any term: numbers each one, so that
+    /// a continuation of an earlier sync (`Input::ContinueSync`) is told apart.
+    pub syncs: u64,
     round: u64,
     /// The vote this server follows or leads (reported to looking peers).
     pub decided: Option<Vote>,
@@ -364,6 +268,7 @@ impl PeerCore {
                 resets: VecDeque::new(),
                 early_infos: BTreeMap::new(),
                 term: 0,
+                syncs: 0,
                 round: 0,
                 decided: None,
             },
@@ -668,6 +573,11 @@ impl PeerCore {
             Input::SnapshotTaken { learner, snap } => {
                 if let Role::Leading(l) = &mut self.role {
                     l.on_snapshot(&mut self.s, learner, snap, &mut out);
+                }
+            }
+            Input::ContinueSync { learner, sync } => {
+                if let Role::Leading(l) = &mut self.role {
+                    l.continue_tail(&mut self.s, learner, sync, &mut out);
                 }
             }
         }

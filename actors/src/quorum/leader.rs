@@ -19,6 +19,11 @@
 //! * while a snapshot is encoded for a learner or streamed to it, the history after it is
 //!   kept, so the txns that follow the snapshot can all be sent behind it (once the learner
 //!   acknowledged its last chunk: installed);
+//! * a learner's tail (the txns after its sync point) goes out [`super::msg::TAIL_SLICE`] txns per step,
+//!   each step asking for the next (`Output::ContinueSync`), so that a long one does not hold
+//!   the server's loop; until NEWLEADER it gets no proposal or COMMIT of the broadcast, only the
+//!   tail (which takes in what is proposed or committed meanwhile), and the history after what
+//!   it was sent is kept;
 //! * observers get only committed txns and never count.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -58,6 +63,8 @@ enum LearnerPhase {
     AwaitingSnapshot,
     /// The snapshot is being streamed (its history still kept).
     Streaming,
+    /// Its tail is being sent, a slice per step (the history after what was sent kept).
+    Tailing,
     /// Sync data and NEWLEADER sent.
     Synced,
     /// NEWLEADER acknowledged (UPTODATE sent once broadcasting).
@@ -73,13 +80,16 @@ struct Learner {
     current_epoch: u64,
     phase: LearnerPhase,
     last_heard: i64,
-    /// Proposals up to here were sent before NEWLEADER (its ACK covers them).
+    /// Proposals up to here were sent before NEWLEADER (its ACK covers them); while its tail is
+    /// sent, where the next slice starts.
     covered_up_to: Zxid,
     /// While a snapshot is encoded for it or streamed to it: the history after this zxid is
     /// kept.
     snap_pin: Option<Zxid>,
     /// The snapshot being streamed to it.
     stream: Option<SnapStream>,
+    /// Its tail, while it is sent.
+    tail: Option<Tail>,
     uptodate_sent: bool,
 }
 
@@ -90,6 +100,14 @@ struct SnapStream {
     snap: SnapshotMeta,
     sent: u64,
     acked: u64,
+}
+
+/// A learner's tail being sent: sync number `sync` (`Shared::syncs`), a COMMIT up to
+/// `committed` sent (what the learner had before it counts as committed).
+#[derive(Debug, Clone, Copy)]
+struct Tail {
+    sync: u64,
+    committed: Zxid,
 }
 
 /// Numbers for `mntr` and the metrics.
@@ -534,6 +552,7 @@ impl Leader {
                         covered_up_to: 0,
                         snap_pin: None,
                         stream: None,
+                        tail: None,
                         uptodate_sent: false,
                     },
                 );

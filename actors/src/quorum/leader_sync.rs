@@ -1,11 +1,11 @@
 //! Synchronising a learner with the leader (part of [`super::Leader`]): where their histories
 //! agree decides DIFF (send what it lacks), TRUNC (cut back its txns we never had, or that are
 //! not committed yet once broadcasting) or SNAP (too far behind: a snapshot, with the history
-//! after it kept until it is sent); then the tail, then NEWLEADER.
+//! after it kept until it is sent); then the tail, a slice per step, then NEWLEADER.
 
 use std::sync::Arc;
 
-use super::{Leader, LearnerPhase, Phase, SnapStream};
+use super::{Leader, LearnerPhase, Phase, SnapStream, Tail};
 use crate::quorum::core::{Output, Shared};
 use crate::quorum::msg::{PeerMsg, Sid, SnapshotMeta, SNAP_WINDOW};
 use crate::txn::{Txn, Zxid};
@@ -13,18 +13,17 @@ use crate::txn::{Txn, Zxid};
 impl Leader {
     /// The history a learner must have after `z`: applied (committed) history, then logged
     /// but uncommitted txns (inherited, then this epoch's proposals). The flag says committed.
-    fn tail_after(&self, s: &Shared, z: Zxid) -> Vec<(Arc<Txn>, bool)> {
+    /// Both queues are in zxid order: each is entered where `z` falls.
+    fn tail_after(s: &Shared, z: Zxid) -> impl Iterator<Item = (&Arc<Txn>, bool)> {
         let committed = s
             .history
-            .iter()
-            .filter(|t| t.zxid > z)
-            .map(|t| (t.clone(), true));
+            .range(s.history.partition_point(|t| t.zxid <= z)..);
         let pending = s
             .unapplied
-            .iter()
-            .filter(|t| t.zxid > z)
-            .map(|t| (t.clone(), false));
-        committed.chain(pending).collect()
+            .range(s.unapplied.partition_point(|t| t.zxid <= z)..);
+        committed
+            .map(|t| (t, true))
+            .chain(pending.map(|t| (t, false)))
     }
 
     fn known(&self, s: &Shared, z: Zxid) -> bool {
@@ -111,7 +110,7 @@ impl Leader {
             "synchronising learner"
         );
         out.push(Output::Send(id, head));
-        self.send_tail(s, id, start, x.observer, out);
+        self.start_tail(s, id, start, out);
     }
 
     /// Asks for a snapshot for learner `id`. Until it is sent, the history it needs is kept
@@ -138,7 +137,9 @@ impl Leader {
             .filter(|x| {
                 matches!(
                     x.phase,
-                    LearnerPhase::AwaitingSnapshot | LearnerPhase::Streaming
+                    LearnerPhase::AwaitingSnapshot
+                        | LearnerPhase::Streaming
+                        | LearnerPhase::Tailing
                 )
             })
             .filter_map(|x| x.snap_pin)
@@ -230,48 +231,87 @@ impl Leader {
             Self::send_chunks(id, st, out);
             return;
         }
-        let (zxid, observer) = (st.snap.zxid, x.observer);
+        let zxid = st.snap.zxid;
         x.stream = None;
-        x.snap_pin = None;
-        self.refresh_history_pin(s);
-        self.send_tail(s, id, zxid, observer, out);
+        self.start_tail(s, id, zxid, out);
     }
 
-    fn send_tail(
+    /// Starts sending learner `id` its tail: the history after `after` (which it holds, and
+    /// which counts as committed), then NEWLEADER.
+    fn start_tail(&mut self, s: &mut Shared, id: Sid, after: Zxid, out: &mut Vec<Output>) {
+        let Some(x) = self.learners.get_mut(&id) else {
+            return;
+        };
+        s.syncs += 1;
+        x.phase = LearnerPhase::Tailing;
+        x.covered_up_to = after;
+        x.tail = Some(Tail {
+            sync: s.syncs,
+            committed: after,
+        });
+        self.send_slice(s, id, out);
+    }
+
+    /// The continuation of sync `sync` of learner `id` (nothing if that sync is over).
+    pub(in crate::quorum) fn continue_tail(
         &mut self,
         s: &mut Shared,
         id: Sid,
-        after: Zxid,
-        observer: bool,
+        sync: u64,
         out: &mut Vec<Output>,
     ) {
-        let mut covered = after;
-        // A COMMIT is cumulative (a learner commits up to the highest it got): one after the
-        // committed part of the tail commits all of it, where one per txn doubled what a long
-        // tail (hundreds of thousands of txns after a big SNAP) costs this step.
-        let mut last_committed = None;
-        for (t, committed) in self.tail_after(s, after) {
-            if observer && !committed && self.phase == Phase::Broadcast {
-                continue; // observers get it as INFORM once committed
+        let current = self.learners.get(&id).is_some_and(|x| {
+            x.phase == LearnerPhase::Tailing && x.tail.is_some_and(|t| t.sync == sync)
+        });
+        if current {
+            self.send_slice(s, id, out);
+        }
+    }
+
+    /// Sends the next `tail_slice` txns of learner `id`'s tail and a COMMIT of what of them
+    /// is committed (cumulative: one per slice), then asks to continue; after the last slice,
+    /// NEWLEADER. What is proposed or committed between slices comes with the next ones.
+    fn send_slice(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
+        let Some(x) = self.learners.get_mut(&id) else {
+            return;
+        };
+        let Some(mut tail) = x.tail else {
+            return;
+        };
+        // Once broadcasting, observers get only committed txns (as INFORM, once committed).
+        let committed_only = x.observer && self.phase == Phase::Broadcast;
+        let mut covered = x.covered_up_to;
+        let mut more = false;
+        for (sent, (t, committed)) in Self::tail_after(s, covered).enumerate() {
+            if committed_only && !committed {
+                break; // the uncommitted ones come last
             }
-            if !committed {
-                if let Some(z) = last_committed.take() {
-                    out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
-                }
+            if sent == s.cfg.tail_slice.max(1) {
+                more = true;
+                break;
             }
+            out.push(Output::Send(id, PeerMsg::Proposal(t.clone())));
             covered = t.zxid;
-            if committed {
-                last_committed = Some(t.zxid);
-            }
-            out.push(Output::Send(id, PeerMsg::Proposal(t)));
         }
-        if let Some(z) = last_committed {
-            out.push(Output::Send(id, PeerMsg::Commit { zxid: z }));
+        let commit = self.committed.min(covered);
+        if commit > tail.committed {
+            out.push(Output::Send(id, PeerMsg::Commit { zxid: commit }));
+            tail.committed = commit;
         }
-        out.push(Output::Send(id, PeerMsg::NewLeader { epoch: self.epoch }));
-        if let Some(x) = self.learners.get_mut(&id) {
+        x.covered_up_to = covered;
+        if more {
+            x.snap_pin = Some(covered);
+            x.tail = Some(tail);
+            out.push(Output::ContinueSync {
+                learner: id,
+                sync: tail.sync,
+            });
+        } else {
+            x.snap_pin = None;
+            x.tail = None;
             x.phase = LearnerPhase::Synced;
-            x.covered_up_to = covered;
+            out.push(Output::Send(id, PeerMsg::NewLeader { epoch: self.epoch }));
         }
+        self.refresh_history_pin(s);
     }
 }

@@ -8,6 +8,7 @@ pub mod durable;
 pub mod dynconfig;
 pub mod election;
 pub mod follower;
+pub mod io;
 pub mod leader;
 pub mod msg;
 pub mod routes;

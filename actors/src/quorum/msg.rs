@@ -28,6 +28,11 @@ pub const PEER_PROTOCOL_VERSION: u32 = 6;
 /// leader sends the next chunk only as the learner acknowledges one it has written.
 pub const SNAP_WINDOW: u64 = 4;
 
+/// Txns of a learner's tail the leader sends in one step (then it goes on with what is queued
+/// before continuing): ~1-2 ms of its loop, where a whole tail after a big SNAP (~500k txns)
+/// held it for a second.
+pub const TAIL_SLICE: usize = 1024;
+
 /// The epoch part of a zxid.
 pub fn epoch_of(zxid: Zxid) -> u64 {
     (zxid as u64) >> 32

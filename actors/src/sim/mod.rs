@@ -64,6 +64,10 @@ pub(crate) use disk::{rebuild, Completion, Disk};
 pub(crate) use hooks::{DurableHook, DurableHookAction, DurableStage, MsgAction, MsgHook};
 pub(crate) use network::{kind, pair};
 
+/// Txns of a learner's tail per step (small: every sync of more than a few txns goes in
+/// slices, with deliveries, commits and crashes between them).
+const SIM_TAIL_SLICE: usize = 3;
+
 #[derive(Debug, Clone)]
 enum Event {
     Deliver {
@@ -91,6 +95,13 @@ enum Event {
     SnapEncode {
         id: Sid,
         learner: Sid,
+    },
+    /// A step the shell of `id` (in life `life`) takes after what is queued: the continuation
+    /// of a learner's sync (`Output::ContinueSync`).
+    Later {
+        id: Sid,
+        life: u64,
+        input: core::Input,
     },
 }
 
@@ -315,6 +326,7 @@ impl Sim {
                 timing: self.timing,
                 commit_log_count: self.commit_log_count,
                 commit_log_bytes: usize::MAX,
+                tail_slice: SIM_TAIL_SLICE,
                 standalone: false,
             },
             prep: PrepConfig::default(),
@@ -458,6 +470,11 @@ impl Sim {
                 }
                 Output::TakeSnapshot { learner } => self.take_snapshot_for(id, learner),
                 Output::SendSnapChunk { .. } => unreachable!("turned into a Send"),
+                Output::ContinueSync { learner, sync } => {
+                    let (life, delay) = (self.servers[&id].life, self.rng.random_range(0..4));
+                    let input = core::Input::ContinueSync { learner, sync };
+                    self.schedule(delay, Event::Later { id, life, input });
+                }
                 Output::Role(r) => self.roles.push((self.now, id, r)),
                 Output::Serving(on) => {
                     self.set_serving(id, on);
@@ -595,6 +612,10 @@ impl Sim {
             Event::BreakLink(a, b) => self.break_link(a, b),
             Event::ClientWrite => self.client_write(),
             Event::SnapEncode { id, learner } => self.encode_snapshot_chunk(id, learner),
+            Event::Later { id, life, input } if self.servers[&id].life == life => {
+                self.step(id, input)
+            }
+            Event::Later { .. } => {}
             Event::ClientOp(op) => {
                 if self.submit(op.clone()).is_none() && self.trace {
                     eprintln!(
@@ -742,25 +763,6 @@ impl Sim {
             .iter()
             .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
             .count()
-    }
-
-    /// Snapshots held by [`Sim::hold_snapshots`] (and not lost with a crash of their leader).
-    pub(crate) fn held_snapshot_count(&self) -> usize {
-        self.held_snapshots
-            .iter()
-            .filter(|(id, _, life, _)| self.servers[id].life == *life && self.alive(*id))
-            .count()
-    }
-
-    /// Hands the held snapshots to their leaders' cores (those whose leader has not crashed
-    /// since), and stops holding.
-    pub(crate) fn release_snapshots(&mut self) {
-        self.hold_snapshots = false;
-        for (id, learner, life, snap) in std::mem::take(&mut self.held_snapshots) {
-            if self.servers[&id].life == life {
-                self.step(id, core::Input::SnapshotTaken { learner, snap });
-            }
-        }
     }
 }
 

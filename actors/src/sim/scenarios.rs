@@ -507,11 +507,36 @@ fn scenario_a_group_commit_is_acknowledged_and_committed_by_one_message_each() {
     sim.settle_and_check();
 }
 
-/// A learner synchronised by DIFF gets the committed txns it lacks as proposals followed by
-/// one cumulative COMMIT of the last (not a COMMIT per txn: a long tail after a big SNAP was
-/// twice the messages in one step of the leader), then NEWLEADER; it ends with every txn.
+/// The leader's messages to `a` from `t` until NEWLEADER (its sync).
+fn sync_log(sim: &Sim, l: Sid, a: Sid, t: i64) -> Vec<&str> {
+    sim.link_log
+        .iter()
+        .filter(|(at, f, d, _)| *at >= t && *f == l && *d == a)
+        .map(|(_, _, _, m)| m.as_str())
+        .take_while(|m| !m.starts_with("NewLeader"))
+        .collect()
+}
+
+/// The zxid of a logged message (`Proposal(0x..)` or `Commit { zxid: .. }`).
+fn zxid_in(m: &str) -> Option<Zxid> {
+    if let Some(hex) = m
+        .strip_prefix("Proposal(0x")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return Zxid::from_str_radix(hex, 16).ok();
+    }
+    m.strip_prefix("Commit { zxid: ")
+        .and_then(|r| r.strip_suffix(" }"))
+        .and_then(|z| z.parse().ok())
+}
+
+/// A learner synchronised by DIFF gets the committed txns it lacks as proposals, in slices of
+/// at most `tail_slice` (the simulator's: 3) sent from separate steps of the leader, each
+/// followed by one cumulative COMMIT of its last txn (not a COMMIT per txn: a long tail after
+/// a big SNAP was twice the messages, all from one step), then NEWLEADER; it ends with every
+/// txn.
 #[test]
-fn scenario_a_diff_tail_is_committed_by_one_commit() {
+fn scenario_a_diff_tail_goes_in_slices_each_committed_by_one_commit() {
     let mut sim = three(15);
     let l = leader(&sim);
     let (a, _b) = others(l);
@@ -522,26 +547,84 @@ fn scenario_a_diff_tail_is_committed_by_one_commit() {
     let t = sim.now;
     sim.restart(a);
     assert!(sim.run_until(WAIT, |s| s.serving(a)));
-    let sync: Vec<&str> = sim
-        .link_log
-        .iter()
-        .filter(|(at, f, d, _)| *at >= t && *f == l && *d == a)
-        .map(|(_, _, _, m)| m.as_str())
-        .take_while(|m| !m.starts_with("NewLeader"))
-        .collect();
-    let proposals = sync.iter().filter(|m| m.starts_with("Proposal")).count();
-    let commits = sync.iter().filter(|m| m.starts_with("Commit")).count();
+    let sync = sync_log(&sim, l, a, t);
     assert!(
         sync.iter().any(|m| m.starts_with("Diff")),
         "a DIFF sync: {sync:?}"
     );
+    let slices: Vec<usize> = sync
+        .split(|m| m.starts_with("Commit"))
+        .map(|part| part.iter().filter(|m| m.starts_with("Proposal")).count())
+        .filter(|n| *n > 0)
+        .collect();
+    let proposals: usize = slices.iter().sum();
+    let commits: Vec<Zxid> = sync
+        .iter()
+        .filter(|m| m.starts_with("Commit"))
+        .filter_map(|m| zxid_in(m))
+        .collect();
     assert!(
         proposals >= missed.len(),
         "{proposals} proposals for {} missed txns",
         missed.len()
     );
-    assert_eq!(commits, 1, "one cumulative COMMIT in the tail: {sync:?}");
+    assert!(
+        slices.len() >= missed.len().div_ceil(super::SIM_TAIL_SLICE)
+            && slices.iter().all(|n| *n <= super::SIM_TAIL_SLICE),
+        "slices of at most {}: {slices:?} in {sync:?}",
+        super::SIM_TAIL_SLICE
+    );
+    assert_eq!(commits.len(), slices.len(), "a COMMIT per slice: {sync:?}");
+    assert!(commits.windows(2).all(|w| w[0] < w[1]), "{commits:?}");
+    assert!(commits.last() >= missed.last(), "{commits:?} {missed:?}");
     assert!(sim.last_applied(a) >= *missed.last().expect("12 txns"));
+    sim.settle_and_check();
+}
+
+/// Writes proposed and committed while a learner's tail is sent (between its slices) join
+/// the tail: the learner gets their proposals before NEWLEADER, a COMMIT never of a txn it was
+/// not sent yet (it would go back to LOOKING), and it ends with every txn.
+#[test]
+fn scenario_writes_during_a_diff_sync_join_its_tail() {
+    let mut sim = three(16);
+    let l = leader(&sim);
+    let (a, _b) = others(l);
+    commit(&mut sim, "before", 2);
+    sim.crash(a);
+    let missed = commit(&mut sim, "missed", 9);
+    let diff = sim.on_msg(
+        Some(l),
+        Some(a),
+        |m| matches!(m, PeerMsg::Diff { .. }),
+        MsgAction::Writes(6),
+        1,
+    );
+    sim.traced_links.insert((l, a));
+    let t = sim.now;
+    sim.restart(a);
+    assert!(sim.run_until(WAIT, |s| s.msg_fired(diff) == 1));
+    assert!(sim.run_until(WAIT, everyone_serves));
+    let sync = sync_log(&sim, l, a, t);
+    let last_missed = *missed.last().expect("9 txns");
+    let joined = sync
+        .iter()
+        .filter(|m| m.starts_with("Proposal"))
+        .filter_map(|m| zxid_in(m))
+        .filter(|z| *z > last_missed)
+        .count();
+    assert!(joined > 0, "no write joined the tail: {sync:?}");
+    let mut sent = 0;
+    for m in &sync {
+        match (m.starts_with("Proposal"), zxid_in(m)) {
+            (true, Some(z)) => sent = z,
+            (false, Some(z)) => {
+                assert!(z <= sent, "COMMIT of {z:#x} before its proposal: {sync:?}")
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(sim.lookings_since(a, t), 1, "a left its sync");
+    assert!(sim.last_applied(a) > last_missed);
     sim.settle_and_check();
 }
 
@@ -550,8 +633,9 @@ fn scenario_a_diff_tail_is_committed_by_one_commit() {
 /// txns out of order.
 ///
 /// Here `a` restarts stale; while it is synchronised, `l` has proposals outstanding (b's ACKs
-/// are held back) and new writes start the moment the DIFF goes out. `a` must take it all in
-/// one sync, without going back to LOOKING, and apply everything in order.
+/// are held back) and new writes start the moment NEWLEADER goes out (writes while the tail
+/// is still being sent join it: `scenario_writes_during_a_diff_sync_join_its_tail`). `a` must
+/// take it all in one sync, without going back to LOOKING, and apply everything in order.
 #[test]
 fn scenario_zk4394_proposals_during_a_diff_sync() {
     let mut sim = three(7);
@@ -567,17 +651,17 @@ fn scenario_zk4394_proposals_during_a_diff_sync() {
     for z in &pending {
         assert!(!sim.committed.contains_key(z));
     }
-    let diff = sim.on_msg(
+    let newleader = sim.on_msg(
         Some(l),
         Some(a),
-        |m| matches!(m, PeerMsg::Diff { .. }),
+        |m| matches!(m, PeerMsg::NewLeader { .. }),
         MsgAction::Writes(4),
         1,
     );
     sim.traced_links.insert((l, a));
     let t = sim.now;
     sim.restart(a);
-    assert!(sim.run_until(WAIT, |s| s.msg_fired(diff) == 1));
+    assert!(sim.run_until(WAIT, |s| s.msg_fired(newleader) == 1));
     assert!(sim.run_until(WAIT, |s| s.serving(a)), "a never served");
     sim.release(b, l);
     assert!(sim.run_until(WAIT, everyone_serves));

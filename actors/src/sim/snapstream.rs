@@ -190,3 +190,24 @@ impl Sim {
         }
     }
 }
+
+impl Sim {
+    /// Snapshots held by [`Sim::hold_snapshots`] (and not lost with a crash of their leader).
+    pub(crate) fn held_snapshot_count(&self) -> usize {
+        self.held_snapshots
+            .iter()
+            .filter(|(id, _, life, _)| self.servers[id].life == *life && self.alive(*id))
+            .count()
+    }
+
+    /// Hands the held snapshots to their leaders' cores (those whose leader has not crashed
+    /// since), and stops holding.
+    pub(crate) fn release_snapshots(&mut self) {
+        self.hold_snapshots = false;
+        for (id, learner, life, snap) in std::mem::take(&mut self.held_snapshots) {
+            if self.servers[&id].life == life {
+                self.step(id, core::Input::SnapshotTaken { learner, snap });
+            }
+        }
+    }
+}
