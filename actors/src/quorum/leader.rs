@@ -103,11 +103,13 @@ struct SnapStream {
 }
 
 /// A learner's tail being sent: sync number `sync` (`Shared::syncs`), a COMMIT up to
-/// `committed` sent (what the learner had before it counts as committed).
+/// `committed` sent (what the learner had before it counts as committed), and
+/// `Leader::proposed` when its last slice went out.
 #[derive(Debug, Clone, Copy)]
 struct Tail {
     sync: u64,
     committed: Zxid,
+    proposed: u64,
 }
 
 /// Numbers for `mntr` and the metrics.
@@ -151,6 +153,8 @@ pub struct Leader {
     /// A reconfig proposed, not committed: its zxid and the membership it brings. Until it
     /// commits, it and every later proposal need a quorum of both configurations.
     pending_reconfig: Option<(Zxid, super::config::Membership)>,
+    /// Proposals made in this term (how fast the history grows while a learner's tail is sent).
+    proposed: u64,
 }
 
 impl Leader {
@@ -169,6 +173,7 @@ impl Leader {
             committed: s.last_applied,
             my_history: (s.current_epoch, s.last_logged),
             pending_reconfig: None,
+            proposed: 0,
         };
         l.inherited = s.unapplied.len();
         let mut out = Vec::new();
@@ -405,6 +410,7 @@ impl Leader {
             s.last_logged
         );
         s.last_logged = txn.zxid;
+        self.proposed += 1;
         for (id, x) in &self.learners {
             if !x.observer && x.phase >= LearnerPhase::Synced {
                 out.push(Output::Send(*id, PeerMsg::Proposal(txn.clone())));

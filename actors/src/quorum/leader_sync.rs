@@ -248,6 +248,7 @@ impl Leader {
         x.tail = Some(Tail {
             sync: s.syncs,
             committed: after,
+            proposed: self.proposed,
         });
         self.send_slice(s, id, out);
     }
@@ -268,9 +269,13 @@ impl Leader {
         }
     }
 
-    /// Sends the next `tail_slice` txns of learner `id`'s tail and a COMMIT of what of them
-    /// is committed (cumulative: one per slice), then asks to continue; after the last slice,
-    /// NEWLEADER. What is proposed or committed between slices comes with the next ones.
+    /// Sends the next `tail_slice` txns of learner `id`'s tail (or twice what was proposed
+    /// since its last slice, if more) and a COMMIT of what of them is committed (cumulative:
+    /// one per slice), then asks to continue; after the last slice, NEWLEADER. What is
+    /// proposed or committed between slices comes with the next ones; as a slice takes at least
+    /// twice what was added since the one before, at any steady write rate the rest shrinks by
+    /// half a slice or more per step and the tail ends (a fixed slice would never end once more
+    /// than a slice is proposed per step, as with many clients in flight).
     fn send_slice(&mut self, s: &mut Shared, id: Sid, out: &mut Vec<Output>) {
         let Some(x) = self.learners.get_mut(&id) else {
             return;
@@ -280,13 +285,16 @@ impl Leader {
         };
         // Once broadcasting, observers get only committed txns (as INFORM, once committed).
         let committed_only = x.observer && self.phase == Phase::Broadcast;
+        let grown = usize::try_from(self.proposed - tail.proposed).unwrap_or(usize::MAX);
+        let limit = s.cfg.tail_slice.max(1).max(grown.saturating_mul(2));
+        tail.proposed = self.proposed;
         let mut covered = x.covered_up_to;
         let mut more = false;
         for (sent, (t, committed)) in Self::tail_after(s, covered).enumerate() {
             if committed_only && !committed {
                 break; // the uncommitted ones come last
             }
-            if sent == s.cfg.tail_slice.max(1) {
+            if sent == limit {
                 more = true;
                 break;
             }

@@ -48,6 +48,7 @@ use crate::txn::{SessionId, Txn, Zxid};
 
 mod checks;
 mod clients;
+mod describe;
 mod disk;
 mod history;
 mod hooks;
@@ -60,6 +61,7 @@ mod snapstream;
 mod workload;
 
 pub(crate) use clients::{ClientOp, Requests};
+use describe::{short, short_msg};
 pub(crate) use disk::{rebuild, Completion, Disk};
 pub(crate) use hooks::{DurableHook, DurableHookAction, DurableStage, MsgAction, MsgHook};
 pub(crate) use network::{kind, pair};
@@ -471,6 +473,10 @@ impl Sim {
                 Output::TakeSnapshot { learner } => self.take_snapshot_for(id, learner),
                 Output::SendSnapChunk { .. } => unreachable!("turned into a Send"),
                 Output::ContinueSync { learner, sync } => {
+                    if self.traced_links.contains(&(id, learner)) {
+                        let mark = "ContinueSync".to_string();
+                        self.link_log.push((self.now, id, learner, mark));
+                    }
                     let (life, delay) = (self.servers[&id].life, self.rng.random_range(0..4));
                     let input = core::Input::ContinueSync { learner, sync };
                     self.schedule(delay, Event::Later { id, life, input });
@@ -763,37 +769,5 @@ impl Sim {
             .iter()
             .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
             .count()
-    }
-}
-
-fn short(o: &Output) -> String {
-    match o {
-        Output::Send(to, m) => format!("-> s{to} {}", short_msg(m)),
-        Output::Durably { token, action } => match action {
-            DurableAction::Append(t) => format!("durably#{token} append {:#x}", t[0].zxid),
-            other => format!("durably#{token} {other:?}"),
-        },
-        Output::Apply(items) => format!(
-            "apply {:?}",
-            items
-                .iter()
-                .map(|a| match a {
-                    Applied::Txn { txn, .. } => format!("{:#x}", txn.zxid),
-                    Applied::Sync { token, .. } => format!("sync#{token}"),
-                    Applied::Failed { token, .. } => format!("failed#{token}"),
-                })
-                .collect::<Vec<_>>()
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
-pub(crate) fn short_msg(m: &PeerMsg) -> String {
-    match m {
-        PeerMsg::Proposal(t) => format!("Proposal({:#x})", t.zxid),
-        PeerMsg::Inform(t) => format!("Inform({:#x})", t.zxid),
-        PeerMsg::SnapBegin(m) => snapstream::describe(m),
-        PeerMsg::SnapChunk { seq, .. } => format!("SnapChunk({seq})"),
-        other => format!("{other:?}"),
     }
 }

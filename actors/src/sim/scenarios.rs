@@ -517,6 +517,14 @@ fn sync_log(sim: &Sim, l: Sid, a: Sid, t: i64) -> Vec<&str> {
         .collect()
 }
 
+/// The proposals of each slice of a sync's tail (the leader's `ContinueSync` marks the end of
+/// every slice but the last in the traced link's log).
+fn slice_sizes(sync: &[&str]) -> Vec<usize> {
+    sync.split(|m| *m == "ContinueSync")
+        .map(|part| part.iter().filter(|m| m.starts_with("Proposal")).count())
+        .collect()
+}
+
 /// The zxid of a logged message (`Proposal(0x..)` or `Commit { zxid: .. }`).
 fn zxid_in(m: &str) -> Option<Zxid> {
     if let Some(hex) = m
@@ -552,11 +560,7 @@ fn scenario_a_diff_tail_goes_in_slices_each_committed_by_one_commit() {
         sync.iter().any(|m| m.starts_with("Diff")),
         "a DIFF sync: {sync:?}"
     );
-    let slices: Vec<usize> = sync
-        .split(|m| m.starts_with("Commit"))
-        .map(|part| part.iter().filter(|m| m.starts_with("Proposal")).count())
-        .filter(|n| *n > 0)
-        .collect();
+    let slices = slice_sizes(&sync);
     let proposals: usize = slices.iter().sum();
     let commits: Vec<Zxid> = sync
         .iter()
@@ -625,6 +629,49 @@ fn scenario_writes_during_a_diff_sync_join_its_tail() {
     }
     assert_eq!(sim.lookings_since(a, t), 1, "a left its sync");
     assert!(sim.last_applied(a) > last_missed);
+    sim.settle_and_check();
+}
+
+/// A tail outpaced by writes still ends: 40 writes arrive right after the first slice (far
+/// more than a slice of 3 per step); the next slice takes at least twice what was proposed
+/// since the one before, so the sync ends in a few slices instead of trailing the writes (at a
+/// write rate above a fixed slice per step it would never end).
+#[test]
+fn scenario_a_tail_outpaced_by_writes_ends_with_slices_growing_with_them() {
+    let mut sim = three(17);
+    let l = leader(&sim);
+    let (a, _b) = others(l);
+    commit(&mut sim, "before", 2);
+    sim.crash(a);
+    let missed = commit(&mut sim, "missed", 9);
+    let diff = sim.on_msg(
+        Some(l),
+        Some(a),
+        |m| matches!(m, PeerMsg::Diff { .. }),
+        MsgAction::Writes(40),
+        1,
+    );
+    sim.traced_links.insert((l, a));
+    let t = sim.now;
+    sim.restart(a);
+    assert!(sim.run_until(WAIT, |s| s.msg_fired(diff) == 1));
+    assert!(sim.run_until(WAIT, everyone_serves));
+    let sync = sync_log(&sim, l, a, t);
+    let last_missed = *missed.last().expect("9 txns");
+    let slices = slice_sizes(&sync);
+    let joined = sync
+        .iter()
+        .filter(|m| m.starts_with("Proposal"))
+        .filter_map(|m| zxid_in(m))
+        .filter(|z| *z > last_missed)
+        .count();
+    assert!(joined >= 20, "{joined} writes joined the tail: {sync:?}");
+    assert!(
+        slices.iter().any(|n| *n > super::SIM_TAIL_SLICE) && slices.len() <= 4,
+        "slices {slices:?} for {} txns: {sync:?}",
+        slices.iter().sum::<usize>()
+    );
+    assert_eq!(sim.lookings_since(a, t), 1, "a left its sync");
     sim.settle_and_check();
 }
 
