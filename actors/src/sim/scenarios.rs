@@ -585,12 +585,12 @@ fn scenario_a_diff_tail_goes_in_slices_each_committed_by_one_commit() {
     sim.settle_and_check();
 }
 
-/// Writes proposed and committed while a learner's tail is sent (between its slices) join
-/// the tail: the learner gets their proposals before NEWLEADER, a COMMIT never of a txn it was
-/// not sent yet (it would go back to LOOKING), and it ends with every txn.
-#[test]
-fn scenario_writes_during_a_diff_sync_join_its_tail() {
-    let mut sim = three(16);
+/// A follower `a` that missed 9 committed txns restarts and is synchronised by DIFF; `writes`
+/// client writes are submitted the moment the DIFF goes out (so they arrive while its tail is
+/// sent). Checks that `a` took it all in one sync; returns the simulation, the sync's log and
+/// how many of its proposals were written after the missed txns.
+fn diff_sync_with_writes(seed: u64, writes: usize) -> (Sim, Vec<String>, usize) {
+    let mut sim = three(seed);
     let l = leader(&sim);
     let (a, _b) = others(l);
     commit(&mut sim, "before", 2);
@@ -600,7 +600,7 @@ fn scenario_writes_during_a_diff_sync_join_its_tail() {
         Some(l),
         Some(a),
         |m| matches!(m, PeerMsg::Diff { .. }),
-        MsgAction::Writes(6),
+        MsgAction::Writes(writes),
         1,
     );
     sim.traced_links.insert((l, a));
@@ -608,7 +608,10 @@ fn scenario_writes_during_a_diff_sync_join_its_tail() {
     sim.restart(a);
     assert!(sim.run_until(WAIT, |s| s.msg_fired(diff) == 1));
     assert!(sim.run_until(WAIT, everyone_serves));
-    let sync = sync_log(&sim, l, a, t);
+    let sync: Vec<String> = sync_log(&sim, l, a, t)
+        .into_iter()
+        .map(String::from)
+        .collect();
     let last_missed = *missed.last().expect("9 txns");
     let joined = sync
         .iter()
@@ -616,6 +619,17 @@ fn scenario_writes_during_a_diff_sync_join_its_tail() {
         .filter_map(|m| zxid_in(m))
         .filter(|z| *z > last_missed)
         .count();
+    assert_eq!(sim.lookings_since(a, t), 1, "a left its sync");
+    assert!(sim.last_applied(a) > last_missed);
+    (sim, sync, joined)
+}
+
+/// Writes proposed and committed while a learner's tail is sent (between its slices) join
+/// the tail: the learner gets their proposals before NEWLEADER, a COMMIT never of a txn it was
+/// not sent yet (it would go back to LOOKING), and it ends with every txn.
+#[test]
+fn scenario_writes_during_a_diff_sync_join_its_tail() {
+    let (mut sim, sync, joined) = diff_sync_with_writes(16, 6);
     assert!(joined > 0, "no write joined the tail: {sync:?}");
     let mut sent = 0;
     for m in &sync {
@@ -627,8 +641,6 @@ fn scenario_writes_during_a_diff_sync_join_its_tail() {
             _ => {}
         }
     }
-    assert_eq!(sim.lookings_since(a, t), 1, "a left its sync");
-    assert!(sim.last_applied(a) > last_missed);
     sim.settle_and_check();
 }
 
@@ -638,40 +650,15 @@ fn scenario_writes_during_a_diff_sync_join_its_tail() {
 /// write rate above a fixed slice per step it would never end).
 #[test]
 fn scenario_a_tail_outpaced_by_writes_ends_with_slices_growing_with_them() {
-    let mut sim = three(17);
-    let l = leader(&sim);
-    let (a, _b) = others(l);
-    commit(&mut sim, "before", 2);
-    sim.crash(a);
-    let missed = commit(&mut sim, "missed", 9);
-    let diff = sim.on_msg(
-        Some(l),
-        Some(a),
-        |m| matches!(m, PeerMsg::Diff { .. }),
-        MsgAction::Writes(40),
-        1,
-    );
-    sim.traced_links.insert((l, a));
-    let t = sim.now;
-    sim.restart(a);
-    assert!(sim.run_until(WAIT, |s| s.msg_fired(diff) == 1));
-    assert!(sim.run_until(WAIT, everyone_serves));
-    let sync = sync_log(&sim, l, a, t);
-    let last_missed = *missed.last().expect("9 txns");
+    let (mut sim, sync, joined) = diff_sync_with_writes(17, 40);
+    let sync: Vec<&str> = sync.iter().map(String::as_str).collect();
     let slices = slice_sizes(&sync);
-    let joined = sync
-        .iter()
-        .filter(|m| m.starts_with("Proposal"))
-        .filter_map(|m| zxid_in(m))
-        .filter(|z| *z > last_missed)
-        .count();
     assert!(joined >= 20, "{joined} writes joined the tail: {sync:?}");
     assert!(
         slices.iter().any(|n| *n > super::SIM_TAIL_SLICE) && slices.len() <= 4,
         "slices {slices:?} for {} txns: {sync:?}",
         slices.iter().sum::<usize>()
     );
-    assert_eq!(sim.lookings_since(a, t), 1, "a left its sync");
     sim.settle_and_check();
 }
 
