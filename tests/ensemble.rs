@@ -880,6 +880,15 @@ async fn a_follower_rejoins_by_a_snapshot_streamed_in_several_chunks_while_write
         chunks.first().is_some_and(|n| *n >= 2),
         "the snapshot was streamed in several chunks: {chunks:?}"
     );
+    // The leader says when the learner installed it and when its tail (the txns since, in
+    // slices) is sent.
+    let installed = log
+        .find("the learner installed the snapshot")
+        .expect("the install is logged");
+    assert!(
+        log[installed..].contains("the learner's tail is sent"),
+        "the end of the tail is logged after the install: {log}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

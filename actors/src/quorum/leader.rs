@@ -103,13 +103,15 @@ struct SnapStream {
 }
 
 /// A learner's tail being sent: sync number `sync` (`Shared::syncs`), a COMMIT up to
-/// `committed` sent (what the learner had before it counts as committed), and
-/// `Leader::proposed` when its last slice went out.
+/// `committed` sent (what the learner had before it counts as committed),
+/// `Leader::proposed` when its last slice went out, and the txns and slices sent so far.
 #[derive(Debug, Clone, Copy)]
 struct Tail {
     sync: u64,
     committed: Zxid,
     proposed: u64,
+    txns: u64,
+    slices: u64,
 }
 
 /// Numbers for `mntr` and the metrics.

@@ -233,6 +233,11 @@ impl Leader {
         }
         let zxid = st.snap.zxid;
         x.stream = None;
+        tracing::info!(
+            learner = id,
+            snapshot = %format!("{zxid:#x}"),
+            "the learner installed the snapshot; sending it the txns since"
+        );
         self.start_tail(s, id, zxid, out);
     }
 
@@ -249,6 +254,8 @@ impl Leader {
             sync: s.syncs,
             committed: after,
             proposed: self.proposed,
+            txns: 0,
+            slices: 0,
         });
         self.send_slice(s, id, out);
     }
@@ -300,7 +307,9 @@ impl Leader {
             }
             out.push(Output::Send(id, PeerMsg::Proposal(t.clone())));
             covered = t.zxid;
+            tail.txns += 1;
         }
+        tail.slices += 1;
         let commit = self.committed.min(covered);
         if commit > tail.committed {
             out.push(Output::Send(id, PeerMsg::Commit { zxid: commit }));
@@ -318,6 +327,13 @@ impl Leader {
             x.snap_pin = None;
             x.tail = None;
             x.phase = LearnerPhase::Synced;
+            tracing::info!(
+                learner = id,
+                txns = tail.txns,
+                slices = tail.slices,
+                to = %format!("{covered:#x}"),
+                "the learner's tail is sent: NEWLEADER"
+            );
             out.push(Output::Send(id, PeerMsg::NewLeader { epoch: self.epoch }));
         }
         self.refresh_history_pin(s);
