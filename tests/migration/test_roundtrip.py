@@ -131,7 +131,7 @@ def test_apache_to_zkr_and_back(dirs):
     admin = client(back.hosts, super_user=True)
     assert_same_tree(dump(admin), truth2, "Apache ZooKeeper after the export")
     wait_until("the holder back on its session", lambda: holder.state == KazooState.CONNECTED)
-    assert holder.client_id == holder_session
+    assert holder.client_id == holder_session, (report, back.log()[-6000:])
     assert len([c for c in holder.get_children("/app") if c.startswith("lock-")]) == 2
     log = back.log()
     assert "Digests mismatch" not in log and "digest mismatch" not in log.lower(), log[-3000:]
