@@ -89,8 +89,6 @@ pub struct QuorumPeer {
     commit_timer: CommitTimer,
     /// Snapshots being streamed to learners.
     snap_sources: SnapSources,
-    /// This actor (once started): a step that continues later is a message to itself.
-    myself: Option<Addr<QuorumPeer>>,
 }
 
 /// Quorum actor → itself: continue a learner's sync (`Output::ContinueSync`), behind what its
@@ -141,7 +139,6 @@ impl QuorumPeer {
             routes_version: 0,
             commit_timer: Default::default(),
             snap_sources,
-            myself: None,
         }
     }
 
@@ -199,9 +196,10 @@ impl QuorumPeer {
                 Output::SendSnapChunk { learner, zxid, seq } => {
                     self.snap_sources.request(learner, zxid, seq)
                 }
-                // Ignores the mailbox's capacity: never lost, never waits.
+                // To this actor's own address (the peer links hold it from `started`); ignores
+                // the mailbox's capacity: never lost, never waits.
                 Output::ContinueSync { learner, sync } => {
-                    if let Some(me) = &self.myself {
+                    if let Some(me) = self.links.quorum() {
                         me.do_send(ContinueSync { learner, sync });
                     }
                 }
@@ -416,7 +414,6 @@ impl Actor for QuorumPeer {
         // Peer links send with try_send and wait while the mailbox is full (link.rs).
         ctx.set_mailbox_capacity(super::link::QUORUM_MAILBOX);
         self.links.set_quorum(ctx.address());
-        self.myself = Some(ctx.address());
         let backend = self.backend.take().expect("backend set at construction");
         self.log = Some(
             LogActor::new(
