@@ -202,3 +202,77 @@ def test_wchc_and_wchp_list_data_watches(fresh_server, connect):
         elif ln.startswith("\t"):
             cur.append(ln[1:])
     assert {k: sorted(v) for k, v in blocks.items()} == {"/x": sorted([sa, sb]), "/y": [sa]}
+
+
+# Java's Date.toString(): "EEE MMM dd HH:mm:ss zzz yyyy" in the server's time zone.
+JAVA_DATE = (r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+             r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+             r"\d\d \d\d:\d\d:\d\d \S+ \d{4}")
+
+
+def java_date_seconds(text):
+    """Epoch seconds of a Java date printed in this machine's time zone (the servers run here);
+    its zone name must be the one this machine's C library gives for that instant."""
+    import time
+    wd, mon, day, hms, zone, year = text.split()
+    t = time.mktime(time.strptime("%s %s %s %s %s" % (wd, mon, day, hms, year),
+                                  "%a %b %d %H:%M:%S %Y"))
+    assert zone == time.strftime("%Z", time.localtime(t)), text
+    return t
+
+
+def expiry_sets(section, title):
+    """An ExpiryQueue dump ("<title> Sets (n)/(m):" then "k expire at <date>:" and k tab-indented
+    members per set) as [(epoch seconds, [members])], its header's counts checked."""
+    m = re.match(r"%s Sets \((\d+)\)/\((\d+)\):\n" % title, section)
+    assert m, section
+    sets, rest = [], section[m.end():]
+    while rest:
+        s = re.match(r"(\d+) expire at (%s):\n((?:\t.*\n)*)" % JAVA_DATE, rest)
+        assert s, rest
+        members = [ln[1:] for ln in s.group(3).splitlines()]
+        assert int(s.group(1)) == len(members), s.group(0)
+        sets.append((java_date_seconds(s.group(2)), members))
+        rest = rest[s.end():]
+    assert int(m.group(1)) == len(sets) and int(m.group(2)) == sum(len(x) for _, x in sets), section
+    assert [t for t, _ in sets] == sorted(t for t, _ in sets), section
+    return sets
+
+
+def test_dump_shows_java_dates_and_the_live_connections(fresh_server, connect):
+    """Apache's dump: sessions by expiry bucket (tickTime) and connections by expiry bucket
+    (the sessionless-connection timeout, 10 s), each with a Java Date; every open connection
+    listed as "ip: /<addr>:<port> sessionId: 0x<id>", the asking one with session 0x0."""
+    import time
+    a, b = connect(fresh_server), connect(fresh_server)
+    a.exists("/a")
+    before = time.time()
+    me, text = four_letter_from(fresh_server.port, "dump")
+    after = time.time()
+    head, sep, conns = text.partition("Connections dump:\n")
+    assert sep and text.startswith("SessionTracker dump:\n"), text
+    sessions = head[len("SessionTracker dump:\n"):head.index("ephemeral nodes dump:\n")]
+    ids = {c.client_id[0] for c in (a, b)}
+    listed = {}
+    for when, members in expiry_sets(sessions, "Session"):
+        for sid in members:
+            assert re.match(r"0x[0-9a-f]+$", sid), sessions
+            listed[int(sid, 16)] = when
+    assert set(listed) == ids, text
+    for when in listed.values():  # now + 10 s, rounded up to the next 2 s tick
+        assert before + 10 - 1 <= when <= after + 10 + TICK_MS / 1000 + 1, text
+    by_port = {}
+    for when, members in expiry_sets(conns, "Connections"):
+        for c in members:
+            m = re.match(r"ip: /127\.0\.0\.1:(\d+) sessionId: 0x([0-9a-f]+)$", c)
+            assert m, conns
+            by_port[int(m.group(1))] = (int(m.group(2), 16), when)
+    assert by_port.keys() >= {local_port(a), local_port(b), me}, text
+    for c in (a, b):
+        sid, when = by_port[local_port(c)]
+        assert sid == c.client_id[0], text
+        # last activity + 10 s session timeout, rounded up to the next 10 s
+        assert before - 10 <= when <= after + 20 + 1, text
+    sid, when = by_port[me]
+    assert sid == 0, text
+    assert before + 10 - 1 <= when <= after + 20 + 1, text
