@@ -20,6 +20,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod fuzz;
+pub mod javadate;
 pub mod link;
 pub mod metrics;
 pub mod monitor;
