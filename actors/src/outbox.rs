@@ -113,6 +113,8 @@ pub struct Outbox {
     identities: RwLock<Vec<Id>>,
     session: AtomicI64,
     timeout_ms: AtomicI64,
+    /// When the client last sent something (the node's monotonic ms, see [`Self::touch`]).
+    last_active_ms: AtomicI64,
     closed: AtomicBool,
     /// Notifications queued but not handed to the writer yet, oldest first.
     deferred: Mutex<Vec<Bytes>>,
@@ -177,6 +179,7 @@ impl Outbox {
             identities: RwLock::new(Vec::new()),
             session: AtomicI64::new(0),
             timeout_ms: AtomicI64::new(0),
+            last_active_ms: AtomicI64::new(0),
             closed: AtomicBool::new(false),
             deferred: Mutex::new(Vec::new()),
             has_deferred: AtomicBool::new(false),
@@ -210,6 +213,24 @@ impl Outbox {
     /// The negotiated timeout.
     pub fn timeout_ms(&self) -> i32 {
         self.timeout_ms.load(Ordering::Acquire) as i32
+    }
+
+    /// Records when the connection was opened: `wall_ms` since the epoch (`cons`'s `est`) and
+    /// `now_ms` on the node's monotonic clock (its first activity, see [`Self::touch`]).
+    pub fn opened(&self, wall_ms: i64, now_ms: i64) {
+        self.stats.established_ms.store(wall_ms, Ordering::Relaxed);
+        self.touch(now_ms);
+    }
+
+    /// Records activity of the client at `now_ms` (the node's monotonic clock): `dump` shows a
+    /// connection's expiry from it, as ZooKeeper's NIO server does.
+    pub fn touch(&self, now_ms: i64) {
+        self.last_active_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// When the client was last active (0: never touched).
+    pub fn last_active_ms(&self) -> i64 {
+        self.last_active_ms.load(Ordering::Relaxed)
     }
 
     /// The connection's identities (ip, digest, sasl, super).

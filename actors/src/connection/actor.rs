@@ -110,10 +110,7 @@ impl Connection {
         for id in transport_ids {
             outbox.add_identity(id);
         }
-        outbox.stats.established_ms.store(
-            crate::clock::wall_ms(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        outbox.opened(crate::clock::wall_ms(), crate::clock::now_ms());
         let max = node.config.node.jute_max_buffer_bytes;
         Connection::create(move |ctx| {
             // A small first read buffer (it grows with the requests): an idle session should
@@ -659,6 +656,7 @@ impl Actor for Connection {
 
 impl StreamHandler<Result<Inbound, FrameError>> for Connection {
     fn handle(&mut self, item: Result<Inbound, FrameError>, ctx: &mut Context<Self>) {
+        self.outbox.touch(crate::clock::now_ms());
         match item {
             Ok(Inbound::FourLetterWord(word)) => self.answer_word(word, ctx),
             Ok(Inbound::Frame(payload)) => {
