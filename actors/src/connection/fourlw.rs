@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use super::dump::{self, Dump, Sessions};
 use crate::context::{Mode, NodeContext};
 use crate::outbox::Outbox;
 use crate::version::version_string;
@@ -109,7 +110,7 @@ pub fn answer(node: &NodeContext, word: &str, this: &Outbox) -> String {
             s.push('\n');
             s
         }
-        "dump" => dump(node),
+        "dump" => dump(node, this),
         "envi" => envi(node),
         "dirs" => {
             let size = dir_size(&node.config.node.data_dir);
@@ -286,42 +287,41 @@ fn conf(node: &NodeContext) -> String {
     s
 }
 
-fn dump(node: &NodeContext) -> String {
-    let mut s = String::from("SessionTracker dump:\n");
-    let sessions = node.sessions.all();
-    let mut by_deadline: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
-    for x in &sessions {
-        by_deadline.entry(x.deadline_ms()).or_default().push(x.id);
-    }
-    let _ = writeln!(
-        s,
-        "Session Sets ({})/({}):",
-        by_deadline.len(),
-        sessions.len()
-    );
+/// `dump`: the figures of [`super::dump::text`], gathered now; expiry times move from the
+/// monotonic clock they are kept on to the wall clock, and print in the system's time zone.
+fn dump(node: &NodeContext, this: &Outbox) -> String {
     let wall_offset = crate::clock::wall_ms() - crate::clock::now_ms();
-    for (deadline, mut ids) in by_deadline {
-        ids.sort();
-        let _ = writeln!(s, "{} expire at {}:", ids.len(), deadline + wall_offset);
-        for id in ids {
-            let _ = writeln!(s, "\t0x{id:x}");
+    let live = node.sessions.all();
+    let sessions = match node.mode() {
+        Mode::Follower | Mode::Observer => {
+            Sessions::Global(live.iter().map(|x| (x.id, x.timeout_ms())).collect())
         }
+        _ => Sessions::Buckets(
+            live.iter()
+                .map(|x| (x.deadline_ms() + wall_offset, x.id))
+                .collect(),
+        ),
+    };
+    let sessionless = i64::from(node.config.node.sessionless_connection_timeout_ms);
+    let connection = |c: &Outbox| {
+        let timeout = match c.session() {
+            0 => sessionless,
+            _ => i64::from(c.timeout_ms()),
+        };
+        let at = dump::connection_expiry(c.last_active_ms(), timeout, sessionless);
+        (at + wall_offset, dump::connection(c.remote(), c.session()))
+    };
+    let open = node.store.connections();
+    let mut connections: Vec<_> = open.iter().map(|c| connection(c)).collect();
+    if !open.iter().any(|c| c.id() == this.id()) {
+        connections.push(connection(this));
     }
-    let tree = node.store.tree();
-    let eph = tree.all_ephemerals();
-    let _ = writeln!(
-        s,
-        "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
-        eph.len()
-    );
-    for (sid, paths) in eph {
-        let _ = writeln!(s, "0x{sid:x}:");
-        for p in paths {
-            let _ = writeln!(s, "\t{p}");
-        }
-    }
-    s.push_str("Connections dump:\nConnections Sets (0)/(0):\n");
-    s
+    let d = Dump {
+        sessions,
+        ephemerals: node.store.tree().all_ephemerals(),
+        connections,
+    };
+    dump::text(&d, &crate::javadate::local_zone())
 }
 
 fn envi(node: &NodeContext) -> String {

@@ -2,6 +2,7 @@
 //! SASL and TLS. What a connection sends is ordered by its [`crate::outbox::Outbox`].
 
 pub mod actor;
+pub mod dump;
 pub mod fourlw;
 pub mod listener;
 pub mod sasl;
