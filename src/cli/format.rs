@@ -23,16 +23,10 @@ pub fn stat(s: &zk::Stat) -> String {
     )
 }
 
-/// Milliseconds since the epoch as Java's `Date.toString()` in UTC
-/// (`Sat Dec 05 22:22:12 UTC 2026`).
+/// Milliseconds since the epoch as Java's `Date.toString()` prints them in the system's time
+/// zone, as zkCli does (`Sat Dec 05 22:22:12 UTC 2026`; see `zkr_actors::javadate`).
 pub fn java_date(ms: i64) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-        "[weekday repr:short] [month repr:short] [day] [hour]:[minute]:[second] UTC [year]"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(FORMAT).ok())
-        .unwrap_or_else(|| ms.to_string())
+    zkr_actors::javadate::local(ms)
 }
 
 /// ZooKeeper's permission letters, in its order (`cdrwa`).
@@ -130,12 +124,6 @@ pub fn error(e: &zk::Error, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_print_like_java() {
-        assert_eq!(java_date(1_796_509_332_000), "Sat Dec 05 22:22:12 UTC 2026");
-        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
-    }
 
     #[test]
     fn acls_round_trip_in_zkclis_forms() {
