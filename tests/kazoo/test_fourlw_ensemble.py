@@ -6,7 +6,6 @@ ensemble (Apache's LearnerSessionTracker). zkr lists each node's client connecti
 which prints nothing there (the NIO listing is checked standalone, in test_fourlw.py)."""
 
 import re
-import shutil
 import types
 
 import pytest
@@ -19,8 +18,7 @@ from util import TARGET, wait_until
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster()
-    c.env["ZKCONF_LOCAL_SESSIONS"] = "false"
+    c = Cluster(local_sessions=False)
     c.ctl("start")
     try:
         yield c
@@ -28,8 +26,7 @@ def cluster():
         print(c.logs())
         raise
     finally:
-        c.ctl("stop")
-        shutil.rmtree(c.dir, ignore_errors=True)
+        c.stop()
 
 
 def test_dump_on_the_leader_and_on_a_follower(cluster, connect):

@@ -66,7 +66,7 @@ def _ports_free(base):
 class Cluster:
     """The control command on a private base port and state directory."""
 
-    def __init__(self):
+    def __init__(self, local_sessions=True):
         for _ in range(50):
             base = random.randrange(30000, 40000, 100)
             if _ports_free(base):
@@ -76,7 +76,8 @@ class Cluster:
         self.base = base
         self.dir = tempfile.mkdtemp(prefix="zkr-ro-")
         self.env = dict(os.environ, ZKCONF_NODES="3", ZKCONF_BASE_PORT=str(base),
-                        ZKCONF_STATE_DIR=self.dir, ZKCONF_LOCAL_SESSIONS="true")
+                        ZKCONF_STATE_DIR=self.dir,
+                        ZKCONF_LOCAL_SESSIONS="true" if local_sessions else "false")
 
     def port(self, i):
         return self.base + 10 * i
@@ -88,6 +89,11 @@ class Cluster:
         p = subprocess.run([CTL] + [str(a) for a in args], env=self.env, timeout=300,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert p.returncode == 0, "%s %s: %s" % (CTL, args, p.stdout.decode(errors="replace"))
+
+    def stop(self):
+        """Stops every node and removes the state directory."""
+        self.ctl("stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def logs(self):
         out = []
@@ -129,8 +135,7 @@ def ro():
         print(c.logs())
         raise
     finally:
-        c.ctl("stop")
-        shutil.rmtree(c.dir, ignore_errors=True)
+        c.stop()
 
 
 def test_isro_and_srvr_say_read_only(ro):
