@@ -15,6 +15,7 @@ use zkr_actors::txnlog::epochs::{self, Epochs};
 use zkr_actors::txnlog::recovery::Layout;
 use zkr_actors::txnlog::{segment, snapshot as zkr_snapshot};
 use zkr_actors::zkfiles::compression::{decompress, Compression, Decompressed};
+use zkr_actors::zkfiles::fuzzy_acls::UnresolvedAcls;
 use zkr_actors::zkfiles::replay::{Finished, Replay};
 use zkr_actors::zkfiles::snapshot::{self as zk_snapshot, ZxidDigest};
 use zkr_actors::zkfiles::txnlog::{self as zk_log, LogEnd};
@@ -60,9 +61,17 @@ fn read(path: &Path) -> Result<Bytes, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// A snapshot read and converted.
+struct LoadedSnapshot {
+    file: PathBuf,
+    tree: DataTree,
+    digest: Option<ZxidDigest>,
+    unresolved_acls: UnresolvedAcls,
+}
+
 /// The newest usable snapshot: its zxid, tree, digest. Incomplete ones are skipped (as
 /// ZooKeeper skips them); a complete one that is damaged is an error.
-fn load_snapshot(snap_dir: &Path) -> Result<Option<(DataTree, Option<ZxidDigest>)>, String> {
+fn load_snapshot(snap_dir: &Path) -> Result<Option<LoadedSnapshot>, String> {
     let snaps =
         layout::list(snap_dir, "snapshot").map_err(|e| format!("{}: {e}", snap_dir.display()))?;
     for (zxid, path) in snaps.into_iter().rev() {
@@ -104,7 +113,19 @@ fn load_snapshot(snap_dir: &Path) -> Result<Option<(DataTree, Option<ZxidDigest>
             from.nodes,
             digest.map_or(String::new(), |d| format!(", digest at {}", hex(d.zxid)))
         );
-        return Ok(Some((from.tree, digest)));
+        if !from.unresolved_acls.is_empty() {
+            println!(
+                "  {} node(s) name an ACL the snapshot's table lacks (the snapshot is fuzzy: its \
+                 table is written before its nodes); the txns after it set their ACLs",
+                from.unresolved_acls.len()
+            );
+        }
+        return Ok(Some(LoadedSnapshot {
+            file: path.clone(),
+            tree: from.tree,
+            digest,
+            unresolved_acls: from.unresolved_acls,
+        }));
     }
     Ok(None)
 }
@@ -190,8 +211,8 @@ pub fn run(o: &ImportOptions) -> Result<(), String> {
         snap_dir.display(),
         log_dir.display()
     );
-    let (tree, digest) = match load_snapshot(&snap_dir)? {
-        Some((tree, digest)) => (tree, digest),
+    let (tree, digest, unresolved, snapshot_file) = match load_snapshot(&snap_dir)? {
+        Some(s) => (s.tree, s.digest, s.unresolved_acls, Some(s.file)),
         None => {
             let logs =
                 layout::list(&log_dir, "log").map_err(|e| format!("{}: {e}", log_dir.display()))?;
@@ -212,13 +233,13 @@ pub fn run(o: &ImportOptions) -> Result<(), String> {
                 }
                 Some(_) => {
                     println!("  no snapshot: starting from an empty tree");
-                    (DataTree::new(), None)
+                    (DataTree::new(), None, UnresolvedAcls::default(), None)
                 }
             }
         }
     };
     let start = tree.last_zxid();
-    let mut replay = Replay::new(tree, digest);
+    let mut replay = Replay::new(tree, digest).with_unresolved_acls(unresolved);
     replay_logs(&log_dir, &mut replay, start)?;
     let last_txn = replay.tree().last_zxid();
     let accepted =
@@ -234,7 +255,18 @@ pub fn run(o: &ImportOptions) -> Result<(), String> {
         dead_ephemerals,
         config_dropped,
         snapshot_digest_not_compared,
+        unresolved_acls,
     } = replay.finish((current_epoch << 32) as i64);
+    if let Some((path, key)) = unresolved_acls.first() {
+        return Err(format!(
+            "{}: damaged snapshot: node {path:?} names ACL {key} that its table lacks, and no txn \
+             after the snapshot sets that node's ACL ({} such node(s)); nothing written",
+            snapshot_file
+                .as_deref()
+                .map_or("?".into(), |f| f.display().to_string()),
+            unresolved_acls.len()
+        ));
+    }
     if let Some(z) = snapshot_digest_not_compared {
         println!(
             "  the snapshot's digest at {}: not compared (the snapshot is fuzzy and txns after \

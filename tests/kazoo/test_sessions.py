@@ -5,6 +5,7 @@ The server runs with tickTime 2000 ms, so timeouts are clamped into [4000, 40000
 session left alone expires between 4 and 6 s after its last frame."""
 
 import socket
+import struct
 import threading
 import time
 
@@ -15,7 +16,8 @@ from kazoo.protocol.serialization import Close, Create, Exists, GetData
 from kazoo.protocol.states import EventType
 from kazoo.security import OPEN_ACL_UNSAFE
 
-from util import TICK_MS, Recorder, wait_until
+from servers import Server
+from util import TARGET, TICK_MS, Recorder, wait_until, zkr_only
 
 EPHEMERAL = 1
 
@@ -232,3 +234,58 @@ def test_requests_keep_a_session_alive(wire, connect, base):
         n += 1
     assert a.call(Exists(base + "/alive", False))[0] == 0
     assert connect().exists(base + "/alive").ephemeralOwner == a.session_id
+
+
+@zkr_only("Apache 3.8.0 can leave a connection made while it loads its data open and unanswered "
+          "(a NullPointerException in ZooKeeperServer.removeCnxn), see servers.wait_serving")
+def test_connections_made_while_the_server_starts_are_answered_or_refused():
+    """A client that reconnects while the server starts (after a restart, a failover, a migration)
+    either cannot connect or gets an answer: none is accepted and then left waiting, which would
+    cost it its whole connect timeout (kazoo's: the session timeout over the number of hosts)."""
+    srv = Server(TARGET, tick_ms=TICK_MS)
+    outcomes = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def attempt(t0):
+        req = struct.pack(">iqiqi16sb", 0, 0, 30000, 0, 16, bytes(16), 0)
+        made = time.time() - t0
+        try:
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+        except OSError:
+            outcome = "refused"
+        else:
+            s.settimeout(5)
+            try:
+                s.sendall(struct.pack(">i", len(req)) + req)
+                outcome = "answered" if s.recv(4) else "closed"
+            except socket.timeout:
+                outcome = "left waiting (connected %.2f s after the start)" % made
+            except OSError:
+                outcome = "reset"
+            s.close()
+        with lock:
+            outcomes.append(outcome)
+
+    def hammer(t0):
+        threads = []
+        while not stop.is_set():
+            t = threading.Thread(target=attempt, args=(t0,))
+            t.start()
+            threads.append(t)
+            time.sleep(0.01)
+        for t in threads:
+            t.join()
+
+    h = threading.Thread(target=hammer, args=(time.time(),))
+    h.start()
+    try:
+        srv.start()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        h.join()
+        srv.close()
+    waiting = [o for o in outcomes if o.startswith("left waiting")]
+    assert not waiting, waiting
+    assert "answered" in outcomes, outcomes

@@ -185,12 +185,19 @@ class Proxy:
                 except OSError:
                     client.close()
                     continue
+                upstream.settimeout(None)  # the 10 s bound is for the connect, not for idleness
                 self.socks += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pump(src, dst):
+        """Relays src to dst; when either end closes, closes both. shutdown() before close():
+        the pump of the other direction is blocked in recv() on these sockets, and a close()
+        alone neither wakes it nor sends a FIN (the blocked call holds the socket open), so a
+        server that went away would leave its client connected to the relay, unaware."""
+        import socket
+
         try:
             while True:
                 data = src.recv(65536)
@@ -200,6 +207,10 @@ class Proxy:
         except OSError:
             pass
         for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             try:
                 s.close()
             except OSError:

@@ -10,6 +10,7 @@ from kazoo.client import KazooClient
 from kazoo.protocol.serialization import Create2
 from kazoo.security import OPEN_ACL_UNSAFE
 
+from servers import four_letter
 from util import raw_call
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -99,6 +100,23 @@ def wait_until(what, check, within=60.0, every=0.1):
             return last
         time.sleep(every)
     raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (within, what, last))
+
+
+def close_and_wait(zk, port):
+    """Closes a client's session and waits until the server at `port` no longer tracks it.
+
+    kazoo's stop() sends closeSession and closes its socket without waiting for the reply, so a
+    server stopped right after it may never log the close. The session tracker's part of the
+    `dump` four-letter word drops the session once its closeSession is applied, i.e. logged."""
+    session = "0x%x" % zk.client_id[0]
+    zk.stop()
+    zk.close()
+
+    def gone():
+        tracker = four_letter(port, "dump").split("ephemeral nodes dump:")[0]
+        return "SessionTracker dump:" in tracker and session not in tracker.split()
+
+    wait_until("session %s closed on the server" % session, gone)
 
 
 class Ensemble:

@@ -2,16 +2,17 @@
 README.md ("Migrating from ZooKeeper") tells an operator to do it, on the same zoo.cfg files and
 dataDirs:
 
-1. note the leader (`srvr`: "Mode: leader"): it has every acknowledged write;
-2. with clients running, stop the three ZooKeeper servers (writes stop: the window opens);
-3. `zkr import --from-zookeeper <the leader's dataDir> --data-dir <dataDir>` on every server;
+1. with clients running, stop the three ZooKeeper servers (writes stop: the window opens);
+2. `zkr import --dry-run` on each server's dataDir: its `last txn`; the source is the server with
+   the highest, which is the one ZooKeeper's own election would make leader. It holds every
+   committed txn. The old leader usually is it, not always: a proposal a follower logged and the
+   leader had not when the servers stopped leaves that follower ahead (seen in CI, 2026-12-06);
+3. `zkr import --from-zookeeper <the source's dataDir> --data-dir <dataDir>` on every server;
 4. `zkr node --zoo-cfg <the same zoo.cfg>` on every server; clients reconnect (the window
    closes at the first acknowledged write).
 
 Checked: every acknowledged write is there, each client keeps its session (and the ephemeral it
-holds), the leader's files had the highest last txn of the three (`zkr import --dry-run` on each,
-after the window), and the unavailability stays under one session timeout; the window's parts
-are printed.
+holds), and the unavailability stays under one session timeout; the window's parts are printed.
 """
 
 import re
@@ -78,13 +79,19 @@ def test_rolling_migration_of_a_three_node_ensemble():
         writer.thread.start()
         wait_until("writes flowing", lambda: len(writer.acked) >= 200, within=120)
 
-        # 1. The leader has every acknowledged write.
-        source = next(n for n in ens.nodes if ens.mode(n) == "leader")
-        # 2. Stop every ZooKeeper server.
+        leader = next(n for n in ens.nodes if ens.mode(n) == "leader")
+        # 1. Stop every ZooKeeper server.
         t_stop = time.time()
         ens.stop_all()
         t_stopped = time.time()
-        # 3. Import the leader's data on every server, in place.
+        # 2. The source: the highest last txn (ZooKeeper's files are read, not changed).
+        last = {}
+        for node in ens.nodes:
+            _, out = zkr("import", "--dry-run", "--from-zookeeper", node["data"], "--data-dir",
+                         node["data"])
+            last[node["id"]] = int(re.search(r"last txn (0x[0-9a-f]+)", out).group(1), 16)
+        source = max(ens.nodes, key=lambda n: last[n["id"]])
+        # 3. Import the source's data on every server, in place.
         for node in ens.nodes:
             zkr("import", "--from-zookeeper", source["data"], "--data-dir", node["data"])
         t_imported = time.time()
@@ -97,21 +104,15 @@ def test_rolling_migration_of_a_three_node_ensemble():
         wait_until("writes flowing on zkr", lambda: len(writer.acked) >= n_before + 100, within=120)
         writer.stop.set()
         writer.thread.join(30)
-        # The leader's files were the most recent (ZooKeeper's version-2/ is left as it was).
-        last = {}
-        for node in ens.nodes:
-            _, out = zkr("import", "--dry-run", "--from-zookeeper", node["data"], "--data-dir",
-                         node["data"])
-            last[node["id"]] = int(re.search(r"last txn (0x[0-9a-f]+)", out).group(1), 16)
-        assert last[source["id"]] == max(last.values()), last
 
         gap, gap_start = writer.longest_gap(t_stop - 1)
-        print("\nrolling migration: ZooKeeper stopped in %.2f s, imports %.2f s, "
+        print("\nrolling migration: ZooKeeper stopped in %.2f s, dry runs and imports %.2f s, "
               "zkr quorum serving %.2f s after the stop; longest gap between acknowledged writes "
-              "%.2f s (from %.2f s after the stop); %d writes acknowledged, source: the leader, "
-              "server %d"
+              "%.2f s (from %.2f s after the stop); %d writes acknowledged; last txns %s, source: "
+              "server %d, the old leader: server %d"
               % (t_stopped - t_stop, t_imported - t_stopped, t_serving - t_stop, gap,
-                 gap_start - t_stop, len(writer.acked), source["id"]))
+                 gap_start - t_stop, len(writer.acked),
+                 {k: hex(v) for k, v in sorted(last.items())}, source["id"], leader["id"]))
 
         # No acknowledged write is lost.
         admin = client(ens.hosts)

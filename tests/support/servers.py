@@ -90,9 +90,16 @@ def http_request(url, headers=None, timeout=30.0):
 
 
 def wait_serving(port, within=60.0):
+    """Waits until the server on `port` serves clients. `ruok` alone is not enough: Apache
+    ZooKeeper 3.8 answers "imok" while it still loads its data, and `srvr` says "not currently
+    serving" until it is done (a `srvr` outside a whitelist is taken as serving). A client that
+    connects in that window can be left hanging: 3.8.0 accepts it, fails to close it (a
+    NullPointerException in ZooKeeperServer.removeCnxn, its database not loaded yet) and never
+    answers, so the client waits out its connect timeout."""
     end = time.time() + within
     while time.time() < end:
-        if four_letter(port, "ruok") == "imok":
+        if four_letter(port, "ruok") == "imok" and \
+                "not currently serving" not in four_letter(port, "srvr"):
             return
         time.sleep(0.1)
     raise RuntimeError("server on port %d not serving after %.0fs" % (port, within))

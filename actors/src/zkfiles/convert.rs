@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::fuzzy_acls::UnresolvedAcls;
 use super::records::{DataNode, StatPersisted, TxnHeader, DIGEST_VERSION};
 use super::snapshot::{Snapshot, ZxidDigest, OPEN_ACL_KEY};
 use super::txnlog::ZkTxn;
@@ -86,6 +87,9 @@ pub struct FromSnapshot {
     pub tree: DataTree,
     /// Nodes read (the root included).
     pub nodes: usize,
+    /// Nodes naming an ACL key the snapshot's table lacks (they hold an empty ACL until the
+    /// replay settles them).
+    pub unresolved_acls: UnresolvedAcls,
 }
 
 /// Builds zkr's tree from a decoded ZooKeeper snapshot covering `zxid`.
@@ -97,6 +101,7 @@ pub fn tree_from_snapshot(snap: Snapshot, zxid: Zxid) -> FromSnapshot {
         .collect();
     acls.insert(OPEN_ACL_KEY, Arc::new(Acl::open_unsafe()));
     let count = snap.nodes.len();
+    let mut unresolved_acls = UnresolvedAcls::default();
     let nodes = snap
         .nodes
         .into_iter()
@@ -106,11 +111,13 @@ pub fn tree_from_snapshot(snap: Snapshot, zxid: Zxid) -> FromSnapshot {
             } else {
                 path
             };
-            // `snapshot::decode` checked every key is in the table.
-            let acl = acls
-                .get(&n.acl)
-                .cloned()
-                .unwrap_or_else(|| Arc::new(Vec::new()));
+            let acl = match acls.get(&n.acl) {
+                Some(acl) => acl.clone(),
+                None => {
+                    unresolved_acls.add(path.clone(), n.acl, n.stat.czxid);
+                    UnresolvedAcls::placeholder()
+                }
+            };
             let s = n.stat;
             (
                 path,
@@ -146,6 +153,7 @@ pub fn tree_from_snapshot(snap: Snapshot, zxid: Zxid) -> FromSnapshot {
     FromSnapshot {
         tree: DataTree::restore(nodes, sessions, zxid),
         nodes: count,
+        unresolved_acls,
     }
 }
 

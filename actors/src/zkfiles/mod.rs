@@ -12,7 +12,8 @@
 //!
 //! [`records`], [`snapshot`] and [`txnlog`] decode (and, for export and tests, encode) these
 //! bytes; [`convert`] turns them into zkr's tree and txns and back; [`replay`] rebuilds what a
-//! server would load from its snapshot and logs. All of it is pure (bytes in,
+//! server would load from its snapshot and logs, with [`fuzzy_acls`] settling the nodes of a
+//! fuzzy snapshot that name an ACL its table lacks. All of it is pure (bytes in,
 //! values out); [`layout`] is the one part that looks at directories.
 //!
 //! Invariants: decoding never panics on any input; every error names the byte offset where the
@@ -20,6 +21,7 @@
 
 pub mod compression;
 pub mod convert;
+pub mod fuzzy_acls;
 pub mod layout;
 pub mod records;
 pub mod replay;

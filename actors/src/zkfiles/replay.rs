@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 
 use super::convert::{self, ConvertError};
+use super::fuzzy_acls::UnresolvedAcls;
 use super::records::DIGEST_VERSION;
 use super::snapshot::ZxidDigest;
 use super::txnlog::Entry;
@@ -85,6 +86,7 @@ pub struct Replay {
     pending: Option<ZxidDigest>,
     last_digest: Option<(Zxid, i64)>,
     checks: Vec<DigestCheck>,
+    unresolved_acls: UnresolvedAcls,
 }
 
 impl Replay {
@@ -101,7 +103,16 @@ impl Replay {
             pending,
             last_digest: None,
             checks: Vec::new(),
+            unresolved_acls: UnresolvedAcls::default(),
         }
+    }
+
+    /// The snapshot's nodes that name an ACL key its table lacks (from
+    /// [`convert::tree_from_snapshot`]): the replay settles them, [`Replay::finish`] reports
+    /// those it could not.
+    pub fn with_unresolved_acls(mut self, unresolved: UnresolvedAcls) -> Replay {
+        self.unresolved_acls = unresolved;
+        self
     }
 
     /// The tree so far.
@@ -134,6 +145,7 @@ impl Replay {
                         source,
                     }
                 })?;
+            self.unresolved_acls.observe(zxid, &txn.op);
             self.tree.apply(&txn);
             out.applied += 1;
             out.range = Some((out.range.map_or(zxid, |r| r.0), zxid));
@@ -188,6 +200,7 @@ impl Replay {
             _ => true,
         });
         dead.sort();
+        let unresolved_acls = std::mem::take(&mut self.unresolved_acls).resolve(&mut nodes);
         let parents: HashSet<&str> = dead
             .iter()
             .filter_map(|d| crate::tree::path::parent(d))
@@ -213,6 +226,7 @@ impl Replay {
             dead_ephemerals: dead,
             config_dropped: config,
             snapshot_digest_not_compared,
+            unresolved_acls,
         }
     }
 }
@@ -231,6 +245,9 @@ pub struct Finished {
     /// The zxid of the snapshot's digest when txns were replayed after the snapshot (the
     /// snapshot is fuzzy, so its digest does not describe any tree the replay goes through).
     pub snapshot_digest_not_compared: Option<Zxid>,
+    /// Nodes of the snapshot naming an ACL key its table lacks that no replayed txn settled
+    /// (path, key): damage.
+    pub unresolved_acls: Vec<(String, i64)>,
 }
 
 const CONFIG_NODE: &str = "/zookeeper/config";
@@ -380,6 +397,78 @@ mod tests {
         };
         let checks = Replay::new(at_one, Some(wrong)).finish(0).checks;
         assert!(!checks[0].matches(), "{checks:?}");
+    }
+
+    /// ZooKeeper writes a snapshot's ACL table before its nodes, so a setACL (or a create with a
+    /// new ACL) between the two leaves a node naming a key the table lacks; ZooKeeper loads it
+    /// and the replay sets the ACL. Seen in the migration suite: the import refused Apache's
+    /// healthy data dir ("node \"/secure\" names ACL 4 that the table lacks").
+    #[test]
+    fn a_fuzzy_snapshot_naming_an_acl_its_table_lacks_is_settled_by_the_txns_after_it() {
+        use crate::zkfiles::snapshot;
+        let digest_acl = vec![Acl::new(31, "digest", "u:h")];
+        let read_acl = vec![Acl::new(3, "world", "anyone")];
+        let root_cversion = DataTree::new().get("/").unwrap().cversion;
+        // zxid 1 makes /secure (open), 2 sets its ACL, 3 makes /born with an ACL of its own.
+        let make = |path: &str, acl: &Vec<Acl>, cversion: i32| ZkTxn::Create {
+            path: path.into(),
+            data: None,
+            acl: acl.clone(),
+            ephemeral: false,
+            parent_cversion: cversion,
+        };
+        let log = [
+            entry(
+                1,
+                make("/secure", &Acl::open_unsafe(), root_cversion + 1),
+                None,
+            ),
+            entry(
+                2,
+                ZkTxn::SetAcl {
+                    path: "/secure".into(),
+                    acl: digest_acl.clone(),
+                    version: 1,
+                },
+                None,
+            ),
+            entry(3, make("/born", &read_acl, root_cversion + 2), None),
+        ];
+        let mut truth = DataTree::new();
+        for e in &log {
+            let t = convert::txn_from_zookeeper(&e.header, &e.txn, &truth).unwrap();
+            truth.apply(&t);
+        }
+        // The fuzzy snapshot named after zxid 1: its table was written at 1 (no entry for the
+        // two new lists), its nodes after 3.
+        let mut snap = convert::snapshot_from_tree(&truth);
+        let before = snap.acls.len();
+        snap.acls
+            .retain(|(_, l)| *l != digest_acl && *l != read_acl);
+        assert_eq!(snap.acls.len(), before - 2);
+        let snap = snapshot::decode(snapshot::encode(&snap).into()).expect("ZooKeeper loads it");
+        let from = convert::tree_from_snapshot(snap.clone(), 1);
+        assert_eq!(from.unresolved_acls.len(), 2);
+        let mut r = Replay::new(from.tree, None).with_unresolved_acls(from.unresolved_acls);
+        r.feed(&log).unwrap();
+        let done = r.finish(0);
+        assert!(
+            done.unresolved_acls.is_empty(),
+            "{:?}",
+            done.unresolved_acls
+        );
+        assert_eq!(**done.tree.get("/secure").unwrap().acl(), digest_acl);
+        assert_eq!(**done.tree.get("/born").unwrap().acl(), read_acl);
+
+        // Without the txns after the snapshot nothing explains either key: damage, named.
+        let from = convert::tree_from_snapshot(snap, 1);
+        let mut r = Replay::new(from.tree, None).with_unresolved_acls(from.unresolved_acls);
+        r.feed(&log[..1]).unwrap();
+        let left = r.finish(0).unresolved_acls;
+        assert_eq!(
+            left.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            ["/born", "/secure"]
+        );
     }
 
     #[test]
