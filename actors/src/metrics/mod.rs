@@ -166,6 +166,8 @@ const OP_SPAN: usize = 119;
 struct RequestHistograms {
     update: ::metrics::Histogram,
     read: ::metrics::Histogram,
+    /// `PROPOSAL_COMMIT_LATENCY`, recorded for every txn the leader commits.
+    commit: ::metrics::Histogram,
     /// `REQUEST_LATENCY` by opcode, from `OP_LOW`; the last is "unknown". Each is registered
     /// at its first request, as the `histogram!` call would (an op never used is not exported).
     by_op: Vec<OnceLock<::metrics::Histogram>>,
@@ -178,6 +180,7 @@ pub fn cache_request_histograms() {
     let _ = REQUEST_HISTOGRAMS.set(RequestHistograms {
         update: ::metrics::histogram!("updatelatency"),
         read: ::metrics::histogram!("readlatency"),
+        commit: ::metrics::histogram!(PROPOSAL_COMMIT_LATENCY),
         by_op: (0..=OP_SPAN).map(|_| OnceLock::new()).collect(),
     });
 }
@@ -196,6 +199,13 @@ pub fn request_answered(op: i32, took: Duration, update: bool) {
     h.by_op[i]
         .get_or_init(|| ::metrics::histogram!(REQUEST_LATENCY, "op" => op_name(op)))
         .record(took.as_secs_f64());
+}
+
+/// A proposal of this leader was committed `took` after it was proposed (seconds).
+pub fn proposal_committed(took: Duration) {
+    if let Some(h) = REQUEST_HISTOGRAMS.get() {
+        h.commit.record(took.as_secs_f64());
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::PROPOSAL_COMMIT_LATENCY;
 use crate::txn::Zxid;
 
 /// Most proposals [`CommitTimer`] remembers (older ones are forgotten, not timed).
@@ -16,17 +15,17 @@ pub struct CommitTimer {
 }
 
 impl CommitTimer {
-    /// `zxid` was proposed now.
-    pub fn proposed(&mut self, zxid: Zxid) {
+    /// `zxid` was proposed `at` (the caller reads the clock once for a step's proposals).
+    pub fn proposed(&mut self, zxid: Zxid, at: Instant) {
         if self.proposed.len() >= COMMIT_TIMER_CAPACITY {
             self.proposed.pop_front();
         }
-        self.proposed.push_back((zxid, Instant::now()));
+        self.proposed.push_back((zxid, at));
     }
 
-    /// `zxid` was committed (and is being applied): records its latency if it was proposed
-    /// here, and forgets every proposal up to it. Returns the latency.
-    pub fn committed(&mut self, zxid: Zxid) -> Option<Duration> {
+    /// `zxid` was committed (and is being applied) `now`: records its latency if it was
+    /// proposed here, and forgets every proposal up to it. Returns the latency.
+    pub fn committed(&mut self, zxid: Zxid, now: Instant) -> Option<Duration> {
         let mut took = None;
         while let Some(&(z, at)) = self.proposed.front() {
             if z > zxid {
@@ -34,11 +33,11 @@ impl CommitTimer {
             }
             self.proposed.pop_front();
             if z == zxid {
-                took = Some(at.elapsed());
+                took = Some(now.saturating_duration_since(at));
             }
         }
         if let Some(t) = took {
-            metrics::histogram!(PROPOSAL_COMMIT_LATENCY).record(t.as_secs_f64());
+            super::proposal_committed(t);
         }
         took
     }
@@ -66,21 +65,23 @@ mod tests {
     #[test]
     fn commit_timer_times_proposals_in_zxid_order() {
         let mut t = CommitTimer::default();
-        t.proposed(5);
-        t.proposed(6);
-        t.proposed(8);
-        assert!(t.committed(4).is_none(), "not proposed here");
+        let at = Instant::now();
+        t.proposed(5, at);
+        t.proposed(6, at);
+        t.proposed(8, at);
+        let now = at + Duration::from_millis(3);
+        assert!(t.committed(4, now).is_none(), "not proposed here");
         assert_eq!(t.len(), 3);
-        assert!(t.committed(6).is_some());
+        assert_eq!(t.committed(6, now), Some(Duration::from_millis(3)));
         assert_eq!(t.len(), 1, "5 and 6 are forgotten");
-        assert!(t.committed(7).is_none());
-        assert!(t.committed(8).is_some());
+        assert!(t.committed(7, now).is_none());
+        assert!(t.committed(8, now).is_some());
         assert!(t.is_empty());
         for z in 0..(COMMIT_TIMER_CAPACITY as i64 + 10) {
-            t.proposed(z);
+            t.proposed(z, at);
         }
         assert_eq!(t.len(), COMMIT_TIMER_CAPACITY);
         t.clear();
-        assert!(t.committed(i64::MAX).is_none());
+        assert!(t.committed(i64::MAX, now).is_none());
     }
 }

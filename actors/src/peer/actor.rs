@@ -176,6 +176,8 @@ impl QuorumPeer {
     fn perform(&mut self, out: Vec<Output>) {
         // The sessions seen active since the last ping round, for every ping of this round.
         let mut ping_touched: Option<Vec<SessionId>> = None;
+        // When this step's proposals were made, for the commit timer (one clock read).
+        let mut proposed_at: Option<std::time::Instant> = None;
         // The durable actions go to the log in one message, after the loop (no other output
         // goes to the log, so none is overtaken).
         let mut jobs = Vec::new();
@@ -241,7 +243,10 @@ impl QuorumPeer {
                         self.sessions.requeue(id);
                     }
                 }
-                Output::Proposed { zxid, .. } => self.commit_timer.proposed(zxid),
+                Output::Proposed { zxid, .. } => self.commit_timer.proposed(
+                    zxid,
+                    *proposed_at.get_or_insert_with(std::time::Instant::now),
+                ),
                 Output::Apply(items) => self.apply(items),
                 Output::Reconfigured {
                     previous,
@@ -283,10 +288,13 @@ impl QuorumPeer {
     fn apply(&mut self, items: Vec<Applied>) {
         let mut failed = 0;
         let mut commits = Vec::with_capacity(items.len());
+        // When this batch was committed, for the commit timer (one clock read).
+        let mut now: Option<std::time::Instant> = None;
         for item in items {
             commits.push(match item {
                 Applied::Txn { txn, token } => {
-                    self.commit_timer.committed(txn.zxid);
+                    let at = *now.get_or_insert_with(std::time::Instant::now);
+                    self.commit_timer.committed(txn.zxid, at);
                     let origin = token.and_then(|t| self.outboxes.remove(&t));
                     CommitItem::Txn { txn, origin }
                 }

@@ -194,12 +194,9 @@ impl Handler<Apply> for StoreActor {
                                             crate::audit::emit(&line);
                                         }
                                     }
-                                    stats.record_latency_us(arrived.elapsed().as_micros() as u64);
-                                    crate::metrics::request_answered(
-                                        *opcode,
-                                        arrived.elapsed(),
-                                        true,
-                                    );
+                                    let took = arrived.elapsed();
+                                    stats.record_latency_us(took.as_micros() as u64);
+                                    crate::metrics::request_answered(*opcode, took, true);
                                 }
                                 replies::write_reply(pending, &txn, &result)
                             },
