@@ -564,8 +564,18 @@ impl Ensemble {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // What the members that do not serve say about it (a crash at start, a port taken).
+        let mut why = String::new();
+        for (id, mode) in &last {
+            if mode.is_none() {
+                why += &format!(
+                    "\n--- member {id}'s log, last lines:\n{}",
+                    self.log_tail(*id, 15)
+                );
+            }
+        }
         Err(format!(
-            "no stable leader among {ids:?} within {within:?}; modes: {last:?}"
+            "no stable leader among {ids:?} within {within:?}; modes: {last:?}{why}"
         ))
     }
 
