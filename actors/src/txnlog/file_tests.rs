@@ -451,3 +451,127 @@ fn a_replay_after_a_snapshot_skips_what_it_holds_but_still_checks_every_record()
         Err(recovery::RecoveryError::DamagedMiddle { .. })
     ));
 }
+
+/// A log in `layout` with 256 KiB preallocation steps and `zero_ahead` bytes of zeros ahead of
+/// small appends (0: none).
+fn open_zeroing(layout: &Layout, faults: &Arc<Faults>, zero_ahead: u64) -> FileLog {
+    let rec = recovery::recover(layout).expect("recovery");
+    let mut log = FileLog::open_on(
+        Arc::new(FaultyFs::new(faults.clone())),
+        layout,
+        rec.tail,
+        rec.tree.last_zxid(),
+        true,
+        256 << 10,
+    )
+    .expect("open");
+    log.set_zero_ahead(zero_ahead);
+    log
+}
+
+/// The end of the synced records of the segment being written.
+fn records_end(log: &FileLog) -> (std::path::PathBuf, u64) {
+    log.position().expect("a segment")
+}
+
+#[test]
+fn zeros_ahead_of_the_records_recover_and_tear_exactly_as_reserved_space() {
+    let faults = Arc::new(Faults::default());
+    let (zd, rd) = (Dir::new("zeros"), Dir::new("reserved"));
+    let (zl, rl) = (zd.layout(), rd.layout());
+    let mut zlog = open_zeroing(&zl, &faults, 128 << 10);
+    let mut rlog = open_zeroing(&rl, &faults, 0);
+    // Small batches over most of a segment (a segment is one preallocation step here).
+    let mut z = 1;
+    while z < 20 || records_end(&zlog).1 < 200 << 10 {
+        write(&mut zlog, z, z + 49);
+        write(&mut rlog, z, z + 49);
+        z += 50;
+    }
+    let last = z - 1;
+    let (zseg, end) = records_end(&zlog);
+    let (rseg, rend) = records_end(&rlog);
+    assert_eq!(end, rend);
+    assert!(
+        zlog.zeroed_end() == 256 << 10 && end < 256 << 10,
+        "zeros were written ahead up to the reservation: {} after records ending at {end}",
+        zlog.zeroed_end()
+    );
+    assert_eq!(rlog.zeroed_end(), end, "no zeros without zero_ahead");
+    drop((zlog, rlog));
+    // The same bytes: zeros written read as the reserved space reads.
+    assert_eq!(std::fs::read(&zseg).unwrap(), std::fs::read(&rseg).unwrap());
+    assert_eq!(zxids(&zl), (1..=last).collect::<Vec<_>>());
+    // The next record torn at every byte (a crash during its write), in the zeroed region of
+    // one log and the reserved region of the other: both recover exactly the records before it.
+    let mut next = Vec::new();
+    super::format::encode_record(txn(last + 1, 0).as_ref(), &mut next).unwrap();
+    for (layout, seg) in [(&zl, &zseg), (&rl, &rseg)] {
+        let f = std::fs::OpenOptions::new().write(true).open(seg).unwrap();
+        for k in 1..next.len() {
+            std::os::unix::fs::FileExt::write_all_at(&f, &next[..k], end).unwrap();
+            let rec = recovery::recover(layout).expect("recovery");
+            assert_eq!(rec.tree.last_zxid(), last, "torn after {k} bytes");
+            assert_eq!(
+                rec.tail.as_ref().map(|t| t.1),
+                Some(end),
+                "torn after {k} bytes"
+            );
+            std::os::unix::fs::FileExt::write_all_at(&f, &vec![0; k], end).unwrap();
+        }
+    }
+    // And the log goes on after them.
+    let mut zlog = open_zeroing(&zl, &faults, 128 << 10);
+    write(&mut zlog, last + 1, last + 10);
+    drop(zlog);
+    assert_eq!(zxids(&zl), (1..=last + 10).collect::<Vec<_>>());
+}
+
+#[test]
+fn large_appends_write_no_zeros_ahead() {
+    let d = Dir::new("zeros-large");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open_zeroing(&layout, &faults, 128 << 10);
+    // One batch of more than ZERO_BATCH_MAX bytes.
+    let n = 8000;
+    log.append(&batch(1, n)).unwrap();
+    log.sync().unwrap();
+    let end = records_end(&log).1;
+    assert!(end > segment::ZERO_BATCH_MAX, "{end}");
+    assert_eq!(log.zeroed_end(), end);
+    drop(log);
+    assert_eq!(zxids(&layout).len(), n as usize);
+}
+
+#[test]
+fn a_failed_zero_write_fails_no_append_and_ends_the_zeroing_of_its_segment() {
+    let d = Dir::new("zeros-fail");
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let mut log = open_zeroing(&layout, &faults, 128 << 10);
+    write(&mut log, 1, 10);
+    let zeroed = log.zeroed_end();
+    assert!(zeroed > records_end(&log).1);
+    // No room from the zeroed end on: the records before it still fit, the next zeros not.
+    faults.full_from_offset.store(zeroed, Ordering::SeqCst);
+    let mut z = 11;
+    while records_end(&log).1 + segment::ZERO_BATCH_MAX <= zeroed {
+        write(&mut log, z, z + 49);
+        z += 50;
+    }
+    assert!(records_end(&log).1 < zeroed);
+    assert!(
+        log.zeroed_end() >= 256 << 10,
+        "zeroing given up in this segment: {}",
+        log.zeroed_end()
+    );
+    // Room again: the records go on into the reserved space without zeros.
+    faults.full_from_offset.store(0, Ordering::SeqCst);
+    while records_end(&log).1 < zeroed + (16 << 10) {
+        write(&mut log, z, z + 49);
+        z += 50;
+    }
+    drop(log);
+    assert_eq!(zxids(&layout), (1..z).collect::<Vec<_>>());
+}

@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Tests of real processes: the directory whose flag files switch faults on (see the module doc).
@@ -115,6 +115,9 @@ pub struct Faults {
     pub eio: AtomicBool,
     /// The next this-many syncs fail with EIO (then syncs work again).
     pub failing_syncs: AtomicU32,
+    /// If not 0: writes that start at or after this offset fail with ENOSPC (the disk has no
+    /// room there; writes before it still work).
+    pub full_from_offset: AtomicU64,
     /// Flag files (see the module doc), checked at every operation.
     pub flag_dir: Option<PathBuf>,
 }
@@ -192,7 +195,8 @@ struct FaultyFile {
 
 impl LogFile for FaultyFile {
     fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.faults.disk_full() {
+        let from = self.faults.full_from_offset.load(Ordering::SeqCst);
+        if self.faults.disk_full() || (from != 0 && offset >= from) {
             return Err(enospc());
         }
         self.inner.write_all_at(buf, offset)
