@@ -469,6 +469,15 @@ fn open_zeroing(layout: &Layout, faults: &Arc<Faults>, zero_ahead: u64) -> FileL
     log
 }
 
+/// A new zeroing log (128 KiB ahead) in a temporary directory.
+fn zeroing_log(tag: &str) -> (Dir, Layout, Arc<Faults>, FileLog) {
+    let d = Dir::new(tag);
+    let layout = d.layout();
+    let faults = Arc::new(Faults::default());
+    let log = open_zeroing(&layout, &faults, 128 << 10);
+    (d, layout, faults, log)
+}
+
 /// The end of the synced records of the segment being written.
 fn records_end(log: &FileLog) -> (std::path::PathBuf, u64) {
     log.position().expect("a segment")
@@ -529,10 +538,7 @@ fn zeros_ahead_of_the_records_recover_and_tear_exactly_as_reserved_space() {
 
 #[test]
 fn large_appends_write_no_zeros_ahead() {
-    let d = Dir::new("zeros-large");
-    let layout = d.layout();
-    let faults = Arc::new(Faults::default());
-    let mut log = open_zeroing(&layout, &faults, 128 << 10);
+    let (_d, layout, _faults, mut log) = zeroing_log("zeros-large");
     // One batch of more than ZERO_BATCH_MAX bytes.
     let n = 8000;
     log.append(&batch(1, n)).unwrap();
@@ -546,10 +552,7 @@ fn large_appends_write_no_zeros_ahead() {
 
 #[test]
 fn a_failed_zero_write_fails_no_append_and_ends_the_zeroing_of_its_segment() {
-    let d = Dir::new("zeros-fail");
-    let layout = d.layout();
-    let faults = Arc::new(Faults::default());
-    let mut log = open_zeroing(&layout, &faults, 128 << 10);
+    let (_d, layout, faults, mut log) = zeroing_log("zeros-fail");
     write(&mut log, 1, 10);
     let zeroed = log.zeroed_end();
     assert!(zeroed > records_end(&log).1);
