@@ -2046,3 +2046,35 @@ fn a_follower_whose_leader_cannot_be_reached_looks_again_before_init_limit() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Starting: a member that cannot take its port
+// ---------------------------------------------------------------------------------------------
+
+/// A member whose client port another socket holds exits at start (`StartError::Bind`, exit
+/// status 2). The wait for a leader notices the exit at once and says why: the member, its exit
+/// status and its log's last lines (the address already in use), not "never served" a minute on.
+#[test]
+fn a_member_whose_client_port_is_taken_fails_the_wait_at_once_with_its_exit_status_and_log() {
+    let mut ens = Ensemble::create("port-taken", EnsembleSpec::default());
+    let taken = ens.member(1).client_port;
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", taken)).expect("hold the port");
+    let founders = ens.founder_ids();
+    for id in &founders {
+        ens.spawn(*id);
+    }
+    let started = Instant::now();
+    let err = ens
+        .try_wait_leader(&founders, SETTLE)
+        .expect_err("member 1 cannot serve");
+    let took = started.elapsed();
+    println!("the wait failed after {took:?}: {err}");
+    assert!(
+        took < Duration::from_secs(15),
+        "the wait took {took:?} although member 1 had exited: {err}"
+    );
+    assert!(err.contains("member 1 exited"), "{err}");
+    assert!(err.contains("exit status: 2"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{taken}")), "{err}");
+    assert!(err.contains("Address already in use"), "{err}");
+}
