@@ -2078,3 +2078,30 @@ fn a_member_whose_client_port_is_taken_fails_the_wait_at_once_with_its_exit_stat
     assert!(err.contains(&format!("127.0.0.1:{taken}")), "{err}");
     assert!(err.contains("Address already in use"), "{err}");
 }
+
+/// A start whose member 1 cannot bind its peer port (another socket holds it) is made again
+/// from fresh ports, and the ensemble of the second attempt comes up.
+#[test]
+fn a_start_that_loses_a_peer_port_starts_again_from_fresh_ports_and_comes_up() {
+    let mut holders = Vec::new();
+    let mut peer_ports = Vec::new();
+    let started = Instant::now();
+    let ens = Ensemble::start_from("port-lost", |attempt| {
+        let e = Ensemble::create("port-lost", EnsembleSpec::default());
+        let port = e.member(1).peer_port;
+        peer_ports.push(port);
+        if attempt == 1 {
+            holders.push(std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port"));
+        }
+        e
+    });
+    println!(
+        "came up after {:?}, peer ports of member 1 by attempt: {peer_ports:?}",
+        started.elapsed()
+    );
+    assert_eq!(peer_ports.len(), 2, "attempts: {peer_ports:?}");
+    assert_ne!(peer_ports[0], peer_ports[1]);
+    let modes = ens.modes(&ens.ids());
+    assert_eq!(count_modes(&modes, "leader"), 1, "modes: {modes:?}");
+    assert_eq!(count_modes(&modes, "follower"), 2, "modes: {modes:?}");
+}
