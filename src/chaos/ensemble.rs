@@ -10,7 +10,7 @@
 //! it always; `ZKR_TEST_LOG` overrides the members' `RUST_LOG`, default `info`).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 mod start;
 pub use start::{Exited, START_ATTEMPTS};
 
-use super::process::{four_letter, kill_and_reap, signal, terminate};
+use super::process::{four_letter, free_port, kill_and_reap, signal, terminate};
 use super::proxy::Proxy;
 
 /// How to build an ensemble.
@@ -209,17 +209,9 @@ impl Ensemble {
     pub fn create_in(base: PathBuf, spec: EnsembleSpec, bin: &Path) -> Ensemble {
         std::fs::create_dir_all(&base).expect("ensemble dir");
         let n = spec.voters + spec.observers + spec.joiners;
-        // Ports stay bound until the proxies have theirs, so that none is handed out twice.
-        let mut held = Vec::new();
-        let mut port = |fixed: Option<u16>| {
-            if let Some(p) = fixed {
-                return p;
-            }
-            let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
-            let p = l.local_addr().expect("addr").port();
-            held.push(l);
-            p
-        };
+        // Fixed ports, or ones from the process-wide picker (below the ephemeral range, never
+        // handed out twice, so no proxy or connection can take one before its member binds it).
+        let port = |fixed: Option<u16>| fixed.unwrap_or_else(free_port);
         let mut members = Vec::new();
         for i in 0..n {
             let id = (i + 1) as u8;
@@ -257,7 +249,6 @@ impl Ensemble {
                 client_proxies.insert(m.id, Proxy::start(target));
             }
         }
-        drop(held);
         let e = Ensemble {
             spec,
             members,
