@@ -1476,7 +1476,7 @@ async fn a_failover_shorter_than_the_session_timeout_expires_no_session_and_leav
     // still there, owned by it.
     let mut moved = Vec::new();
     let sessions = held.len();
-    for (_, path, c) in held {
+    for (f, path, c) in held {
         let (sid, info) = (c.session_id().0, c.session().clone());
         drop(c);
         let m = within(
@@ -1490,11 +1490,22 @@ async fn a_failover_shorter_than_the_session_timeout_expires_no_session_and_leav
         )
         .await
         .unwrap_or_else(|e| panic!("{path}: the new leader refuses its session: {e}"));
-        m.sync("/locks").await.expect("sync");
+        // Which session, from which server, at which instant (a ConnectionLoss here has been
+        // seen under load: its server's log says why its connection closed).
+        let fail = |what: &str, e: zk::Error| {
+            format!(
+                "{path} (session {sid:#x}, from member {f}) on the new leader {new_leader}: \
+                 {what}: {e} ({:?} after the kill)",
+                killed_at.elapsed()
+            )
+        };
+        m.sync("/locks")
+            .await
+            .unwrap_or_else(|e| panic!("{}", fail("sync", e)));
         let stat = m
             .check_stat(&path)
             .await
-            .expect("exists")
+            .unwrap_or_else(|e| panic!("{}", fail("exists", e)))
             .unwrap_or_else(|| panic!("{path} vanished in the failover"));
         assert_eq!(stat.ephemeral_owner, sid, "{path}");
         moved.push(m);
