@@ -190,5 +190,4 @@ impl Ensemble {
             "no stable leader among {ids:?} within {within:?}; modes: {last:?}{why}"
         ))
     }
-
 }
