@@ -732,14 +732,15 @@ async fn the_whole_ensemble_killed_and_restarted_keeps_every_acknowledged_write(
 // ---------------------------------------------------------------------------------------------
 
 /// A follower misses `missed` writes (values padded with `pad` bytes) while down, then comes
-/// back while writes go on and must catch up by `want`; returns the leader's log since.
+/// back while writes go on and must catch up by `want`; returns the leader's log since and the
+/// nice value the leader's process serves at.
 async fn follower_catches_up(
     tag: &str,
     missed: usize,
     pad: usize,
     commit_log_count: usize,
     want: &str,
-) -> String {
+) -> (String, i32) {
     let mut ens = Ensemble::start(
         tag,
         EnsembleSpec {
@@ -844,7 +845,11 @@ async fn follower_catches_up(
     assert_has_acked(&tree, &acked, "all three");
     assert_has_acked(&tree, &during, "all three (concurrent writes)");
     assert!(tree.contains_key("/c/after"));
-    ens.log_since(leader, log_from)
+    let leader_pid = ens.member(leader).pid().expect("the leader runs");
+    (
+        ens.log_since(leader, log_from),
+        common::process_nice(leader_pid),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -862,7 +867,7 @@ async fn a_restarted_follower_that_missed_more_than_the_commit_log_catches_up_by
 /// the ensemble, and every acknowledged write is on all three afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_rejoins_by_a_snapshot_streamed_in_several_chunks_while_writes_go_on() {
-    let log = follower_catches_up("snapstream", 120, 40_000, 20, "SNAP").await;
+    let (log, serving_nice) = follower_catches_up("snapstream", 120, 40_000, 20, "SNAP").await;
     let chunks: Vec<u64> = log
         .lines()
         .filter(|l| l.contains("streaming a snapshot to a learner"))
@@ -880,6 +885,8 @@ async fn a_follower_rejoins_by_a_snapshot_streamed_in_several_chunks_while_write
         chunks.first().is_some_and(|n| *n >= 2),
         "the snapshot was streamed in several chunks: {chunks:?}"
     );
+    // It was encoded at the background priority: the leader's clients' writes went first.
+    common::assert_logged_at_background_nice(&log, "snapshot for a learner encoded", serving_nice);
     // The leader says when the learner installed it and when its tail (the txns since, in
     // slices) is sent.
     let installed = log
