@@ -14,12 +14,8 @@ ZKR = sys.argv[1] if len(sys.argv) > 1 else "target/release/zkr"
 SIZE = sys.argv[2] if len(sys.argv) > 2 else "192m"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+from ports import free_port  # noqa: E402  (below the ephemeral range, never twice: ports.py)
 
 
 def ruok(port):

@@ -336,6 +336,17 @@ async fn a_deleted_or_corrupt_newest_snapshot_falls_back_to_the_previous_one() {
     node.log_with("snapshot unusable; falling back");
 }
 
+/// Snapshots are written at the background priority (`txnlog::background`): the thread that
+/// writes one reports its own nice value, which must be the process's lowered by 10.
+#[tokio::test]
+async fn snapshots_are_written_at_the_background_priority() {
+    let node = ZkrNode::start(SMALL_LOG);
+    write_nodes(&node, "/p", 150).await;
+    let log = node.log_with("snapshot written");
+    let serving = common::process_nice(node.child.as_ref().expect("running").id());
+    common::assert_logged_at_background_nice(&log, "snapshot written", serving);
+}
+
 #[tokio::test]
 async fn sessions_and_ephemerals_survive_a_restart_then_expire() {
     let mut node = ZkrNode::start("[storage]\npreallocate_bytes = 65536\n");

@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The client port could not be bound.
-    #[error("cannot listen on client address {addr}: {source}")]
+    /// A port could not be bound.
+    #[error("cannot listen on {port} address {addr}: {source}")]
     Bind {
+        /// Which port: `client`, `secure client` or `peer`.
+        port: &'static str,
         /// The address.
         addr: SocketAddr,
         /// Why.

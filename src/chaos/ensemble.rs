@@ -10,12 +10,15 @@
 //! it always; `ZKR_TEST_LOG` overrides the members' `RUST_LOG`, default `info`).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::{four_letter, kill_and_reap, signal, terminate};
+mod start;
+pub use start::{Exited, START_ATTEMPTS};
+
+use super::process::{four_letter, free_port, kill_and_reap, signal, terminate};
 use super::proxy::Proxy;
 
 /// How to build an ensemble.
@@ -191,18 +194,6 @@ pub fn strip_ansi(s: &str) -> String {
 }
 
 impl Ensemble {
-    /// Builds the configurations and starts every member (the node binary `bin`); waits until
-    /// one leader serves and every other member follows or observes it.
-    pub fn start(tag: &str, spec: EnsembleSpec, bin: &Path) -> Ensemble {
-        let mut e = Ensemble::create(tag, spec, bin);
-        let founders = e.founder_ids();
-        for id in &founders {
-            e.spawn(*id);
-        }
-        e.wait_leader(&founders, Duration::from_secs(60));
-        e
-    }
-
     /// Builds the configurations in a fresh directory under the system's temp dir without
     /// starting anything.
     pub fn create(tag: &str, spec: EnsembleSpec, bin: &Path) -> Ensemble {
@@ -218,17 +209,9 @@ impl Ensemble {
     pub fn create_in(base: PathBuf, spec: EnsembleSpec, bin: &Path) -> Ensemble {
         std::fs::create_dir_all(&base).expect("ensemble dir");
         let n = spec.voters + spec.observers + spec.joiners;
-        // Ports stay bound until the proxies have theirs, so that none is handed out twice.
-        let mut held = Vec::new();
-        let mut port = |fixed: Option<u16>| {
-            if let Some(p) = fixed {
-                return p;
-            }
-            let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
-            let p = l.local_addr().expect("addr").port();
-            held.push(l);
-            p
-        };
+        // Fixed ports, or ones from the process-wide picker (below the ephemeral range, never
+        // handed out twice, so no proxy or connection can take one before its member binds it).
+        let port = |fixed: Option<u16>| fixed.unwrap_or_else(free_port);
         let mut members = Vec::new();
         for i in 0..n {
             let id = (i + 1) as u8;
@@ -266,7 +249,6 @@ impl Ensemble {
                 client_proxies.insert(m.id, Proxy::start(target));
             }
         }
-        drop(held);
         let e = Ensemble {
             spec,
             members,
@@ -531,52 +513,6 @@ impl Ensemble {
     /// Modes of `ids`.
     pub fn modes(&self, ids: &[u8]) -> BTreeMap<u8, Option<String>> {
         ids.iter().map(|id| (*id, self.mode(*id))).collect()
-    }
-
-    /// Waits until exactly one of `ids` leads and every other one of them serves as a follower
-    /// (voters) or an observer (observers); returns the leader. Panics after `within`.
-    pub fn wait_leader(&self, ids: &[u8], within: Duration) -> u8 {
-        self.try_wait_leader(ids, within)
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// [`Ensemble::wait_leader`] that says what it last saw instead of panicking.
-    pub fn try_wait_leader(&self, ids: &[u8], within: Duration) -> Result<u8, String> {
-        let end = Instant::now() + within;
-        let mut last = BTreeMap::new();
-        while Instant::now() < end {
-            last = self.modes(ids);
-            let leaders: Vec<u8> = last
-                .iter()
-                .filter(|(_, m)| m.as_deref() == Some("leader"))
-                .map(|(id, _)| *id)
-                .collect();
-            let others_ok = last.iter().all(|(id, m)| {
-                let want = if self.member(*id).observer {
-                    "observer"
-                } else {
-                    "follower"
-                };
-                leaders.contains(id) || m.as_deref() == Some(want)
-            });
-            if leaders.len() == 1 && others_ok {
-                return Ok(leaders[0]);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // What the members that do not serve say about it (a crash at start, a port taken).
-        let mut why = String::new();
-        for (id, mode) in &last {
-            if mode.is_none() {
-                why += &format!(
-                    "\n--- member {id}'s log, last lines:\n{}",
-                    self.log_tail(*id, 15)
-                );
-            }
-        }
-        Err(format!(
-            "no stable leader among {ids:?} within {within:?}; modes: {last:?}{why}"
-        ))
     }
 
     /// Waits until `id` answers srvr with mode `want`; panics after `within`.

@@ -1,19 +1,68 @@
 //! Small process and port helpers shared by `zkr chaos` and the integration tests: free loopback
 //! ports, four-letter words, stopping a child we spawned (by its PID, never by name), and
 //! pausing one (SIGSTOP/SIGCONT).
+//!
+//! Ports for a server that binds them later ([`free_port`]) come from one process-wide picker.
+//! Its invariant: a port it hands out is below the range the kernel takes local ports of
+//! outgoing connections and of `bind(0)` from (`/proc/sys/net/ipv4/ip_local_port_range`,
+//! 32768 if unreadable), so no connection of any process takes it while the server is starting,
+//! and one process never hands out the same port twice (a cursor shared by every thread walks
+//! [`PORT_FLOOR`]..range start from a random offset, skipping ports that do not bind on
+//! 127.0.0.1; it would repeat only after walking the whole ~22 000 ports). A listener that stays
+//! bound (a proxy) may bind port 0 instead.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Child;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// A free loopback TCP port (bound and released; good enough for a process that starts right
-/// away).
+/// The lowest port [`free_port`] hands out (below it: well-known ports and the fixed ones of
+/// `zkr dev`, 2181.., 3181.., 7000..).
+pub const PORT_FLOOR: u16 = 10_000;
+
+/// The start of the kernel's ephemeral range when it cannot be read.
+const EPHEMERAL_DEFAULT: u16 = 32_768;
+
+/// The first port of the kernel's ephemeral range (the first number of `ip_local_port_range`).
+pub fn ephemeral_start() -> u16 {
+    static START: OnceLock<u16> = OnceLock::new();
+    *START.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|t| parse_range_start(&t))
+            .unwrap_or(EPHEMERAL_DEFAULT)
+    })
+}
+
+/// The first number of an `ip_local_port_range` text (`"32768\t60999\n"`).
+fn parse_range_start(text: &str) -> Option<u16> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// A free loopback TCP port for a server that binds it right after: below the kernel's
+/// ephemeral range, never the same twice in this process (see the module doc). On a machine
+/// whose ephemeral range leaves fewer than 1000 ports above [`PORT_FLOOR`], the kernel's pick
+/// (bound and released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    let end = ephemeral_start();
+    let span = u32::from(end.saturating_sub(PORT_FLOOR));
+    if span < 1000 {
+        return TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+    }
+    static CURSOR: OnceLock<AtomicU32> = OnceLock::new();
+    let cursor = CURSOR.get_or_init(|| AtomicU32::new(rand::random::<u32>() % span));
+    for _ in 0..span {
+        let port = PORT_FLOOR + (cursor.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {PORT_FLOOR}..{end}");
 }
 
 /// Sends a four-letter word and returns the answer ("" if the connection fails).
@@ -57,5 +106,39 @@ pub fn signal(c: &Child, sig: libc::c_int) {
     // been reused while we hold the unreaped child).
     unsafe {
         libc::kill(c.id() as i32, sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_range_start_is_the_first_number_of_the_kernel_file() {
+        assert_eq!(parse_range_start("32768\t60999\n"), Some(32768));
+        assert_eq!(parse_range_start("1024 65535"), Some(1024));
+        assert_eq!(parse_range_start(""), None);
+        assert_eq!(parse_range_start("x 1"), None);
+    }
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_never_handed_out_twice() {
+        let start = ephemeral_start();
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..1500).map(|_| free_port()).collect::<Vec<u16>>()))
+            .collect();
+        let ports: Vec<u16> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("picker thread"))
+            .collect();
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+        if start >= PORT_FLOOR + 1000 {
+            assert!(
+                ports.iter().all(|p| (PORT_FLOOR..start).contains(p)),
+                "a port outside {PORT_FLOOR}..{start}"
+            );
+        }
     }
 }

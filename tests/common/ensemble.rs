@@ -17,6 +17,18 @@ impl Ensemble {
         Ensemble(zkr::chaos::ensemble::Ensemble::start(tag, spec, bin()))
     }
 
+    /// Starts the ensembles `make` builds (called with the attempt, from 1) until one comes up:
+    /// another attempt only when members could not bind a port (see
+    /// [`zkr::chaos::ensemble::Ensemble::start_from`]).
+    #[allow(dead_code)]
+    pub fn start_from(tag: &str, mut make: impl FnMut(u32) -> Ensemble) -> Ensemble {
+        Ensemble(zkr::chaos::ensemble::Ensemble::start_from(
+            tag,
+            false,
+            |attempt| make(attempt).0,
+        ))
+    }
+
     /// Builds the configurations without starting anything.
     pub fn create(tag: &str, spec: EnsembleSpec) -> Ensemble {
         Ensemble(zkr::chaos::ensemble::Ensemble::create(tag, spec, bin()))

@@ -294,6 +294,49 @@ impl Drop for SmallFs {
 }
 pub mod ensemble;
 
+/// The nice value process `pid` runs at (field 19 of `/proc/<pid>/stat`): the priority its
+/// serving threads have and background work is lowered from.
+#[allow(dead_code)]
+pub fn process_nice(pid: u32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    // Fields after the command's closing parenthesis start at field 3 (the state).
+    let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    after
+        .split_whitespace()
+        .nth(19 - 3)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no nice field in {stat:?}"))
+}
+
+/// Asserts that every log line with `message` reports (`nice=N`) the background priority
+/// below `serving` (`txnlog::background`), and that there is one.
+#[allow(dead_code)]
+pub fn assert_logged_at_background_nice(log: &str, message: &str, serving: i32) {
+    let nices = logged_nices(log, message);
+    assert!(!nices.is_empty(), "no nice in the {message:?} lines: {log}");
+    let want = zkr_actors::txnlog::background::background_nice(serving);
+    assert!(
+        nices.iter().all(|n| *n == want),
+        "{message:?} at nice {nices:?}, the process serves at {serving}"
+    );
+}
+
+/// The `nice=N` field of each log line that contains `message`.
+fn logged_nices(log: &str, message: &str) -> Vec<i32> {
+    log.lines()
+        .filter(|l| l.contains(message))
+        .filter_map(|l| {
+            let l = zkr::chaos::ensemble::strip_ansi(l);
+            let i = l.find("nice=")?;
+            l[i + 5..]
+                .split(|c: char| !(c == '-' || c.is_ascii_digit()))
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
 #[allow(unused_imports)]
 pub use zkr::chaos::process::{four_letter, free_port, kill_and_reap, terminate};
 pub mod load;

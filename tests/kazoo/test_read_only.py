@@ -10,9 +10,7 @@ has no such switch: its read-only sessions are always local.
 """
 
 import os
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -39,6 +37,7 @@ from kazoo.protocol.serialization import (
 from kazoo.protocol.states import KazooState, KeeperState
 from kazoo.security import OPEN_ACL_UNSAFE
 
+from ports import free_block
 from servers import four_letter
 from util import TARGET, wait_until
 from wire import ConnectionClosed, Raw, WireClient
@@ -50,29 +49,13 @@ NOT_READ_ONLY = -119
 CREATE_CONTAINER, DELETE_CONTAINER, CREATE_TTL, MULTI_READ = 19, 20, 21, 22
 
 
-def _ports_free(base):
-    for i in (1, 2, 3):
-        for off in range(4):
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", base + 10 * i + off))
-            except OSError:
-                return False
-            finally:
-                s.close()
-    return True
-
-
 class Cluster:
     """The control command on a private base port and state directory."""
 
     def __init__(self, local_sessions=True):
-        for _ in range(50):
-            base = random.randrange(30000, 40000, 100)
-            if _ports_free(base):
-                break
-        else:
-            raise RuntimeError("no free block of ports")
+        # Node i's ports are base+10*i .. base+10*i+3 (i = 1..3): one block of 24 free ports
+        # below the ephemeral range (ports.py).
+        base = free_block(24) - 10
         self.base = base
         self.dir = tempfile.mkdtemp(prefix="zkr-ro-")
         self.env = dict(os.environ, ZKCONF_NODES="3", ZKCONF_BASE_PORT=str(base),

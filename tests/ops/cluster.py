@@ -26,21 +26,8 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
-from servers import four_letter, free_port  # noqa: E402  (tests/support, shared with the kazoo tests)
-
-
-def free_ports(n):
-    """n distinct free ports (held together while picked, so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+from servers import four_letter  # noqa: E402  (tests/support, shared with the kazoo tests)
+from ports import free_port, free_ports  # noqa: E402,F401  (distinct, below the ephemeral range)
 
 
 def mntr(port):

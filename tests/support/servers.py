@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 
+from ports import free_port  # noqa: F401  (below the ephemeral range, never twice: ports.py)
+
 JAVA_LIB = "/usr/share/java"
 APACHE_CP = ":".join(
     os.path.join(JAVA_LIB, j)
@@ -51,10 +53,6 @@ ADMIN_CP = ":".join(
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="  # super:test
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def four_letter(port, word, timeout=3.0):

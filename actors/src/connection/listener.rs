@@ -58,12 +58,17 @@ pub async fn start_secure(
         .unwrap_or(node.config.node.client_address);
     let addr = SocketAddr::new(ip, port);
     let config = crate::net::tls::server_config(tls).map_err(|e| StartError::Bind {
+        port: "secure client",
         addr,
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("TLS: {e}")),
     })?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Bind { addr, source })?;
+        .map_err(|source| StartError::Bind {
+            port: "secure client",
+            addr,
+            source,
+        })?;
     let bound = listener.local_addr().unwrap_or(addr);
     actix_rt::spawn(serve_secure(
         node.clone(),

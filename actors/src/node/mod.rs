@@ -111,8 +111,14 @@ fn my_peer_address(cfg: &DynamicConfig, me: Sid) -> Result<Option<SocketAddr>, S
 pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     // Bind first: a node that cannot take its ports must fail before any actor starts.
     let addr = config.node.client_socket();
-    let listener = bind_client_port(addr, config.node.client_port_listen_backlog)
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let listener =
+        bind_client_port(addr, config.node.client_port_listen_backlog).map_err(|source| {
+            StartError::Bind {
+                port: "client",
+                addr,
+                source,
+            }
+        })?;
     let client_addr = listener.local_addr().unwrap_or(addr);
     let me = config.node.id as Sid;
     let static_cfg = static_config(&config);
@@ -134,7 +140,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
                 },
                 a.port(),
             ))
-            .map_err(|source| StartError::Bind { addr: a, source })?,
+            .map_err(|source| StartError::Bind {
+                port: "peer",
+                addr: a,
+                source,
+            })?,
         ),
         None => None,
     };

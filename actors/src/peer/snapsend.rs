@@ -92,6 +92,7 @@ impl SnapSources {
             // meanwhile (this server stepped down and synced with another leader) would mix
             // two trees: the stream is given up.
             let mut era = None;
+            let nice = background::this_thread_nice().ok();
             let began = std::time::Instant::now();
             let (mut loans, mut longest) = (0u64, std::time::Duration::ZERO);
             let lend = |f: &mut dyn FnMut(&DataTree)| {
@@ -115,6 +116,7 @@ impl SnapSources {
                 ms = began.elapsed().as_millis() as u64,
                 read_locks = loans,
                 longest_read_lock_us = longest.as_micros() as u64,
+                nice,
                 "snapshot for a learner encoded"
             );
             Ok::<_, std::io::Error>((path, meta))

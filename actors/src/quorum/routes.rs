@@ -18,7 +18,9 @@ use super::msg::{counter_of, Sid};
 
 /// The addresses to use once the committed configuration moves from `previous` to `next`:
 /// `resolved` holds `next`'s members (this server excluded) at the addresses its entries name,
-/// `current` the addresses in use.
+/// `current` the addresses in use. A server in `current` that is a member of neither
+/// configuration (one joining by reconfig, dialled back when it connected) keeps its link: it
+/// connects once, so a link dropped here would leave it unanswered for good.
 pub fn after_commit<A: Clone>(
     previous: &DynamicConfig,
     next: &DynamicConfig,
@@ -26,6 +28,10 @@ pub fn after_commit<A: Clone>(
     current: &HashMap<Sid, A>,
 ) -> HashMap<Sid, A> {
     let announcement = counter_of(next.version) == 0;
+    let joining = current
+        .iter()
+        .filter(|(id, _)| !previous.servers.contains_key(id) && !next.servers.contains_key(id));
+    let joining: Vec<(Sid, A)> = joining.map(|(id, a)| (*id, a.clone())).collect();
     resolved
         .into_iter()
         .map(|(id, addr)| {
@@ -35,6 +41,7 @@ pub fn after_commit<A: Clone>(
                 _ => (id, addr),
             }
         })
+        .chain(joining)
         .collect()
 }
 
@@ -69,5 +76,21 @@ mod tests {
         let current = HashMap::from([(2, 2002), (3, 1003)]);
         let next = after_commit(&before, &after, ports(&after, 1), &current);
         assert_eq!(next, HashMap::from([(2, 2002), (3, 4003), (4, 1004)]));
+    }
+
+    /// Seen in `tests/ensemble.rs` under load: server 4, not a member, connected while the
+    /// leader committed its first configuration; the links that dialled it back were dropped
+    /// by that commit, and it stayed LOOKING (no server ever dialled it again).
+    #[test]
+    fn a_commit_keeps_the_link_to_a_server_joining_and_drops_a_removed_member() {
+        let before = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:1003:1:participant").unwrap();
+        let announced = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nserver.3=127.0.0.1:1003:1:participant\nversion=100000000").unwrap();
+        let current = HashMap::from([(2, 1002), (3, 1003), (4, 1004)]);
+        let next = after_commit(&before, &announced, ports(&announced, 1), &current);
+        assert_eq!(next, HashMap::from([(2, 1002), (3, 1003), (4, 1004)]));
+        // A reconfig that removes 3: its link goes, the joiner's stays.
+        let without_3 = parse("server.1=127.0.0.1:1001:1:participant\nserver.2=127.0.0.1:1002:1:participant\nversion=100000007").unwrap();
+        let next = after_commit(&announced, &without_3, ports(&without_3, 1), &next);
+        assert_eq!(next, HashMap::from([(2, 1002), (4, 1004)]));
     }
 }

@@ -491,15 +491,17 @@ impl LogActor {
         let started = Instant::now();
         // At the background priority: the clients' writes go first.
         let work = background::spawn("zkr-snapshot", move || {
+            // Its own priority, as the scheduler sees it, goes into the log line.
+            let nice = background::this_thread_nice().ok();
             let w = snapshot::write(&store, &dir);
             let floor = floor_of(&layout);
-            (w, floor)
+            (w, floor, nice)
         });
         ctx.spawn(work.into_actor(self).map(move |r, act, ctx| {
             act.snapshot_running = false;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match r {
-                Ok((Ok(w), floor)) => {
+                Ok((Ok(w), floor, nice)) => {
                     metrics::histogram!("snapshottime").record(ms);
                     metrics::histogram!(crate::metrics::SNAPSHOT_DURATION).record(ms / 1000.0);
                     metrics::gauge!("zkr_snapshot_bytes").set(w.bytes as f64);
@@ -511,6 +513,7 @@ impl LogActor {
                         nodes = w.nodes,
                         bytes = w.bytes,
                         ms = ms as u64,
+                        nice,
                         "snapshot written"
                     );
                     if let Some(f) = floor {
@@ -520,7 +523,7 @@ impl LogActor {
                         act.enqueue(Work::Purge, ctx);
                     }
                 }
-                Ok((Err(e), _)) => {
+                Ok((Err(e), _, _)) => {
                     metrics::counter!("zkr_snapshot_errors_total").increment(1);
                     tracing::error!(error = %e, "snapshot failed; the log still has every txn");
                 }
