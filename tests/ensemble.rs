@@ -2099,9 +2099,11 @@ fn a_member_whose_client_port_is_taken_fails_the_wait_at_once_with_its_exit_stat
         .expect_err("member 1 cannot serve");
     let took = started.elapsed();
     println!("the wait failed after {took:?}: {err}");
+    // Failed by the exit, not by the minute's timeout (whose message says "within 60s"): no
+    // bound on the time taken, which a slow machine could break.
     assert!(
-        took < Duration::from_secs(15),
-        "the wait took {took:?} although member 1 had exited: {err}"
+        !err.contains(&format!("within {SETTLE:?}")),
+        "the wait ran out instead: {err}"
     );
     assert!(err.contains("member 1 exited"), "{err}");
     assert!(err.contains("exit status: 2"), "{err}");

@@ -53,8 +53,6 @@ ADMIN_CP = ":".join(
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="  # super:test
 
 
-
-
 def four_letter(port, word, timeout=3.0):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

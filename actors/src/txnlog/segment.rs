@@ -516,14 +516,16 @@ impl FileLog {
         }
     }
 
-    /// Zeros written ahead of small appends, in bytes (0: none).
-    pub fn set_zero_ahead(&mut self, bytes: u64) {
+    /// Zeros written ahead of small appends, in bytes (0: none; tests compare with and without).
+    #[cfg(test)]
+    pub(crate) fn set_zero_ahead(&mut self, bytes: u64) {
         self.zero_ahead = bytes;
     }
 
     /// End of what the current segment had written (records, or zeros ahead of them; the
-    /// reserved end once zeroing failed).
-    pub fn zeroed_end(&self) -> u64 {
+    /// reserved end once zeroing failed). For tests.
+    #[cfg(test)]
+    pub(crate) fn zeroed_end(&self) -> u64 {
         self.zeroed
     }
 
