@@ -132,8 +132,10 @@ class _OwnsProcesses:
 class Ensemble(_OwnsProcesses):
     """N voting members on loopback. tick_ms small so elections and expiries are quick."""
 
-    def __init__(self, n=3, tick_ms=500, snap_count=100, admin=False):
+    def __init__(self, n=3, tick_ms=500, snap_count=100, admin=False, storage=""):
         self.dir = tempfile.mkdtemp(prefix="zkr-ops-")
+        # More `[storage]` lines, as TOML.
+        self.storage = storage
         self.tick_ms = tick_ms
         self.snap_count = snap_count
         ports = free_ports(4 * n)
@@ -155,10 +157,10 @@ class Ensemble(_OwnsProcesses):
             '[node]\nid = %d\ndata_dir = "%s"\nclient_port = %d\nclient_address = "127.0.0.1"\n'
             'tick_time_ms = %d\nfour_letter_words = ["*"]\nmax_client_connections = 0\n\n'
             '[ensemble]\ninit_limit = 10\nsync_limit = 5\nservers = [\n%s]\n\n'
-            '[storage]\nsnap_count = %d\npreallocate_bytes = 1048576\n\n'
+            '[storage]\nsnap_count = %d\npreallocate_bytes = 1048576\n%s\n'
             '[metrics]\nport = %d\naddress = "127.0.0.1"\n%s'
             % (node.sid, os.path.join(node.dir, "data"), node.client_port, self.tick_ms, servers,
-               self.snap_count, node.metrics_port,
+               self.snap_count, self.storage, node.metrics_port,
                '[admin]\nenabled = true\naddress = "127.0.0.1"\nport = %d\n' % node.admin_port
                if node.admin_port else ""))
 

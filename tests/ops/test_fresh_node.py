@@ -7,6 +7,7 @@ it answers, before any client has connected, and again once the ensemble serves.
 
 import os
 import re
+import time
 import urllib.error
 
 import pytest
@@ -95,5 +96,35 @@ def test_a_fresh_node_exports_every_queried_metric_from_the_first_scrape():
         for node in ens.nodes:
             missing = sorted(wanted - exported_names(node))
             assert not missing, "node %d serving lacks %s" % (node.sid, missing)
+    finally:
+        ens.close()
+
+
+def test_a_node_under_its_disk_warning_level_says_so_from_the_first_scrape_and_warns_once():
+    # A warning level no disk reaches: the node is "low" from its first look at the disk.
+    ens = Ensemble(n=1, snap_count=100000, storage="low_space_bytes = %d\n" % (1 << 62))
+    node = ens.nodes[0]
+    try:
+        ens.start_node(node)
+
+        def scraped():
+            try:
+                return parse_exposition(http_get("http://%s/metrics" % node.target))
+            except (urllib.error.URLError, OSError):
+                return None
+
+        first = wait_until("the first scrape", scraped, 60, every=0.02)
+        assert first.get("zkr_disk_space_low") == 1.0, first.get("zkr_disk_space_low")
+        for d in ("log", "snap"):
+            assert first.get('zkr_disk_free_bytes{dir="%s"}' % d, 0) > 0, (d, sorted(first))
+        warned = 'free disk space is low'
+        wait_until("the warning", lambda: warned in node.log(), 30)
+        # The log actor samples every 10 s: two more looks, still low, and no more warnings
+        # (one per directory, once per episode).
+        time.sleep(21)
+        assert node.alive(), node.log()[-3000:]
+        assert node.log().count(warned) == 2, node.log()[-3000:]
+        assert parse_exposition(http_get("http://%s/metrics" % node.target)).get(
+            "zkr_disk_space_low") == 1.0
     finally:
         ens.close()

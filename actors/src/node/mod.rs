@@ -261,6 +261,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         tick_every,
         data_dir: (!config.storage.in_memory).then(|| config.node.data_dir.clone()),
     };
+    // Before the exporter answers a scrape (nothing above awaits): the disk gauges are there
+    // from the first one, as every other queried series.
+    crate::txnlog::space::publish_before_serving(&settings.snapshots);
     let core = &settings.pipeline.core;
     let mut recent_kept = recent.len().saturating_sub(core.commit_log_count);
     let mut recent_bytes: usize = recent[recent_kept..].iter().map(|t| t.weight()).sum();

@@ -37,7 +37,7 @@ use rand::Rng;
 
 use super::epochs::{self, Epochs};
 use super::recovery::{self, Layout};
-use super::{background, purge, snapshot, stream, LogBackend, LogError};
+use super::{background, purge, snapshot, space, stream, LogBackend, LogError};
 use crate::quorum::core::DurableAction;
 use crate::store::Store;
 use crate::tree::DataTree;
@@ -551,63 +551,34 @@ impl LogActor {
         crate::metrics::LOG_QUEUE.set(self.queued.len());
     }
 
-    /// Samples the free space of the log and snapshot directories (on a blocking thread).
+    /// Samples the free space of the log and snapshot directories (on a blocking thread),
+    /// sets the gauges and warns once when it falls under the warning level (`space`).
     fn check_space(&mut self, ctx: &mut Context<Self>) {
         let Some(layout) = self.policy.layout.clone() else {
             return;
         };
-        let threshold = self
-            .policy
-            .low_space
-            .unwrap_or(self.last_snapshot_bytes + 2 * self.policy.prealloc_bytes.max(1 << 20));
         let newest_wanted = self.last_snapshot_bytes == 0;
-        let work = tokio::task::spawn_blocking(move || {
-            let newest = newest_wanted
-                .then(|| snapshot::list(&layout.snap_dir).ok())
-                .flatten()
-                .and_then(|s| s.last().and_then(|(_, p)| std::fs::metadata(p).ok()))
-                .map(|m| m.len());
-            let dirs = [("log", &layout.log_dir), ("snap", &layout.snap_dir)]
-                .map(|(which, dir)| (which, dir.clone(), free_bytes(dir)));
-            (dirs, newest)
-        });
+        let work = tokio::task::spawn_blocking(move || space::sample(&layout, newest_wanted));
         ctx.spawn(work.into_actor(self).map(move |r, act, _| {
-            let Ok((dirs, newest)) = r else { return };
-            if let Some(n) = newest {
+            let Ok(sample) = r else { return };
+            if let Some(n) = sample.newest_snapshot {
                 if act.last_snapshot_bytes == 0 {
                     act.last_snapshot_bytes = n;
                 }
             }
-            let mut low = false;
-            for (which, dir, free) in dirs {
-                let Some(free) = free else { continue };
-                metrics::gauge!("zkr_disk_free_bytes", "dir" => which).set(free as f64);
-                if free < threshold {
-                    low = true;
-                    if !act.space_low {
-                        tracing::warn!(dir = %dir.display(), free, needed = threshold, "free disk space is low: the next snapshot or log segment may not fit");
-                    }
+            let threshold = space::warning_level(&act.policy, act.last_snapshot_bytes);
+            let low = space::publish(&sample, threshold);
+            if !act.space_low {
+                for l in &low {
+                    tracing::warn!(dir = %l.dir.display(), free = l.free, needed = threshold, "free disk space is low: the next snapshot or log segment may not fit");
                 }
             }
-            if act.space_low && !low {
+            if act.space_low && low.is_empty() {
                 tracing::info!("free disk space is back above the warning level");
             }
-            act.space_low = low;
-            metrics::gauge!("zkr_disk_space_low").set(if low { 1.0 } else { 0.0 });
+            act.space_low = !low.is_empty();
         }));
     }
-}
-
-/// Free bytes (for unprivileged users) of the file system holding `dir`.
-pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: statvfs with a NUL-terminated path and a zeroed struct we own.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 impl Actor for LogActor {

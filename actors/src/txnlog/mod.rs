@@ -27,6 +27,7 @@ pub mod scan;
 pub mod segment;
 pub mod snapload;
 pub mod snapshot;
+pub mod space;
 pub mod stream;
 #[cfg(test)]
 pub(crate) mod suite;
