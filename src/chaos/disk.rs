@@ -18,7 +18,7 @@ use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::io::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -671,17 +671,13 @@ impl Filesystem for PassFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let Ok(c) = c_path(&self.root) else {
-            reply.error(Errno::EINVAL);
-            return;
+        let st = match rustix::fs::statvfs(&self.root) {
+            Ok(st) => st,
+            Err(e) => {
+                reply.error(errno(e.into()));
+                return;
+            }
         };
-        // SAFETY: statvfs(2) into a zeroed struct we own, on a NUL-terminated path.
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-        if r != 0 {
-            reply.error(errno(std::io::Error::last_os_error()));
-            return;
-        }
         let bavail = if self.faults.full.load(Ordering::SeqCst) {
             0
         } else {
@@ -713,18 +709,8 @@ impl Filesystem for PassFs {
             if self.full() {
                 return Err(Errno::ENOSPC);
             }
-            // SAFETY: fallocate(2) on a descriptor we own.
-            let r = unsafe {
-                libc::fallocate(
-                    f.as_raw_fd(),
-                    mode,
-                    offset as libc::off_t,
-                    length as libc::off_t,
-                )
-            };
-            if r != 0 {
-                return Err(errno(std::io::Error::last_os_error()));
-            }
+            let flags = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
+            rustix::fs::fallocate(f, flags, offset, length).map_err(|e| errno(e.into()))?;
             Ok(())
         });
         empty(reply, r);

@@ -67,13 +67,11 @@ impl LogFile for RealFile {
         self.0.set_len(len)
     }
     fn allocate(&mut self, len: u64) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: fallocate on a file descriptor we own; mode 0 only allocates blocks.
-        let r = unsafe { libc::fallocate(self.0.as_raw_fd(), 0, 0, len as libc::off_t) };
-        if r == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
+        // Mode 0 only allocates blocks.
+        let e = match rustix::fs::fallocate(&self.0, rustix::fs::FallocateFlags::empty(), 0, len) {
+            Ok(()) => return Ok(()),
+            Err(e) => io::Error::from(e),
+        };
         if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
             let now = self.0.metadata()?.len();
             return self.0.set_len(len.max(now));
