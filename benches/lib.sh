@@ -31,11 +31,13 @@ bench_init() {
 port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
 # A base port B such that B..B+9 (clients), B+100.. (peers), B+150.. (elections) and B+200..
-# (metrics) are free: others run servers on this machine too.
+# (metrics) are free: others run servers on this machine too. B is in 31000-32540, so every
+# port is above the tests' port picker (below 30000, tests/support/ports.py), above the
+# conformance cluster's block (30000-30999) and below the kernel's ephemeral range (32768).
 pick_base() {
   local b p ok
   for _ in $(seq 1 50); do
-    b=$(( 20000 + (RANDOM % 400) * 20 ))
+    b=$(( 31000 + (RANDOM % 78) * 20 ))
     ok=1
     for off in 0 1 2 100 101 102 150 151 152 200 201 202; do
       p=$((b + off)); port_free $p || { ok=0; break; }

@@ -5,11 +5,13 @@
 //! Ports for a server that binds them later ([`free_port`]) come from one process-wide picker.
 //! Its invariant: a port it hands out is below the range the kernel takes local ports of
 //! outgoing connections and of `bind(0)` from (`/proc/sys/net/ipv4/ip_local_port_range`,
-//! 32768 if unreadable), so no connection of any process takes it while the server is starting,
-//! and one process never hands out the same port twice (a cursor shared by every thread walks
-//! [`PORT_FLOOR`]..range start from a random offset, skipping ports that do not bind on
-//! 127.0.0.1; it would repeat only after walking the whole ~22 000 ports). A listener that stays
-//! bound (a proxy) may bind port 0 instead.
+//! 32768 if unreadable), so no connection of any process takes it while the server is starting;
+//! it is below [`FIXED_BLOCKS`], so no script that takes a fixed block (the conformance cluster,
+//! the benches) takes it either; and one process never hands out the same port twice (a cursor
+//! shared by every thread walks [`PORT_FLOOR`]..[`FIXED_BLOCKS`] from a random offset, skipping
+//! ports that do not bind on 127.0.0.1; it would repeat only after walking all 20 000 ports).
+//! tests/support/ports.py keeps the same rule for the Python suites. A listener that stays bound
+//! (a proxy) may bind port 0 instead.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,6 +23,10 @@ use std::time::{Duration, Instant};
 /// The lowest port [`free_port`] hands out (below it: well-known ports and the fixed ones of
 /// `zkr dev`, 2181.., 3181.., 7000..).
 pub const PORT_FLOOR: u16 = 10_000;
+
+/// The first port [`free_port`] never hands out: from here to the ephemeral range, the fixed
+/// blocks of tests/conformance (30000-30999) and benches/lib.sh (31000..).
+pub const FIXED_BLOCKS: u16 = 30_000;
 
 /// The start of the kernel's ephemeral range when it cannot be read.
 const EPHEMERAL_DEFAULT: u16 = 32_768;
@@ -42,11 +48,11 @@ fn parse_range_start(text: &str) -> Option<u16> {
 }
 
 /// A free loopback TCP port for a server that binds it right after: below the kernel's
-/// ephemeral range, never the same twice in this process (see the module doc). On a machine
-/// whose ephemeral range leaves fewer than 1000 ports above [`PORT_FLOOR`], the kernel's pick
-/// (bound and released).
+/// ephemeral range and [`FIXED_BLOCKS`], never the same twice in this process (see the module
+/// doc). On a machine whose ephemeral range leaves fewer than 1000 ports above [`PORT_FLOOR`],
+/// the kernel's pick (bound and released).
 pub fn free_port() -> u16 {
-    let end = ephemeral_start();
+    let end = ephemeral_start().min(FIXED_BLOCKS);
     let span = u32::from(end.saturating_sub(PORT_FLOOR));
     if span < 1000 {
         return TcpListener::bind("127.0.0.1:0")
@@ -123,8 +129,8 @@ mod tests {
     }
 
     #[test]
-    fn free_ports_are_below_the_ephemeral_range_and_never_handed_out_twice() {
-        let start = ephemeral_start();
+    fn free_ports_are_below_the_ephemeral_range_and_the_fixed_blocks_and_never_handed_out_twice() {
+        let start = ephemeral_start().min(FIXED_BLOCKS);
         let threads: Vec<_> = (0..4)
             .map(|_| std::thread::spawn(|| (0..1500).map(|_| free_port()).collect::<Vec<u16>>()))
             .collect();

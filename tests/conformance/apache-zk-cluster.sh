@@ -9,7 +9,7 @@
 #   apache-zk-cluster.sh stop-node I    SIGTERM node I (SIGKILL after 15 s); return once it exited
 #   apache-zk-cluster.sh status         pid and `srvr` mode of each node
 #
-# Environment: ZKCONF_NODES (3), ZKCONF_BASE_PORT (26000), ZKCONF_STATE_DIR (where nodes live,
+# Environment: ZKCONF_NODES (3), ZKCONF_BASE_PORT (30000), ZKCONF_STATE_DIR (where nodes live,
 # default ${TMPDIR:-/tmp}/zkconf-apache-BASE), ZKCONF_TLS_DIR (gen_tls.py output; needed for the
 # TLS port), ZKCONF_LOCAL_SESSIONS (false; true = localSessionsEnabled + Upgrading, asked for by
 # the plugin around kazoo's TestReadOnlyMode), ZKCONF_4LW (the 4lw whitelist, default *),
@@ -20,7 +20,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 venv=${ZKCONF_VENV:-$(cd "$here/../.." && pwd)/.venv}
 N=${ZKCONF_NODES:-3}
-BASE=${ZKCONF_BASE_PORT:-26000}
+BASE=${ZKCONF_BASE_PORT:-30000}
 dir=${ZKCONF_STATE_DIR:-${TMPDIR:-/tmp}/zkconf-apache-$BASE}
 tls=${ZKCONF_TLS_DIR:-$dir/tls}
 j=/usr/share/java

@@ -61,7 +61,7 @@ printf '[pytest]\n' > "$work/pytest.ini"
 unset CI
 export ZOOKEEPER_VERSION=${ZOOKEEPER_VERSION:-3.8.0}
 export ZKCONF_NODES=${ZKCONF_NODES:-3}
-export ZKCONF_BASE_PORT=${ZKCONF_BASE_PORT:-26000}
+export ZKCONF_BASE_PORT=${ZKCONF_BASE_PORT:-30000}
 total_limit=${ZKCONF_TOTAL_TIMEOUT:-3600}   # seconds for the whole pytest run
 test_limit=${ZKCONF_TEST_TIMEOUT:-180}      # seconds for one test (pytest-timeout)
 plugin=()

@@ -11,7 +11,7 @@
 #   zkr-cluster.sh stop-node I    SIGTERM node I (SIGKILL after 15 s); return once it exited
 #   zkr-cluster.sh status         pid and `srvr` mode of each node
 #
-# Environment: ZKCONF_NODES (3), ZKCONF_BASE_PORT (26000), ZKCONF_STATE_DIR (where nodes live,
+# Environment: ZKCONF_NODES (3), ZKCONF_BASE_PORT (30000), ZKCONF_STATE_DIR (where nodes live,
 # default ${TMPDIR:-/tmp}/zkconf-zkr-BASE), ZKCONF_TLS_DIR (gen_tls.py output: ca.pem,
 # server-cert.pem, server-key.pem; made here if absent), ZKCONF_4LW (4lw whitelist, default *),
 # ZKCONF_START_WAIT (30 s), ZKR_BIN (default: target/debug/zkr of this checkout), RUST_LOG.
@@ -25,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 venv=${ZKCONF_VENV:-$root/.venv}
 N=${ZKCONF_NODES:-3}
-BASE=${ZKCONF_BASE_PORT:-26000}
+BASE=${ZKCONF_BASE_PORT:-30000}
 dir=${ZKCONF_STATE_DIR:-${TMPDIR:-/tmp}/zkconf-zkr-$BASE}
 tls=${ZKCONF_TLS_DIR:-$dir/tls}
 zkr=${ZKR_BIN:-$root/target/debug/zkr}

@@ -4,11 +4,13 @@ harnesses and benches/disk_full.py.
 
 The invariant: a port handed out here is below the range the kernel takes the local ports of
 outgoing connections and of bind(0) from (/proc/sys/net/ipv4/ip_local_port_range, 32768 if that
-cannot be read), so no connection of any process can take it while its server is starting; and
+cannot be read), so no connection of any process can take it while its server is starting; it is
+below FIXED_BLOCKS (30000), so no script that takes a fixed block of ports (the conformance
+cluster, 30000-30999; benches/lib.sh, 31000 up to the ephemeral range) can take it either; and
 one process never hands out the same port twice: one cursor, shared by every thread and started
-at a random offset in each process (a forked child draws its own), walks FLOOR..range start and
-skips the ports that do not bind on 127.0.0.1 (it would repeat only after walking the whole
-range, about 22,000 ports). src/chaos/process.rs's free_port keeps the same rule for Rust.
+at a random offset in each process (a forked child draws its own), walks FLOOR..FIXED_BLOCKS
+and skips the ports that do not bind on 127.0.0.1 (it would repeat only after walking the whole
+range, 20,000 ports). src/chaos/process.rs's free_port keeps the same rule for Rust.
 """
 
 import os
@@ -18,6 +20,8 @@ import threading
 
 # The lowest port handed out (below it: well-known ports and the fixed ones of `zkr dev`).
 FLOOR = 10000
+# From here to the ephemeral range: the fixed blocks of the conformance cluster and the benches.
+FIXED_BLOCKS = 30000
 _DEFAULT_START = 32768
 
 
@@ -30,7 +34,7 @@ def ephemeral_start():
         return _DEFAULT_START
 
 
-_END = ephemeral_start()
+_END = min(ephemeral_start(), FIXED_BLOCKS)
 _SPAN = max(_END - FLOOR, 0)
 _lock = threading.Lock()
 _cursor = None  # (pid, next offset), drawn at the first pick of each process
@@ -50,8 +54,8 @@ def free_block(n):
     them handed out before by this process."""
     global _cursor
     if _SPAN < 1000:
-        raise RuntimeError("the ephemeral range starts at %d: no room below it above %d"
-                           % (_END, FLOOR))
+        raise RuntimeError("no room for ports between %d and %d (the ephemeral range or the "
+                           "fixed blocks)" % (FLOOR, _END))
     with _lock:
         if _cursor is None or _cursor[0] != os.getpid():
             _cursor = (os.getpid(), random.randrange(_SPAN))
