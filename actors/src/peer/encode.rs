@@ -26,17 +26,28 @@ impl Encoder {
         let (inform, txn) = match msg {
             PeerMsg::Proposal(txn) => (false, txn),
             PeerMsg::Inform(txn) => (true, txn),
-            _ => return Ok(Bytes::from(rmp_serde::to_vec(msg)?)),
+            _ => return to_bytes(msg, SMALL_MESSAGE),
         };
         if let Some((was_inform, last, bytes)) = &self.last {
             if *was_inform == inform && Arc::ptr_eq(last, txn) {
                 return Ok(bytes.clone());
             }
         }
-        let bytes = Bytes::from(rmp_serde::to_vec(msg)?);
+        let bytes = to_bytes(msg, txn.weight())?;
         self.last = Some((inform, txn.clone(), bytes.clone()));
         Ok(bytes)
     }
+}
+
+/// The starting buffer for a message other than a txn (acks, commits, pings): most fit.
+const SMALL_MESSAGE: usize = 64;
+
+/// `rmp_serde::to_vec` of `msg` into a buffer that starts at `capacity` bytes (for a txn, its
+/// weight: its payloads plus room for the rest), not at zero and grown by doubling.
+fn to_bytes(msg: &PeerMsg, capacity: usize) -> Result<Bytes, rmp_serde::encode::Error> {
+    let mut out = Vec::with_capacity(capacity);
+    rmp_serde::encode::write(&mut out, msg)?;
+    Ok(Bytes::from(out))
 }
 
 #[cfg(test)]
@@ -101,5 +112,35 @@ mod tests {
         assert_ne!(proposal, inform);
         let again = e.encode(&PeerMsg::Inform(t)).unwrap();
         assert_eq!(again.as_ptr(), inform.as_ptr());
+        // A payload far past any small buffer, and a multi of many ops.
+        let big = Arc::new(Txn {
+            op: TxnOp::SetData {
+                path: "/big".into(),
+                data: Some(Bytes::from(vec![7u8; 100_000])),
+                version: 1,
+            },
+            ..(*txn(10, b"")).clone()
+        });
+        let multi = Arc::new(Txn {
+            op: TxnOp::Multi(
+                (0..200)
+                    .map(|i| {
+                        (
+                            i,
+                            TxnOp::Delete {
+                                path: format!("/n{i}"),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            ..(*txn(11, b"")).clone()
+        });
+        for t in [big, multi] {
+            assert_eq!(
+                &e.encode(&PeerMsg::Proposal(t.clone())).unwrap()[..],
+                &rmp_serde::to_vec(&PeerMsg::Proposal(t)).unwrap()[..]
+            );
+        }
     }
 }

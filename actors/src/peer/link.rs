@@ -128,7 +128,6 @@ struct Conn {
 /// The sending side of an outgoing link, shared by the quorum actor (which pushes frames) and
 /// the link's writer task (which writes them).
 struct Outgoing {
-    peer: Sid,
     limit: usize,
     conn: Mutex<Option<Conn>>,
     /// Bytes queued and not yet written, sync frames included.
@@ -138,6 +137,8 @@ struct Outgoing {
     sync_queued: AtomicUsize,
     /// Between a DIFF, TRUNC or SNAP and the NEWLEADER that ends the sync.
     in_sync: AtomicBool,
+    /// `zkr_peer_queue_bytes{peer}`, looked up once (it is set after every write).
+    queue_gauge: metrics::Gauge,
 }
 
 /// One encoded message on its way to the writer task; `sync` if it belongs to a sync burst.
@@ -194,7 +195,7 @@ impl Outgoing {
         let _ = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, sub(len));
-        metrics::gauge!("zkr_peer_queue_bytes", "peer" => self.peer.to_string())
+        self.queue_gauge
             .set(self.queued.load(Ordering::Acquire) as f64);
     }
 
@@ -554,12 +555,12 @@ impl PeerLinks {
                 continue;
             }
             let out = Arc::new(Outgoing {
-                peer: *id,
                 limit: self.queue_bytes,
                 conn: Mutex::new(None),
                 queued: AtomicUsize::new(0),
                 sync_queued: AtomicUsize::new(0),
                 in_sync: AtomicBool::new(false),
+                queue_gauge: metrics::gauge!("zkr_peer_queue_bytes", "peer" => id.to_string()),
             });
             let actor = PeerLink {
                 me: self.me,
