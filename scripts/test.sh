@@ -84,12 +84,12 @@ if [ $quick = 0 ] && [ -x tests/conformance/run-zkr.sh ]; then
   run "conformance (kazoo's own suite, 3-node ensemble)" tests/conformance/run-zkr.sh
 fi
 # The benchmark gate (issue 16): release builds of zkr and of zk-bench, then standalone setData,
-# 64 clients, on zkr and on Apache ZooKeeper 3.8 side by side, 3 alternating 10-s windows each:
-# fails if zkr's server CPU per write is above 0.6x Apache's or its median throughput below 1.1x
-# Apache's (benches/ci-gate.sh, which says why, and why not the issue's 1.5x; ~100 s plus the
-# builds). Last, so nothing else shares the cores.
+# 256 clients, on zkr and on Apache ZooKeeper 3.8 side by side, 3 alternating 10-s windows each:
+# fails if zkr's median throughput is below 1.5x Apache's or its server CPU per write above 0.6x
+# Apache's, in two measurements in a row (benches/ci-gate.sh, which says why 256 clients; ~100 s,
+# 200 s when it measures again, plus the builds). Last, so nothing else shares the cores.
 if [ $quick = 0 ]; then
-  run "benchmark gate (release, standalone setData vs Apache 3.8: CPU <= 0.6x, rate >= 1.1x)" benches/ci-gate.sh
+  run "benchmark gate (release, standalone setData vs Apache 3.8: rate >= 1.5x, CPU <= 0.6x)" benches/ci-gate.sh
 fi
 
 echo
