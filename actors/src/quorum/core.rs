@@ -146,7 +146,15 @@ impl Shared {
                 self.epoch_saves.insert(token, (*accepted, *current));
             }
             DurableAction::Truncate { to } => self.resets.push_back(*to),
-            DurableAction::InstallSnapshot(m) => self.resets.push_back(m.zxid),
+            DurableAction::InstallSnapshot(m) => {
+                self.resets.push_back(m.zxid);
+                // The install leaves its snapshot as the only one, and `last_logged` is its
+                // zxid from now on: a FOLLOWERINFO sent before the log reports the new floor
+                // (the install may still be on its way to the disk when the leader that sent
+                // it dies) must not offer a cut below it, which the log could not make. Too
+                // high if the install fails: that only costs a SNAP instead of a TRUNC.
+                self.floor = m.zxid;
+            }
             _ => {}
         }
         self.continuations.insert(token, (self.term, then));

@@ -176,3 +176,15 @@ fn voters_that_accepted_a_failed_leaders_higher_epoch_serve_again_after_settling
     let t = run_seed(105_114_208_876_228, 5, 1);
     assert!(t.committed > 0, "{t:?}");
 }
+
+/// Found by the fresh seeds (2026-12-07): a leader that died while its SNAP was still being
+/// installed by a learner (its slow disk held the install); the learner, already at the
+/// snapshot's zxid, registered with the next leader (whose history ended below it) offering
+/// the floor of before the install, and was sent a TRUNC below its only snapshot, which its log
+/// could not make. The learner now offers the snapshot's zxid as its floor from the moment it
+/// asks for the install, and gets a SNAP.
+#[test]
+fn a_learner_whose_snapshot_install_is_still_on_its_disk_is_not_asked_to_cut_below_it() {
+    let t = run_seed(168_799_733_614_476, 3, 0);
+    assert!(t.committed > 0, "{t:?}");
+}
