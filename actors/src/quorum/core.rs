@@ -561,7 +561,8 @@ impl PeerCore {
                 }
             }
             Input::Reloaded { zxid } => {
-                // The truncation target is always at or above the floor we reported, so the
+                // The truncation target is always at or above the floor we reported (and the
+                // file log refuses one below its oldest snapshot, as a failed job), so the
                 // rebuilt log ends exactly there; anything else is a broken disk.
                 self.s.last_durable = zxid;
                 let expected = self.s.resets.pop_front();

@@ -444,8 +444,15 @@ impl LogActor {
                 })
                 .collect();
             self.queued.retain(|w| !matches!(w, Work::Job(_)));
-            tracing::error!(error = %e, kind = kind.label(), jobs = tokens.len(), dropped = dropped.len(), "log write failed: these changes are not durable");
-            metrics::counter!("zkr_log_write_errors_total", "kind" => kind.label()).increment(1);
+            if matches!(e, LogError::BelowFloor { .. }) {
+                // Not the disk: a sync chose its cut from a floor that a purge or an install
+                // has raised since. Nothing was changed; the quorum actor syncs again.
+                tracing::warn!(error = %e, dropped = dropped.len(), "the leader asked for a cut below this log's oldest snapshot; syncing again");
+            } else {
+                tracing::error!(error = %e, kind = kind.label(), jobs = tokens.len(), dropped = dropped.len(), "log write failed: these changes are not durable");
+                metrics::counter!("zkr_log_write_errors_total", "kind" => kind.label())
+                    .increment(1);
+            }
             tokens.extend(dropped);
         }
         crate::link::send_to(

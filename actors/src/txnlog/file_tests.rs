@@ -313,6 +313,71 @@ fn a_truncation_whose_log_cut_fails_leaves_the_old_history_or_the_cut_one() {
     );
 }
 
+/// An empty data directory and its log (the directory goes with the first value).
+fn fresh_log(tag: &str) -> (Dir, Layout, FileLog) {
+    let d = Dir::new(tag);
+    let layout = d.layout();
+    let log = open(&layout, &Arc::new(Faults::default()));
+    (d, layout, log)
+}
+
+/// A snapshot at `z` (its content is not read by these tests' recovery checks beyond its zxid).
+fn save_snapshot(layout: &Layout, z: Zxid) {
+    std::fs::create_dir_all(&layout.snap_dir).unwrap();
+    snapshot::save_bytes(&layout.snap_dir, z, &snapshot_bytes(z)).unwrap();
+}
+
+#[test]
+fn a_truncation_drops_the_snapshots_after_its_point_and_recovers_from_an_older_one() {
+    let (_d, layout, mut log) = fresh_log("trunc-snaps");
+    write(&mut log, 1, 4);
+    save_snapshot(&layout, 2);
+    write(&mut log, 5, 8);
+    save_snapshot(&layout, 6);
+    log.truncate_after(4)
+        .expect("at or above the oldest snapshot");
+    assert_eq!(log.last_zxid(), 4);
+    write(&mut log, 5, 5);
+    drop(log);
+    let rec = recovery::recover(&layout).expect("recovery");
+    assert_eq!(
+        rec.snapshot,
+        Some(2),
+        "the snapshot at 6 held discarded txns"
+    );
+    assert_eq!(rec.tree.last_zxid(), 5);
+    let kept: Vec<Zxid> = snapshot::list(&layout.snap_dir)
+        .unwrap()
+        .iter()
+        .map(|(z, _)| *z)
+        .collect();
+    assert_eq!(kept, vec![2]);
+}
+
+/// The follower's side of a stale floor (the leader chose a cut from a floor the follower
+/// reported before a purge or an install raised it): the cut is refused before anything is
+/// removed, so the job fails (the log actor drops what was queued behind it, an epoch save
+/// included) and the follower syncs again; nothing is rebuilt short of the cut, or from a log
+/// whose start was purged.
+#[test]
+fn a_truncation_below_the_oldest_snapshot_is_refused_and_changes_nothing() {
+    let (_d, layout, mut log) = fresh_log("trunc-below");
+    write(&mut log, 1, 8);
+    save_snapshot(&layout, 4);
+    let before = zxids(&layout);
+    match log.truncate_after(3) {
+        Err(super::LogError::BelowFloor { to: 3, floor: 4 }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(log.last_zxid(), 8);
+    write(&mut log, 9, 9);
+    drop(log);
+    let rec = recovery::recover(&layout).expect("recovery");
+    assert_eq!(rec.snapshot, Some(4));
+    assert_eq!(rec.tree.last_zxid(), 9);
+    assert_eq!(zxids(&layout), [&before[..], &[9]].concat());
+}
+
 /// Txns 1..=`to`, synced `batch` at a time (a segment holds a few batches).
 fn log_txns(layout: &Layout, to: Zxid, batch: Zxid) {
     let mut log = open(layout, &Arc::new(Faults::default()));

@@ -82,6 +82,17 @@ pub enum LogError {
     /// A snapshot from the leader cannot be decoded.
     #[error("the leader's snapshot: {0}")]
     Snapshot(#[from] snapshot::SnapshotError),
+    /// A cut back to a point before the oldest snapshot: the log it would need is gone, and
+    /// what recovery rebuilt would not end there (or would miss the txns before the log's
+    /// start). The leader was offered a floor that is stale by now (a purge or an install ran
+    /// meanwhile): nothing is changed, and the node syncs again with its floor as it is.
+    #[error("cannot cut the log back to {to:#x}: the oldest snapshot is {floor:#x}")]
+    BelowFloor {
+        /// The cut asked for.
+        to: Zxid,
+        /// The oldest snapshot's zxid.
+        floor: Zxid,
+    },
     /// The job needs an on-disk log and this node keeps everything in memory.
     #[error("{0} needs an on-disk log")]
     NotOnDisk(&'static str),

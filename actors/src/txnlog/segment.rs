@@ -667,6 +667,14 @@ impl LogBackend for FileLog {
     }
 
     fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
+        // Never below the oldest snapshot (the floor this log reports): the segments before it
+        // may be purged, so what recovery rebuilt would not end at `to`, or not hold the txns
+        // before the log's first one. Refused before anything is touched.
+        let dir = &self.layout.snap_dir;
+        let snaps = snapshot::list(dir).map_err(|e| LogError::io(dir, e))?;
+        if let Some(&(floor, _)) = snaps.first().filter(|(z, _)| *z > to) {
+            return Err(LogError::BelowFloor { to, floor });
+        }
         // Newer snapshots first: a crash after this leaves the old log, which recovery replays
         // from an older snapshot (the old history); never a snapshot ahead of a cut log.
         self.remove_snapshots(|z| z > to)?;
