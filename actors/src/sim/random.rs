@@ -188,3 +188,14 @@ fn a_learner_whose_snapshot_install_is_still_on_its_disk_is_not_asked_to_cut_bel
     let t = run_seed(168_799_733_614_476, 3, 0);
     assert!(t.committed > 0, "{t:?}");
 }
+
+/// Found by the fresh seeds (2026-12-07), a false alarm of the expiry check, kept as its test:
+/// a client moved its session to a follower and pinged at the same instant; the follower's one
+/// report of both touches was in flight when its link to the leader broke, so the leader
+/// expired the session on the touch it had last heard (4.6 s before the expiry, 6-s timeout).
+/// The check now counts only touches a tick apart (each in a report of its own).
+#[test]
+fn a_session_whose_two_touches_rode_one_lost_report_may_expire() {
+    let t = run_seed(192_438_447_318_500, 3, 0);
+    assert!(t.expiries > 0 && t.committed > 0, "{t:?}");
+}
