@@ -98,6 +98,31 @@ fn last_snap_chunk() -> impl FnMut(&PeerMsg) -> bool {
     }
 }
 
+/// Hooks of the interrupted-SNAP scenarios: `l` dies right after the last chunk of a SNAP to
+/// `a`, and `a`'s install of it is held on its disk until `release_durable`. Returns the
+/// message hook and the durable hook.
+fn leader_dies_after_its_snap_and_the_install_is_held(
+    sim: &mut Sim,
+    l: Sid,
+    a: Sid,
+) -> (usize, usize) {
+    let snap = sim.on_msg(
+        Some(l),
+        Some(a),
+        last_snap_chunk(),
+        MsgAction::CrashSenderAfter,
+        1,
+    );
+    let install = sim.on_durable(
+        a,
+        DurableStage::Completing,
+        |act| matches!(act, DurableAction::InstallSnapshot(_)),
+        DurableHookAction::Hold,
+        1,
+    );
+    (snap, install)
+}
+
 fn epoch_leading(sim: &Sim, id: Sid) -> Option<u64> {
     match sim.role(id) {
         Some(crate::quorum::core::RoleView::Leading { epoch }) => Some(epoch),
@@ -323,20 +348,7 @@ fn scenario_zk3642_snap_interrupted_by_the_leaders_death_then_diff() {
     commit(&mut sim, "a", 3);
     sim.crash(a);
     commit(&mut sim, "b", 30); // beyond the 20 txns kept for DIFF: a needs a SNAP
-    let snap = sim.on_msg(
-        Some(l),
-        Some(a),
-        last_snap_chunk(),
-        MsgAction::CrashSenderAfter,
-        1,
-    );
-    let install = sim.on_durable(
-        a,
-        DurableStage::Completing,
-        |act| matches!(act, DurableAction::InstallSnapshot(_)),
-        DurableHookAction::Hold,
-        1,
-    );
+    let (snap, install) = leader_dies_after_its_snap_and_the_install_is_held(&mut sim, l, a);
     let acks_before = sim.sent_count(a, b, "Ack") + sim.sent_count(a, b, "AckEpoch");
     sim.restart(a);
     assert!(sim.run_until(WAIT, |s| s.msg_fired(snap) == 1 && !s.alive(l)));
@@ -375,6 +387,90 @@ fn scenario_zk3642_snap_interrupted_by_the_leaders_death_then_diff() {
     sim.restart(a);
     assert!(sim.run_until(WAIT, |s| s.serving(a) && s.serving(b)));
     commit(&mut sim, "c", 3);
+    sim.restart(l);
+    sim.settle_and_check();
+}
+
+/// A learner whose snapshot install is still on its way to the disk registers with a new
+/// leader whose history ends below that snapshot (found by a fresh simulation seed, 2026-12-07).
+///
+/// `l` holds txns nobody else has (`c*`), restarts (its tree now holds them) and is elected
+/// with the stale `a`, which it synchronises by SNAP (before its epoch is established, its
+/// whole history counts); `l` dies right after the last chunk, and `a`'s install is held on its
+/// disk. `b` (newer epoch than `a`, history up to `b*`) is elected with `a`. `a` must offer the
+/// snapshot's zxid as its floor, so that `b` sends a SNAP: a TRUNC to `b`'s last txn would be a
+/// cut below `a`'s only snapshot, which its log cannot make.
+#[test]
+fn scenario_a_learner_installing_a_snapshot_is_not_offered_a_cut_below_it() {
+    let mut sim = three(11);
+    let first = leader(&sim);
+    let (a, _) = others(first);
+    commit(&mut sim, "a", 3);
+    sim.crash(a);
+    // A new epoch without a, so that a's currentEpoch stays behind b's.
+    sim.crash(first);
+    sim.restart(first);
+    let up: Vec<Sid> = (1..=3).filter(|x| *x != a).collect();
+    assert!(
+        sim.run_until(WAIT, |s| s.leader().is_some()
+            && up.iter().all(|x| s.serving(*x))
+            && s.role(first) != Some(crate::quorum::core::RoleView::Looking)),
+        "no new epoch without a"
+    );
+    let l = leader(&sim);
+    let b = up
+        .iter()
+        .copied()
+        .find(|x| *x != l)
+        .expect("the third server");
+    let bs = commit(&mut sim, "b", 30); // beyond the 20 txns kept for DIFF: a needs a SNAP
+    sim.hold(l, b);
+    let cs = submit(&mut sim, "c", 3);
+    let last_c = *cs.last().expect("c*");
+    assert!(sim.run_until(WAIT, |s| s.servers[&l].disk.last_zxid() == last_c));
+    sim.crash(b);
+    sim.release(l, b);
+    sim.crash(l);
+    let (snap, install) = leader_dies_after_its_snap_and_the_install_is_held(&mut sim, l, a);
+    sim.restart(l);
+    sim.restart(a);
+    assert!(
+        sim.run_until(WAIT, |s| s.msg_fired(snap) == 1
+            && s.durable_fired(install) == 1),
+        "l did not synchronise a by SNAP before dying"
+    );
+    assert!(!sim.alive(l));
+    let (truncs, snaps) = (
+        sim.sent_count(b, a, "Trunc"),
+        sim.sent_count(b, a, "SnapBegin"),
+    );
+    let infos = sim.sent_count(a, b, "FollowerInfo");
+    sim.restart(b);
+    assert!(
+        sim.run_until(WAIT, |s| s.sent_count(a, b, "FollowerInfo") > infos),
+        "a did not register with b"
+    );
+    sim.release_durable(a);
+    assert!(
+        sim.run_until(WAIT, |s| s.sent_count(b, a, "Trunc") > truncs
+            || s.sent_count(b, a, "SnapBegin") > snaps),
+        "b never synchronised a"
+    );
+    assert_eq!(
+        sim.sent_count(b, a, "Trunc"),
+        truncs,
+        "b was offered a cut below a's snapshot"
+    );
+    assert!(sim.run_until(WAIT, |s| s.serving(a) && s.serving(b)));
+    // c* were never committed (l never established an epoch with them): b's history wins.
+    let last_b = *bs.last().expect("b*");
+    assert!(sim.committed.contains_key(&last_b));
+    for z in &cs {
+        assert!(
+            !sim.committed.contains_key(z),
+            "{z:#x} was never acknowledged"
+        );
+    }
     sim.restart(l);
     sim.settle_and_check();
 }

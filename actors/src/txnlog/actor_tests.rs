@@ -56,37 +56,36 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     panic!("{what}: not within 10 s");
 }
 
-/// Issue 12, hole 6: a background snapshot must never persist a txn a truncation discards.
-/// The log truncates to 5 (txns 6..=10 of an old epoch go), then appends the new history;
-/// the store still holds the old tree until the quorum actor hands it the rebuilt one. A
-/// snapshot taken in between (the appends make one due) persisted the old tree as
-/// `snapshot.<10>`, which the next start loaded: the discarded txns came back. (A snapshot
-/// already running when the truncation arrives is the other half: the truncation waits for
-/// it, then removes it with the other snapshots past 5.)
-#[actix_rt::test]
-async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
+/// A fresh data directory whose log holds `txns`, synced: the directory (removed on drop), its
+/// path and layout, and the open log.
+fn logged(txns: &[Arc<Txn>]) -> (tempfile::TempDir, PathBuf, Layout, FileLog) {
     let tmp = tempfile::Builder::new()
         .prefix("zkr-logactor-")
         .tempdir()
         .unwrap();
     let dir = tmp.path().to_path_buf();
     let layout = Layout::new(&dir);
-    let old: Vec<Arc<Txn>> = (1..=10).map(|z| create(z, &format!("/old{z}"))).collect();
     let mut log = FileLog::open(&layout, None, 0, true, 4096).unwrap();
-    log.append(&old).unwrap();
+    log.append(txns).unwrap();
     log.sync().unwrap();
-    let mut tree = DataTree::new();
-    for t in &old {
-        tree.apply(t);
-    }
-    let store = Arc::new(Store::new(tree, Default::default()));
+    (tmp, dir, layout, log)
+}
+
+/// A log actor on `log` (data directory `dir`), snapshotting every `snap_count` txns,
+/// reporting to a collector; returns it and the collector's reports.
+fn start_actor(
+    dir: &std::path::Path,
+    log: FileLog,
+    store: Arc<Store>,
+    snap_count: u64,
+) -> (Addr<LogActor>, Arc<Mutex<Vec<JobsDone>>>) {
     let collector = Collector::default();
     let done = collector.done.clone();
     let collector = collector.start();
     let policy = SnapshotPolicy {
-        layout: Some(layout.clone()),
-        data_dir: Some(dir.clone()),
-        snap_count: 2,
+        layout: Some(Layout::new(dir)),
+        data_dir: Some(dir.to_path_buf()),
+        snap_count,
         snap_size_limit: u64::MAX,
         retain: 3,
         autopurge: false,
@@ -98,10 +97,30 @@ async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
         Box::new(log),
         collector.clone().recipient(),
         collector.recipient(),
-        store.clone(),
+        store,
         policy,
     )
     .start();
+    (actor, done)
+}
+
+/// Issue 12, hole 6: a background snapshot must never persist a txn a truncation discards.
+/// The log truncates to 5 (txns 6..=10 of an old epoch go), then appends the new history;
+/// the store still holds the old tree until the quorum actor hands it the rebuilt one. A
+/// snapshot taken in between (the appends make one due) persisted the old tree as
+/// `snapshot.<10>`, which the next start loaded: the discarded txns came back. (A snapshot
+/// already running when the truncation arrives is the other half: the truncation waits for
+/// it, then removes it with the other snapshots past 5.)
+#[actix_rt::test]
+async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
+    let old: Vec<Arc<Txn>> = (1..=10).map(|z| create(z, &format!("/old{z}"))).collect();
+    let (_tmp, dir, layout, log) = logged(&old);
+    let mut tree = DataTree::new();
+    for t in &old {
+        tree.apply(t);
+    }
+    let store = Arc::new(Store::new(tree, Default::default()));
+    let (actor, done) = start_actor(&dir, log, store.clone(), 2);
     actor.do_send(Jobs(vec![Job {
         token: 1,
         action: DurableAction::Truncate { to: 5 },
@@ -149,6 +168,56 @@ async fn a_snapshot_never_holds_txns_a_truncation_discarded() {
     }
     let rec = recovery::recover(&layout).unwrap();
     assert!(rec.tree.get("/old6").is_none() && rec.tree.get("/new6").is_some());
+}
+
+/// A leader chose a cut from a floor this learner reported before a purge or an install
+/// raised it: the cut is refused, the job fails, and the epoch save queued behind it (the
+/// NEWLEADER's) is dropped with it, so the learner cannot end up with the new currentEpoch on
+/// a history that was not synchronised. Nothing on disk changes.
+#[actix_rt::test]
+async fn a_cut_below_the_oldest_snapshot_fails_and_drops_the_epoch_save_behind_it() {
+    let txns: Vec<Arc<Txn>> = (1..=8).map(|z| create(z, &format!("/n{z}"))).collect();
+    let (_tmp, dir, layout, log) = logged(&txns);
+    std::fs::create_dir_all(&layout.snap_dir).unwrap();
+    snapshot::save_bytes(
+        &layout.snap_dir,
+        4,
+        &crate::txnlog::suite::snapshot_bytes(4),
+    )
+    .unwrap();
+    let store = Arc::new(Store::new(DataTree::new(), Default::default()));
+    let (actor, done) = start_actor(&dir, log, store, 1_000_000);
+    actor.do_send(Jobs(vec![
+        Job {
+            token: 1,
+            action: DurableAction::Truncate { to: 3 },
+        },
+        Job {
+            token: 2,
+            action: DurableAction::SaveEpochs {
+                accepted: 4,
+                current: 4,
+            },
+        },
+    ]));
+    wait_for("the report", || !done.lock().unwrap().is_empty()).await;
+    let report = done.lock().unwrap().remove(0);
+    assert_eq!(
+        report.tokens,
+        vec![1, 2],
+        "the epoch save went with the cut"
+    );
+    match report.result {
+        Err(LogError::BelowFloor { to: 3, floor: 4 }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        epochs::load(&dir).unwrap(),
+        epochs::Epochs::default(),
+        "no epoch was saved"
+    );
+    let rec = recovery::recover(&layout).unwrap();
+    assert_eq!((rec.snapshot, rec.tree.last_zxid()), (Some(4), 8));
 }
 
 /// Sends one append job per txn, tokens from `first_token` on, each in a message of its own.
