@@ -205,9 +205,7 @@ fn randomised(n: u64) -> u64 {
 
 /// The lowest zxid the log can be cut back to: the oldest snapshot's (0 without one).
 fn floor_of(layout: &Layout) -> Option<Zxid> {
-    snapshot::list(&layout.snap_dir)
-        .ok()
-        .map(|s| s.first().map_or(0, |(z, _)| *z))
+    snapshot::floor(&layout.snap_dir).ok()
 }
 
 /// Runs one batch on the blocking thread.

@@ -671,8 +671,8 @@ impl LogBackend for FileLog {
         // may be purged, so what recovery rebuilt would not end at `to`, or not hold the txns
         // before the log's first one. Refused before anything is touched.
         let dir = &self.layout.snap_dir;
-        let snaps = snapshot::list(dir).map_err(|e| LogError::io(dir, e))?;
-        if let Some(&(floor, _)) = snaps.first().filter(|(z, _)| *z > to) {
+        let floor = snapshot::floor(dir).map_err(|e| LogError::io(dir, e))?;
+        if floor > to {
             return Err(LogError::BelowFloor { to, floor });
         }
         // Newer snapshots first: a crash after this leaves the old log, which recovery replays

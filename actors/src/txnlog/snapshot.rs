@@ -93,6 +93,12 @@ pub fn snapshot_name(zxid: Zxid) -> String {
     format!("snapshot.{:016x}", zxid as u64)
 }
 
+/// The floor of a log whose snapshots are in `dir`: the lowest zxid it can be cut back to, its
+/// oldest snapshot's (0 without one).
+pub fn floor(dir: &Path) -> io::Result<Zxid> {
+    Ok(list(dir)?.first().map_or(0, |(z, _)| *z))
+}
+
 /// Snapshots in `dir`, by zxid (temp files excluded).
 pub fn list(dir: &Path) -> io::Result<Vec<(Zxid, PathBuf)>> {
     let mut out = Vec::new();
