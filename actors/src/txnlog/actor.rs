@@ -312,6 +312,26 @@ fn run_batch(
     out
 }
 
+/// A truncation whose log rebuilt to another txn than its cut: the error for what was queued
+/// behind it. (The rebuilt tree itself is reported: the store must match the disk, and the
+/// quorum actor, seeing the other zxid, goes back to LOOKING.)
+fn cut_missed(first: &Work, result: &Result<JobEffect, LogError>) -> Option<LogError> {
+    let Work::Job(Job {
+        action: DurableAction::Truncate { to },
+        ..
+    }) = first
+    else {
+        return None;
+    };
+    match result {
+        Ok(JobEffect::Tree(tree)) if tree.last_zxid() != *to => Some(LogError::CutMissed {
+            to: *to,
+            rebuilt: tree.last_zxid(),
+        }),
+        _ => None,
+    }
+}
+
 /// Replaces a file atomically (temp file, fsync, rename, fsync the directory).
 fn write_file(w: &WriteFile) -> std::io::Result<()> {
     use std::io::Write;
@@ -431,17 +451,10 @@ impl LogActor {
         if tokens.is_empty() {
             return; // internal work (purge, a file)
         }
+        let missed = cut_missed(&batch[0], &out.result);
         if let Err(e) = &out.result {
             let kind = e.kind();
-            let dropped: Vec<u64> = self
-                .queued
-                .iter()
-                .filter_map(|w| match w {
-                    Work::Job(j) => Some(j.token),
-                    _ => None,
-                })
-                .collect();
-            self.queued.retain(|w| !matches!(w, Work::Job(_)));
+            let dropped = self.take_queued_jobs();
             if matches!(e, LogError::BelowFloor { .. }) {
                 // Not the disk: a sync chose its cut from a floor that a purge or an install
                 // has raised since. Nothing was changed; the quorum actor syncs again.
@@ -461,6 +474,41 @@ impl LogActor {
                 result: out.result,
             },
         );
+        if let Some(e) = missed {
+            self.fail_queued(e);
+        }
+    }
+
+    /// Removes the jobs still queued (internal work stays) and returns their tokens: what
+    /// follows a failed job must not run (an epoch save behind a cut, appends behind a lost one).
+    fn take_queued_jobs(&mut self) -> Vec<u64> {
+        let dropped = self
+            .queued
+            .iter()
+            .filter_map(|w| match w {
+                Work::Job(j) => Some(j.token),
+                _ => None,
+            })
+            .collect();
+        self.queued.retain(|w| !matches!(w, Work::Job(_)));
+        dropped
+    }
+
+    /// Fails every job still queued, reporting them with `e` (a cut that missed its point).
+    fn fail_queued(&mut self, e: LogError) {
+        let dropped = self.take_queued_jobs();
+        tracing::error!(error = %e, dropped = dropped.len(), "the log does not end where the leader's cut put it: dropping what was queued behind the cut");
+        metrics::counter!("zkr_log_write_errors_total", "kind" => e.kind().label()).increment(1);
+        if !dropped.is_empty() {
+            crate::link::send_to(
+                &self.notify,
+                "log -> quorum",
+                JobsDone {
+                    tokens: dropped,
+                    result: Err(e),
+                },
+            );
+        }
     }
 
     fn snapshot_due(&self) -> bool {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::proto::Acl;
 use crate::txn::{Txn, TxnOp};
-use crate::txnlog::segment::FileLog;
+use crate::txnlog::segment::{self, FileLog};
 
 fn create(zxid: Zxid, path: &str) -> Arc<Txn> {
     Arc::new(Txn {
@@ -187,19 +187,7 @@ async fn a_cut_below_the_oldest_snapshot_fails_and_drops_the_epoch_save_behind_i
     .unwrap();
     let store = Arc::new(Store::new(DataTree::new(), Default::default()));
     let (actor, done) = start_actor(&dir, log, store, 1_000_000);
-    actor.do_send(Jobs(vec![
-        Job {
-            token: 1,
-            action: DurableAction::Truncate { to: 3 },
-        },
-        Job {
-            token: 2,
-            action: DurableAction::SaveEpochs {
-                accepted: 4,
-                current: 4,
-            },
-        },
-    ]));
+    send_cut_then_epoch_save(&actor, 3);
     wait_for("the report", || !done.lock().unwrap().is_empty()).await;
     let report = done.lock().unwrap().remove(0);
     assert_eq!(
@@ -220,6 +208,24 @@ async fn a_cut_below_the_oldest_snapshot_fails_and_drops_the_epoch_save_behind_i
     assert_eq!((rec.snapshot, rec.tree.last_zxid()), (Some(4), 8));
 }
 
+/// Queues, in one message, a cut back to `to` (token 1) and the epoch save a NEWLEADER queues
+/// behind it (token 2, epoch 4).
+fn send_cut_then_epoch_save(actor: &Addr<LogActor>, to: Zxid) {
+    actor.do_send(Jobs(vec![
+        Job {
+            token: 1,
+            action: DurableAction::Truncate { to },
+        },
+        Job {
+            token: 2,
+            action: DurableAction::SaveEpochs {
+                accepted: 4,
+                current: 4,
+            },
+        },
+    ]));
+}
+
 /// Sends one append job per txn, tokens from `first_token` on, each in a message of its own.
 fn append_each(actor: &Addr<LogActor>, first_token: u64, txns: &[Arc<Txn>]) {
     for (i, t) in txns.iter().enumerate() {
@@ -228,4 +234,48 @@ fn append_each(actor: &Addr<LogActor>, first_token: u64, txns: &[Arc<Txn>]) {
             action: DurableAction::Append(vec![t.clone()]),
         }]));
     }
+}
+
+/// A bit flip in the log below the leader's cut: the truncation cuts at the damage and the log
+/// rebuilds short of the cut. The quorum actor goes back to LOOKING on the rebuilt zxid, but
+/// the epoch save queued behind the cut (the NEWLEADER's) must not run: a server whose history
+/// was not synchronised would otherwise hold the new currentEpoch, and win an election against
+/// servers with the data. The rebuilt tree is still reported (the store must match the disk),
+/// and the save fails with the cut's error.
+#[actix_rt::test]
+async fn a_cut_that_rebuilds_short_of_its_point_drops_the_epoch_save_behind_it() {
+    let txns: Vec<Arc<Txn>> = (1..=8).map(|z| create(z, &format!("/n{z}"))).collect();
+    let (_tmp, dir, layout, log) = logged(&txns);
+    drop(log);
+    let (_, seg) = segment::list(&layout.log_dir).unwrap().remove(0);
+    let scan = segment::scan(&seg).unwrap();
+    let (_, at) = scan.txns.iter().find(|(t, _)| t.zxid == 6).unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[*at as usize + 12] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let log = FileLog::open(&layout, None, 0, true, 4096).unwrap_or_else(|e| panic!("{e}"));
+    let store = Arc::new(Store::new(DataTree::new(), Default::default()));
+    let (actor, done) = start_actor(&dir, log, store, 1_000_000);
+    send_cut_then_epoch_save(&actor, 7);
+    wait_for("both reports", || done.lock().unwrap().len() >= 2).await;
+    let reports = std::mem::take(&mut *done.lock().unwrap());
+    assert_eq!(reports[0].tokens, vec![1]);
+    match &reports[0].result {
+        Ok(JobEffect::Tree(t)) => assert_eq!(t.last_zxid(), 5, "rebuilt up to the damage"),
+        other => panic!("the cut's report: {other:?}"),
+    }
+    assert_eq!(
+        reports[1].tokens,
+        vec![2],
+        "the epoch save is reported failed"
+    );
+    match &reports[1].result {
+        Err(LogError::CutMissed { to: 7, rebuilt: 5 }) => {}
+        other => panic!("the epoch save's report: {other:?}"),
+    }
+    assert_eq!(
+        epochs::load(&dir).unwrap(),
+        epochs::Epochs::default(),
+        "no epoch was saved"
+    );
 }

@@ -93,6 +93,16 @@ pub enum LogError {
         /// The oldest snapshot's zxid.
         floor: Zxid,
     },
+    /// A cut back to `to` after which the log rebuilds to another txn: a record at or before
+    /// `to` was lost or damaged on disk. The rebuilt state is reported as it is (the store must
+    /// match the disk); what was queued behind the cut fails with this error.
+    #[error("the log was cut back to {to:#x} but rebuilds to {rebuilt:#x}: a record before the cut is lost or damaged")]
+    CutMissed {
+        /// The cut asked for.
+        to: Zxid,
+        /// The last txn of the rebuilt log.
+        rebuilt: Zxid,
+    },
     /// The job needs an on-disk log and this node keeps everything in memory.
     #[error("{0} needs an on-disk log")]
     NotOnDisk(&'static str),
@@ -144,9 +154,9 @@ impl LogError {
             {
                 LogErrorKind::DiskFull
             }
-            LogError::Recovery(_) | LogError::Snapshot(snapshot::SnapshotError::Io { .. }) => {
-                LogErrorKind::Io
-            }
+            LogError::Recovery(_)
+            | LogError::CutMissed { .. }
+            | LogError::Snapshot(snapshot::SnapshotError::Io { .. }) => LogErrorKind::Io,
             _ => LogErrorKind::Other,
         }
     }
