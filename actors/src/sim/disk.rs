@@ -203,6 +203,10 @@ impl Sim {
                 self.step(id, core::Input::DurableFailed(token));
                 return;
             }
+            Some(DurableHookAction::LoseRecordBeforeCut) => {
+                self.cut_short(id, token, &action);
+                return;
+            }
             None => {}
         }
         let s = self.servers.get_mut(&id).expect("server");
@@ -255,6 +259,40 @@ impl Sim {
             self.group_commit(id, &mut tokens);
         }
         self.step(id, core::Input::Durable(tokens));
+    }
+
+    /// Server `id`'s truncation `action` (its pending head, `token`) on a disk that lost the
+    /// last record at or before the cut: it rebuilds one txn short, reports that, and fails
+    /// what is queued behind it, as the log actor does (`LogError::CutMissed`).
+    fn cut_short(&mut self, id: Sid, token: u64, action: &DurableAction) {
+        let DurableAction::Truncate { to } = action else {
+            panic!("s{id}: a lost record before a cut needs a truncation, not {action:?}");
+        };
+        let s = self.servers.get_mut(&id).expect("server");
+        s.pending.pop_front();
+        s.disk.truncate_after(*to).expect("truncate");
+        let floor = s.disk.snapshot.as_ref().map_or(0, |(z, _, _)| *z);
+        let lost = s.disk.log.pop().expect("a record to lose");
+        assert!(
+            lost.zxid > floor,
+            "s{id}: the lost record is in the snapshot"
+        );
+        let (tree, applied, _) = rebuild(&s.disk);
+        let rebuilt = applied.last().map_or(0, |t| t.zxid);
+        assert!(rebuilt < *to, "s{id}: the cut rebuilt at {rebuilt:#x}");
+        s.tree = tree;
+        s.trees += 1;
+        s.applied = applied;
+        let done = Completion::of(self.now, id, action.clone(), &s.disk);
+        self.completions.push(done);
+        self.sessions_follow_tree(id);
+        self.step(id, core::Input::Reloaded { zxid: rebuilt });
+        self.step(id, core::Input::Durable(vec![token]));
+        let s = self.servers.get_mut(&id).expect("server");
+        if let Some((behind, _)) = s.pending.front().cloned() {
+            s.pending.clear();
+            self.step(id, core::Input::DurableFailed(behind));
+        }
     }
 
     /// As the log actor does, the appends queued behind one that completed are synced with it

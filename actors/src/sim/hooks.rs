@@ -69,6 +69,11 @@ pub(crate) enum DurableHookAction {
     /// nothing of it is kept, every action queued after it is dropped, and the server is told
     /// (`Input::DurableFailed`), as the log actor does.
     Fail,
+    /// Only for a truncation, at [`DurableStage::Completing`]: the disk lost the last record at
+    /// or before the cut (a lying disk, a bit flip), so the cut rebuilds one txn short. As the
+    /// log actor does, the rebuilt state is reported (`Input::Reloaded`), then every action
+    /// queued after the cut fails (`Input::DurableFailed`).
+    LoseRecordBeforeCut,
 }
 
 /// A hook on one server's durable actions.

@@ -475,6 +475,93 @@ fn scenario_a_learner_installing_a_snapshot_is_not_offered_a_cut_below_it() {
     sim.settle_and_check();
 }
 
+/// A learner's disk lost the last record before the new leader's cut (a lying disk, a bit
+/// flip): its truncation rebuilds one txn short. As the log actor does (decision 9), the
+/// rebuilt state is reported and the NEWLEADER's epoch save queued behind the cut fails, so
+/// the learner keeps its old epochs, goes back to LOOKING, is synchronised again (the lost txn
+/// included), and nothing committed is lost.
+#[test]
+fn scenario_a_cut_that_rebuilds_short_drops_the_epoch_save_behind_it() {
+    let mut sim = three(13);
+    let l = leader(&sim);
+    let (a, b) = others(l);
+    let as_ = commit(&mut sim, "a", 3);
+    // c* reach only l's disk: l must cut them when it rejoins.
+    sim.hold(l, a);
+    sim.hold(l, b);
+    let cs = submit(&mut sim, "c", 3);
+    let last_c = *cs.last().expect("c*");
+    assert!(sim.run_until(WAIT, |s| s.servers[&l].disk.last_zxid() == last_c));
+    sim.crash(l);
+    sim.release(l, a);
+    sim.release(l, b);
+    assert!(
+        sim.run_until(WAIT, |s| s.leader().is_some_and(|x| x != l)
+            && s.serving(a)
+            && s.serving(b)),
+        "a and b did not form an epoch without l"
+    );
+    // No write in the new epoch yet: the NEWLEADER (and its epoch save) follows the cut at
+    // once, with no append between them that would fail on the short log first.
+    let old_epochs = sim.servers[&l].disk.epochs;
+    let held = sim.on_durable(
+        l,
+        DurableStage::Completing,
+        |act| matches!(act, DurableAction::Truncate { .. }),
+        DurableHookAction::Hold,
+        1,
+    );
+    sim.restart(l);
+    assert!(
+        sim.run_until(WAIT, |s| s.durable_fired(held) == 1
+            && s.servers[&l]
+                .pending
+                .iter()
+                .any(|(_, act)| matches!(act, DurableAction::SaveEpochs { .. }))),
+        "l's cut and the epoch save behind it were not queued"
+    );
+    let short = sim.on_durable(
+        l,
+        DurableStage::Completing,
+        |act| matches!(act, DurableAction::Truncate { .. }),
+        DurableHookAction::LoseRecordBeforeCut,
+        1,
+    );
+    sim.release_durable(l);
+    assert!(sim.run_until(WAIT, |s| s.durable_fired(short) == 1));
+    let last_a = *as_.last().expect("a*");
+    assert!(
+        sim.servers[&l].disk.last_zxid() < last_a,
+        "the cut did not lose a record"
+    );
+    assert!(
+        sim.run_until(WAIT, |s| s.serving(l) && s.last_applied(l) >= last_a),
+        "l was not synchronised again"
+    );
+    assert!(sim.servers[&l].disk.epochs.1 > old_epochs.1);
+    // Its currentEpoch (saved at NEWLEADER; the acceptedEpoch is saved before the cut, at
+    // LEADERINFO) never moved while its log was short of the history it was synchronised to.
+    let short_with_new_epoch: Vec<_> = sim
+        .completions
+        .iter()
+        .filter(|c| c.id == l && c.epochs.1 > old_epochs.1 && c.disk_last < last_a)
+        .map(|c| (c.at, c.disk_last, c.epochs))
+        .collect();
+    assert!(
+        short_with_new_epoch.is_empty(),
+        "l saved the new epoch on a short log: {short_with_new_epoch:x?}"
+    );
+    let bs = commit(&mut sim, "b", 3);
+    assert!(sim.last_applied(l) >= *bs.last().expect("b*"));
+    for z in &cs {
+        assert!(
+            !sim.committed.contains_key(z),
+            "{z:#x} was never acknowledged"
+        );
+    }
+    sim.settle_and_check();
+}
+
 /// The learner side of an interrupted SNAP (ZOOKEEPER-3104's window): `a` is killed while
 /// installing the snapshot, then again right after acknowledging NEWLEADER of the next sync;
 /// each time it restarts from what its disk really holds.
