@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zkr's test suite needs on a fresh Debian machine: Apache ZooKeeper 3.8 (the
-# reference server and its Java and C clients), netcat, Prometheus (for tests/ops), gnuplot and bc
+# reference server and its Java and C clients), Apache Curator and the Go client
+# samuel/go-zookeeper (with Go), netcat, Prometheus (for tests/ops), gnuplot and bc
 # (benchmarks and their report), and a Python venv with kazoo and pytest.
 # Idempotent: each step is skipped when already done.
 set -euo pipefail
@@ -17,6 +18,11 @@ need_apt=()
 # the Kubernetes manifests (Debian's, used outside the test venv).
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 /usr/bin/python3 -c "import yaml" 2>/dev/null || need_apt+=(python3-yaml)
+# Curator's recipes and the Go client samuel/go-zookeeper with a Go toolchain: the interop
+# tests of tests/java/run.py (CuratorInterop.java, tests/go/interop.go).
+[ -r /usr/share/java/curator-recipes.jar ] || need_apt+=(libcurator-recipes-java)
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/samuel/go-zookeeper/zk ] || need_apt+=(golang-github-samuel-go-zookeeper-dev)
 command -v nc >/dev/null 2>&1 || need_apt+=(netcat-openbsd)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)

@@ -77,7 +77,7 @@ fi
 run "chaos (nemesis on real processes)" scripts/chaos-ci.sh
 run "kazoo tests"   .venv/bin/python -m pytest -q tests/kazoo
 run "differential"  tests/differential/run.sh
-run "java, zkCli, C client" tests/java/run.sh
+run "java, zkCli, C, Curator, Go clients" tests/java/run.sh
 [ -x tests/ops/run.sh ] && run "ops (Prometheus, dashboards, alerts)" tests/ops/run.sh
 run "migration (import/export and a rolling migration vs Apache 3.8)" tests/migration/run.sh
 if [ $quick = 0 ] && [ -x tests/conformance/run-zkr.sh ]; then

@@ -1,8 +1,10 @@
-"""Interop tests with Apache ZooKeeper's own clients: the Java client (ZkInterop.java), the
-Java CLI (zkCli.sh) and the C client CLI (cli_mt). Starts a fresh server, runs the three
-against it, prints PASS/FAIL per check and exits 1 if anything failed.
+"""Interop tests with real clients: Apache ZooKeeper's own (the Java client, ZkInterop.java;
+the Java CLI, zkCli.sh; the C client CLI, cli_mt), Apache Curator's recipes
+(CuratorInterop.java) and the Go client github.com/samuel/go-zookeeper (tests/go/interop.go;
+Debian's packages, installed by scripts/setup.sh). Starts a fresh server, runs them against
+it, prints PASS/FAIL per check and exits 1 if anything failed.
 
-    python tests/java/run.py [--server zkr|apache|all]
+    python tests/java/run.py [--server zkr|apache|all] [--only java,zkcli,cli_mt,curator,go]
 
 zkr is the server under test; Apache ZooKeeper 3.8.0 is the reference, and every check must
 pass on it too (ZkInterop skips its few known, deliberate differences on Apache only).
@@ -151,6 +153,80 @@ def run_java(res, server, workdir, classes, kind, variant=False):
         res.check("java: ZkInterop exit status", False, "exit %d without a FAIL line" % rc)
     if rc != 0:
         print("(java client log: %s)" % client_log)
+
+
+CURATOR_CP = ":".join(
+    os.path.join("/usr/share/java", j)
+    for j in ["curator-client.jar", "curator-framework.jar", "curator-recipes.jar", "guava.jar"]
+)
+CURATOR_TIMEOUT_S = 180
+GO_SRC = os.path.join(HERE, "..", "go", "interop.go")
+# Debian's golang-github-samuel-go-zookeeper-dev puts the sources under this GOPATH.
+GO_PATH = "/usr/share/gocode"
+GO_TIMEOUT_S = 120
+
+
+def collect(res, label, out, rc, timeout_s):
+    """Adds a client program's PASS/FAIL lines to `res`."""
+    sys.stdout.write(out)
+    res.passed += len(re.findall(r"^PASS ", out, re.M))
+    # "FAIL <client>: <check>: <detail>": the client and the check name.
+    failed = re.findall(r"^FAIL ([^:]*:[^:]*)", out, re.M)
+    res.failed += failed
+    if rc is None:
+        res.check("%s finished within %ds" % (label, timeout_s), False, "timed out")
+    elif rc != 0 and not failed:
+        res.check("%s exit status" % label, False, "exit %d without a FAIL line" % rc)
+
+
+def run_program(args, timeout_s, env=None):
+    """Runs a client program; its output and exit status (None: timed out)."""
+    try:
+        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout_s, env=env)
+        return p.stdout, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return out, None
+
+
+def compile_curator(res, workdir):
+    classes = os.path.join(workdir, "curator-classes")
+    os.makedirs(classes, exist_ok=True)
+    src = os.path.join(HERE, "CuratorInterop.java")
+    c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP + ":" + CURATOR_CP, src],
+                       capture_output=True, text=True, timeout=180)
+    if not res.check("curator: CuratorInterop.java compiles", c.returncode == 0, c.stdout + c.stderr):
+        return None
+    return classes
+
+
+def run_curator(res, server, workdir, classes):
+    log4j = os.path.join(workdir, "curator-log4j.properties")
+    with open(log4j, "w") as f:
+        f.write("log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n"
+                "log4j.appender.F.File=%s\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n"
+                % os.path.join(workdir, "curator-client.log"))
+    out, rc = run_program(["java", "-Dlog4j.configuration=file:" + log4j,
+                           "-cp", APACHE_CP + ":" + CURATOR_CP + ":" + classes,
+                           "CuratorInterop", server.hosts], CURATOR_TIMEOUT_S)
+    collect(res, "curator: CuratorInterop", out, rc, CURATOR_TIMEOUT_S)
+
+
+def build_go(res, workdir):
+    binary = os.path.join(workdir, "go-interop")
+    env = dict(os.environ, GOPATH=GO_PATH, GO111MODULE="off", GOFLAGS="",
+               GOCACHE=os.path.join(workdir, "gocache"))
+    c = subprocess.run(["go", "build", "-o", binary, GO_SRC], capture_output=True, text=True,
+                       timeout=300, env=env)
+    if not res.check("go: interop.go builds", c.returncode == 0, c.stdout + c.stderr):
+        return None
+    return binary
+
+
+def run_go(res, server, binary):
+    out, rc = run_program([binary, server.hosts], GO_TIMEOUT_S)
+    collect(res, "go: interop", out, rc, GO_TIMEOUT_S)
 
 
 def run_zkcli(res, server):
@@ -314,7 +390,10 @@ def run_cli_mt(res, server):
         res.check("cli_mt: children after delete", kids == ["b", "c", "s-0000000001", "t"], repr(kids))
 
 
-def run_against(kind):
+PARTS = ["java", "zkcli", "cli_mt", "curator", "go"]
+
+
+def run_against(kind, only=PARTS):
     res = Results(kind)
     workdir = tempfile.mkdtemp(prefix="zkr-java-interop-")
     print("==== %s" % ("Apache ZooKeeper 3.8.0" if kind == "apache" else "zkr"), flush=True)
@@ -326,16 +405,26 @@ def run_against(kind):
                      extra_zoo_cfg="reconfigEnabled=true\n")
     started = time.time()
     try:
-        classes = compile_java(res, workdir)
+        classes = compile_java(res, workdir) if "java" in only else None
+        curator = compile_curator(res, workdir) if "curator" in only else None
+        go = build_go(res, workdir) if "go" in only else None
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
         if classes:
             print("=== Java client", flush=True)
             run_java(res, server, workdir, classes, kind)
-        print("=== zkCli.sh", flush=True)
-        run_zkcli(res, server)
-        print("=== cli_mt (C client)", flush=True)
-        run_cli_mt(res, server)
+        if "zkcli" in only:
+            print("=== zkCli.sh", flush=True)
+            run_zkcli(res, server)
+        if "cli_mt" in only:
+            print("=== cli_mt (C client)", flush=True)
+            run_cli_mt(res, server)
+        if curator:
+            print("=== Curator recipes", flush=True)
+            run_curator(res, server, workdir, curator)
+        if go:
+            print("=== Go client (samuel/go-zookeeper)", flush=True)
+            run_go(res, server, go)
         res.check("server still running at the end", server.proc is not None and server.proc.poll() is None,
                   "server exited")
         if classes:
@@ -365,9 +454,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", choices=["zkr", "apache", "all"],
                     default=os.environ.get("ZK_SERVER", "zkr"))
+    ap.add_argument("--only", default=",".join(PARTS),
+                    help="which clients, comma-separated (default: all of %s)" % ",".join(PARTS))
     args = ap.parse_args()
+    only = [p for p in args.only.split(",") if p]
+    unknown = [p for p in only if p not in PARTS]
+    if unknown:
+        ap.error("unknown --only part(s): %s" % ",".join(unknown))
     kinds = ["zkr", "apache"] if args.server == "all" else [args.server]
-    results = [run_against(k) for k in kinds]
+    results = [run_against(k, only) for k in kinds]
     bad = [r for r in results if r.failed]
     for r in results:
         print("%s: %d passed, %d failed" % (r.label, r.passed, len(r.failed)))

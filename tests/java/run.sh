@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Interop tests with Apache ZooKeeper's own clients (Java client, zkCli.sh, C cli_mt).
+# Interop tests with real clients: Apache ZooKeeper's own (Java client, zkCli.sh, C cli_mt),
+# Apache Curator's recipes and the Go client samuel/go-zookeeper (see run.py).
 #   tests/java/run.sh            against zkr ($ZKR_BIN, or target/debug/zkr built here)
 #   tests/java/run.sh apache     against Apache ZooKeeper 3.8.0 (the reference; must pass too)
 #   tests/java/run.sh all        both
