@@ -4,7 +4,11 @@ the Java CLI, zkCli.sh; the C client CLI, cli_mt), Apache Curator's recipes
 Debian's packages, installed by scripts/setup.sh). Starts a fresh server, runs them against
 it, prints PASS/FAIL per check and exits 1 if anything failed.
 
-    python tests/java/run.py [--server zkr|apache|all] [--only java,zkcli,cli_mt,curator,go]
+    python tests/java/run.py [--server zkr|apache|all]
+                             [--only java,zkcli,cli_mt,curator,curator-failover,go]
+
+curator-failover runs a Curator lock across a leader's kill -9 on a 3-server ensemble of the
+same kind (zoo.cfg files; zkr runs them with `zkr node --zoo-cfg`).
 
 zkr is the server under test; Apache ZooKeeper 3.8.0 is the reference, and every check must
 pass on it too (ZkInterop skips its few known, deliberate differences on Apache only).
@@ -193,24 +197,32 @@ def run_program(args, timeout_s, env=None):
 def compile_curator(res, workdir):
     classes = os.path.join(workdir, "curator-classes")
     os.makedirs(classes, exist_ok=True)
-    src = os.path.join(HERE, "CuratorInterop.java")
-    c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP + ":" + CURATOR_CP, src],
+    srcs = [os.path.join(HERE, "CuratorInterop.java"), os.path.join(HERE, "CuratorFailover.java")]
+    c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP + ":" + CURATOR_CP] + srcs,
                        capture_output=True, text=True, timeout=180)
-    if not res.check("curator: CuratorInterop.java compiles", c.returncode == 0, c.stdout + c.stderr):
+    if not res.check("curator: CuratorInterop.java and CuratorFailover.java compile", c.returncode == 0,
+                     c.stdout + c.stderr):
         return None
     return classes
 
 
-def run_curator(res, server, workdir, classes):
-    log4j = os.path.join(workdir, "curator-log4j.properties")
+def run_curator_program(res, workdir, classes, label, main, args):
+    """Runs one of the Curator programs (its client log in workdir) and collects its checks;
+    returns its exit status."""
+    log4j = os.path.join(workdir, "%s-log4j.properties" % main)
     with open(log4j, "w") as f:
         f.write("log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n"
                 "log4j.appender.F.File=%s\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n"
-                % os.path.join(workdir, "curator-client.log"))
+                % os.path.join(workdir, "%s-client.log" % main))
     out, rc = run_program(["java", "-Dlog4j.configuration=file:" + log4j,
-                           "-cp", APACHE_CP + ":" + CURATOR_CP + ":" + classes,
-                           "CuratorInterop", server.hosts], CURATOR_TIMEOUT_S)
-    collect(res, "curator: CuratorInterop", out, rc, CURATOR_TIMEOUT_S)
+                           "-cp", APACHE_CP + ":" + CURATOR_CP + ":" + classes, main] + args,
+                          CURATOR_TIMEOUT_S)
+    collect(res, "%s: %s" % (label, main), out, rc, CURATOR_TIMEOUT_S)
+    return rc
+
+
+def run_curator(res, server, workdir, classes):
+    run_curator_program(res, workdir, classes, "curator", "CuratorInterop", [server.hosts])
 
 
 def build_go(res, workdir):
@@ -227,6 +239,35 @@ def build_go(res, workdir):
 def run_go(res, server, binary):
     out, rc = run_program([binary, server.hosts], GO_TIMEOUT_S)
     collect(res, "go: interop", out, rc, GO_TIMEOUT_S)
+
+
+def run_curator_failover(res, kind, workdir, classes):
+    # The migration suite's 3-server ensemble: zoo.cfg files that zkr (`zkr node --zoo-cfg`) and
+    # Apache ZooKeeper both run, processes stopped by PID.
+    for d in ("migration", "kazoo", "ops"):
+        sys.path.insert(0, os.path.join(HERE, "..", d))
+    from mig import Ensemble
+
+    ens = Ensemble(n=3, tick_ms=TICK_MS)
+    try:
+        if kind == "zkr":
+            for n in ens.nodes:
+                ens.start_zkr(n)
+            ens.wait_quorum()
+        else:
+            ens.start_apache()
+        print("%s ensemble on %s" % (kind, ens.hosts), flush=True)
+        pids = ",".join("%d=%d" % (n["client"], n["proc"].pid) for n in ens.nodes)
+        rc = run_curator_program(res, workdir, classes, "curator-failover", "CuratorFailover",
+                                 [ens.hosts, pids])
+        if rc != 0:
+            for n in ens.nodes:
+                keep = os.path.join(workdir, "failover-server-%d.log" % n["id"])
+                with open(keep, "w") as f:
+                    f.write(ens.log(n))
+                print("(server log kept: %s)" % keep)
+    finally:
+        ens.close()
 
 
 def run_zkcli(res, server):
@@ -390,7 +431,7 @@ def run_cli_mt(res, server):
         res.check("cli_mt: children after delete", kids == ["b", "c", "s-0000000001", "t"], repr(kids))
 
 
-PARTS = ["java", "zkcli", "cli_mt", "curator", "go"]
+PARTS = ["java", "zkcli", "cli_mt", "curator", "curator-failover", "go"]
 
 
 def run_against(kind, only=PARTS):
@@ -406,7 +447,7 @@ def run_against(kind, only=PARTS):
     started = time.time()
     try:
         classes = compile_java(res, workdir) if "java" in only else None
-        curator = compile_curator(res, workdir) if "curator" in only else None
+        curator = compile_curator(res, workdir) if {"curator", "curator-failover"} & set(only) else None
         go = build_go(res, workdir) if "go" in only else None
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
@@ -419,7 +460,7 @@ def run_against(kind, only=PARTS):
         if "cli_mt" in only:
             print("=== cli_mt (C client)", flush=True)
             run_cli_mt(res, server)
-        if curator:
+        if curator and "curator" in only:
             print("=== Curator recipes", flush=True)
             run_curator(res, server, workdir, curator)
         if go:
@@ -427,6 +468,9 @@ def run_against(kind, only=PARTS):
             run_go(res, server, go)
         res.check("server still running at the end", server.proc is not None and server.proc.poll() is None,
                   "server exited")
+        if curator and "curator-failover" in only:
+            print("=== Curator lock across a leader failover (3 servers)", flush=True)
+            run_curator_failover(res, kind, workdir, curator)
         if classes:
             variant.start()
             print("=== Java client, variant server (TTL off, reconfig on) on %s" % variant.hosts, flush=True)

@@ -1,0 +1,187 @@
+// A Curator lock across a leader failover of a 3-server ensemble: the holder's session, and
+// with it the lock, must survive the leader's kill -9, and no other client may take the lock
+// meanwhile. Run by tests/java/run.py against a zkr ensemble and an Apache ZooKeeper one (the
+// reference): every check must pass on both.
+//
+//   java -cp <zookeeper + curator + guava jars>:<classes> CuratorFailover HOSTS PORT=PID,...
+//
+// PORT=PID names each server's client port and process; the program finds the leader with
+// `srvr` and kills it (SIGKILL) itself, at the moment it chooses. Prints one
+// "PASS curator-failover: <check>" or "FAIL curator-failover: <check>: <detail>" line per
+// check and exits 1 if any failed.
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.state.ConnectionState;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+
+public class CuratorFailover {
+    static int passed = 0;
+    static final List<String> failed = new ArrayList<>();
+
+    static void check(String name, boolean ok, String detail) {
+        if (ok) {
+            passed++;
+            System.out.println("PASS curator-failover: " + name);
+        } else {
+            failed.add(name);
+            System.out.println("FAIL curator-failover: " + name + ": " + detail);
+        }
+        System.out.flush();
+    }
+
+    static CuratorFramework client(String hosts) throws Exception {
+        CuratorFramework c = CuratorFrameworkFactory.builder()
+                .connectString(hosts)
+                .sessionTimeoutMs(20000)
+                .connectionTimeoutMs(10000)
+                .retryPolicy(new ExponentialBackoffRetry(100, 10))
+                .build();
+        c.start();
+        if (!c.blockUntilConnected(30, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("not connected within 30 s");
+        }
+        return c;
+    }
+
+    static String mode(int port) {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(2000);
+            OutputStream out = s.getOutputStream();
+            out.write("srvr".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
+            for (String line; (line = in.readLine()) != null; ) {
+                if (line.startsWith("Mode: ")) {
+                    return line.substring(6).trim();
+                }
+            }
+        } catch (Exception e) {
+            return null;
+        }
+        return null;
+    }
+
+    public static void main(String[] args) throws Exception {
+        String hosts = args[0];
+        Map<Integer, Long> pids = new HashMap<>();
+        for (String pair : args[1].split(",")) {
+            String[] kv = pair.split("=");
+            pids.put(Integer.parseInt(kv[0]), Long.parseLong(kv[1]));
+        }
+        String root = "/failover-" + Long.toHexString(System.nanoTime() & 0xffffffL);
+        CuratorFramework holder = client(hosts);
+        CuratorFramework rival = client(hosts);
+        ConcurrentLinkedQueue<ConnectionState> states = new ConcurrentLinkedQueue<>();
+        holder.getConnectionStateListenable().addListener((c, s) -> states.add(s));
+        long session = holder.getZookeeperClient().getZooKeeper().getSessionId();
+
+        InterProcessMutex held = new InterProcessMutex(holder, root + "/lock");
+        InterProcessMutex wanted = new InterProcessMutex(rival, root + "/lock");
+        check("the holder takes the lock", held.acquire(10, TimeUnit.SECONDS), "");
+        holder.create().forPath(root + "/data", "0".getBytes(StandardCharsets.UTF_8));
+
+        // The rival tries for the lock all along, 100 ms at a time, on its own thread (the
+        // mutex is owned per thread).
+        AtomicBoolean stop = new AtomicBoolean(false);
+        AtomicInteger tries = new AtomicInteger();
+        ExecutorService rivalThread = Executors.newSingleThreadExecutor();
+        Future<Integer> stolen = rivalThread.submit(() -> {
+            int got = 0;
+            while (!stop.get()) {
+                try {
+                    tries.incrementAndGet();
+                    if (wanted.acquire(100, TimeUnit.MILLISECONDS)) {
+                        got++;
+                        wanted.release();
+                    }
+                } catch (Exception e) {
+                    Thread.sleep(50); // not connected: try again
+                }
+            }
+            return got;
+        });
+        Thread.sleep(500);
+
+        Integer leaderPort = null;
+        for (int port : pids.keySet()) {
+            if ("leader".equals(mode(port))) {
+                leaderPort = port;
+            }
+        }
+        check("a leader is found", leaderPort != null, String.valueOf(pids.keySet()));
+        if (leaderPort != null) {
+            long pid = pids.get(leaderPort);
+            boolean killed = ProcessHandle.of(pid).map(ProcessHandle::destroyForcibly).orElse(false);
+            check("the leader is killed (SIGKILL)", killed, "pid " + pid);
+        }
+
+        // The holder's next write succeeds once the others have a new leader.
+        long start = System.currentTimeMillis();
+        boolean wrote = false;
+        String lastError = "";
+        while (!wrote && System.currentTimeMillis() - start < 90000) {
+            try {
+                holder.setData().forPath(root + "/data", "1".getBytes(StandardCharsets.UTF_8));
+                wrote = true;
+            } catch (Exception e) {
+                lastError = e.toString();
+                Thread.sleep(100);
+            }
+        }
+        long took = System.currentTimeMillis() - start;
+        check("the holder writes again after the failover", wrote, "for 90 s: " + lastError);
+        Thread.sleep(2000); // the rival keeps trying on the new leader
+        stop.set(true);
+        int got = stolen.get(30, TimeUnit.SECONDS);
+
+        long after = holder.getZookeeperClient().getZooKeeper().getSessionId();
+        check("the holder's session survives the failover", after == session && !states.contains(ConnectionState.LOST),
+                String.format("session %x -> %x, states %s", session, after, states));
+        // The lock's owner is its lowest sequence number (the rival's attempts cut short by the
+        // failover may leave nodes of its own behind it until its session ends).
+        List<String> nodes = new ArrayList<>(holder.getChildren().forPath(root + "/lock"));
+        nodes.sort((x, y) -> x.substring(x.length() - 10).compareTo(y.substring(y.length() - 10)));
+        long owner = nodes.isEmpty() ? 0
+                : holder.checkExists().forPath(root + "/lock/" + nodes.get(0)).getEphemeralOwner();
+        check("the holder's lock node survives and still comes first", held.isAcquiredInThisProcess() && owner == session,
+                String.format("lock nodes %s, first owned by %x", nodes, owner));
+        check("the rival never took the lock while it was held", got == 0 && tries.get() > 1,
+                "taken " + got + " times in " + tries.get() + " tries");
+
+        held.release();
+        Future<Boolean> next = rivalThread.submit(() -> wanted.acquire(20, TimeUnit.SECONDS));
+        boolean handed = next.get(30, TimeUnit.SECONDS);
+        check("released, the lock goes to the rival", handed, "");
+        if (handed) {
+            rivalThread.submit(() -> {
+                wanted.release();
+                return null;
+            }).get(10, TimeUnit.SECONDS);
+        }
+        rivalThread.shutdown();
+        holder.close();
+        rival.close();
+        System.out.println("curator-failover: writes resumed " + took + " ms after the kill; holder states " + states);
+        System.out.println("curator-failover: " + passed + " passed, " + failed.size() + " failed");
+        System.exit(failed.isEmpty() ? 0 : 1);
+    }
+}
