@@ -1,6 +1,7 @@
 // A Curator lock across a leader failover of a 3-server ensemble: the holder's session, and
-// with it the lock, must survive the leader's kill -9, and no other client may take the lock
-// meanwhile. Run by tests/java/run.py against a zkr ensemble and an Apache ZooKeeper one (the
+// with it the lock, must survive the leader's kill -9, no other client may take the lock
+// meanwhile, and the holder's watches (a one-shot data watch, a CuratorCache's persistent
+// recursive watch) must still fire after it. Run by tests/java/run.py against a zkr ensemble and an Apache ZooKeeper one (the
 // reference): every check must pass on both.
 //
 //   java -cp <zookeeper + curator + guava jars>:<classes> CuratorFailover HOSTS PORT=PID,...
@@ -20,18 +21,25 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.api.CuratorWatcher;
+import org.apache.curator.framework.recipes.cache.CuratorCache;
+import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.zookeeper.WatchedEvent;
+import org.apache.zookeeper.Watcher;
 
 public class CuratorFailover {
     static int passed = 0;
@@ -98,6 +106,30 @@ public class CuratorFailover {
         InterProcessMutex wanted = new InterProcessMutex(rival, root + "/lock");
         check("the holder takes the lock", held.acquire(10, TimeUnit.SECONDS), "");
         holder.create().forPath(root + "/data", "0".getBytes(StandardCharsets.UTF_8));
+
+        // Watches set before the failover must be set again on the server the holder moves to
+        // (setWatches): a persistent recursive one (under a CuratorCache) and a one-shot one.
+        holder.create().forPath(root + "/cache");
+        CuratorCache cache = CuratorCache.build(holder, root + "/cache");
+        ConcurrentLinkedQueue<String> cacheEvents = new ConcurrentLinkedQueue<>();
+        CountDownLatch cacheReady = new CountDownLatch(1);
+        cache.listenable().addListener(CuratorCacheListener.builder()
+                .forAll((type, before, after) -> cacheEvents.add(type + " " + (after != null ? after : before).getPath()))
+                .forInitialized(cacheReady::countDown)
+                .build());
+        cache.start();
+        check("the cache starts", cacheReady.await(15, TimeUnit.SECONDS), "");
+        holder.create().forPath(root + "/watched", "0".getBytes(StandardCharsets.UTF_8));
+        CountDownLatch watchFired = new CountDownLatch(1);
+        AtomicReference<WatchedEvent> watchEvent = new AtomicReference<>();
+        holder.getData().usingWatcher((CuratorWatcher) e -> {
+            // The Java client also hands every watcher the connection's state changes
+            // (type None: Disconnected, SyncConnected); only the node's own event counts.
+            if (e.getType() != Watcher.Event.EventType.None) {
+                watchEvent.set(e);
+                watchFired.countDown();
+            }
+        }).forPath(root + "/watched");
 
         // The rival tries for the lock all along, 100 ms at a time, on its own thread (the
         // mutex is owned per thread).
@@ -166,6 +198,21 @@ public class CuratorFailover {
                 String.format("lock nodes %s, first owned by %x", nodes, owner));
         check("the rival never took the lock while it was held", got == 0 && tries.get() > 1,
                 "taken " + got + " times in " + tries.get() + " tries");
+
+        // The rival changes what the holder watched before the failover.
+        rival.setData().forPath(root + "/watched", "1".getBytes(StandardCharsets.UTF_8));
+        rival.create().forPath(root + "/cache/after", "a".getBytes(StandardCharsets.UTF_8));
+        boolean fired = watchFired.await(15, TimeUnit.SECONDS);
+        check("a data watch set before the failover fires after it", fired
+                && watchEvent.get().getType() == Watcher.Event.EventType.NodeDataChanged,
+                String.valueOf(watchEvent.get()));
+        long until = System.currentTimeMillis() + 15000;
+        while (!cacheEvents.contains("NODE_CREATED " + root + "/cache/after") && System.currentTimeMillis() < until) {
+            Thread.sleep(20);
+        }
+        check("a persistent recursive watch set before the failover still reports (CuratorCache)",
+                cacheEvents.contains("NODE_CREATED " + root + "/cache/after"), String.valueOf(cacheEvents));
+        cache.close();
 
         held.release();
         Future<Boolean> next = rivalThread.submit(() -> wanted.acquire(20, TimeUnit.SECONDS));

@@ -152,8 +152,10 @@ public class CuratorInterop {
             CountDownLatch fired = new CountDownLatch(1);
             AtomicReference<WatchedEvent> ev = new AtomicReference<>();
             c1.getData().usingWatcher((CuratorWatcher) e -> {
-                ev.set(e);
-                fired.countDown();
+                if (e.getType() != Watcher.Event.EventType.None) { // not a connection state change
+                    ev.set(e);
+                    fired.countDown();
+                }
             }).forPath(root + "/p");
             c2.setData().forPath(root + "/p", bytes("w"));
             boolean ok = fired.await(10, TimeUnit.SECONDS);
