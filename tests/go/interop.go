@@ -5,6 +5,7 @@
 //
 //	GOPATH=/usr/share/gocode GO111MODULE=off go build -o interop tests/go/interop.go
 //	./interop HOSTS
+//	./interop HOSTS PORT=PID,...    (a 3-server ensemble: see failover)
 //
 // Prints one "PASS go: <check>" or "FAIL go: <check>: <detail>" line per check and exits 1 if
 // any failed.
@@ -14,9 +15,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/samuel/go-zookeeper/zk"
@@ -24,13 +29,16 @@ import (
 
 var passed, failed int
 
+// label prefixes every check's name: "go", or "go-failover".
+var label = "go"
+
 func check(name string, ok bool, detail string) {
 	if ok {
 		passed++
-		fmt.Printf("PASS go: %s\n", name)
+		fmt.Printf("PASS %s: %s\n", label, name)
 	} else {
 		failed++
-		fmt.Printf("FAIL go: %s: %s\n", name, detail)
+		fmt.Printf("FAIL %s: %s: %s\n", label, name, detail)
 	}
 }
 
@@ -65,6 +73,20 @@ func connect(hosts []string) (*zk.Conn, error) {
 	}
 }
 
+// twoSessions connects two clients; the program stops if either cannot.
+func twoSessions(hosts []string) (*zk.Conn, *zk.Conn) {
+	var cs [2]*zk.Conn
+	for i := range cs {
+		c, err := connect(hosts)
+		if err != nil {
+			check("connect", false, err.Error())
+			os.Exit(1)
+		}
+		cs[i] = c
+	}
+	return cs[0], cs[1]
+}
+
 // event waits up to 10 s for one watch event.
 func event(ch <-chan zk.Event) (zk.Event, bool) {
 	select {
@@ -77,17 +99,12 @@ func event(ch <-chan zk.Event) (zk.Event, bool) {
 
 func main() {
 	hosts := strings.Split(os.Args[1], ",")
+	if len(os.Args) > 2 {
+		failover(hosts, os.Args[2])
+		return
+	}
 	root := fmt.Sprintf("/go-%x", time.Now().UnixNano()&0xffffff)
-	c1, err := connect(hosts)
-	if err != nil {
-		check("connect", false, err.Error())
-		os.Exit(1)
-	}
-	c2, err := connect(hosts)
-	if err != nil {
-		check("connect", false, err.Error())
-		os.Exit(1)
-	}
+	c1, c2 := twoSessions(hosts)
 	check("two sessions connect", c1.SessionID() != 0 && c2.SessionID() != 0 && c1.SessionID() != c2.SessionID(),
 		fmt.Sprintf("%x %x", c1.SessionID(), c2.SessionID()))
 
@@ -239,6 +256,100 @@ func main() {
 	c1.Close()
 	c2.Close()
 	fmt.Printf("go: %d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
+
+// mode asks the server on 127.0.0.1:port for its mode (srvr).
+func mode(port string) string {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 2*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	c.Write([]byte("srvr"))
+	out, _ := io.ReadAll(c)
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "Mode: ") {
+			return strings.TrimSpace(line[len("Mode: "):])
+		}
+	}
+	return ""
+}
+
+// failover: the session of a client, its ephemeral node and its watches (set again on the
+// server it moves to: setWatches) survive the leader's kill -9. pids names each server's
+// client port and process ("PORT=PID,..."); the leader is found with srvr and killed here.
+func failover(hosts []string, pids string) {
+	label = "go-failover"
+	root := fmt.Sprintf("/go-failover-%x", time.Now().UnixNano()&0xffffff)
+	c1, c2 := twoSessions(hosts)
+	session := c1.SessionID()
+	_, err := c1.Create(root, nil, 0, acl)
+	if err == nil {
+		_, err = c1.Create(root+"/data", []byte("0"), 0, acl)
+	}
+	if err == nil {
+		_, err = c1.Create(root+"/eph", nil, zk.FlagEphemeral, acl)
+	}
+	var dataW, kidsW, laterW <-chan zk.Event
+	if err == nil {
+		_, _, dataW, err = c1.GetW(root + "/data")
+	}
+	if err == nil {
+		_, _, kidsW, err = c1.ChildrenW(root)
+	}
+	if err == nil {
+		_, _, laterW, err = c1.ExistsW(root + "/later")
+	}
+	check("the watcher sets up its nodes and watches", err == nil, fmt.Sprint(err))
+
+	killed := false
+	for _, pair := range strings.Split(pids, ",") {
+		kv := strings.SplitN(pair, "=", 2)
+		if len(kv) != 2 || mode(kv[0]) != "leader" {
+			continue
+		}
+		pid, perr := strconv.Atoi(kv[1])
+		killed = perr == nil && syscall.Kill(pid, syscall.SIGKILL) == nil
+	}
+	check("the leader is found and killed (SIGKILL)", killed, pids)
+
+	start := time.Now()
+	var werr error
+	wrote := false
+	for !wrote && time.Since(start) < 90*time.Second {
+		if _, werr = c1.Create(root+"/probe", nil, 0, acl); werr == nil || werr == zk.ErrNodeExists {
+			wrote = true
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	check("the client writes again after the failover", wrote, fmt.Sprint(werr))
+	fmt.Printf("go-failover: writes resumed %d ms after the kill\n", time.Since(start).Milliseconds())
+
+	_, st, err := c2.Exists(root + "/eph")
+	check("its session and ephemeral node survive", c1.SessionID() == session && err == nil && st != nil && st.EphemeralOwner == session,
+		fmt.Sprintf("session %x -> %x, %v %+v", session, c1.SessionID(), err, st))
+
+	_, err = c2.Set(root+"/data", []byte("1"), -1)
+	e, ok := event(dataW)
+	check("a data watch set before the failover fires after it", err == nil && ok && e.Type == zk.EventNodeDataChanged,
+		fmt.Sprintf("%v %+v", err, e))
+	_, err = c2.Create(root+"/kid", nil, 0, acl)
+	e, ok = event(kidsW)
+	check("a child watch set before the failover fires after it", err == nil && ok && e.Type == zk.EventNodeChildrenChanged,
+		fmt.Sprintf("%v %+v", err, e))
+	_, err = c2.Create(root+"/later", nil, 0, acl)
+	e, ok = event(laterW)
+	check("an exists watch set before the failover fires after it", err == nil && ok && e.Type == zk.EventNodeCreated,
+		fmt.Sprintf("%v %+v", err, e))
+
+	c1.Close()
+	c2.Close()
+	fmt.Printf("go-failover: %d passed, %d failed\n", passed, failed)
 	if failed > 0 {
 		os.Exit(1)
 	}

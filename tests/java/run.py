@@ -5,10 +5,11 @@ Debian's packages, installed by scripts/setup.sh). Starts a fresh server, runs t
 it, prints PASS/FAIL per check and exits 1 if anything failed.
 
     python tests/java/run.py [--server zkr|apache|all]
-                             [--only java,zkcli,cli_mt,curator,curator-failover,go]
+                             [--only java,zkcli,cli_mt,curator,curator-failover,go,go-failover]
 
-curator-failover runs a Curator lock across a leader's kill -9 on a 3-server ensemble of the
-same kind (zoo.cfg files; zkr runs them with `zkr node --zoo-cfg`).
+curator-failover and go-failover run a Curator lock, and a Go client's session, ephemeral node
+and watches, across a leader's kill -9 on a 3-server ensemble of the same kind (zoo.cfg files;
+zkr runs them with `zkr node --zoo-cfg`).
 
 zkr is the server under test; Apache ZooKeeper 3.8.0 is the reference, and every check must
 pass on it too (ZkInterop skips its few known, deliberate differences on Apache only).
@@ -241,9 +242,11 @@ def run_go(res, server, binary):
     collect(res, "go: interop", out, rc, GO_TIMEOUT_S)
 
 
-def run_curator_failover(res, kind, workdir, classes):
-    # The migration suite's 3-server ensemble: zoo.cfg files that zkr (`zkr node --zoo-cfg`) and
-    # Apache ZooKeeper both run, processes stopped by PID.
+def on_ensemble(kind, workdir, name, run):
+    """Starts a 3-server ensemble of `kind` (the migration suite's: zoo.cfg files that zkr runs
+    with `zkr node --zoo-cfg` and Apache ZooKeeper as they are; processes stopped by PID), calls
+    run(hosts, pids) with "PORT=PID,..." of its servers (the program kills the leader itself),
+    keeps the servers' logs in workdir if it returns non-zero, and stops the ensemble."""
     for d in ("migration", "kazoo", "ops"):
         sys.path.insert(0, os.path.join(HERE, "..", d))
     from mig import Ensemble
@@ -258,16 +261,29 @@ def run_curator_failover(res, kind, workdir, classes):
             ens.start_apache()
         print("%s ensemble on %s" % (kind, ens.hosts), flush=True)
         pids = ",".join("%d=%d" % (n["client"], n["proc"].pid) for n in ens.nodes)
-        rc = run_curator_program(res, workdir, classes, "curator-failover", "CuratorFailover",
-                                 [ens.hosts, pids])
+        rc = run(ens.hosts, pids)
         if rc != 0:
             for n in ens.nodes:
-                keep = os.path.join(workdir, "failover-server-%d.log" % n["id"])
+                keep = os.path.join(workdir, "%s-server-%d.log" % (name, n["id"]))
                 with open(keep, "w") as f:
                     f.write(ens.log(n))
                 print("(server log kept: %s)" % keep)
     finally:
         ens.close()
+
+
+def run_curator_failover(res, kind, workdir, classes):
+    on_ensemble(kind, workdir, "curator-failover", lambda hosts, pids: run_curator_program(
+        res, workdir, classes, "curator-failover", "CuratorFailover", [hosts, pids]))
+
+
+def run_go_failover(res, kind, workdir, binary):
+    def run(hosts, pids):
+        out, rc = run_program([binary, hosts, pids], GO_TIMEOUT_S)
+        collect(res, "go-failover: interop", out, rc, GO_TIMEOUT_S)
+        return rc
+
+    on_ensemble(kind, workdir, "go-failover", run)
 
 
 def run_zkcli(res, server):
@@ -431,7 +447,7 @@ def run_cli_mt(res, server):
         res.check("cli_mt: children after delete", kids == ["b", "c", "s-0000000001", "t"], repr(kids))
 
 
-PARTS = ["java", "zkcli", "cli_mt", "curator", "curator-failover", "go"]
+PARTS = ["java", "zkcli", "cli_mt", "curator", "curator-failover", "go", "go-failover"]
 
 
 def run_against(kind, only=PARTS):
@@ -448,7 +464,7 @@ def run_against(kind, only=PARTS):
     try:
         classes = compile_java(res, workdir) if "java" in only else None
         curator = compile_curator(res, workdir) if {"curator", "curator-failover"} & set(only) else None
-        go = build_go(res, workdir) if "go" in only else None
+        go = build_go(res, workdir) if {"go", "go-failover"} & set(only) else None
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
         if classes:
@@ -463,7 +479,7 @@ def run_against(kind, only=PARTS):
         if curator and "curator" in only:
             print("=== Curator recipes", flush=True)
             run_curator(res, server, workdir, curator)
-        if go:
+        if go and "go" in only:
             print("=== Go client (samuel/go-zookeeper)", flush=True)
             run_go(res, server, go)
         res.check("server still running at the end", server.proc is not None and server.proc.poll() is None,
@@ -471,6 +487,9 @@ def run_against(kind, only=PARTS):
         if curator and "curator-failover" in only:
             print("=== Curator lock across a leader failover (3 servers)", flush=True)
             run_curator_failover(res, kind, workdir, curator)
+        if go and "go-failover" in only:
+            print("=== Go client across a leader failover (3 servers)", flush=True)
+            run_go_failover(res, kind, workdir, go)
         if classes:
             variant.start()
             print("=== Java client, variant server (TTL off, reconfig on) on %s" % variant.hosts, flush=True)
