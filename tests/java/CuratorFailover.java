@@ -42,18 +42,10 @@ import org.apache.zookeeper.WatchedEvent;
 import org.apache.zookeeper.Watcher;
 
 public class CuratorFailover {
-    static int passed = 0;
-    static final List<String> failed = new ArrayList<>();
+    static final Checks CHECKS = new Checks("curator-failover");
 
     static void check(String name, boolean ok, String detail) {
-        if (ok) {
-            passed++;
-            System.out.println("PASS curator-failover: " + name);
-        } else {
-            failed.add(name);
-            System.out.println("FAIL curator-failover: " + name + ": " + detail);
-        }
-        System.out.flush();
+        CHECKS.check(name, ok, detail);
     }
 
     static CuratorFramework client(String hosts) throws Exception {
@@ -228,7 +220,6 @@ public class CuratorFailover {
         holder.close();
         rival.close();
         System.out.println("curator-failover: writes resumed " + took + " ms after the kill; holder states " + states);
-        System.out.println("curator-failover: " + passed + " passed, " + failed.size() + " failed");
-        System.exit(failed.isEmpty() ? 0 : 1);
+        CHECKS.exit();
     }
 }

@@ -46,18 +46,10 @@ import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.data.Stat;
 
 public class CuratorInterop {
-    static int passed = 0;
-    static final List<String> failed = new ArrayList<>();
+    static final Checks CHECKS = new Checks("curator");
 
     static void check(String name, boolean ok, String detail) {
-        if (ok) {
-            passed++;
-            System.out.println("PASS curator: " + name);
-        } else {
-            failed.add(name);
-            System.out.println("FAIL curator: " + name + ": " + detail);
-        }
-        System.out.flush();
+        CHECKS.check(name, ok, detail);
     }
 
     interface Body {
@@ -356,7 +348,6 @@ public class CuratorInterop {
 
         c1.close();
         c2.close();
-        System.out.println("curator: " + passed + " passed, " + failed.size() + " failed");
-        System.exit(failed.isEmpty() ? 0 : 1);
+        CHECKS.exit();
     }
 }

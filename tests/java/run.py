@@ -5,7 +5,7 @@ Debian's packages, installed by scripts/setup.sh). Starts a fresh server, runs t
 it, prints PASS/FAIL per check and exits 1 if anything failed.
 
     python tests/java/run.py [--server zkr|apache|all]
-                             [--only java,zkcli,cli_mt,curator,curator-failover,go,go-failover]
+                             [--only java,java-tls,zkcli,cli_mt,curator,curator-failover,go,go-failover]
 
 curator-failover and go-failover run a Curator lock, and a Go client's session, ephemeral node
 and watches, across a leader's kill -9 on a 3-server ensemble of the same kind (zoo.cfg files;
@@ -117,10 +117,10 @@ def check_stat(res, name, stat, want):
 def compile_java(res, workdir):
     classes = os.path.join(workdir, "classes")
     os.makedirs(classes, exist_ok=True)
-    src = os.path.join(HERE, "ZkInterop.java")
-    c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP, src],
+    srcs = [os.path.join(HERE, f) for f in ("ZkInterop.java", "JavaTls.java", "Checks.java")]
+    c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP] + srcs,
                        capture_output=True, text=True, timeout=180)
-    if not res.check("java: ZkInterop.java compiles", c.returncode == 0, c.stdout + c.stderr):
+    if not res.check("java: ZkInterop.java, JavaTls.java and Checks.java compile", c.returncode == 0, c.stdout + c.stderr):
         return None
     return classes
 
@@ -198,10 +198,10 @@ def run_program(args, timeout_s, env=None):
 def compile_curator(res, workdir):
     classes = os.path.join(workdir, "curator-classes")
     os.makedirs(classes, exist_ok=True)
-    srcs = [os.path.join(HERE, "CuratorInterop.java"), os.path.join(HERE, "CuratorFailover.java")]
+    srcs = [os.path.join(HERE, f) for f in ("CuratorInterop.java", "CuratorFailover.java", "Checks.java")]
     c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP + ":" + CURATOR_CP] + srcs,
                        capture_output=True, text=True, timeout=180)
-    if not res.check("curator: CuratorInterop.java and CuratorFailover.java compile", c.returncode == 0,
+    if not res.check("curator: CuratorInterop.java, CuratorFailover.java and Checks.java compile", c.returncode == 0,
                      c.stdout + c.stderr):
         return None
     return classes
@@ -270,6 +270,32 @@ def on_ensemble(kind, workdir, name, run):
                 print("(server log kept: %s)" % keep)
     finally:
         ens.close()
+
+
+def run_java_tls(res, kind, workdir, classes):
+    """The Java client on the TLS port of a server of `kind` (tests/support/secure.py's, with
+    gen_tls.py's certificates and client authentication "need")."""
+    import secure
+
+    tls_dir = secure.make_tls(os.path.join(workdir, "tls"))
+    client_pem = os.path.join(tls_dir, "client-keystore.pem")
+    with open(client_pem, "w") as out:
+        for part in ("client-cert.pem", "client-key.pem"):
+            with open(os.path.join(tls_dir, part)) as f:
+                out.write(f.read())
+    server = secure.start_server(kind, tls_dir=tls_dir, sasl=False)
+    try:
+        print("%s TLS port on %s" % (kind, server.secure_hosts), flush=True)
+        out, rc = run_program(["java", "-cp", APACHE_CP + ":" + classes, "JavaTls", server.secure_hosts,
+                               client_pem, os.path.join(tls_dir, "truststore.jks")], JAVA_TIMEOUT_S)
+        collect(res, "java-tls: JavaTls", out, rc, JAVA_TIMEOUT_S)
+        if rc != 0:
+            keep = os.path.join(workdir, "tls-server.log")
+            with open(keep, "w") as f:
+                f.write(server.log())
+            print("(server log kept: %s)" % keep)
+    finally:
+        server.close()
 
 
 def run_curator_failover(res, kind, workdir, classes):
@@ -447,7 +473,7 @@ def run_cli_mt(res, server):
         res.check("cli_mt: children after delete", kids == ["b", "c", "s-0000000001", "t"], repr(kids))
 
 
-PARTS = ["java", "zkcli", "cli_mt", "curator", "curator-failover", "go", "go-failover"]
+PARTS = ["java", "java-tls", "zkcli", "cli_mt", "curator", "curator-failover", "go", "go-failover"]
 
 
 def run_against(kind, only=PARTS):
@@ -462,14 +488,17 @@ def run_against(kind, only=PARTS):
                      extra_zoo_cfg="reconfigEnabled=true\n")
     started = time.time()
     try:
-        classes = compile_java(res, workdir) if "java" in only else None
+        classes = compile_java(res, workdir) if {"java", "java-tls"} & set(only) else None
         curator = compile_curator(res, workdir) if {"curator", "curator-failover"} & set(only) else None
         go = build_go(res, workdir) if {"go", "go-failover"} & set(only) else None
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
-        if classes:
+        if classes and "java" in only:
             print("=== Java client", flush=True)
             run_java(res, server, workdir, classes, kind)
+        if classes and "java-tls" in only:
+            print("=== Java client over TLS (Netty, PEM key store)", flush=True)
+            run_java_tls(res, kind, workdir, classes)
         if "zkcli" in only:
             print("=== zkCli.sh", flush=True)
             run_zkcli(res, server)
@@ -490,7 +519,7 @@ def run_against(kind, only=PARTS):
         if go and "go-failover" in only:
             print("=== Go client across a leader failover (3 servers)", flush=True)
             run_go_failover(res, kind, workdir, go)
-        if classes:
+        if classes and "java" in only:
             variant.start()
             print("=== Java client, variant server (TTL off, reconfig on) on %s" % variant.hosts, flush=True)
             run_java(res, variant, workdir, classes, kind, variant=True)
