@@ -31,13 +31,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.api.CuratorWatcher;
 import org.apache.curator.framework.recipes.cache.CuratorCache;
 import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.state.ConnectionState;
-import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.zookeeper.WatchedEvent;
 import org.apache.zookeeper.Watcher;
 
@@ -46,20 +44,6 @@ public class CuratorFailover {
 
     static void check(String name, boolean ok, String detail) {
         CHECKS.check(name, ok, detail);
-    }
-
-    static CuratorFramework client(String hosts) throws Exception {
-        CuratorFramework c = CuratorFrameworkFactory.builder()
-                .connectString(hosts)
-                .sessionTimeoutMs(20000)
-                .connectionTimeoutMs(10000)
-                .retryPolicy(new ExponentialBackoffRetry(100, 10))
-                .build();
-        c.start();
-        if (!c.blockUntilConnected(30, TimeUnit.SECONDS)) {
-            throw new IllegalStateException("not connected within 30 s");
-        }
-        return c;
     }
 
     static String mode(int port) {
@@ -88,8 +72,9 @@ public class CuratorFailover {
             pids.put(Integer.parseInt(kv[0]), Long.parseLong(kv[1]));
         }
         String root = "/failover-" + Long.toHexString(System.nanoTime() & 0xffffffL);
-        CuratorFramework holder = client(hosts);
-        CuratorFramework rival = client(hosts);
+        // A longer session than the other checks': it must outlast the failover.
+        CuratorFramework holder = CuratorInterop.client(hosts, 20000);
+        CuratorFramework rival = CuratorInterop.client(hosts, 20000);
         ConcurrentLinkedQueue<ConnectionState> states = new ConcurrentLinkedQueue<>();
         holder.getConnectionStateListenable().addListener((c, s) -> states.add(s));
         long session = holder.getZookeeperClient().getZooKeeper().getSessionId();
@@ -198,12 +183,9 @@ public class CuratorFailover {
         check("a data watch set before the failover fires after it", fired
                 && watchEvent.get().getType() == Watcher.Event.EventType.NodeDataChanged,
                 String.valueOf(watchEvent.get()));
-        long until = System.currentTimeMillis() + 15000;
-        while (!cacheEvents.contains("NODE_CREATED " + root + "/cache/after") && System.currentTimeMillis() < until) {
-            Thread.sleep(20);
-        }
+        boolean reported = CuratorInterop.waitFor(15000, () -> cacheEvents.contains("NODE_CREATED " + root + "/cache/after"));
         check("a persistent recursive watch set before the failover still reports (CuratorCache)",
-                cacheEvents.contains("NODE_CREATED " + root + "/cache/after"), String.valueOf(cacheEvents));
+                reported, String.valueOf(cacheEvents));
         cache.close();
 
         held.release();

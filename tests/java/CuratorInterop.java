@@ -66,9 +66,14 @@ public class CuratorInterop {
     }
 
     static CuratorFramework client(String hosts) throws Exception {
+        return client(hosts, 10000);
+    }
+
+    /** A started client with a `sessionMs` session, connected (within 30 s). */
+    static CuratorFramework client(String hosts, int sessionMs) throws Exception {
         CuratorFramework c = CuratorFrameworkFactory.builder()
                 .connectString(hosts)
-                .sessionTimeoutMs(10000)
+                .sessionTimeoutMs(sessionMs)
                 .connectionTimeoutMs(10000)
                 .retryPolicy(new ExponentialBackoffRetry(100, 5))
                 .build();

@@ -140,22 +140,8 @@ def run_java(res, server, workdir, classes, kind, variant=False):
         args.append("--apache")
     if variant:
         args.append("--variant")
-    try:
-        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=JAVA_TIMEOUT_S)
-        out, rc = p.stdout, p.returncode
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        rc = None
-    sys.stdout.write(out)
-    passed = len(re.findall(r"^PASS ", out, re.M))
-    failed = re.findall(r"^FAIL (.*?)(?::|$)", out, re.M)
-    res.passed += passed
-    res.failed += ["java: " + f for f in failed]
-    if rc is None:
-        res.check("java: ZkInterop finished within %ds" % JAVA_TIMEOUT_S, False, "timed out")
-    elif rc != 0 and not failed:
-        res.check("java: ZkInterop exit status", False, "exit %d without a FAIL line" % rc)
+    out, rc = run_program(args, JAVA_TIMEOUT_S)
+    collect(res, "java: ZkInterop", out, rc, JAVA_TIMEOUT_S, prefix="java: ")
     if rc != 0:
         print("(java client log: %s)" % client_log)
 
@@ -171,12 +157,15 @@ GO_PATH = "/usr/share/gocode"
 GO_TIMEOUT_S = 120
 
 
-def collect(res, label, out, rc, timeout_s):
-    """Adds a client program's PASS/FAIL lines to `res`."""
+def collect(res, label, out, rc, timeout_s, prefix=None):
+    """Adds a client program's PASS/FAIL lines to `res`: "FAIL <client>: <check>: <detail>", or
+    with `prefix` (ZkInterop's lines name no client) "FAIL <check>: <detail>"."""
     sys.stdout.write(out)
     res.passed += len(re.findall(r"^PASS ", out, re.M))
-    # "FAIL <client>: <check>: <detail>": the client and the check name.
-    failed = re.findall(r"^FAIL ([^:]*:[^:]*)", out, re.M)
+    if prefix is None:
+        failed = re.findall(r"^FAIL ([^:]*:[^:]*)", out, re.M)
+    else:
+        failed = [prefix + f for f in re.findall(r"^FAIL (.*?)(?::|$)", out, re.M)]
     res.failed += failed
     if rc is None:
         res.check("%s finished within %ds" % (label, timeout_s), False, "timed out")
@@ -184,11 +173,11 @@ def collect(res, label, out, rc, timeout_s):
         res.check("%s exit status" % label, False, "exit %d without a FAIL line" % rc)
 
 
-def run_program(args, timeout_s, env=None):
+def run_program(args, timeout_s):
     """Runs a client program; its output and exit status (None: timed out)."""
     try:
         p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=timeout_s, env=env)
+                           timeout=timeout_s)
         return p.stdout, p.returncode
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")

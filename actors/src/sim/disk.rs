@@ -216,14 +216,8 @@ impl Sim {
             DurableAction::SaveEpochs { accepted, current } => s.disk.epochs = (accepted, current),
             DurableAction::Truncate { to } => {
                 s.disk.truncate_after(to).expect("truncate");
-                // Reload the tree from disk.
-                let (tree, applied, _) = rebuild(&s.disk);
-                let rebuilt = applied.last().map_or(0, |t| t.zxid);
+                let rebuilt = self.reload_from_disk(id);
                 assert_eq!(rebuilt, to, "s{id}: truncation below the floor");
-                s.tree = tree;
-                s.trees += 1;
-                s.applied = applied;
-                self.sessions_follow_tree(id);
                 self.step(id, core::Input::Reloaded { zxid: rebuilt });
             }
             DurableAction::SnapChunk { seq, data } => self.write_snap_chunk(id, seq, &data),
@@ -261,6 +255,19 @@ impl Sim {
         self.step(id, core::Input::Durable(tokens));
     }
 
+    /// Rebuilds server `id`'s tree from its disk after a cut, as the log actor's recovery does,
+    /// and returns the rebuilt log's last zxid.
+    fn reload_from_disk(&mut self, id: Sid) -> Zxid {
+        let s = self.servers.get_mut(&id).expect("server");
+        let (tree, applied, _) = rebuild(&s.disk);
+        let rebuilt = applied.last().map_or(0, |t| t.zxid);
+        s.tree = tree;
+        s.trees += 1;
+        s.applied = applied;
+        self.sessions_follow_tree(id);
+        rebuilt
+    }
+
     /// Server `id`'s truncation `action` (its pending head, `token`) on a disk that lost the
     /// last record at or before the cut: it rebuilds one txn short, reports that, and fails
     /// what is queued behind it, as the log actor does (`LogError::CutMissed`).
@@ -277,15 +284,10 @@ impl Sim {
             lost.zxid > floor,
             "s{id}: the lost record is in the snapshot"
         );
-        let (tree, applied, _) = rebuild(&s.disk);
-        let rebuilt = applied.last().map_or(0, |t| t.zxid);
+        let rebuilt = self.reload_from_disk(id);
         assert!(rebuilt < *to, "s{id}: the cut rebuilt at {rebuilt:#x}");
-        s.tree = tree;
-        s.trees += 1;
-        s.applied = applied;
-        let done = Completion::of(self.now, id, action.clone(), &s.disk);
+        let done = Completion::of(self.now, id, action.clone(), &self.servers[&id].disk);
         self.completions.push(done);
-        self.sessions_follow_tree(id);
         self.step(id, core::Input::Reloaded { zxid: rebuilt });
         self.step(id, core::Input::Durable(vec![token]));
         let s = self.servers.get_mut(&id).expect("server");
