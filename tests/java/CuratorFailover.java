@@ -1,15 +1,19 @@
 // A Curator lock across a leader failover of a 3-server ensemble: the holder's session, and
-// with it the lock, must survive the leader's kill -9, no other client may take the lock
+// with it the lock, must survive the leader's loss, no other client may take the lock
 // meanwhile, and the holder's watches (a one-shot data watch, a CuratorCache's persistent
-// recursive watch) must still fire after it. Run by tests/java/run.py against a zkr ensemble and an Apache ZooKeeper one (the
-// reference): every check must pass on both.
+// recursive watch) must still fire after it. Run by tests/java/run.py against a zkr ensemble and
+// an Apache ZooKeeper one (the reference): every check must pass on both.
 //
-//   java -cp <zookeeper + curator + guava jars>:<classes> CuratorFailover HOSTS PORT=PID,...
+//   java -cp <zookeeper + curator + guava jars>:<classes> CuratorFailover HOSTS PORT=PID,... [--pause MS]
 //
 // PORT=PID names each server's client port and process; the program finds the leader with
-// `srvr` and kills it (SIGKILL) itself, at the moment it chooses. Prints one
-// "PASS curator-failover: <check>" or "FAIL curator-failover: <check>: <detail>" line per
-// check and exits 1 if any failed.
+// `srvr` and kills it (SIGKILL) itself, at the moment it chooses. With --pause the leader is
+// stopped (SIGSTOP) for MS instead, longer than the clients' session timeout (--session MS,
+// 20000 by default), and then resumed: on waking, its own clock says every session it tracked
+// has expired, and it must not take anyone's lock with it; it must rejoin as a follower of the
+// new leader, with the lock node. Prints one "PASS <label>: <check>" or "FAIL <label>: <check>:
+// <detail>" line per check (label curator-failover, or curator-leader-pause) and exits 1 if any
+// failed.
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -40,7 +44,7 @@ import org.apache.zookeeper.WatchedEvent;
 import org.apache.zookeeper.Watcher;
 
 public class CuratorFailover {
-    static final Checks CHECKS = new Checks("curator-failover");
+    static Checks CHECKS;
 
     static void check(String name, boolean ok, String detail) {
         CHECKS.check(name, ok, detail);
@@ -64,6 +68,26 @@ public class CuratorFailover {
         return null;
     }
 
+    /**
+     * Resumes the paused old leader at `at` (its sessions' deadlines long past by its clock) and
+     * checks that it rejoins as a follower holding the lock node of the holder's `session`: the
+     * expiries it may have proposed on waking never committed.
+     */
+    static void resume(int port, long pid, long at, int sessionMs, String root, long session) throws Exception {
+        Thread.sleep(Math.max(0, at - System.currentTimeMillis()));
+        CuratorPause.signal(pid, "CONT");
+        boolean rejoined = CuratorInterop.waitFor(60000, () -> "follower".equals(mode(port)));
+        check("the resumed old leader rejoins as a follower", rejoined, "mode " + mode(port));
+        // Its sessions' deadlines are due the moment it wakes; give it time to act on them.
+        Thread.sleep(sessionMs / 5);
+        CuratorFramework direct = CuratorInterop.client("127.0.0.1:" + port, sessionMs);
+        direct.sync().forPath(root);
+        long owner = CuratorPause.owner(direct, root + "/lock");
+        check("the old leader still has the holder's lock node", owner == session,
+                String.format("lock nodes %s, first owned by %x", direct.getChildren().forPath(root + "/lock"), owner));
+        direct.close();
+    }
+
     public static void main(String[] args) throws Exception {
         String hosts = args[0];
         Map<Integer, Long> pids = new HashMap<>();
@@ -71,10 +95,19 @@ public class CuratorFailover {
             String[] kv = pair.split("=");
             pids.put(Integer.parseInt(kv[0]), Long.parseLong(kv[1]));
         }
+        long pauseMs = 0;
+        int sessionMs = 20000; // longer than the other checks': it must outlast the failover
+        for (int i = 2; i + 1 < args.length; i += 2) {
+            if (args[i].equals("--pause")) {
+                pauseMs = Long.parseLong(args[i + 1]);
+            } else if (args[i].equals("--session")) {
+                sessionMs = Integer.parseInt(args[i + 1]);
+            }
+        }
+        CHECKS = new Checks(pauseMs > 0 ? "curator-leader-pause" : "curator-failover");
         String root = "/failover-" + Long.toHexString(System.nanoTime() & 0xffffffL);
-        // A longer session than the other checks': it must outlast the failover.
-        CuratorFramework holder = CuratorInterop.client(hosts, 20000);
-        CuratorFramework rival = CuratorInterop.client(hosts, 20000);
+        CuratorFramework holder = CuratorInterop.client(hosts, sessionMs);
+        CuratorFramework rival = CuratorInterop.client(hosts, sessionMs);
         ConcurrentLinkedQueue<ConnectionState> states = new ConcurrentLinkedQueue<>();
         holder.getConnectionStateListenable().addListener((c, s) -> states.add(s));
         long session = holder.getZookeeperClient().getZooKeeper().getSessionId();
@@ -137,10 +170,14 @@ public class CuratorFailover {
             }
         }
         check("a leader is found", leaderPort != null, String.valueOf(pids.keySet()));
-        if (leaderPort != null) {
+        long pausedAt = 0;
+        if (leaderPort != null && pauseMs == 0) {
             long pid = pids.get(leaderPort);
             boolean killed = ProcessHandle.of(pid).map(ProcessHandle::destroyForcibly).orElse(false);
             check("the leader is killed (SIGKILL)", killed, "pid " + pid);
+        } else if (leaderPort != null) {
+            CuratorPause.signal(pids.get(leaderPort), "STOP");
+            pausedAt = System.currentTimeMillis();
         }
 
         // The holder's next write succeeds once the others have a new leader.
@@ -158,6 +195,9 @@ public class CuratorFailover {
         }
         long took = System.currentTimeMillis() - start;
         check("the holder writes again after the failover", wrote, "for 90 s: " + lastError);
+        if (pausedAt > 0) {
+            resume(leaderPort, pids.get(leaderPort), pausedAt + pauseMs, sessionMs, root, session);
+        }
         Thread.sleep(2000); // the rival keeps trying on the new leader
         stop.set(true);
         int got = stolen.get(30, TimeUnit.SECONDS);
@@ -167,12 +207,9 @@ public class CuratorFailover {
                 String.format("session %x -> %x, states %s", session, after, states));
         // The lock's owner is its lowest sequence number (the rival's attempts cut short by the
         // failover may leave nodes of its own behind it until its session ends).
-        List<String> nodes = new ArrayList<>(holder.getChildren().forPath(root + "/lock"));
-        nodes.sort((x, y) -> x.substring(x.length() - 10).compareTo(y.substring(y.length() - 10)));
-        long owner = nodes.isEmpty() ? 0
-                : holder.checkExists().forPath(root + "/lock/" + nodes.get(0)).getEphemeralOwner();
+        long owner = CuratorPause.owner(holder, root + "/lock");
         check("the holder's lock node survives and still comes first", held.isAcquiredInThisProcess() && owner == session,
-                String.format("lock nodes %s, first owned by %x", nodes, owner));
+                String.format("lock nodes %s, first owned by %x", holder.getChildren().forPath(root + "/lock"), owner));
         check("the rival never took the lock while it was held", got == 0 && tries.get() > 1,
                 "taken " + got + " times in " + tries.get() + " tries");
 
@@ -201,7 +238,8 @@ public class CuratorFailover {
         rivalThread.shutdown();
         holder.close();
         rival.close();
-        System.out.println("curator-failover: writes resumed " + took + " ms after the kill; holder states " + states);
+        System.out.println((pausedAt > 0 ? "curator-leader-pause: writes resumed " + took + " ms after the pause"
+                : "curator-failover: writes resumed " + took + " ms after the kill") + "; holder states " + states);
         CHECKS.exit();
     }
 }

@@ -118,8 +118,8 @@ public class CuratorPause {
         }
     }
 
-    static void signal(Process p, String sig) throws Exception {
-        new ProcessBuilder("kill", "-" + sig, String.valueOf(p.pid())).inheritIO().start().waitFor();
+    static void signal(long pid, String sig) throws Exception {
+        new ProcessBuilder("kill", "-" + sig, String.valueOf(pid)).inheritIO().start().waitFor();
     }
 
     /** The lock's owner: the session owning its lowest sequence number (0 if none). */
@@ -152,7 +152,7 @@ public class CuratorPause {
         child.getOutputStream().write("touch\n".getBytes(StandardCharsets.UTF_8));
         child.getOutputStream().flush();
         check("the holder makes a last request", holder.expect("TOUCHED") != null, holder.detail("TOUCHED"));
-        signal(child, "STOP");
+        signal(child.pid(), "STOP");
         long paused = System.nanoTime();
         boolean got = wanted.acquire(STEP_MS + 2L * timeout, TimeUnit.MILLISECONDS);
         long now = System.nanoTime();
@@ -169,7 +169,7 @@ public class CuratorPause {
                         && rival.checkExists().forPath(root + "/holder-eph") == null,
                 "lock nodes " + rival.getChildren().forPath(root + "/lock"));
 
-        signal(child, "CONT");
+        signal(child.pid(), "CONT");
         check("the resumed holder hears its session is lost (Curator's LOST)", holder.expect("STATE LOST") != null,
                 holder.detail("STATE LOST"));
         check("the Java client under it gets an Expired event", holder.expect("RAW Expired") != null,

@@ -5,7 +5,8 @@ Debian's packages, installed by scripts/setup.sh). Starts a fresh server, runs t
 it, prints PASS/FAIL per check and exits 1 if anything failed.
 
     python tests/java/run.py [--server zkr|apache|all]
-                             [--only java,java-tls,zkcli,cli_mt,curator,curator-pause,curator-failover,go,go-failover]
+                             [--only java,java-tls,zkcli,cli_mt,curator,curator-pause,curator-failover,
+                                     curator-leader-pause,go,go-failover]
 
 curator-failover and go-failover run a Curator lock, and a Go client's session, ephemeral node
 and watches, across a leader's kill -9 on a 3-server ensemble of the same kind (zoo.cfg files;
@@ -236,7 +237,7 @@ def run_go(res, server, binary):
     collect(res, "go: interop", out, rc, GO_TIMEOUT_S)
 
 
-def on_ensemble(kind, workdir, name, run):
+def on_ensemble(kind, workdir, name, run, tick_ms=TICK_MS):
     """Starts a 3-server ensemble of `kind` (the migration suite's: zoo.cfg files that zkr runs
     with `zkr node --zoo-cfg` and Apache ZooKeeper as they are; processes stopped by PID), calls
     run(hosts, pids) with "PORT=PID,..." of its servers (the program kills the leader itself),
@@ -245,7 +246,7 @@ def on_ensemble(kind, workdir, name, run):
         sys.path.insert(0, os.path.join(HERE, "..", d))
     from mig import Ensemble
 
-    ens = Ensemble(n=3, tick_ms=TICK_MS)
+    ens = Ensemble(n=3, tick_ms=tick_ms)
     try:
         if kind == "zkr":
             for n in ens.nodes:
@@ -295,6 +296,19 @@ def run_java_tls(res, kind, workdir, classes):
 def run_curator_failover(res, kind, workdir, classes):
     on_ensemble(kind, workdir, "curator-failover", lambda hosts, pids: run_curator_program(
         res, workdir, classes, "curator-failover", "CuratorFailover", [hosts, pids]))
+
+
+# The leader-pause run: a shorter tick (syncLimit 5 s) and sessions, so that the leader's pause
+# outlasts the sessions without making the run long.
+PAUSE_TICK_MS = 1000
+PAUSE_SESSION_MS = 10000
+LEADER_PAUSE_MS = 13000
+
+
+def run_curator_leader_pause(res, kind, workdir, classes):
+    on_ensemble(kind, workdir, "curator-leader-pause", lambda hosts, pids: run_curator_program(
+        res, workdir, classes, "curator-leader-pause", "CuratorFailover",
+        [hosts, pids, "--pause", str(LEADER_PAUSE_MS), "--session", str(PAUSE_SESSION_MS)]), tick_ms=PAUSE_TICK_MS)
 
 
 def run_go_failover(res, kind, workdir, binary):
@@ -467,7 +481,8 @@ def run_cli_mt(res, server):
         res.check("cli_mt: children after delete", kids == ["b", "c", "s-0000000001", "t"], repr(kids))
 
 
-PARTS = ["java", "java-tls", "zkcli", "cli_mt", "curator", "curator-pause", "curator-failover", "go", "go-failover"]
+PARTS = ["java", "java-tls", "zkcli", "cli_mt", "curator", "curator-pause", "curator-failover", "curator-leader-pause",
+         "go", "go-failover"]
 
 
 def run_against(kind, only=PARTS):
@@ -483,7 +498,7 @@ def run_against(kind, only=PARTS):
     started = time.time()
     try:
         classes = compile_java(res, workdir) if {"java", "java-tls"} & set(only) else None
-        curator = compile_curator(res, workdir) if {"curator", "curator-pause", "curator-failover"} & set(only) else None
+        curator = compile_curator(res, workdir) if {p for p in only if p.startswith("curator")} else None
         go = build_go(res, workdir) if {"go", "go-failover"} & set(only) else None
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
@@ -513,6 +528,9 @@ def run_against(kind, only=PARTS):
         if curator and "curator-failover" in only:
             print("=== Curator lock across a leader failover (3 servers)", flush=True)
             run_curator_failover(res, kind, workdir, curator)
+        if curator and "curator-leader-pause" in only:
+            print("=== Curator lock across a leader's pause past the session timeout (3 servers)", flush=True)
+            run_curator_leader_pause(res, kind, workdir, curator)
         if go and "go-failover" in only:
             print("=== Go client across a leader failover (3 servers)", flush=True)
             run_go_failover(res, kind, workdir, go)
