@@ -5,7 +5,8 @@ Debian's packages, installed by scripts/setup.sh). Starts a fresh server, runs t
 it, prints PASS/FAIL per check and exits 1 if anything failed.
 
     python tests/java/run.py [--server zkr|apache|all]
-                             [--only java,java-tls,zkcli,cli_mt,curator,curator-failover,go,go-failover,go-pause]
+                             [--only java,java-tls,zkcli,cli_mt,curator,curator-pause,curator-failover,go,go-failover,
+                                     go-pause]
 
 curator-failover and go-failover run a Curator lock, and a Go client's session, ephemeral node
 and watches, across a leader's kill -9 on a 3-server ensemble of the same kind (zoo.cfg files;
@@ -188,10 +189,11 @@ def run_program(args, timeout_s):
 def compile_curator(res, workdir):
     classes = os.path.join(workdir, "curator-classes")
     os.makedirs(classes, exist_ok=True)
-    srcs = [os.path.join(HERE, f) for f in ("CuratorInterop.java", "CuratorFailover.java", "Checks.java")]
+    srcs = [os.path.join(HERE, f) for f in ("CuratorInterop.java", "CuratorFailover.java", "CuratorPause.java",
+                                            "Checks.java")]
     c = subprocess.run(["javac", "-nowarn", "-d", classes, "-cp", APACHE_CP + ":" + CURATOR_CP] + srcs,
                        capture_output=True, text=True, timeout=180)
-    if not res.check("curator: CuratorInterop.java, CuratorFailover.java and Checks.java compile", c.returncode == 0,
+    if not res.check("curator: the Curator programs and Checks.java compile", c.returncode == 0,
                      c.stdout + c.stderr):
         return None
     return classes
@@ -214,6 +216,10 @@ def run_curator_program(res, workdir, classes, label, main, args):
 
 def run_curator(res, server, workdir, classes):
     run_curator_program(res, workdir, classes, "curator", "CuratorInterop", [server.hosts])
+
+
+def run_curator_pause(res, server, workdir, classes):
+    run_curator_program(res, workdir, classes, "curator-pause", "CuratorPause", [server.hosts])
 
 
 def build_go(res, workdir):
@@ -464,7 +470,7 @@ def run_cli_mt(res, server):
         res.check("cli_mt: children after delete", kids == ["b", "c", "s-0000000001", "t"], repr(kids))
 
 
-PARTS = ["java", "java-tls", "zkcli", "cli_mt", "curator", "curator-failover", "go", "go-failover",
+PARTS = ["java", "java-tls", "zkcli", "cli_mt", "curator", "curator-pause", "curator-failover", "go", "go-failover",
          "go-pause"]
 
 
@@ -481,7 +487,7 @@ def run_against(kind, only=PARTS):
     started = time.time()
     try:
         classes = compile_java(res, workdir) if {"java", "java-tls"} & set(only) else None
-        curator = compile_curator(res, workdir) if {"curator", "curator-failover"} & set(only) else None
+        curator = compile_curator(res, workdir) if {"curator", "curator-pause", "curator-failover"} & set(only) else None
         go = build_go(res, workdir) if {"go", "go-failover", "go-pause"} & set(only) else None
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
@@ -500,6 +506,9 @@ def run_against(kind, only=PARTS):
         if curator and "curator" in only:
             print("=== Curator recipes", flush=True)
             run_curator(res, server, workdir, curator)
+        if curator and "curator-pause" in only:
+            print("=== Curator lock whose holder is paused past its session timeout", flush=True)
+            run_curator_pause(res, server, workdir, curator)
         if go and "go" in only:
             print("=== Go client (samuel/go-zookeeper)", flush=True)
             run_go(res, server, go)
