@@ -403,6 +403,8 @@ func lowest(kids []string) string {
 	return min
 }
 
+// pauseHolder starts the holder under root, stops and continues it, and checks what the rival
+// (the connection of this program) and the holder see.
 func pauseHolder(hosts []string, rival *zk.Conn, root string) {
 	cmd := exec.Command(os.Args[0], strings.Join(hosts, ","), "pause-holder", root)
 	// The holder dies with this program, even if this program is killed (run.py's timeout).
