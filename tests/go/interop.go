@@ -6,18 +6,23 @@
 //	GOPATH=/usr/share/gocode GO111MODULE=off go build -o interop tests/go/interop.go
 //	./interop HOSTS
 //	./interop HOSTS PORT=PID,...    (a 3-server ensemble: see failover)
+//	./interop HOSTS pause           (a lock holder paused past its session timeout: see pause;
+//	                                 it runs a copy of itself as "./interop HOSTS pause-holder ROOT")
 //
-// Prints one "PASS go: <check>" or "FAIL go: <check>: <detail>" line per check and exits 1 if
-// any failed.
+// Prints one "PASS go: <check>" or "FAIL go: <check>: <detail>" line per check (go-failover:,
+// go-pause: in those modes) and exits 1 if any failed.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,10 +34,10 @@ import (
 
 var passed, failed int
 
-// label prefixes every check's name: "go", or "go-failover".
+// label prefixes every check's name: "go", "go-failover" or "go-pause".
 var label = "go"
 
-func check(name string, ok bool, detail string) {
+func check(name string, ok bool, detail string) bool {
 	if ok {
 		passed++
 		fmt.Printf("PASS %s: %s\n", label, name)
@@ -40,6 +45,7 @@ func check(name string, ok bool, detail string) {
 		failed++
 		fmt.Printf("FAIL %s: %s: %s\n", label, name, detail)
 	}
+	return ok
 }
 
 type quiet struct{}
@@ -100,7 +106,14 @@ func event(ch <-chan zk.Event) (zk.Event, bool) {
 func main() {
 	hosts := strings.Split(os.Args[1], ",")
 	if len(os.Args) > 2 {
-		failover(hosts, os.Args[2])
+		switch os.Args[2] {
+		case "pause":
+			pause(hosts)
+		case "pause-holder":
+			holder(hosts, os.Args[3])
+		default:
+			failover(hosts, os.Args[2])
+		}
 		return
 	}
 	root := fmt.Sprintf("/go-%x", time.Now().UnixNano()&0xffffff)
@@ -235,21 +248,7 @@ func main() {
 			err == nil && there && ok && e.Type == zk.EventNodeDeleted, fmt.Sprintf("%v %v %+v", err, there, e))
 	}
 
-	// Clean up, deepest first.
-	var del func(string) error
-	del = func(p string) error {
-		kids, _, err := c1.Children(p)
-		if err != nil {
-			return err
-		}
-		for _, k := range kids {
-			if err := del(p + "/" + k); err != nil {
-				return err
-			}
-		}
-		return c1.Delete(p, -1)
-	}
-	err = del(root)
+	err = deleteTree(c1, root)
 	gone, _, _ := c2.Exists(root)
 	check("the tree is deleted", err == nil && !gone, fmt.Sprint(err))
 
@@ -259,6 +258,20 @@ func main() {
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// deleteTree deletes p and everything under it, deepest first.
+func deleteTree(c *zk.Conn, p string) error {
+	kids, _, err := c.Children(p)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if err := deleteTree(c, p+"/"+k); err != nil {
+			return err
+		}
+	}
+	return c.Delete(p, -1)
 }
 
 // mode asks the server on 127.0.0.1:port for its mode (srvr).
@@ -353,4 +366,287 @@ func failover(hosts []string, pids string) {
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// pause: a lock holder whose process stops (a GC pause, a stopped VM) for longer than its
+// session timeout loses the lock to a rival, and learns so when it runs again. The holder is a
+// copy of this program (see holder), stopped here with SIGSTOP and continued with SIGCONT; its
+// stdout lines say what it saw, and lines on its stdin pace it.
+func pause(hosts []string) {
+	label = "go-pause"
+	rival, err := connect(hosts)
+	if err != nil {
+		check("the rival connects", false, err.Error())
+		os.Exit(1)
+	}
+	root := fmt.Sprintf("/go-pause-%x", time.Now().UnixNano()&0xffffff)
+	if _, err = rival.Create(root, nil, 0, acl); err == nil {
+		pauseHolder(hosts, rival, root)
+		err = deleteTree(rival, root)
+	}
+	check("the tree is deleted", err == nil, fmt.Sprint(err))
+	rival.Close()
+	fmt.Printf("go-pause: %d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
+
+// lowest is the lock node with the lowest sequence number: the lock's holder.
+func lowest(kids []string) string {
+	min := ""
+	for _, k := range kids {
+		if min == "" || k[len(k)-10:] < min[len(min)-10:] {
+			min = k
+		}
+	}
+	return min
+}
+
+// pauseHolder starts the holder under root, stops and continues it, and checks what the rival
+// (the connection of this program) and the holder see.
+func pauseHolder(hosts []string, rival *zk.Conn, root string) {
+	cmd := exec.Command(os.Args[0], strings.Join(hosts, ","), "pause-holder", root)
+	// The holder dies with this program, even if this program is killed (run.py's timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	var out io.ReadCloser
+	if err == nil {
+		out, err = cmd.StdoutPipe()
+	}
+	if err == nil {
+		err = cmd.Start()
+	}
+	if !check("the holder process starts", err == nil, fmt.Sprint(err)) {
+		return
+	}
+	// Stopped or not, the holder is killed and reaped in all cases.
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	lines := make(chan string, 100)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			fmt.Printf("go-pause holder: %s\n", s.Text())
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	// next is the rest of the holder's next line that starts with word (others are skipped),
+	// or false if none comes within 30 s.
+	next := func(word string) (string, bool) {
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return "the holder exited", false
+				}
+				if l == word || strings.HasPrefix(l, word+" ") {
+					return strings.TrimPrefix(l[len(word):], " "), true
+				}
+			case <-deadline:
+				return "no " + word + " line within 30 s", false
+			}
+		}
+	}
+
+	held, ok := next("HELD")
+	var session string
+	var timeoutMs int64
+	var node string
+	if ok {
+		_, err = fmt.Sscan(held, &session, &timeoutMs, &node)
+	}
+	if !check("the holder takes the lock on a short session", ok && err == nil && timeoutMs > 0, held) {
+		return
+	}
+	rl := zk.NewLock(rival, root+"/lock", acl)
+	got := make(chan error, 1)
+	go func() { got <- rl.Lock() }()
+	early := false
+	select {
+	case <-got:
+		early = true
+	case <-time.After(300 * time.Millisecond):
+	}
+	kids, _, err := rival.Children(root + "/lock")
+	if !check("while the holder holds the lock, the rival waits (the holder's node is first)",
+		!early && err == nil && len(kids) == 2 && lowest(kids) == node, fmt.Sprint(early, kids, err)) {
+		return
+	}
+
+	// The holder's last word to the server comes just before it stops: a request, as its pings
+	// alone are a third of its timeout apart (more on a loaded machine). So the server, which
+	// may not expire a session before its timeout since the last touch, keeps the holder's
+	// session for nearly its timeout after t0; the check below allows 2/3 of it.
+	fmt.Fprintln(in, "touch")
+	if touched, ok := next("TOUCHED"); !check("the holder touches its session", ok && touched == "<nil>", touched) {
+		return
+	}
+	err = syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP)
+	t0 := time.Now()
+	if !check("the holder is stopped (SIGSTOP)", err == nil, fmt.Sprint(err)) {
+		return
+	}
+	took := time.Duration(-1)
+	select {
+	case err = <-got:
+		took = time.Since(t0)
+	case <-time.After(30 * time.Second):
+	}
+	fmt.Printf("go-pause: the rival got the lock %d ms after SIGSTOP (the holder's session timeout: %d ms)\n",
+		took.Milliseconds(), timeoutMs)
+	if !check("the rival gets the lock while the holder is stopped", took >= 0 && err == nil, fmt.Sprint(took, err)) {
+		return
+	}
+	check("the rival gets it no earlier than 2/3 of the holder's session timeout after SIGSTOP",
+		took >= time.Duration(timeoutMs)*time.Millisecond*2/3, fmt.Sprint(took))
+	kids, _, err = rival.Children(root + "/lock")
+	eph, _, eerr := rival.Exists(root + "/holder-eph")
+	check("the holder's lock node and ephemeral node are gone",
+		err == nil && len(kids) == 1 && kids[0] != node && eerr == nil && !eph, fmt.Sprint(kids, err, eph, eerr))
+	rivals := kids
+
+	err = syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+	check("the holder is continued (SIGCONT)", err == nil, fmt.Sprint(err))
+	line, ok := next("STATE StateExpired")
+	if !check("the holder learns its session expired (StateExpired)", ok, line) {
+		return
+	}
+	// Its watch on its ephemeral node ends either way: the expiry's own EventNodeDeleted, when
+	// the server wrote it to the stopped holder's socket before closing it (Apache does, now and
+	// then), or else EventNotWatching with ErrSessionExpired when the client learns the expiry.
+	line, ok = next("WATCH")
+	check("the watch it set before the pause ends (EventNodeDeleted, or EventNotWatching with ErrSessionExpired)",
+		ok && (line == fmt.Sprint(zk.EventNodeDeleted, " <nil>") || line == fmt.Sprint(zk.EventNotWatching, " ", zk.ErrSessionExpired)),
+		line)
+	line, ok = next("OLD-CONN")
+	check("its old connection: a new session, without the old ephemeral node",
+		ok && !strings.HasPrefix(line, session+" ") && strings.HasSuffix(line, " false <nil>"), line)
+	line, ok = next("UNLOCK")
+	kids, _, err = rival.Children(root + "/lock")
+	check("its stale Unlock fails (ErrNoNode) and leaves the rival's node",
+		ok && line == zk.ErrNoNode.Error() && err == nil && fmt.Sprint(kids) == fmt.Sprint(rivals), fmt.Sprint(line, kids, err))
+
+	fmt.Fprintln(in, "go")
+	fresh, ok := next("FRESH")
+	if !check("the holder opens a fresh session", ok && fresh != session, fresh) {
+		return
+	}
+	line, ok = next("BLOCKED")
+	check("its new lock waits while the rival holds it", ok, line)
+	err = rl.Unlock()
+	line, ok = next("REACQUIRED")
+	check("the rival unlocks; the holder gets the lock under its new session",
+		err == nil && ok && line == fresh+" <nil>", fmt.Sprint(err, line))
+	line, ok = next("DONE")
+	check("the holder unlocks and closes", ok && line == "<nil>", line)
+}
+
+// holder: the lock holder of pause, a process of its own so that it can be stopped. It prints
+// what it sees as lines, and waits for a line on stdin before its next step.
+func holder(hosts []string, root string) {
+	stdin := bufio.NewScanner(os.Stdin)
+	step := func() {
+		if !stdin.Scan() {
+			os.Exit(1) // the parent is gone
+		}
+	}
+	fail := func(what ...interface{}) {
+		fmt.Println(append([]interface{}{"ERROR"}, what...)...)
+		os.Exit(1)
+	}
+	// 4000 ms: the shortest session the server allows (twice its tick of 2000 ms).
+	conn, events, err := zk.Connect(hosts, 4*time.Second, zk.WithLogger(quiet{}))
+	if err != nil {
+		fail(err)
+	}
+	// Every session event is printed; the steps below wait for the ones they need.
+	states := make(chan zk.State, 64)
+	go func() {
+		for e := range events {
+			if e.Type == zk.EventSession {
+				fmt.Println("STATE", e.State)
+				states <- e.State
+			}
+		}
+	}()
+	await := func(want zk.State) {
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case s := <-states:
+				if s == want {
+					return
+				}
+			case <-deadline:
+				fail("no", want, "within 60 s")
+			}
+		}
+	}
+
+	await(zk.StateHasSession)
+	session := conn.SessionID()
+	// The library keeps the negotiated timeout to itself.
+	timeoutMs := reflect.ValueOf(conn).Elem().FieldByName("sessionTimeoutMs").Int()
+	lock := zk.NewLock(conn, root+"/lock", acl)
+	err = lock.Lock()
+	var kids []string
+	if err == nil {
+		kids, _, err = conn.Children(root + "/lock")
+	}
+	if err == nil {
+		_, err = conn.Create(root+"/holder-eph", nil, zk.FlagEphemeral, acl)
+	}
+	var watch <-chan zk.Event
+	if err == nil {
+		_, _, watch, err = conn.ExistsW(root + "/holder-eph")
+	}
+	if err != nil || len(kids) != 1 {
+		fail(err, kids)
+	}
+	fmt.Printf("HELD %x %d %s\n", session, timeoutMs, kids[0])
+	step()
+	_, _, err = conn.Exists(root)
+	fmt.Println("TOUCHED", err)
+
+	// Stopped and continued here.
+	await(zk.StateExpired)
+	e, _ := event(watch)
+	fmt.Println("WATCH", e.Type, e.Err)
+	// The library does not close the connection of an expired session: it opens a new session
+	// on it (after a back-off of a second; a call made in between may fail with ErrNoServer).
+	await(zk.StateHasSession)
+	there, _, err := conn.Exists(root + "/holder-eph")
+	fmt.Printf("OLD-CONN %x %v %v\n", conn.SessionID(), there, err)
+	fmt.Println("UNLOCK", lock.Unlock())
+
+	step()
+	c2, err := connect(hosts)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("FRESH %x\n", c2.SessionID())
+	lock2 := zk.NewLock(c2, root+"/lock", acl)
+	got := make(chan error, 1)
+	go func() { got <- lock2.Lock() }()
+	select {
+	case err = <-got:
+		fail("the lock, while the rival holds it:", err)
+	case <-time.After(300 * time.Millisecond):
+		fmt.Println("BLOCKED")
+	}
+	select {
+	case err = <-got:
+		fmt.Printf("REACQUIRED %x %v\n", c2.SessionID(), err)
+	case <-time.After(30 * time.Second):
+		fail("no lock within 30 s")
+	}
+	fmt.Println("DONE", lock2.Unlock())
+	c2.Close()
+	conn.Close()
 }

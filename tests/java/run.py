@@ -6,11 +6,14 @@ it, prints PASS/FAIL per check and exits 1 if anything failed.
 
     python tests/java/run.py [--server zkr|apache|all]
                              [--only java,java-tls,zkcli,cli_mt,curator,curator-pause,curator-failover,
-                                     curator-leader-pause,go,go-failover]
+                                     curator-leader-pause,go,go-failover,go-pause]
 
 curator-failover and go-failover run a Curator lock, and a Go client's session, ephemeral node
 and watches, across a leader's kill -9 on a 3-server ensemble of the same kind (zoo.cfg files;
-zkr runs them with `zkr node --zoo-cfg`).
+zkr runs them with `zkr node --zoo-cfg`); curator-leader-pause stops that leader (SIGSTOP) for
+longer than the sessions' timeout instead, then resumes it. curator-pause and go-pause stop a
+lock holder's process past its session timeout: a rival gets the lock, and the holder learns
+its session expired.
 
 zkr is the server under test; Apache ZooKeeper 3.8.0 is the reference, and every check must
 pass on it too (ZkInterop skips its few known, deliberate differences on Apache only).
@@ -232,9 +235,10 @@ def build_go(res, workdir):
     return binary
 
 
-def run_go(res, server, binary):
-    out, rc = run_program([binary, server.hosts], GO_TIMEOUT_S)
-    collect(res, "go: interop", out, rc, GO_TIMEOUT_S)
+def run_go(res, server, binary, mode=None):
+    """The Go program's checks, or with mode "pause" its paused lock holder's."""
+    out, rc = run_program([binary, server.hosts] + ([mode] if mode else []), GO_TIMEOUT_S)
+    collect(res, "go-%s: interop" % mode if mode else "go: interop", out, rc, GO_TIMEOUT_S)
 
 
 def on_ensemble(kind, workdir, name, run, tick_ms=TICK_MS):
@@ -482,7 +486,7 @@ def run_cli_mt(res, server):
 
 
 PARTS = ["java", "java-tls", "zkcli", "cli_mt", "curator", "curator-pause", "curator-failover", "curator-leader-pause",
-         "go", "go-failover"]
+         "go", "go-failover", "go-pause"]
 
 
 def run_against(kind, only=PARTS):
@@ -499,7 +503,7 @@ def run_against(kind, only=PARTS):
     try:
         classes = compile_java(res, workdir) if {"java", "java-tls"} & set(only) else None
         curator = compile_curator(res, workdir) if {p for p in only if p.startswith("curator")} else None
-        go = build_go(res, workdir) if {"go", "go-failover"} & set(only) else None
+        go = build_go(res, workdir) if {p for p in only if p.startswith("go")} else None
         server.start()
         print("server %s on %s" % (kind, server.hosts), flush=True)
         if classes and "java" in only:
@@ -523,6 +527,9 @@ def run_against(kind, only=PARTS):
         if go and "go" in only:
             print("=== Go client (samuel/go-zookeeper)", flush=True)
             run_go(res, server, go)
+        if go and "go-pause" in only:
+            print("=== Go lock holder paused past its session timeout", flush=True)
+            run_go(res, server, go, "pause")
         res.check("server still running at the end", server.proc is not None and server.proc.poll() is None,
                   "server exited")
         if curator and "curator-failover" in only:
