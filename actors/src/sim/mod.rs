@@ -4,7 +4,10 @@
 //! (dropping what is in flight, and telling both ends, as a broken TCP connection does),
 //! duplicates messages now and then, partitions servers, crashes them (losing every durable
 //! action not completed yet: the unsynced log tail) and restarts them from their simulated
-//! disk. Clients propose writes to whoever leads. After every step the invariants are checked:
+//! disk, and pauses them ([`Sim::pause`], SIGSTOP: everything bound for a paused server (its
+//! messages, timers, disk completions) waits in order and runs when it wakes, its clock having
+//! run on; its clients give up on it and move). Clients propose writes to whoever leads. After
+//! every step the invariants are checked:
 //!
 //! * at most one leader establishes each epoch;
 //! * every txn a server applies was committed by a leader, with the same content;
@@ -52,7 +55,9 @@ mod describe;
 mod disk;
 mod history;
 mod hooks;
+mod inspect;
 mod network;
+mod pause;
 #[cfg(test)]
 mod random;
 mod scenarios;
@@ -105,6 +110,17 @@ enum Event {
         life: u64,
         input: core::Input,
     },
+    /// A pipeline input that reached `id` (in life `life`) while it was paused.
+    Step {
+        id: Sid,
+        life: u64,
+        input: Input,
+    },
+    /// The end of `id`'s pause number `n` ([`Sim::pause`]).
+    Resume {
+        id: Sid,
+        n: u64,
+    },
 }
 
 pub(crate) struct Server {
@@ -129,6 +145,15 @@ pub(crate) struct Server {
     expiry: ExpiryQueue,
     /// This server's clocks: (monotonic offset ms, drift, wall-clock offset ms).
     skew: (i64, f64, i64),
+    /// Stopped (SIGSTOP): it runs nothing, and what reaches it waits in `deferred`, in order,
+    /// until it resumes. Its clock runs on: on waking, all its timers are due at once.
+    paused: bool,
+    /// Pauses so far (numbers each pause's [`Event::Resume`]), and when the last one ended.
+    pauses: u64,
+    resumed_at: Option<i64>,
+    /// On waking from this pause, the session tracker's interval runs before the rest.
+    tracker_first: bool,
+    deferred: VecDeque<Event>,
 }
 
 pub(crate) struct Sim {
@@ -206,6 +231,13 @@ pub(crate) struct Sim {
     /// Snapshots encoded for learners, those during whose encode the leader applied commits
     /// (fuzzy ones), and restarts from one whose log stopped short of where its encode ended.
     pub snaps_encoded: (u64, u64, u64),
+    /// Random faults include pauses (on by default; off, the random faults draw from the seed
+    /// exactly as before pauses existed, so an older seed replays the schedule it was found with).
+    pub pause_faults: bool,
+    /// Pauses injected ([`Sim::pause`]), and sessions a leader's tracker expired in the tick
+    /// after it woke from one.
+    pub paused_total: u64,
+    pub wake_expiries: BTreeMap<Sid, u64>,
     /// The client workload of the random runs ([`workload`]): clients on every server, session
     /// expiry, reads; off in the scripted scenarios.
     pub clients_on: bool,
@@ -276,6 +308,9 @@ impl Sim {
             snap_sources: HashMap::new(),
             snap_encodes: HashMap::new(),
             snaps_encoded: (0, 0, 0),
+            pause_faults: true,
+            paused_total: 0,
+            wake_expiries: BTreeMap::new(),
             clients_on: false,
             settle_writes_ms: 4000,
             workload: Default::default(),
@@ -297,6 +332,11 @@ impl Sim {
                     sessions: SessionRegistry::new(100),
                     expiry: ExpiryQueue::new(100),
                     skew: (0, 0.0, 0),
+                    paused: false,
+                    pauses: 0,
+                    resumed_at: None,
+                    tracker_first: false,
+                    deferred: VecDeque::new(),
                 },
             );
         }
@@ -414,6 +454,11 @@ impl Sim {
         if s.frozen {
             return Vec::new();
         }
+        if s.paused {
+            let life = s.life;
+            s.deferred.push_back(Event::Step { id, life, input });
+            return Vec::new();
+        }
         let Some(pipeline) = s.pipeline.as_mut() else {
             return Vec::new();
         };
@@ -529,12 +574,14 @@ impl Sim {
         }
     }
 
-    /// The serving leader (the first, should there be several).
+    /// The serving leader (the first, should there be several; not a paused one, which no
+    /// client hears).
     pub(crate) fn leader(&self) -> Option<Sid> {
         self.servers
             .values()
             .find(|s| {
                 s.serving
+                    && !s.paused
                     && matches!(
                         s.pipeline.as_ref().map(|p| p.role()),
                         Some(RoleView::Leading { .. })
@@ -544,6 +591,13 @@ impl Sim {
     }
 
     fn run_event(&mut self, e: Event) {
+        if let Some(id) = Sim::runs_on(&e) {
+            let s = self.servers.get_mut(&id).expect("server");
+            if s.paused {
+                s.deferred.push_back(e);
+                return;
+            }
+        }
         match e {
             Event::Deliver {
                 from,
@@ -566,8 +620,19 @@ impl Sim {
                 self.track_sessions(id);
                 self.schedule(self.timing.tick_ms / 4, Event::Tick(id));
             }
+            Event::Step { id, life, input } => {
+                if self.servers[&id].life == life {
+                    self.step_pipeline(id, input);
+                }
+            }
+            Event::Resume { id, n } => {
+                if self.servers[&id].pauses == n {
+                    self.resume(id);
+                }
+            }
             Event::DurableDone { id, token, life } => self.durable_done(id, token, life),
             Event::Crash(id) => {
+                self.unpause_to_kill(id);
                 let s = self.servers.get_mut(&id).expect("server");
                 if s.pipeline.take().is_some() {
                     if self.trace {
@@ -710,64 +775,5 @@ impl Sim {
     /// Restarts `id` from its disk (if it is down).
     pub(crate) fn restart(&mut self, id: Sid) {
         self.run_event(Event::Restart(id));
-    }
-
-    /// Is `id` running?
-    pub(crate) fn alive(&self, id: Sid) -> bool {
-        self.servers[&id].pipeline.is_some()
-    }
-
-    /// Does `id` serve clients?
-    pub(crate) fn serving(&self, id: Sid) -> bool {
-        self.servers[&id].serving
-    }
-
-    /// `id`'s role (None: down).
-    pub(crate) fn role(&self, id: Sid) -> Option<RoleView> {
-        self.servers[&id].pipeline.as_ref().map(|p| p.role())
-    }
-
-    /// `id`'s last logged zxid (None: down).
-    pub(crate) fn last_logged(&self, id: Sid) -> Option<Zxid> {
-        self.servers[&id]
-            .pipeline
-            .as_ref()
-            .map(|p| p.core().last_logged())
-    }
-
-    /// `id`'s last applied zxid.
-    pub(crate) fn last_applied(&self, id: Sid) -> Zxid {
-        self.servers[&id].applied.last().map_or(0, |t| t.zxid)
-    }
-
-    /// The last committed zxid.
-    pub(crate) fn last_committed(&self) -> Zxid {
-        self.committed.keys().next_back().copied().unwrap_or(0)
-    }
-
-    /// Is there one serving leader and does every running server serve?
-    pub(crate) fn stable(&self) -> bool {
-        self.leader().is_some()
-            && self
-                .servers
-                .values()
-                .all(|s| s.pipeline.is_none() || s.serving)
-    }
-
-    /// Messages of `kind` sent from `from` to `to` so far.
-    pub(crate) fn sent_count(&self, from: Sid, to: Sid, kind: &str) -> usize {
-        self.sent
-            .iter()
-            .filter(|((f, t, k), _)| *f == from && *t == to && *k == kind)
-            .map(|(_, n)| *n)
-            .sum()
-    }
-
-    /// Times `id` went back to LOOKING since `since`.
-    pub(crate) fn lookings_since(&self, id: Sid, since: i64) -> usize {
-        self.roles
-            .iter()
-            .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
-            .count()
     }
 }

@@ -175,6 +175,17 @@ impl Sim {
                     self.run_event(Event::BreakLink(pick, other));
                 }
             }
+            7 if self.pause_faults => {
+                // Stopped past syncLimit, or past the sessions' timeout: on waking, a leader's
+                // tracker finds every session it tracked overdue.
+                let ms = if self.rng.random_bool(0.5) {
+                    self.rng.random_range(100..1500)
+                } else {
+                    let t = super::workload::SESSION_TIMEOUT_MS;
+                    self.rng.random_range(t..t + 1500)
+                };
+                self.pause(pick, ms);
+            }
             _ => {}
         }
     }

@@ -28,6 +28,10 @@ pub(crate) struct Totals {
     fuzzy_snaps: u64,
     /// Restarts from a fuzzy snapshot whose log stopped short of where its encode ended.
     restarts_short_of_e: u64,
+    /// Pauses, and sessions a leader's tracker expired as it woke from one (before its tick
+    /// could find it had lost its quorum).
+    pauses: u64,
+    wake_expiries: u64,
 }
 
 impl std::ops::AddAssign for Totals {
@@ -40,12 +44,25 @@ impl std::ops::AddAssign for Totals {
         self.snaps += o.snaps;
         self.fuzzy_snaps += o.fuzzy_snaps;
         self.restarts_short_of_e += o.restarts_short_of_e;
+        self.pauses += o.pauses;
+        self.wake_expiries += o.wake_expiries;
     }
 }
 
 /// One random run.
 pub(crate) fn run_seed(seed: u64, voters: usize, observers: usize) -> Totals {
+    run_seed_with(seed, voters, observers, true)
+}
+
+/// A seed found before the simulator paused servers, run with the faults of its day: the
+/// schedule that found it.
+fn run_seed_as_found(seed: u64, voters: usize, observers: usize) -> Totals {
+    run_seed_with(seed, voters, observers, false)
+}
+
+fn run_seed_with(seed: u64, voters: usize, observers: usize, pauses: bool) -> Totals {
     let mut sim = Sim::new_unbooted(seed, voters, observers);
+    sim.pause_faults = pauses;
     sim.skew_clocks();
     sim.clients_on = true;
     sim.settle_writes_ms = 1000;
@@ -67,6 +84,8 @@ pub(crate) fn run_seed(seed: u64, voters: usize, observers: usize) -> Totals {
         snaps: sim.snaps_encoded.0,
         fuzzy_snaps: sim.snaps_encoded.1,
         restarts_short_of_e: sim.snaps_encoded.2,
+        pauses: sim.paused_total,
+        wake_expiries: sim.wake_expiries.values().sum(),
     }
 }
 
@@ -156,7 +175,7 @@ fn sim_five_servers_and_an_observer_fresh_seeds() {
 /// every server has applied the last commit, for a bounded time.
 #[test]
 fn a_follower_whose_slow_disk_holds_the_last_commit_past_the_quiet_window_still_converges() {
-    let t = run_seed(93_990_049_817_956, 3, 0);
+    let t = run_seed_as_found(93_990_049_817_956, 3, 0);
     assert!(t.expiries > 0 && t.committed > 0, "{t:?}");
 }
 
@@ -164,7 +183,7 @@ fn a_follower_whose_slow_disk_holds_the_last_commit_past_the_quiet_window_still_
 /// after the window).
 #[test]
 fn a_voter_whose_slow_disk_holds_the_last_commits_past_the_quiet_window_still_converges() {
-    let t = run_seed(10_294_080_858_540, 5, 1);
+    let t = run_seed_as_found(10_294_080_858_540, 5, 1);
     assert!(t.committed > 0, "{t:?}");
 }
 
@@ -173,7 +192,7 @@ fn a_voter_whose_slow_disk_holds_the_last_commits_past_the_quiet_window_still_co
 /// `scenario_voters_that_accepted_a_failed_leaders_higher_epoch_rejoin_the_ensemble`).
 #[test]
 fn voters_that_accepted_a_failed_leaders_higher_epoch_serve_again_after_settling() {
-    let t = run_seed(105_114_208_876_228, 5, 1);
+    let t = run_seed_as_found(105_114_208_876_228, 5, 1);
     assert!(t.committed > 0, "{t:?}");
 }
 
@@ -185,7 +204,7 @@ fn voters_that_accepted_a_failed_leaders_higher_epoch_serve_again_after_settling
 /// asks for the install, and gets a SNAP.
 #[test]
 fn a_learner_whose_snapshot_install_is_still_on_its_disk_is_not_asked_to_cut_below_it() {
-    let t = run_seed(168_799_733_614_476, 3, 0);
+    let t = run_seed_as_found(168_799_733_614_476, 3, 0);
     assert!(t.committed > 0, "{t:?}");
 }
 
@@ -196,6 +215,6 @@ fn a_learner_whose_snapshot_install_is_still_on_its_disk_is_not_asked_to_cut_bel
 /// The check now counts only touches a tick apart (each in a report of its own).
 #[test]
 fn a_session_whose_two_touches_rode_one_lost_report_may_expire() {
-    let t = run_seed(192_438_447_318_500, 3, 0);
+    let t = run_seed_as_found(192_438_447_318_500, 3, 0);
     assert!(t.expiries > 0 && t.committed > 0, "{t:?}");
 }

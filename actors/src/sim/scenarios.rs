@@ -2119,3 +2119,59 @@ fn scenario_learner_killed_between_a_fuzzy_snap_install_and_the_end_of_its_tail(
     commit(&mut sim, "c", 3);
     sim.settle_and_check();
 }
+
+/// A leader stopped (SIGSTOP) for longer than its clients' session timeout wakes with every
+/// session it tracked overdue by its own clock, and its session tracker (an actor of its own)
+/// may run before its tick finds the quorum gone: it proposes their expiries. None of them may
+/// commit (the others elected a leader meanwhile, which heard the clients, who moved to it,
+/// all along); the old leader must rejoin with those proposals cut, and no live client's session
+/// may end (the workload's expiry check, in `settle_and_check`).
+#[test]
+fn scenario_a_leader_woken_past_the_session_timeout_expires_no_live_session() {
+    use super::workload::SESSION_TIMEOUT_MS;
+    use crate::quorum::core::RoleView;
+
+    let mut sim = Sim::new_unbooted(11, 3, 0);
+    sim.skew_clocks();
+    sim.chaos = false;
+    sim.clients_on = true;
+    sim.boot_all();
+    assert!(
+        sim.run_until(WAIT, |s| s.stable()
+            && s.workload.clients.values().filter(|c| c.open).count() >= 6),
+        "no sessions"
+    );
+    let old = leader(&sim);
+    let Some(RoleView::Leading { epoch }) = sim.role(old) else {
+        panic!("{old} leads")
+    };
+    let logged = sim.last_logged(old).expect("up");
+    let sessions = sim.servers[&old].sessions.len();
+    sim.pause_tracker_first(old, SESSION_TIMEOUT_MS + 1000);
+    assert!(
+        sim.run_until(WAIT, |s| s.leader().is_some_and(|l| l != old)),
+        "no new leader while {old} is stopped"
+    );
+    assert!(
+        sim.run_until(WAIT, |s| !s.servers[&old].paused
+            && s.serving(old)
+            && matches!(s.role(old), Some(RoleView::Following { .. }))),
+        "{old} never rejoined"
+    );
+    let woke = sim.wake_expiries.get(&old).copied().unwrap_or(0);
+    assert!(
+        woke > 0,
+        "{old} expired nothing on waking ({sessions} sessions before the pause)"
+    );
+    let stale: Vec<Zxid> = sim
+        .committed
+        .keys()
+        .copied()
+        .filter(|z| epoch_of(*z) == epoch && *z > logged)
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "the woken leader's proposals committed: {stale:x?}"
+    );
+    sim.settle_and_check();
+}

@@ -121,6 +121,11 @@ impl Sim {
         let now = self.clock(id).mono_ms;
         let s = self.servers.get_mut(&id).expect("server");
         let expired = expire_due(&s.sessions, &mut s.expiry, now);
+        if s.resumed_at
+            .is_some_and(|at| self.now - at <= self.timing.tick_ms)
+        {
+            *self.wake_expiries.entry(id).or_default() += expired.len() as u64;
+        }
         for session in expired {
             self.step_pipeline(id, Input::Expire(session));
         }

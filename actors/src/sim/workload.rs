@@ -219,7 +219,7 @@ impl Sim {
     fn reachable(&self, last_zxid: Zxid, session: Option<SessionId>) -> Vec<Sid> {
         self.servers
             .values()
-            .filter(|s| s.serving && s.pipeline.is_some())
+            .filter(|s| s.serving && s.pipeline.is_some() && !s.paused)
             .filter(|s| s.tree.last_zxid() >= last_zxid)
             .filter(|s| session.is_none_or(|id| s.sessions.get(id).is_some()))
             .map(|s| s.id)
@@ -269,11 +269,13 @@ impl Sim {
     }
 
     /// Is the session's client connected to a serving server that knows it? If not, it tries
-    /// to reconnect elsewhere.
+    /// to reconnect elsewhere. (A paused server answers nothing: its clients give up on it and
+    /// move at once, as a client whose server stops answering does after its read timeout.)
     fn connected(&mut self, session: SessionId) -> bool {
         let c = &self.workload.clients[&session];
         let s = &self.servers[&c.server];
         if s.serving
+            && !s.paused
             && self.connection_life(c.server) == c.life
             && s.pipeline.is_some()
             && s.sessions.get(session).is_some()
