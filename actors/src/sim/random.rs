@@ -218,3 +218,14 @@ fn a_session_whose_two_touches_rode_one_lost_report_may_expire() {
     let t = run_seed_as_found(192_438_447_318_500, 3, 0);
     assert!(t.expiries > 0 && t.committed > 0, "{t:?}");
 }
+
+/// Found by the fresh seeds (2026-12-07), with the first pauses: a client's sync waited on a
+/// server paused for 6.3 s; with no other server to move to, the client's session expired
+/// meanwhile (its client record goes with it), and the server, waking, answered the sync. The
+/// workload then looked for the client of that read and found none. A reply on an expired
+/// session is not that client's read any more; the workload skips it, as it does a write's.
+#[test]
+fn a_sync_answered_on_waking_after_its_session_expired_is_no_read_of_a_live_client() {
+    let t = run_seed(116_385_643_037_636, 3, 0);
+    assert!(t.pauses > 0 && t.expiries > 0, "{t:?}");
+}

@@ -593,9 +593,14 @@ impl Sim {
                     }
                 }
                 Applied::Sync { token, .. } => {
+                    // A sync answered after its session expired (it waited on a paused server)
+                    // is no live client's read: the client and what it saw went with the
+                    // session, as for a write's reply.
                     if let Some(sent) = self.workload.dropped(*token) {
-                        let (floor, read) = sent.sync.expect("a sync");
-                        self.client_read(id, sent.session, read, Some(floor));
+                        if self.workload.clients.contains_key(&sent.session) {
+                            let (floor, read) = sent.sync.expect("a sync");
+                            self.client_read(id, sent.session, read, Some(floor));
+                        }
                     }
                 }
                 Applied::Failed { token, .. } => {
