@@ -7,11 +7,11 @@
 //! * [`multi`]: multi is all-or-nothing as readers see it;
 //! * [`watch`]: every change fires a watch once, in zxid order, before its data is seen.
 //!
-//! The faults ([`nemesis`]): kill -9 and restart, SIGSTOP/SIGCONT for longer than syncLimit,
-//! peer partitions (minority/majority, bridge, one-way) through a fault-injecting proxy on every
-//! directed peer connection, client partitions through a proxy in front of every client port,
-//! and a FUSE disk under every node ([`disk`]) whose fsync fails with EIO, that fills up, or
-//! whose fsync is slow.
+//! The faults ([`nemesis`]): kill -9 and restart, SIGSTOP/SIGCONT for longer than syncLimit
+//! (one time in three longer than the session timeout), peer partitions (minority/majority,
+//! bridge, one-way) through a fault-injecting proxy on every directed peer connection, client
+//! partitions through a proxy in front of every client port, and a FUSE disk under every node
+//! ([`disk`]) whose fsync fails with EIO, that fills up, or whose fsync is slow.
 //!
 //! One line sums a run up: `ops N, faults M, violations V, longest unavailability T ms, seed S`
 //! (plus what was unavailable, if anything), then the command that replays it.

@@ -26,7 +26,8 @@ use super::ensemble::Ensemble;
 pub enum FaultKind {
     /// kill -9, restart after a while.
     Kill,
-    /// SIGSTOP for longer than syncLimit, then SIGCONT.
+    /// SIGSTOP for longer than syncLimit (one time in three longer than the session timeout),
+    /// then SIGCONT.
     Pause,
     /// A minority cut off from the majority (connections closed or silently stalled).
     Partition,
@@ -238,7 +239,14 @@ impl Nemesis {
             FaultKind::Pause => {
                 let (id, role) = self.target();
                 self.ens.pause(id);
-                let hold = self.sync_time + Duration::from_millis(self.rng.random_range(200..2500));
+                // Past syncLimit; one pause in three past the clients' session timeout too: a
+                // leader then wakes with every session it tracked overdue by its own clock.
+                let past = if self.rng.random_bool(1.0 / 3.0) {
+                    self.run.session_timeout
+                } else {
+                    self.sync_time
+                };
+                let hold = past + Duration::from_millis(self.rng.random_range(200..2500));
                 (
                     format!("SIGSTOP {role} {id} for {} ms", hold.as_millis()),
                     hold,
