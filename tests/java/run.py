@@ -244,7 +244,7 @@ def run_go(res, server, binary, mode=None):
 def on_ensemble(kind, workdir, name, run, tick_ms=TICK_MS):
     """Starts a 3-server ensemble of `kind` (the migration suite's: zoo.cfg files that zkr runs
     with `zkr node --zoo-cfg` and Apache ZooKeeper as they are; processes stopped by PID), calls
-    run(hosts, pids) with "PORT=PID,..." of its servers (the program kills the leader itself),
+    run(hosts, pids) with "PORT=PID,..." of its servers (the program kills or pauses the leader itself),
     keeps the servers' logs in workdir if it returns non-zero, and stops the ensemble."""
     for d in ("migration", "kazoo", "ops"):
         sys.path.insert(0, os.path.join(HERE, "..", d))
