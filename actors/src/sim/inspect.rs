@@ -65,4 +65,9 @@ impl Sim {
             .filter(|(t, s, r)| *t >= since && *s == id && *r == RoleView::Looking)
             .count()
     }
+
+    /// Pauses injected so far ([`Sim::pause`]), all servers together.
+    pub(crate) fn pauses(&self) -> u64 {
+        self.servers.values().map(|s| s.pauses).sum()
+    }
 }

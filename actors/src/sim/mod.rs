@@ -104,14 +104,9 @@ enum Event {
         learner: Sid,
     },
     /// A step the shell of `id` (in life `life`) takes after what is queued: the continuation
-    /// of a learner's sync (`Output::ContinueSync`).
+    /// of a learner's sync (`Output::ContinueSync`), or an input that reached it while it was
+    /// paused.
     Later {
-        id: Sid,
-        life: u64,
-        input: core::Input,
-    },
-    /// A pipeline input that reached `id` (in life `life`) while it was paused.
-    Step {
         id: Sid,
         life: u64,
         input: Input,
@@ -234,9 +229,7 @@ pub(crate) struct Sim {
     /// Random faults include pauses (on by default; off, the random faults draw from the seed
     /// exactly as before pauses existed, so an older seed replays the schedule it was found with).
     pub pause_faults: bool,
-    /// Pauses injected ([`Sim::pause`]), and sessions a leader's tracker expired in the tick
-    /// after it woke from one.
-    pub paused_total: u64,
+    /// Sessions a leader's tracker expired in the tick after it woke from a pause.
     pub wake_expiries: BTreeMap<Sid, u64>,
     /// The client workload of the random runs ([`workload`]): clients on every server, session
     /// expiry, reads; off in the scripted scenarios.
@@ -309,7 +302,6 @@ impl Sim {
             snap_encodes: HashMap::new(),
             snaps_encoded: (0, 0, 0),
             pause_faults: true,
-            paused_total: 0,
             wake_expiries: BTreeMap::new(),
             clients_on: false,
             settle_writes_ms: 4000,
@@ -456,7 +448,7 @@ impl Sim {
         }
         if s.paused {
             let life = s.life;
-            s.deferred.push_back(Event::Step { id, life, input });
+            s.deferred.push_back(Event::Later { id, life, input });
             return Vec::new();
         }
         let Some(pipeline) = s.pipeline.as_mut() else {
@@ -523,7 +515,7 @@ impl Sim {
                         self.link_log.push((self.now, id, learner, mark));
                     }
                     let (life, delay) = (self.servers[&id].life, self.rng.random_range(0..4));
-                    let input = core::Input::ContinueSync { learner, sync };
+                    let input = Input::Core(core::Input::ContinueSync { learner, sync });
                     self.schedule(delay, Event::Later { id, life, input });
                 }
                 Output::Role(r) => self.roles.push((self.now, id, r)),
@@ -620,11 +612,6 @@ impl Sim {
                 self.track_sessions(id);
                 self.schedule(self.timing.tick_ms / 4, Event::Tick(id));
             }
-            Event::Step { id, life, input } => {
-                if self.servers[&id].life == life {
-                    self.step_pipeline(id, input);
-                }
-            }
             Event::Resume { id, n } => {
                 if self.servers[&id].pauses == n {
                     self.resume(id);
@@ -684,7 +671,7 @@ impl Sim {
             Event::ClientWrite => self.client_write(),
             Event::SnapEncode { id, learner } => self.encode_snapshot_chunk(id, learner),
             Event::Later { id, life, input } if self.servers[&id].life == life => {
-                self.step(id, input)
+                self.step_pipeline(id, input);
             }
             Event::Later { .. } => {}
             Event::ClientOp(op) => {

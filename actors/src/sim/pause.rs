@@ -20,8 +20,7 @@ impl Sim {
             Event::Tick(id)
             | Event::DurableDone { id, .. }
             | Event::SnapEncode { id, .. }
-            | Event::Later { id, .. }
-            | Event::Step { id, .. } => Some(*id),
+            | Event::Later { id, .. } => Some(*id),
             _ => None,
         }
     }
@@ -40,7 +39,6 @@ impl Sim {
         if self.trace {
             eprintln!("{:>6} s{id} PAUSE {ms} ms", self.now);
         }
-        self.paused_total += 1;
         self.schedule(ms, Event::Resume { id, n });
     }
 

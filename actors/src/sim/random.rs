@@ -84,7 +84,7 @@ fn run_seed_with(seed: u64, voters: usize, observers: usize, pauses: bool) -> To
         snaps: sim.snaps_encoded.0,
         fuzzy_snaps: sim.snaps_encoded.1,
         restarts_short_of_e: sim.snaps_encoded.2,
-        pauses: sim.paused_total,
+        pauses: sim.pauses(),
         wake_expiries: sim.wake_expiries.values().sum(),
     }
 }
