@@ -1,7 +1,20 @@
-//! The simulated disk of each server: its log, epochs and snapshot, written only when a
-//! durable action completes (in order, after a random delay, slow now and then); a crash loses
-//! every action not completed yet (the unsynced log tail); a hook may fail an action as a full
-//! or failing disk does. A restart rebuilds the tree from it.
+//! The simulated disk of each server: its log (in segments), epochs and snapshots, written only
+//! when a durable action completes (in order, after a random delay, slow now and then); a crash
+//! loses every action not completed yet (the unsynced log tail); a hook may fail an action as a
+//! full or failing disk does. A restart rebuilds the tree from it, as recovery does: the newest
+//! snapshot, then the log after it.
+//!
+//! Like the node's file log, it keeps several snapshots: those a server takes of its own tree
+//! ([`super::localsnap`]) and the one a leader's SNAP installs (which replaces everything); a
+//! purge keeps the newest few and the log segments they need; its floor (the lowest point the
+//! log can be cut back to) is the oldest snapshot's zxid, and a cut below it is refused
+//! ([`LogError::BelowFloor`]) before anything is touched.
+//!
+//! Invariants (those of the file log, checked by the backend suite, `txnlog::suite`):
+//! * the snapshots are in zxid order, each with the history it holds (for the checks);
+//! * the log holds every txn after the oldest snapshot (a purge removes only whole segments
+//!   every txn of which the oldest kept snapshot holds);
+//! * a cut leaves no snapshot newer than the cut, and is refused below the oldest snapshot.
 
 use std::sync::Arc;
 
@@ -12,23 +25,47 @@ use super::{Event, Sim};
 use crate::quorum::core::{self, DurableAction};
 use crate::quorum::msg::Sid;
 use crate::tree::DataTree;
-use crate::txn::{Txn, Zxid};
+use crate::txn::{follows, Txn, Zxid};
 use crate::txnlog::{snapshot, LogBackend, LogError};
+
+/// A snapshot on a simulated disk.
+#[derive(Debug, Clone)]
+pub(crate) struct Snap {
+    /// The zxid it covers (`S`: the last txn applied when its scan began).
+    pub zxid: Zxid,
+    /// Its bytes (a fuzzy scan: exact once the txns after `zxid` are replayed over it).
+    pub bytes: Bytes,
+    /// For the checks: the history it holds, every txn up to `zxid`.
+    pub history: Vec<Arc<Txn>>,
+    /// Installed from a leader's fuzzy encode: where that encode ended (`E`, kept beside it as
+    /// the node's log keeps it): the tree is a valid state once the log reaches it. A server's
+    /// own snapshots keep none, as the node's do not.
+    pub end: Option<Zxid>,
+    /// For the checks: the last txn the scanned tree had applied when the scan ended (the
+    /// tree it rebuilds is exact once the log reaches it).
+    pub scanned_to: Zxid,
+}
 
 /// A server's simulated disk. It is a [`LogBackend`] like the node's file log, and passes the
 /// same backend suite (`txnlog::suite`): appends are durable once synced; a crash loses what
-/// was not; a failed sync loses its batch.
+/// was not; a failed sync loses its batch; a cut below the oldest snapshot is refused.
 #[derive(Default)]
 pub(crate) struct Disk {
-    /// The log, oldest first (after the snapshot, if any).
+    /// The log, oldest first (a purge drops its oldest segments).
     pub log: Vec<Arc<Txn>>,
+    /// The first zxid of each log segment after the first: a new one starts at the first
+    /// append after a snapshot began (`LogBackend::request_roll`).
+    segments: Vec<Zxid>,
+    /// The next synced append starts a new segment.
+    roll_next: bool,
+    /// What the log continues after when it holds nothing later: a snapshot installed, or, at
+    /// a restart, the newest snapshot (a leader's own snapshot may be ahead of its log: it
+    /// applies txns a quorum of others committed before its own write of them completes).
+    base: Zxid,
     /// (acceptedEpoch, currentEpoch).
     pub epochs: (u64, u64),
-    /// A snapshot: its zxid, bytes, and (for the checks) the history it holds.
-    pub snapshot: Option<(Zxid, Bytes, Vec<Arc<Txn>>)>,
-    /// Where the leader's fuzzy encode of that snapshot ended (`E`, kept beside it as the
-    /// node's log keeps it): the tree is a valid state once the log reaches it.
-    pub snapshot_end: Zxid,
+    /// The snapshots, oldest first.
+    pub snapshots: Vec<Snap>,
     /// Appended, not synced (lost by a crash or a failed sync).
     unsynced: Vec<Arc<Txn>>,
     /// The next this-many syncs fail.
@@ -47,6 +84,11 @@ impl LogBackend for Disk {
 
     fn sync(&mut self) -> Result<(), LogError> {
         crate::txnlog::injected_sync_failure(&mut self.failing_syncs, "<sim disk>")?;
+        if let Some(first) = self.unsynced.first() {
+            if std::mem::take(&mut self.roll_next) {
+                self.segments.push(first.zxid);
+            }
+        }
         self.log.append(&mut self.unsynced);
         Ok(())
     }
@@ -56,20 +98,37 @@ impl LogBackend for Disk {
         Ok(())
     }
 
+    fn request_roll(&mut self) {
+        self.roll_next = true;
+    }
+
     fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
-        self.unsynced.clear();
-        self.log.retain(|t| t.zxid <= to);
-        if self.snapshot.as_ref().is_some_and(|(z, _, _)| *z > to) {
-            self.snapshot = None;
+        // As the file log: never below the oldest snapshot (the log before it may be purged),
+        // refused before anything is touched.
+        let floor = self.floor();
+        if floor > to {
+            return Err(LogError::BelowFloor { to, floor });
         }
+        self.unsynced.clear();
+        self.snapshots.retain(|s| s.zxid <= to);
+        self.log.retain(|t| t.zxid <= to);
+        self.segments.retain(|s| *s <= to);
+        self.base = self.snapshots.last().map_or(0, |s| s.zxid);
         Ok(())
     }
 
     fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError> {
         self.unsynced.clear();
-        self.snapshot = Some((zxid, Bytes::copy_from_slice(bytes), Vec::new()));
-        self.snapshot_end = zxid;
+        self.snapshots = vec![Snap {
+            zxid,
+            bytes: Bytes::copy_from_slice(bytes),
+            history: Vec::new(),
+            end: Some(zxid),
+            scanned_to: zxid,
+        }];
         self.log.clear();
+        self.segments.clear();
+        self.base = zxid;
         Ok(())
     }
 
@@ -89,24 +148,86 @@ impl Disk {
         }
     }
 
-    /// A crash: what was not synced is lost.
+    /// A crash: what was not synced is lost; the restarted log continues after what recovery
+    /// finds (the newest snapshot, or the log's last txn after it).
     pub fn crash(&mut self) {
         self.unsynced.clear();
+        self.roll_next = false;
+        self.base = self.newest().map_or(0, |s| s.zxid);
         self.incoming = None; // removed at restart, as the node's log actor does
     }
 
-    /// The last zxid on disk (log, else snapshot).
+    /// The last zxid on disk (the log's, or what it continues after).
     pub fn last_zxid(&self) -> Zxid {
-        self.log
-            .last()
-            .map_or(self.snapshot.as_ref().map_or(0, |s| s.0), |t| t.zxid)
+        self.log.last().map_or(self.base, |t| t.zxid.max(self.base))
     }
 
-    /// Is txn `z` on this disk (in the log or in the snapshot's history)?
+    /// The lowest zxid the log can be cut back to: the oldest snapshot's (0 without one).
+    pub fn floor(&self) -> Zxid {
+        self.snapshots.first().map_or(0, |s| s.zxid)
+    }
+
+    /// The newest snapshot (the one recovery starts from).
+    pub fn newest(&self) -> Option<&Snap> {
+        self.snapshots.last()
+    }
+
+    /// A snapshot of the server's own tree, written beside the log (it replaces one at the
+    /// same zxid, whose `E` stays beside it, as the node's file does).
+    pub fn add_snapshot(
+        &mut self,
+        zxid: Zxid,
+        bytes: Bytes,
+        history: Vec<Arc<Txn>>,
+        scanned_to: Zxid,
+    ) {
+        match self.snapshots.binary_search_by_key(&zxid, |s| s.zxid) {
+            Ok(i) => {
+                self.snapshots[i].bytes = bytes;
+                self.snapshots[i].history = history;
+                self.snapshots[i].scanned_to = scanned_to;
+            }
+            Err(i) => self.snapshots.insert(
+                i,
+                Snap {
+                    zxid,
+                    bytes,
+                    history,
+                    end: None,
+                    scanned_to,
+                },
+            ),
+        }
+    }
+
+    /// Purge (autopurge, `txnlog::purge`): keeps the newest `keep` (at least 1) snapshots and
+    /// the log segments they need (every segment but those whose successor starts at or before
+    /// the txn after the oldest kept snapshot). Returns how many snapshots it removed.
+    pub fn purge(&mut self, keep: usize) -> usize {
+        let keep = keep.max(1);
+        let old = self.snapshots.len().saturating_sub(keep);
+        self.snapshots.drain(..old);
+        let Some(oldest) = self.snapshots.first().map(|s| s.zxid) else {
+            return old;
+        };
+        if let Some(first_kept) = self
+            .segments
+            .iter()
+            .copied()
+            .filter(|s| *s <= oldest + 1)
+            .max()
+        {
+            self.log.retain(|t| t.zxid >= first_kept);
+            self.segments.retain(|s| *s > first_kept);
+        }
+        old
+    }
+
+    /// Is txn `z` on this disk (in the log or in a snapshot's history)?
     pub fn holds(&self, z: Zxid) -> bool {
-        // Both are in zxid order (appends must follow the log's last txn).
+        // All in zxid order (appends must follow the log's last txn).
         let has = |txns: &[Arc<Txn>]| txns.binary_search_by_key(&z, |t| t.zxid).is_ok();
-        has(&self.log) || self.snapshot.as_ref().is_some_and(|(_, _, h)| has(h))
+        has(&self.log) || self.snapshots.iter().any(|s| has(&s.history))
     }
 }
 
@@ -138,24 +259,37 @@ impl Completion {
     }
 }
 
-/// The tree and history a disk holds: its snapshot, then its log after it. As recovery does,
-/// a fuzzy snapshot whose log stops short of where its encode ended keeps its orphans and
-/// waits for the rest of its tail (`DataTree::tail_pending`).
+/// The tree and history a disk holds, and the zxid the log is replayed after: its newest
+/// snapshot, then its log after it. As recovery does, a leader's fuzzy snapshot whose log
+/// stops short of where its encode ended keeps its orphans and waits for the rest of its tail
+/// (`DataTree::tail_pending`). A gap in the log after the snapshot is recovery's `Gap` (data
+/// is missing: the node refuses to start): the simulation fails.
 pub(crate) fn rebuild(disk: &Disk) -> (DataTree, Vec<Arc<Txn>>, Zxid) {
-    let (mut tree, mut history, base) = match &disk.snapshot {
-        Some((z, bytes, h)) => (
-            snapshot::decode_fuzzy(bytes).expect("snapshot decodes"),
-            h.clone(),
-            *z,
+    let newest = disk.newest();
+    let (mut tree, mut history, base) = match newest {
+        Some(s) => (
+            snapshot::decode_fuzzy(&s.bytes).expect("snapshot decodes"),
+            s.history.clone(),
+            s.zxid,
         ),
         None => (DataTree::new(), Vec::new(), 0),
     };
+    let mut prev = base;
     for t in disk.log.iter().filter(|t| t.zxid > base) {
+        assert!(
+            follows(prev, t.zxid),
+            "recovery finds a gap in the log after {base:#x}: {:#x} follows {prev:#x} (data is missing)",
+            t.zxid
+        );
         tree.apply(t);
         history.push(t.clone());
+        prev = t.zxid;
     }
     // As recovery does: the quotas are recounted when the node serves (`finish_replay`).
-    if disk.snapshot.is_some() && tree.last_zxid() < disk.snapshot_end {
+    if newest
+        .and_then(|s| s.end)
+        .is_some_and(|end| tree.last_zxid() < end)
+    {
         tree.expect_tail();
     } else {
         tree.drop_orphans();
@@ -176,8 +310,8 @@ impl Sim {
         if token < t {
             return; // completed already, in a group commit with an earlier one
         }
-        if t != token {
-            // An earlier one is still pending: retry this one later.
+        if t != token || self.waits_for_snapshot(id, token, &action) {
+            // An earlier one is still pending, or a snapshot is being written: retry later.
             self.schedule(5, Event::DurableDone { id, token, life });
             return;
         }
@@ -201,6 +335,7 @@ impl Sim {
                 // The log actor drops every job queued behind a failed one.
                 s.pending.clear();
                 self.step(id, core::Input::DurableFailed(token));
+                self.lane_next(id);
                 return;
             }
             Some(DurableHookAction::LoseRecordBeforeCut) => {
@@ -210,26 +345,47 @@ impl Sim {
             None => {}
         }
         let s = self.servers.get_mut(&id).expect("server");
-        s.pending.pop_front();
+        let mut missed = false;
         match action.clone() {
-            DurableAction::Append(txns) => s.disk.append_synced(id, &txns),
-            DurableAction::SaveEpochs { accepted, current } => s.disk.epochs = (accepted, current),
-            DurableAction::Truncate { to } => {
-                s.disk.truncate_after(to).expect("truncate");
-                let rebuilt = self.reload_from_disk(id);
-                assert_eq!(rebuilt, to, "s{id}: truncation below the floor");
-                self.step(id, core::Input::Reloaded { zxid: rebuilt });
+            DurableAction::Append(txns) => {
+                s.pending.pop_front();
+                self.roll_before(id, token);
+                let s = self.servers.get_mut(&id).expect("server");
+                s.disk.append_synced(id, &txns);
             }
-            DurableAction::SnapChunk { seq, data } => self.write_snap_chunk(id, seq, &data),
-            DurableAction::AbortSnapshot => s.disk.incoming = None,
+            DurableAction::SaveEpochs { accepted, current } => {
+                s.pending.pop_front();
+                s.disk.epochs = (accepted, current);
+            }
+            DurableAction::Truncate { to } => {
+                if let Err(e) = s.disk.truncate_after(to) {
+                    self.cut_refused(id, token, e);
+                    return;
+                }
+                s.pending.pop_front();
+                let rebuilt = self.reload_from_disk(id);
+                self.report_floor(id);
+                self.step(id, core::Input::Reloaded { zxid: rebuilt });
+                missed = rebuilt != to;
+            }
+            DurableAction::SnapChunk { seq, data } => {
+                s.pending.pop_front();
+                self.write_snap_chunk(id, seq, &data);
+            }
+            DurableAction::AbortSnapshot => {
+                s.pending.pop_front();
+                s.disk.incoming = None;
+            }
             DurableAction::InstallSnapshot(m) => {
+                s.pending.pop_front();
                 let data = self.take_incoming(id, &m);
                 let history = self.snapshot_history(m.zxid);
                 let s = self.servers.get_mut(&id).expect("server");
                 s.disk.install_snapshot(m.zxid, &data).expect("install");
-                s.disk.snapshot_end = m.end;
-                if let Some(snap) = &mut s.disk.snapshot {
-                    snap.2 = history.clone();
+                if let Some(snap) = s.disk.snapshots.last_mut() {
+                    snap.end = Some(m.end);
+                    snap.scanned_to = m.end;
+                    snap.history = history.clone();
                 }
                 // Fuzzy: orphans stay until the tail behind it is applied (`finish_replay`).
                 s.tree = snapshot::decode_fuzzy(&data).expect("snapshot");
@@ -237,7 +393,7 @@ impl Sim {
                 s.trees += 1;
                 s.applied = history;
                 self.sessions_follow_tree(id);
-                self.step(id, core::Input::Floor(m.zxid));
+                self.report_floor(id);
                 self.step(id, core::Input::Reloaded { zxid: m.zxid });
             }
         }
@@ -253,6 +409,11 @@ impl Sim {
             self.group_commit(id, &mut tokens);
         }
         self.step(id, core::Input::Durable(tokens));
+        if missed {
+            self.fail_behind_cut(id);
+        }
+        self.lane_next(id);
+        self.maybe_snapshot(id);
     }
 
     /// Rebuilds server `id`'s tree from its disk after a cut, as the log actor's recovery does,
@@ -268,6 +429,17 @@ impl Sim {
         rebuilt
     }
 
+    /// A cut rebuilt to another txn than its own (`LogError::CutMissed`): as the log actor
+    /// does, what was queued behind it fails.
+    fn fail_behind_cut(&mut self, id: Sid) {
+        self.snap_stats.missed_cuts += 1;
+        let s = self.servers.get_mut(&id).expect("server");
+        if let Some((behind, _)) = s.pending.front().cloned() {
+            s.pending.clear();
+            self.step(id, core::Input::DurableFailed(behind));
+        }
+    }
+
     /// Server `id`'s truncation `action` (its pending head, `token`) on a disk that lost the
     /// last record at or before the cut: it rebuilds one txn short, reports that, and fails
     /// what is queued behind it, as the log actor does (`LogError::CutMissed`).
@@ -278,7 +450,7 @@ impl Sim {
         let s = self.servers.get_mut(&id).expect("server");
         s.pending.pop_front();
         s.disk.truncate_after(*to).expect("truncate");
-        let floor = s.disk.snapshot.as_ref().map_or(0, |(z, _, _)| *z);
+        let floor = s.disk.newest().map_or(0, |s| s.zxid);
         let lost = s.disk.log.pop().expect("a record to lose");
         assert!(
             lost.zxid > floor,
@@ -290,11 +462,8 @@ impl Sim {
         self.completions.push(done);
         self.step(id, core::Input::Reloaded { zxid: rebuilt });
         self.step(id, core::Input::Durable(vec![token]));
-        let s = self.servers.get_mut(&id).expect("server");
-        if let Some((behind, _)) = s.pending.front().cloned() {
-            s.pending.clear();
-            self.step(id, core::Input::DurableFailed(behind));
-        }
+        self.fail_behind_cut(id);
+        self.lane_next(id);
     }
 
     /// As the log actor does, the appends queued behind one that completed are synced with it
@@ -320,6 +489,7 @@ mod disk_suite {
     use super::Disk;
     use crate::txn::Zxid;
     use crate::txnlog::suite::{memory_recovered, run_all, Harness, Recovered};
+    use crate::txnlog::LogBackend;
 
     struct SimDiskHarness;
 
@@ -333,19 +503,21 @@ mod disk_suite {
             b
         }
         fn recovered(&mut self, b: &Disk) -> Recovered {
-            memory_recovered(b.snapshot.as_ref().map(|s| s.0), &b.log)
+            memory_recovered(b.newest().map(|s| s.zxid), &b.log)
         }
         fn fail_next_sync(&mut self, b: &mut Disk) {
             b.failing_syncs = 1;
         }
         fn take_snapshot(&mut self, b: &mut Disk, zxid: Zxid, bytes: &[u8]) {
-            b.snapshot = Some((zxid, bytes::Bytes::copy_from_slice(bytes), Vec::new()));
+            // As the log actor: the next append starts a new segment.
+            b.add_snapshot(zxid, bytes::Bytes::copy_from_slice(bytes), Vec::new(), zxid);
+            b.request_roll();
         }
-        fn purge(&mut self, b: &mut Disk, _keep: usize) {
-            if let Some((z, _, _)) = &b.snapshot {
-                let z = *z;
-                b.log.retain(|t| t.zxid > z);
-            }
+        fn purge(&mut self, b: &mut Disk, keep: usize) {
+            b.purge(keep);
+        }
+        fn snapshots(&mut self, b: &Disk) -> Vec<Zxid> {
+            b.snapshots.iter().map(|s| s.zxid).collect()
         }
     }
 

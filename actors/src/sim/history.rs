@@ -55,7 +55,7 @@ pub(crate) fn digest(t: &DataTree) -> Digest {
 }
 
 /// The first difference between two digests, for the failure message.
-fn first_difference(a: &Digest, b: &Digest) -> String {
+pub(crate) fn first_difference(a: &Digest, b: &Digest) -> String {
     for (p, n) in &a.0 {
         match b.0.get(p) {
             None => return format!("{p} only on the first"),

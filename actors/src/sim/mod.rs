@@ -16,8 +16,11 @@
 //! * at the end, healed and quiet, every server has applied the same history and holds the
 //!   same tree, and every txn any leader committed is in it.
 //!
-//! The random runs (`random.rs`) add skewed clocks (each server's own offset and drift) and the
-//! client workload ([`workload`]): clients on every server whose writes followers forward,
+//! Disks ([`disk`]) keep log segments and several snapshots, as the file log does; servers
+//! snapshot their own trees and purge ([`localsnap`]); a restart's tree must equal its history.
+//!
+//! The random runs (`random.rs`) add skewed clocks (each server's own offset and drift), local
+//! snapshots and purges (most runs), and the client workload ([`workload`]): clients on every server whose writes followers forward,
 //! multi, delete and setACL with versions, sync then read, local reads, pings and session moves,
 //! sessions expired by the session tracker's own check ([`sessions`]); what the clients saw is
 //! checked against the committed history at the end ([`history`]).
@@ -56,6 +59,7 @@ mod disk;
 mod history;
 mod hooks;
 mod inspect;
+mod localsnap;
 mod network;
 mod pause;
 #[cfg(test)]
@@ -69,6 +73,7 @@ pub(crate) use clients::{ClientOp, Requests};
 use describe::{short, short_msg};
 pub(crate) use disk::{rebuild, Completion, Disk};
 pub(crate) use hooks::{DurableHook, DurableHookAction, DurableStage, MsgAction, MsgHook};
+pub(crate) use localsnap::{SnapPolicy, SnapStats};
 pub(crate) use network::{kind, pair};
 
 /// Txns of a learner's tail per step (small: every sync of more than a few txns goes in
@@ -116,6 +121,12 @@ enum Event {
         id: Sid,
         n: u64,
     },
+    /// The next chunk of the snapshot `id` (in life `life`) takes of its own tree
+    /// ([`localsnap`]).
+    LocalSnap {
+        id: Sid,
+        life: u64,
+    },
 }
 
 pub(crate) struct Server {
@@ -149,6 +160,8 @@ pub(crate) struct Server {
     /// On waking from this pause, the session tracker's interval runs before the rest.
     tracker_first: bool,
     deferred: VecDeque<Event>,
+    /// Its log actor's own snapshots and purges ([`localsnap`]).
+    local: localsnap::LocalSnaps,
 }
 
 pub(crate) struct Sim {
@@ -237,6 +250,13 @@ pub(crate) struct Sim {
     /// How long writes go on once healed, before the quiet end of [`Sim::settle_and_check`].
     pub settle_writes_ms: i64,
     pub(crate) workload: workload::Workload,
+    /// Local snapshots and purges ([`localsnap`]; off by default), and their random draws.
+    pub local_snapshots: Option<SnapPolicy>,
+    snap_rng: SmallRng,
+    /// What the local snapshots did.
+    pub snap_stats: SnapStats,
+    /// Local snapshots are scanned but written only at [`Sim::release_local_snapshots`].
+    pub hold_local_snapshots: bool,
 }
 
 impl Sim {
@@ -306,6 +326,10 @@ impl Sim {
             clients_on: false,
             settle_writes_ms: 4000,
             workload: Default::default(),
+            local_snapshots: None,
+            snap_rng: SmallRng::seed_from_u64(seed ^ 0x5a17_c0de_0f5e_ed00),
+            snap_stats: SnapStats::default(),
+            hold_local_snapshots: false,
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {
             sim.servers.insert(
@@ -329,6 +353,7 @@ impl Sim {
                     resumed_at: None,
                     tracker_first: false,
                     deferred: VecDeque::new(),
+                    local: Default::default(),
                 },
             );
         }
@@ -404,6 +429,7 @@ impl Sim {
         s.frozen = false;
         let (tree, applied, base) = rebuild(&s.disk);
         self.snaps_encoded.2 += u64::from(tree.tail_pending());
+        let floor = s.disk.floor();
         let last = applied.last().map_or(0, |t| t.zxid);
         let after: Vec<Arc<Txn>> = s
             .disk
@@ -419,13 +445,15 @@ impl Sim {
         s.sessions = SessionRegistry::new(self.timing.tick_ms);
         s.expiry = ExpiryQueue::new(self.timing.tick_ms);
         self.sessions_follow_tree(id);
+        self.check_recovered(id);
+        self.start_local_snapshots(id);
         let s = self.servers.get_mut(&id).expect("server");
         let persisted = PersistedState {
             accepted_epoch: s.disk.epochs.0,
             current_epoch: s.disk.epochs.1,
             last_zxid: last,
             recent,
-            floor: base,
+            floor,
         };
         let (pipeline, out) = Pipeline::new(cfg, persisted, now, &s.tree);
         s.pipeline = Some(pipeline);
@@ -482,6 +510,9 @@ impl Sim {
                     self.hooked_send(id, to, msg);
                 }
                 Output::Durably { token, action } => {
+                    if let DurableAction::Append(txns) = &action {
+                        self.appended(id, txns.len());
+                    }
                     let s = self.servers.get_mut(&id).expect("server");
                     s.pending.push_back((token, action));
                     let life = s.life;
@@ -564,6 +595,7 @@ impl Sim {
                 Output::Reconfigured { .. } => {}
             }
         }
+        self.maybe_snapshot(id);
     }
 
     /// The serving leader (the first, should there be several; not a paused one, which no
@@ -670,6 +702,7 @@ impl Sim {
             Event::BreakLink(a, b) => self.break_link(a, b),
             Event::ClientWrite => self.client_write(),
             Event::SnapEncode { id, learner } => self.encode_snapshot_chunk(id, learner),
+            Event::LocalSnap { id, life } => self.local_snapshot_chunk(id, life),
             Event::Later { id, life, input } if self.servers[&id].life == life => {
                 self.step_pipeline(id, input);
             }

@@ -20,6 +20,7 @@ impl Sim {
             Event::Tick(id)
             | Event::DurableDone { id, .. }
             | Event::SnapEncode { id, .. }
+            | Event::LocalSnap { id, .. }
             | Event::Later { id, .. } => Some(*id),
             _ => None,
         }

@@ -1,6 +1,10 @@
 //! The random runs: a seeded simulation of a 3-server ensemble, or of 5 voters and an
 //! observer, with faults (crashes, partitions, link breaks, duplicates, slow disks), skewed
 //! clocks and the client workload ([`super::workload`]), then healed, settled and checked.
+//! Seven runs in eight take local snapshots and purge ([`super::localsnap`]), with a
+//! `snap_count` (40-200: a snapshot every 20-200 appended txns) and a retain count (1-3) of
+//! their own, drawn from a generator of their own: the rest of what a seed draws is the same
+//! with or without them.
 //!
 //! Seeds: a fixed range (`0..ZKR_SIM_SEEDS`, the same on every run) and fresh ones
 //! (`ZKR_SIM_FRESH` seeds from a random base, different on every run); a failure names its
@@ -9,7 +13,10 @@
 //! CI runs the release build with many seeds (scripts/test.sh); `cargo test` alone runs a
 //! few of each.
 
-use super::Sim;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Sim, SnapPolicy};
 
 /// Simulated milliseconds of faults and workload before the settling.
 const RUN_MS: i64 = 3000;
@@ -32,6 +39,17 @@ pub(crate) struct Totals {
     /// could find it had lost its quorum).
     pauses: u64,
     wake_expiries: u64,
+    /// Runs with local snapshots; snapshots written, purges (and the snapshots they removed),
+    /// cuts refused below a floor, cuts that rebuilt short, restarts from a server's own
+    /// snapshot (and those whose log stopped short of what its scan saw).
+    snap_runs: u64,
+    local_snaps: u64,
+    purges: u64,
+    purged: u64,
+    refused_cuts: u64,
+    missed_cuts: u64,
+    restarts_from_own: u64,
+    restarts_short_of_scan: u64,
 }
 
 impl std::ops::AddAssign for Totals {
@@ -46,6 +64,14 @@ impl std::ops::AddAssign for Totals {
         self.restarts_short_of_e += o.restarts_short_of_e;
         self.pauses += o.pauses;
         self.wake_expiries += o.wake_expiries;
+        self.snap_runs += o.snap_runs;
+        self.local_snaps += o.local_snaps;
+        self.purges += o.purges;
+        self.purged += o.purged;
+        self.refused_cuts += o.refused_cuts;
+        self.missed_cuts += o.missed_cuts;
+        self.restarts_from_own += o.restarts_from_own;
+        self.restarts_short_of_scan += o.restarts_short_of_scan;
     }
 }
 
@@ -54,15 +80,27 @@ pub(crate) fn run_seed(seed: u64, voters: usize, observers: usize) -> Totals {
     run_seed_with(seed, voters, observers, true)
 }
 
-/// A seed found before the simulator paused servers, run with the faults of its day: the
-/// schedule that found it.
+/// A seed found before the simulator paused servers and took local snapshots, run with the
+/// faults of its day: the schedule that found it.
 fn run_seed_as_found(seed: u64, voters: usize, observers: usize) -> Totals {
     run_seed_with(seed, voters, observers, false)
 }
 
-fn run_seed_with(seed: u64, voters: usize, observers: usize, pauses: bool) -> Totals {
+/// The local snapshots of a run of `seed`: seven in eight runs take them.
+fn snap_policy(seed: u64) -> Option<SnapPolicy> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x10ca_15ee_d000_0000);
+    rng.random_ratio(7, 8).then(|| {
+        let snap_count = rng.random_range(40..=200);
+        SnapPolicy::node(snap_count, rng.random_range(1..=3))
+    })
+}
+
+fn run_seed_with(seed: u64, voters: usize, observers: usize, today: bool) -> Totals {
     let mut sim = Sim::new_unbooted(seed, voters, observers);
-    sim.pause_faults = pauses;
+    sim.pause_faults = today;
+    if today {
+        sim.local_snapshots = snap_policy(seed);
+    }
     sim.skew_clocks();
     sim.clients_on = true;
     sim.settle_writes_ms = 1000;
@@ -86,6 +124,14 @@ fn run_seed_with(seed: u64, voters: usize, observers: usize, pauses: bool) -> To
         restarts_short_of_e: sim.snaps_encoded.2,
         pauses: sim.pauses(),
         wake_expiries: sim.wake_expiries.values().sum(),
+        snap_runs: u64::from(sim.local_snapshots.is_some()),
+        local_snaps: sim.snap_stats.taken,
+        purges: sim.snap_stats.purges,
+        purged: sim.snap_stats.purged,
+        refused_cuts: sim.snap_stats.refused_cuts,
+        missed_cuts: sim.snap_stats.missed_cuts,
+        restarts_from_own: sim.snap_stats.restarts_from_own,
+        restarts_short_of_scan: sim.snap_stats.restarts_short_of_scan,
     }
 }
 

@@ -130,6 +130,42 @@ fn epoch_leading(sim: &Sim, id: Sid) -> Option<u64> {
     }
 }
 
+/// `a` is taken down, and the leader `first` restarted: `first` and the third server establish
+/// a new epoch without `a`, so that `a`'s currentEpoch stays behind theirs. Returns (the new
+/// leader, the other one).
+fn new_epoch_without(sim: &mut Sim, first: Sid, a: Sid) -> (Sid, Sid) {
+    sim.crash(a);
+    sim.crash(first);
+    sim.restart(first);
+    let up: Vec<Sid> = (1..=3).filter(|x| *x != a).collect();
+    assert!(
+        sim.run_until(WAIT, |s| s.leader().is_some()
+            && up.iter().all(|x| s.serving(*x))
+            && s.role(first) != Some(crate::quorum::core::RoleView::Looking)),
+        "no new epoch without a"
+    );
+    let l = leader(sim);
+    let b = up
+        .iter()
+        .copied()
+        .find(|x| *x != l)
+        .expect("the third server");
+    (l, b)
+}
+
+/// The leader `l` logs `n` writes (`c*`) that never reach `b`; then `b` and `l` are down.
+/// Returns their zxids (committed nowhere).
+fn private_tail_then_down(sim: &mut Sim, l: Sid, b: Sid, n: usize) -> Vec<Zxid> {
+    sim.hold(l, b);
+    let cs = submit(sim, "c", n);
+    let last_c = *cs.last().expect("c*");
+    assert!(sim.run_until(WAIT, |s| s.servers[&l].disk.last_zxid() == last_c));
+    sim.crash(b);
+    sim.release(l, b);
+    sim.crash(l);
+    cs
+}
+
 /// The state every scenario of the NEWLEADER family starts from: `l` led, `a` is stale (down
 /// while `l` and `b` committed the `b*` writes), `l` holds 5 txns (`c*`) nobody else has,
 /// `b` is down, `l` is alone. Returns (l, a, b, c zxids).
@@ -382,7 +418,7 @@ fn scenario_zk3642_snap_interrupted_by_the_leaders_death_then_diff() {
         "b synchronised a by DIFF"
     );
     let disk = &sim.servers[&a].disk;
-    assert_eq!(disk.snapshot.as_ref().map(|s| s.0), Some(snap_zxid));
+    assert_eq!(disk.newest().map(|s| s.zxid), Some(snap_zxid));
     assert!(disk.last_zxid() >= snap_zxid);
     sim.restart(a);
     assert!(sim.run_until(WAIT, |s| s.serving(a) && s.serving(b)));
@@ -406,31 +442,9 @@ fn scenario_a_learner_installing_a_snapshot_is_not_offered_a_cut_below_it() {
     let first = leader(&sim);
     let (a, _) = others(first);
     commit(&mut sim, "a", 3);
-    sim.crash(a);
-    // A new epoch without a, so that a's currentEpoch stays behind b's.
-    sim.crash(first);
-    sim.restart(first);
-    let up: Vec<Sid> = (1..=3).filter(|x| *x != a).collect();
-    assert!(
-        sim.run_until(WAIT, |s| s.leader().is_some()
-            && up.iter().all(|x| s.serving(*x))
-            && s.role(first) != Some(crate::quorum::core::RoleView::Looking)),
-        "no new epoch without a"
-    );
-    let l = leader(&sim);
-    let b = up
-        .iter()
-        .copied()
-        .find(|x| *x != l)
-        .expect("the third server");
+    let (l, b) = new_epoch_without(&mut sim, first, a);
     let bs = commit(&mut sim, "b", 30); // beyond the 20 txns kept for DIFF: a needs a SNAP
-    sim.hold(l, b);
-    let cs = submit(&mut sim, "c", 3);
-    let last_c = *cs.last().expect("c*");
-    assert!(sim.run_until(WAIT, |s| s.servers[&l].disk.last_zxid() == last_c));
-    sim.crash(b);
-    sim.release(l, b);
-    sim.crash(l);
+    let cs = private_tail_then_down(&mut sim, l, b, 3);
     let (snap, install) = leader_dies_after_its_snap_and_the_install_is_held(&mut sim, l, a);
     sim.restart(l);
     sim.restart(a);
@@ -601,9 +615,8 @@ fn scenario_zk3104_learner_killed_during_and_after_a_snap() {
     assert!(sim.run_until(WAIT, |s| s.msg_fired(ack) == 1 && !s.alive(a)));
     let snap_zxid = sim.servers[&a]
         .disk
-        .snapshot
-        .as_ref()
-        .map(|s| s.0)
+        .newest()
+        .map(|s| s.zxid)
         .expect("the snapshot was on disk before the ACK");
     assert!(snap_zxid > before);
     commit(&mut sim, "c", 5);
@@ -1237,6 +1250,8 @@ fn sim_slow_disks_three_servers() {
 /// The servers start from disks whose log ends at epoch 2, counter 0xffff_fff4, with
 /// acceptedEpoch = currentEpoch = 1, so that the election re-establishes epoch 2 and its
 /// counter goes on from there (a shortcut: reaching it by 2^32 proposals is not practical).
+/// The log follows a snapshot of the empty tree at the txn before it, as a node's data
+/// directory must (recovery refuses a log that does not follow what it starts from).
 #[test]
 fn scenario_zk1277_zxid_counter_exhausted_starts_a_new_epoch() {
     let mut sim = Sim::new_unbooted(10, 3, 0);
@@ -1259,7 +1274,10 @@ fn scenario_zk1277_zxid_counter_exhausted_starts_a_new_epoch() {
             })
         })
         .collect();
+    let before = make_zxid(2, 0xffff_ffef);
     for s in sim.servers.values_mut() {
+        let snap = crate::txnlog::suite::snapshot_bytes(before);
+        s.disk.add_snapshot(before, snap, Vec::new(), before);
         s.disk.log = seeded.clone();
         s.disk.epochs = (1, 1);
     }
@@ -2173,5 +2191,172 @@ fn scenario_a_leader_woken_past_the_session_timeout_expires_no_live_session() {
         stale.is_empty(),
         "the woken leader's proposals committed: {stale:x?}"
     );
+    sim.settle_and_check();
+}
+
+/// The zxids `pick` finds in the messages `from` sends (to `to`, if given) from now on.
+fn zxids_sent(
+    sim: &mut Sim,
+    from: Sid,
+    to: Option<Sid>,
+    pick: fn(&PeerMsg) -> Option<Zxid>,
+) -> std::rc::Rc<std::cell::RefCell<Vec<Zxid>>> {
+    let seen: std::rc::Rc<std::cell::RefCell<Vec<Zxid>>> = Default::default();
+    let record = seen.clone();
+    let pred = move |m: &PeerMsg| {
+        record.borrow_mut().extend(pick(m));
+        false // never fires: it only looks
+    };
+    sim.on_msg(Some(from), to, pred, MsgAction::Drop, usize::MAX);
+    seen
+}
+
+/// The purge half of the stale-floor race: a learner offers its floor in FOLLOWERINFO, then,
+/// before the new leader's TRUNC reaches its disk, writes a snapshot of its own tree and
+/// purges, which raises its floor above the cut.
+///
+/// `a` (stale, with a snapshot of its own at `F`, from the `a*` writes) is synchronised by `l`
+/// by DIFF (`b*` and `c*`, which only `l` has: before its epoch is established `l`'s whole
+/// history counts) and killed half-way, with the `b*` and the first `c*` on its disk; it
+/// restarts (its tree now holds them), `l` sends it the rest of `c*`, and the count of its next
+/// snapshot is reached: it begins at `S` (its last `c*`). `l`'s NEWLEADERs never reach `a`
+/// (so its currentEpoch stays behind `b`'s) and `l` dies. `b` (history up to `b*`) is elected
+/// with `a`; `a` registers offering `F`; then its snapshot is written and its purge (keeping
+/// one) raises its floor to `S`; `b`'s TRUNC to its last `b*`, between `F` and `S`, reaches
+/// `a`'s disk after that. The cut must be refused (the log before `S` may be
+/// gone); `a` goes back to LOOKING, registers again with its floor as it is, gets a SNAP, and
+/// nothing `l` alone had is committed or served.
+#[test]
+fn scenario_a_purge_between_followerinfo_and_trunc_gets_the_cut_refused_then_a_snap() {
+    let mut sim = three(11);
+    // Only the snapshots this scenario asks for (`snapshot_after`), one kept.
+    sim.local_snapshots = Some(super::SnapPolicy {
+        every: (u64::MAX, u64::MAX),
+        retain: 1,
+    });
+    let first = leader(&sim);
+    let (a, _) = others(first);
+    sim.snapshot_after(a, 3);
+    commit(&mut sim, "a", 3);
+    assert!(
+        sim.run_until(WAIT, |s| !s.servers[&a].disk.snapshots.is_empty()),
+        "a took no snapshot"
+    );
+    let f = sim.servers[&a].disk.floor();
+    commit(&mut sim, "x", 2); // in a's next log segment
+    let (l, b) = new_epoch_without(&mut sim, first, a);
+    let bs = commit(&mut sim, "b", 8); // a's DIFF stays within the 20 txns kept
+    let last_b = *bs.last().expect("b*");
+    let cs = private_tail_then_down(&mut sim, l, b, 6);
+    let last_c = *cs.last().expect("c*");
+    // l synchronises a by DIFF, and a is killed once it logged the first c*; l's NEWLEADERs
+    // are lost.
+    let third_c = cs[2];
+    let killed = sim.on_durable(
+        a,
+        DurableStage::Completing,
+        move |act| matches!(act, DurableAction::Append(t) if t.iter().any(|t| t.zxid == third_c)),
+        DurableHookAction::Crash,
+        1,
+    );
+    sim.on_msg(
+        Some(l),
+        Some(a),
+        |m| matches!(m, PeerMsg::NewLeader { .. }),
+        MsgAction::Drop,
+        usize::MAX,
+    );
+    let floors = zxids_sent(&mut sim, a, None, |m| match m {
+        PeerMsg::FollowerInfo { floor, .. } => Some(*floor),
+        _ => None,
+    });
+    let cuts = zxids_sent(&mut sim, b, Some(a), |m| match m {
+        PeerMsg::Trunc { zxid, .. } => Some(*zxid),
+        _ => None,
+    });
+    sim.hold_local_snapshots = true;
+    let (diffs, l_snaps) = (
+        sim.sent_count(l, a, "Diff"),
+        sim.sent_count(l, a, "SnapBegin"),
+    );
+    sim.restart(l);
+    sim.restart(a);
+    assert!(
+        sim.run_until(WAIT, |s| s.durable_fired(killed) == 1 && !s.alive(a)),
+        "l did not synchronise a"
+    );
+    let recovered = sim.servers[&a].disk.last_zxid();
+    assert!(recovered > last_b && recovered < last_c, "{recovered:#x}");
+    // Restarted, a holds the b* and c* it logged; the rest of c* it logs now (the snapshot's
+    // count is reached); the snapshot is scanned, and held until a has registered with b.
+    sim.restart(a);
+    sim.snapshot_after(a, 1);
+    assert!(
+        sim.run_until(WAIT, |s| s.local_snapshot_held(a).is_some()),
+        "a took no snapshot"
+    );
+    let s_zxid = sim.local_snapshot_held(a).expect("held");
+    assert_eq!(
+        s_zxid, recovered,
+        "a's snapshot is of the tree it recovered"
+    );
+    assert!(
+        s_zxid > last_b && f <= last_b,
+        "F {f:#x} and S {s_zxid:#x} do not straddle b's last txn {last_b:#x}"
+    );
+    assert!(
+        sim.sent_count(l, a, "Diff") > diffs && sim.sent_count(l, a, "SnapBegin") == l_snaps,
+        "l synchronised a by DIFF"
+    );
+    sim.crash(l);
+    let infos = sim.sent_count(a, b, "FollowerInfo");
+    sim.restart(b);
+    assert!(
+        sim.run_until(WAIT, |s| s.sent_count(a, b, "FollowerInfo") > infos),
+        "a did not register with b"
+    );
+    assert_eq!(floors.borrow().last(), Some(&f), "a offered its floor F");
+    // Now the snapshot is written and the purge raises a's floor, before b's TRUNC arrives.
+    assert_eq!(sim.sent_count(b, a, "Trunc"), 0);
+    sim.release_local_snapshots();
+    assert_eq!(
+        sim.servers[&a].disk.floor(),
+        s_zxid,
+        "the purge raised a's floor"
+    );
+    assert!(
+        sim.run_until(WAIT, |s| s.snap_stats.refused_cuts > 0),
+        "b's cut never reached a's disk"
+    );
+    let cut = cuts.borrow()[0];
+    assert!(
+        f <= cut && cut < s_zxid,
+        "b's TRUNC to {cut:#x} is not between F {f:#x} and S {s_zxid:#x}"
+    );
+    assert_eq!(sim.snap_stats.refused_cuts, 1);
+    assert_eq!(
+        sim.servers[&a].disk.floor(),
+        s_zxid,
+        "the refused cut changed nothing"
+    );
+    // a syncs again, offering its floor as it is now, and gets a SNAP.
+    let snaps = sim.sent_count(b, a, "SnapBegin");
+    assert!(
+        sim.run_until(WAIT, |s| s.serving(a) && s.serving(b)),
+        "a and b never served together"
+    );
+    assert!(floors.borrow().contains(&s_zxid), "a never offered S");
+    assert!(sim.sent_count(b, a, "SnapBegin") > snaps, "a got no SNAP");
+    assert_eq!(cuts.borrow().len(), 1, "b asked for no other cut");
+    assert!(sim.committed.contains_key(&last_b));
+    for z in &cs {
+        assert!(
+            !sim.committed.contains_key(z),
+            "{z:#x} was never acknowledged"
+        );
+        assert!(!sim.servers[&a].disk.holds(*z), "a kept uncommitted {z:#x}");
+    }
+    commit(&mut sim, "d", 3);
+    sim.restart(l);
     sim.settle_and_check();
 }

@@ -1,7 +1,8 @@
 //! A log that keeps txns in memory only: for tests of the actor wiring and for nodes run with
 //! an in-memory data store. Nothing survives the process; within it, [`MemoryLog::reopen`]
 //! plays a restart (what was synced is kept, the unsynced tail is lost), so the same
-//! [`LogBackend`] suite runs against it as against the file log.
+//! [`LogBackend`] suite runs against it as against the file log: like it, a cut below its
+//! oldest snapshot is refused ([`LogError::BelowFloor`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -13,10 +14,20 @@ use crate::txn::{Txn, Zxid};
 /// What a memory log holds "durably".
 #[derive(Debug, Default, Clone)]
 pub struct MemoryDisk {
-    /// The snapshot the log starts after (SNAP), if any.
-    pub snapshot: Option<(Zxid, Bytes)>,
+    /// The snapshots, oldest first (a node keeping its data in memory has at most the one a
+    /// SNAP installed; tests put more).
+    pub snapshots: Vec<(Zxid, Bytes)>,
     /// Synced txns, oldest first.
     pub txns: Vec<Arc<Txn>>,
+}
+
+impl MemoryDisk {
+    /// The last txn it holds: the log's, else the newest snapshot's.
+    fn last(&self) -> Zxid {
+        self.txns
+            .last()
+            .map_or(self.snapshots.last().map_or(0, |s| s.0), |t| t.zxid)
+    }
 }
 
 /// In-memory log.
@@ -36,9 +47,7 @@ impl MemoryLog {
     pub fn reopen(disk: Arc<Mutex<MemoryDisk>>) -> MemoryLog {
         let last = {
             let d = disk.lock().unwrap_or_else(|p| p.into_inner());
-            d.txns
-                .last()
-                .map_or(d.snapshot.as_ref().map_or(0, |s| s.0), |t| t.zxid)
+            d.last()
         };
         MemoryLog {
             disk,
@@ -76,24 +85,22 @@ impl LogBackend for MemoryLog {
 
     fn discard_unsynced(&mut self) -> Result<(), LogError> {
         self.unsynced.clear();
-        let d = self.durable();
-        let last = d
-            .txns
-            .last()
-            .map_or(d.snapshot.as_ref().map_or(0, |s| s.0), |t| t.zxid);
-        drop(d);
+        let last = self.durable().last();
         self.last = last;
         Ok(())
     }
 
     fn truncate_after(&mut self, to: Zxid) -> Result<(), LogError> {
-        self.unsynced.clear();
         let mut d = self.durable();
-        if d.snapshot.as_ref().is_some_and(|(z, _)| *z > to) {
-            d.snapshot = None;
+        // As the file log: never below the oldest snapshot, refused before anything changes.
+        let floor = d.snapshots.first().map_or(0, |s| s.0);
+        if floor > to {
+            return Err(LogError::BelowFloor { to, floor });
         }
+        d.snapshots.retain(|(z, _)| *z <= to);
         d.txns.retain(|t| t.zxid <= to);
         drop(d);
+        self.unsynced.clear();
         self.last = to;
         Ok(())
     }
@@ -101,7 +108,7 @@ impl LogBackend for MemoryLog {
     fn install_snapshot(&mut self, zxid: Zxid, bytes: &[u8]) -> Result<(), LogError> {
         self.unsynced.clear();
         let mut d = self.durable();
-        d.snapshot = Some((zxid, Bytes::copy_from_slice(bytes)));
+        d.snapshots = vec![(zxid, Bytes::copy_from_slice(bytes))];
         d.txns.clear();
         drop(d);
         self.last = zxid;

@@ -81,7 +81,7 @@ fn a_corrupt_streamed_snapshot_is_refused_and_removed() {
     assert!(install(&mut mem, &inc, &m).is_err(), "not installed");
     assert!(!inc.exists(), "the partial file is removed");
     assert_eq!(mem.last_zxid(), 0);
-    assert!(mem.disk().lock().expect("disk").snapshot.is_none());
+    assert!(mem.disk().lock().expect("disk").snapshots.is_empty());
 }
 
 /// A leader's tree and the txns it applied, made as the leader's pipeline makes them

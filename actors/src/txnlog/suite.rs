@@ -31,6 +31,8 @@ pub(crate) trait Harness {
     fn take_snapshot(&mut self, b: &mut Self::B, zxid: Zxid, bytes: &[u8]);
     /// Purge, keeping `keep` snapshots.
     fn purge(&mut self, b: &mut Self::B, keep: usize);
+    /// The zxids of the snapshots on disk, oldest first.
+    fn snapshots(&mut self, b: &Self::B) -> Vec<Zxid>;
 }
 
 /// A txn at `zxid` tagged `tag` (in its cxid), changing nothing in the tree.
@@ -74,6 +76,9 @@ pub(crate) fn run_all<H: Harness>(h: &mut H) {
     truncation_keeps_the_prefix_and_appends_follow(h);
     a_snapshot_install_replaces_the_log_and_appends_follow_it(h);
     purge_keeps_what_recovery_needs(h);
+    recovery_starts_from_the_newest_of_several_snapshots(h);
+    purge_keeps_the_newest_snapshots_and_a_cut_back_to_the_oldest(h);
+    a_cut_below_the_oldest_snapshot_is_refused_and_changes_nothing(h);
 }
 
 fn synced_txns_survive_a_restart<H: Harness>(h: &mut H) {
@@ -170,7 +175,8 @@ fn a_snapshot_install_replaces_the_log_and_appends_follow_it<H: Harness>(h: &mut
     assert_eq!(h.recovered(&b), (Some(z), tagged(z + 1..=z + 2, 1)));
 }
 
-fn purge_keeps_what_recovery_needs<H: Harness>(h: &mut H) {
+/// A log of txns 1..=45 with snapshots at 5, 15, 25 and 35.
+fn four_snapshots<H: Harness>(h: &mut H) -> H::B {
     let mut b = h.fresh();
     for round in 0..4 {
         let first = round * 10 + 1;
@@ -178,10 +184,82 @@ fn purge_keeps_what_recovery_needs<H: Harness>(h: &mut H) {
         h.take_snapshot(&mut b, first + 4, &snapshot_bytes(first + 4));
     }
     synced(&mut b, &txns(41..=45, 0));
+    b
+}
+
+fn purge_keeps_what_recovery_needs<H: Harness>(h: &mut H) {
+    let mut b = four_snapshots(h);
     let before = h.recovered(&b);
     h.purge(&mut b, 2);
     let b = h.restart(b);
     assert_eq!(h.recovered(&b), before);
+}
+
+fn recovery_starts_from_the_newest_of_several_snapshots<H: Harness>(h: &mut H) {
+    let mut b = h.fresh();
+    for round in 0..3 {
+        let first = round * 4 + 1;
+        synced(&mut b, &txns(first..=first + 3, 0));
+        h.take_snapshot(&mut b, first + 2, &snapshot_bytes(first + 2));
+    }
+    let b = h.restart(b);
+    assert_eq!(h.snapshots(&b), vec![3, 7, 11]);
+    assert_eq!(h.recovered(&b), (Some(11), tagged(12..=12, 0)));
+    assert_eq!(b.last_zxid(), 12);
+}
+
+/// Keeping `keep` of four snapshots: the newest `keep` stay, recovery finds what it found
+/// before, and the log can still be cut back to the oldest one kept (the floor).
+fn purge_keeps_the_newest_snapshots_and_a_cut_back_to_the_oldest<H: Harness>(h: &mut H) {
+    for keep in 1..=3i64 {
+        let mut b = four_snapshots(h);
+        let before = h.recovered(&b);
+        h.purge(&mut b, keep as usize);
+        let kept: Vec<Zxid> = (4 - keep..4).map(|r| r * 10 + 5).collect();
+        assert_eq!(h.snapshots(&b), kept, "keeping {keep}");
+        let mut b = h.restart(b);
+        assert_eq!(h.recovered(&b), before, "keeping {keep}");
+        let floor = kept[0];
+        b.truncate_after(floor).expect("a cut back to the floor");
+        assert_eq!(b.last_zxid(), floor);
+        synced(&mut b, &txns(floor + 1..=floor + 2, 1));
+        let b = h.restart(b);
+        assert_eq!(h.snapshots(&b), vec![floor], "keeping {keep}");
+        assert_eq!(
+            h.recovered(&b),
+            (Some(floor), tagged(floor + 1..=floor + 2, 1)),
+            "keeping {keep}"
+        );
+    }
+}
+
+/// The floor is the oldest snapshot: a cut below it (the log before it may be purged) is
+/// refused with [`LogError::BelowFloor`] before anything is touched; one at or above it works.
+fn a_cut_below_the_oldest_snapshot_is_refused_and_changes_nothing<H: Harness>(h: &mut H) {
+    let mut b = h.fresh();
+    synced(&mut b, &txns(1..=10, 0));
+    h.take_snapshot(&mut b, 5, &snapshot_bytes(5));
+    synced(&mut b, &txns(11..=12, 0));
+    h.take_snapshot(&mut b, 11, &snapshot_bytes(11));
+    h.purge(&mut b, 2);
+    let before = h.recovered(&b);
+    match b.truncate_after(4) {
+        Err(LogError::BelowFloor { to: 4, floor: 5 }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.last_zxid(), 12, "nothing changed");
+    synced(&mut b, &txns(13..=13, 0));
+    let mut b = h.restart(b);
+    assert_eq!(h.snapshots(&b), vec![5, 11]);
+    let mut want = before.1.clone();
+    want.push((13, 0));
+    assert_eq!(h.recovered(&b), (before.0, want));
+    // A cut between the two: the newer snapshot goes, the older one is recovered from.
+    b.truncate_after(8).expect("a cut above the floor");
+    assert_eq!(b.last_zxid(), 8);
+    let b = h.restart(b);
+    assert_eq!(h.snapshots(&b), vec![5]);
+    assert_eq!(h.recovered(&b), (Some(5), tagged(6..=8, 0)));
 }
 
 /// The file log, on a file system whose syncs can be made to fail.
@@ -251,6 +329,10 @@ impl Harness for FileHarness {
     fn purge(&mut self, _b: &mut Self::B, keep: usize) {
         super::purge::purge(&self.layout(), keep).expect("purge");
     }
+    fn snapshots(&mut self, _b: &Self::B) -> Vec<Zxid> {
+        let list = super::snapshot::list(&self.layout().snap_dir).expect("snapshots");
+        list.into_iter().map(|(z, _)| z).collect()
+    }
 }
 
 /// The in-memory log.
@@ -279,7 +361,7 @@ impl Harness for MemoryHarness {
     fn recovered(&mut self, b: &Self::B) -> Recovered {
         let disk = b.disk();
         let d = disk.lock().expect("disk");
-        memory_recovered(d.snapshot.as_ref().map(|s| s.0), &d.txns)
+        memory_recovered(d.snapshots.last().map(|s| s.0), &d.txns)
     }
     fn fail_next_sync(&mut self, b: &mut Self::B) {
         b.failing_syncs = 1;
@@ -287,15 +369,24 @@ impl Harness for MemoryHarness {
     fn take_snapshot(&mut self, b: &mut Self::B, zxid: Zxid, bytes: &[u8]) {
         let disk = b.disk();
         let mut d = disk.lock().expect("disk");
-        // One snapshot slot: the log before it is still there (as on a file disk).
-        d.snapshot = Some((zxid, bytes::Bytes::copy_from_slice(bytes)));
+        // Beside the log, which keeps what is before it (as on a file disk).
+        d.snapshots
+            .push((zxid, bytes::Bytes::copy_from_slice(bytes)));
+        d.snapshots.sort_by_key(|s| s.0);
     }
-    fn purge(&mut self, b: &mut Self::B, _keep: usize) {
+    fn purge(&mut self, b: &mut Self::B, keep: usize) {
         let disk = b.disk();
         let mut d = disk.lock().expect("disk");
-        if let Some((z, _)) = d.snapshot {
+        let old = d.snapshots.len().saturating_sub(keep.max(1));
+        d.snapshots.drain(..old);
+        if let Some(&(z, _)) = d.snapshots.first() {
             d.txns.retain(|t| t.zxid > z);
         }
+    }
+    fn snapshots(&mut self, b: &Self::B) -> Vec<Zxid> {
+        let disk = b.disk();
+        let d = disk.lock().expect("disk");
+        d.snapshots.iter().map(|s| s.0).collect()
     }
 }
 
