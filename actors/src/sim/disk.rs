@@ -467,13 +467,17 @@ impl Sim {
     }
 
     /// As the log actor does, the appends queued behind one that completed are synced with it
-    /// (unless a scripted scenario's durable hooks are armed: they see each action alone).
+    /// (unless a scripted scenario's durable hooks are armed: they see each action alone), up
+    /// to a purge queued in the lane: a batch is consecutive appends.
     fn group_commit(&mut self, id: Sid, tokens: &mut Vec<u64>) {
         if self.durable_hooks.iter().any(|h| h.times > 0) {
             return;
         }
         let s = self.servers.get_mut(&id).expect("server");
         while let Some((t, DurableAction::Append(txns))) = s.pending.front().cloned() {
+            if s.local.purge_ahead_of(t) {
+                break;
+            }
             s.pending.pop_front();
             s.disk.append_synced(id, &txns);
             let done = Completion::of(self.now, id, DurableAction::Append(txns), &s.disk);

@@ -105,6 +105,13 @@ pub(crate) struct LocalSnaps {
     reported: Option<Zxid>,
 }
 
+impl LocalSnaps {
+    /// Is a purge queued in the lane ahead of the job `token`?
+    pub(super) fn purge_ahead_of(&self, token: u64) -> bool {
+        self.purge.is_some_and(|b| b.is_none_or(|b| token > b))
+    }
+}
+
 fn draw(policy: &SnapPolicy, rng: &mut SmallRng) -> u64 {
     rng.random_range(policy.every.0..=policy.every.1.max(policy.every.0))
 }
@@ -189,8 +196,8 @@ impl Sim {
     /// The next chunk of `id`'s snapshot; the last one writes it, then queues a purge.
     pub(super) fn local_snapshot_chunk(&mut self, id: Sid, life: u64) {
         let s = self.servers.get_mut(&id).expect("server");
-        if s.life != life || s.pipeline.is_none() {
-            return;
+        if s.life != life || s.pipeline.is_none() || s.frozen {
+            return; // dead, or being killed: its snapshot is never finished
         }
         let Some(w) = s.local.writing.as_mut() else {
             return;
@@ -279,8 +286,7 @@ impl Sim {
     /// truncation or install does, and so does everything behind a purge, which does.
     pub(super) fn waits_for_snapshot(&self, id: Sid, token: u64, action: &DurableAction) -> bool {
         let l = &self.servers[&id].local;
-        let behind_purge = l.purge.is_some_and(|b| b.is_none_or(|b| token > b));
-        l.writing.is_some() && (resets_tree(action) || behind_purge)
+        l.writing.is_some() && (resets_tree(action) || l.purge_ahead_of(token))
     }
 
     /// The lane moved on at `id`: runs the purge queued in it if its turn came (every job
