@@ -5,9 +5,10 @@
 //! duplicates messages now and then, partitions servers, crashes them (losing every durable
 //! action not completed yet: the unsynced log tail) and restarts them from their simulated
 //! disk, and pauses them ([`Sim::pause`], SIGSTOP: everything bound for a paused server (its
-//! messages, timers, disk completions) waits in order and runs when it wakes, its clock having
-//! run on; its clients give up on it and move). Clients propose writes to whoever leads. After
-//! every step the invariants are checked:
+//! messages, timers, disk completions, what its clients send) waits in order and runs when it
+//! wakes, its clock having run on; its clients keep their connections until their read timeout,
+//! then move: [`connections`]). Clients propose writes to whoever leads. After every step the
+//! invariants are checked:
 //!
 //! * at most one leader establishes each epoch;
 //! * every txn a server applies was committed by a leader, with the same content;
@@ -18,8 +19,8 @@
 //!
 //! The random runs (`random.rs`) add skewed clocks (each server's own offset and drift) and the
 //! client workload ([`workload`]): clients on every server whose writes followers forward,
-//! multi, delete and setACL with versions, sync then read, local reads, pings and session moves,
-//! sessions expired by the session tracker's own check ([`sessions`]); what the clients saw is
+//! multi, delete and setACL with versions, sync then read, local reads, pings and session moves
+//! (on a read timeout too), sessions expired by the session tracker's own check ([`sessions`]); what the clients saw is
 //! checked against the committed history at the end ([`history`]).
 //!
 //! A failing seed replays exactly: `ZKR_SIM_SEED=<seed> cargo test -p zkr-actors sim_ -- --nocapture`.
@@ -51,6 +52,7 @@ use crate::txn::{SessionId, Txn, Zxid};
 
 mod checks;
 mod clients;
+mod connections;
 mod describe;
 mod disk;
 mod history;
@@ -115,6 +117,14 @@ enum Event {
     Resume {
         id: Sid,
         n: u64,
+    },
+    /// What connection `conn` of `session`'s client sent server `id` (in its life `life`).
+    FromClient {
+        id: Sid,
+        life: u64,
+        session: SessionId,
+        conn: u64,
+        wire: connections::Wire,
     },
 }
 
@@ -674,6 +684,14 @@ impl Sim {
                 self.step_pipeline(id, input);
             }
             Event::Later { .. } => {}
+            Event::FromClient {
+                id,
+                life,
+                session,
+                conn,
+                wire,
+            } if self.servers[&id].life == life => self.serve_client(id, session, conn, wire),
+            Event::FromClient { .. } => {}
             Event::ClientOp(op) => {
                 if self.submit(op.clone()).is_none() && self.trace {
                     eprintln!(

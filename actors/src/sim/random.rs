@@ -32,6 +32,11 @@ pub(crate) struct Totals {
     /// could find it had lost its quorum).
     pauses: u64,
     wake_expiries: u64,
+    /// Clients that dropped a silent server on their read timeout, and the writes a server ran
+    /// after their client had left (their replies lost), of which refused with SessionMoved.
+    read_timeouts: u64,
+    unheard: u64,
+    moved: u64,
 }
 
 impl std::ops::AddAssign for Totals {
@@ -46,6 +51,9 @@ impl std::ops::AddAssign for Totals {
         self.restarts_short_of_e += o.restarts_short_of_e;
         self.pauses += o.pauses;
         self.wake_expiries += o.wake_expiries;
+        self.read_timeouts += o.read_timeouts;
+        self.unheard += o.unheard;
+        self.moved += o.moved;
     }
 }
 
@@ -71,6 +79,7 @@ fn run_seed_with(seed: u64, voters: usize, observers: usize, pauses: bool) -> To
     sim.run(RUN_MS, true);
     sim.settle_and_check();
     let w = &sim.workload;
+    let moved = crate::tree::OpResult::Error(crate::proto::ErrorCode::SessionMoved.code());
     Totals {
         committed: sim.committed.len() as u64,
         replies: w.answers.len() as u64,
@@ -86,6 +95,9 @@ fn run_seed_with(seed: u64, voters: usize, observers: usize, pauses: bool) -> To
         restarts_short_of_e: sim.snaps_encoded.2,
         pauses: sim.pauses(),
         wake_expiries: sim.wake_expiries.values().sum(),
+        read_timeouts: w.timeouts.len() as u64,
+        unheard: w.unheard.len() as u64,
+        moved: w.unheard.iter().filter(|a| a.result == moved).count() as u64,
     }
 }
 
