@@ -4,16 +4,23 @@
 // recursive watch) must still fire after it. Run by tests/java/run.py against a zkr ensemble and
 // an Apache ZooKeeper one (the reference): every check must pass on both.
 //
-//   java -cp <zookeeper + curator + guava jars>:<classes> CuratorFailover HOSTS PORT=PID,... [--pause MS]
+//   java -cp <zookeeper + curator + guava jars>:<classes> CuratorFailover HOSTS PORT=PID,...
+//        [--pause MS | --pause-follower MS] [--session MS]
 //
 // PORT=PID names each server's client port and process; the program finds the leader with
 // `srvr` and kills it (SIGKILL) itself, at the moment it chooses. With --pause the leader is
 // stopped (SIGSTOP) for MS instead, longer than the clients' session timeout (--session MS,
 // 20000 by default), and then resumed: on waking, its own clock says every session it tracked
 // has expired, and it must not take anyone's lock with it; it must rejoin as a follower of the
-// new leader, with the lock node. Prints one "PASS <label>: <check>" or "FAIL <label>: <check>:
-// <detail>" line per check (label curator-failover, or curator-leader-pause) and exits 1 if any
-// failed.
+// new leader, with the lock node. With --pause-follower the holder connects to the followers
+// only, and the follower it is on is stopped for MS (longer than the session timeout), then
+// resumed: the commonest pause in production (a follower's GC or a stopped VM). The holder's
+// client hears nothing for its read timeout (2/3 of the session timeout), moves to the other
+// follower and must keep its session and lock (the leader heard nothing of the session from the
+// paused follower meanwhile); the woken follower, whose clock says the session is long overdue,
+// must not end it, and must rejoin with the lock node. Prints one "PASS <label>: <check>" or
+// "FAIL <label>: <check>: <detail>" line per check (label curator-failover,
+// curator-leader-pause or curator-follower-pause) and exits 1 if any failed.
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -69,23 +76,53 @@ public class CuratorFailover {
     }
 
     /**
-     * Resumes the paused old leader at `at` (its sessions' deadlines long past by its clock) and
-     * checks that it rejoins as a follower holding the lock node of the holder's `session`: the
-     * expiries it may have proposed on waking never committed.
+     * Resumes the paused server (`what`: "old leader" or "follower") at `at` (its sessions'
+     * deadlines long past by its clock) and checks that it rejoins as a follower holding the lock
+     * node of the holder's `session`: the expiries it may have proposed on waking never committed.
      */
-    static void resume(int port, long pid, long at, int sessionMs, String root, long session) throws Exception {
+    static void resume(String what, int port, long pid, long at, int sessionMs, String root, long session) throws Exception {
         Thread.sleep(Math.max(0, at - System.currentTimeMillis()));
         CuratorPause.signal(pid, "CONT");
         boolean rejoined = CuratorInterop.waitFor(60000, () -> "follower".equals(mode(port)));
-        check("the resumed old leader rejoins as a follower", rejoined, "mode " + mode(port));
+        check("the resumed " + what + " rejoins as a follower", rejoined, "mode " + mode(port));
         // Its sessions' deadlines are due the moment it wakes; give it time to act on them.
         Thread.sleep(sessionMs / 5);
         CuratorFramework direct = CuratorInterop.client("127.0.0.1:" + port, sessionMs);
         direct.sync().forPath(root);
         long owner = CuratorPause.owner(direct, root + "/lock");
-        check("the old leader still has the holder's lock node", owner == session,
+        check("the resumed " + what + " still has the holder's lock node", owner == session,
                 String.format("lock nodes %s, first owned by %x", direct.getChildren().forPath(root + "/lock"), owner));
         direct.close();
+    }
+
+    /** The client port of the leader among `ports`, or null. */
+    static Integer leader(Iterable<Integer> ports) {
+        for (int port : ports) {
+            if ("leader".equals(mode(port))) {
+                return port;
+            }
+        }
+        return null;
+    }
+
+    /** HOSTS without the leader (the ensemble's other servers). */
+    static String followers(String hosts, Iterable<Integer> ports) {
+        Integer leader = leader(ports);
+        List<String> others = new ArrayList<>();
+        for (String h : hosts.split(",")) {
+            if (leader == null || !h.endsWith(":" + leader)) {
+                others.add(h);
+            }
+        }
+        return String.join(",", others);
+    }
+
+    /** The client port of the server `c`'s connection is on, from the Java client's toString
+     * ("... remoteserver:/127.0.0.1:PORT ..."), or null. */
+    static Integer connectedPort(CuratorFramework c) throws Exception {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("remoteserver:\\S*:(\\d+)")
+                .matcher(c.getZookeeperClient().getZooKeeper().toString());
+        return m.find() ? Integer.valueOf(m.group(1)) : null;
     }
 
     public static void main(String[] args) throws Exception {
@@ -96,17 +133,23 @@ public class CuratorFailover {
             pids.put(Integer.parseInt(kv[0]), Long.parseLong(kv[1]));
         }
         long pauseMs = 0;
+        boolean follower = false;
         int sessionMs = 20000; // longer than the other checks': it must outlast the failover
         for (int i = 2; i + 1 < args.length; i += 2) {
-            if (args[i].equals("--pause")) {
+            if (args[i].equals("--pause") || args[i].equals("--pause-follower")) {
                 pauseMs = Long.parseLong(args[i + 1]);
+                follower = args[i].equals("--pause-follower");
             } else if (args[i].equals("--session")) {
                 sessionMs = Integer.parseInt(args[i + 1]);
             }
         }
-        CHECKS = new Checks(pauseMs > 0 ? "curator-leader-pause" : "curator-failover");
+        String label = follower ? "curator-follower-pause" : pauseMs > 0 ? "curator-leader-pause" : "curator-failover";
+        CHECKS = new Checks(label);
         String root = "/failover-" + Long.toHexString(System.nanoTime() & 0xffffffL);
-        CuratorFramework holder = CuratorInterop.client(hosts, sessionMs);
+        // A follower's pause: the holder is on a follower (either), so that the pause is of the
+        // server its session is on.
+        String holderHosts = follower ? followers(hosts, pids.keySet()) : hosts;
+        CuratorFramework holder = CuratorInterop.client(holderHosts, sessionMs);
         CuratorFramework rival = CuratorInterop.client(hosts, sessionMs);
         ConcurrentLinkedQueue<ConnectionState> states = new ConcurrentLinkedQueue<>();
         holder.getConnectionStateListenable().addListener((c, s) -> states.add(s));
@@ -163,20 +206,22 @@ public class CuratorFailover {
         });
         Thread.sleep(500);
 
-        Integer leaderPort = null;
-        for (int port : pids.keySet()) {
-            if ("leader".equals(mode(port))) {
-                leaderPort = port;
-            }
-        }
+        Integer leaderPort = leader(pids.keySet());
         check("a leader is found", leaderPort != null, String.valueOf(pids.keySet()));
+        // The server to stop: the leader, or the follower the holder is connected to.
+        Integer stopPort = leaderPort;
+        if (follower) {
+            stopPort = connectedPort(holder);
+            check("the holder is on a follower", stopPort != null && "follower".equals(mode(stopPort)),
+                    "port " + stopPort + ", mode " + (stopPort == null ? null : mode(stopPort)));
+        }
         long pausedAt = 0;
-        if (leaderPort != null && pauseMs == 0) {
-            long pid = pids.get(leaderPort);
+        if (stopPort != null && pauseMs == 0) {
+            long pid = pids.get(stopPort);
             boolean killed = ProcessHandle.of(pid).map(ProcessHandle::destroyForcibly).orElse(false);
             check("the leader is killed (SIGKILL)", killed, "pid " + pid);
-        } else if (leaderPort != null) {
-            CuratorPause.signal(pids.get(leaderPort), "STOP");
+        } else if (stopPort != null) {
+            CuratorPause.signal(pids.get(stopPort), "STOP");
             pausedAt = System.currentTimeMillis();
         }
 
@@ -196,7 +241,7 @@ public class CuratorFailover {
         long took = System.currentTimeMillis() - start;
         check("the holder writes again after the failover", wrote, "for 90 s: " + lastError);
         if (pausedAt > 0) {
-            resume(leaderPort, pids.get(leaderPort), pausedAt + pauseMs, sessionMs, root, session);
+            resume(follower ? "follower" : "old leader", stopPort, pids.get(stopPort), pausedAt + pauseMs, sessionMs, root, session);
         }
         Thread.sleep(2000); // the rival keeps trying on the new leader
         stop.set(true);
@@ -238,8 +283,8 @@ public class CuratorFailover {
         rivalThread.shutdown();
         holder.close();
         rival.close();
-        System.out.println((pausedAt > 0 ? "curator-leader-pause: writes resumed " + took + " ms after the pause"
-                : "curator-failover: writes resumed " + took + " ms after the kill") + "; holder states " + states);
+        System.out.println(label + ": writes resumed " + took + " ms after the " + (pausedAt > 0 ? "pause" : "kill")
+                + "; holder states " + states);
         CHECKS.exit();
     }
 }

@@ -6,12 +6,14 @@ it, prints PASS/FAIL per check and exits 1 if anything failed.
 
     python tests/java/run.py [--server zkr|apache|all]
                              [--only java,java-tls,zkcli,cli_mt,curator,curator-pause,curator-failover,
-                                     curator-leader-pause,go,go-failover,go-pause]
+                                     curator-leader-pause,curator-follower-pause,go,go-failover,go-pause]
 
 curator-failover and go-failover run a Curator lock, and a Go client's session, ephemeral node
 and watches, across a leader's kill -9 on a 3-server ensemble of the same kind (zoo.cfg files;
 zkr runs them with `zkr node --zoo-cfg`); curator-leader-pause stops that leader (SIGSTOP) for
-longer than the sessions' timeout instead, then resumes it. curator-pause and go-pause stop a
+longer than the sessions' timeout instead, then resumes it; curator-follower-pause does the
+same to the follower the lock holder is connected to (the client moves after its read timeout
+and must keep its session). curator-pause and go-pause stop a
 lock holder's process past its session timeout: a rival gets the lock, and the holder learns
 its session expired.
 
@@ -315,6 +317,13 @@ def run_curator_leader_pause(res, kind, workdir, classes):
         [hosts, pids, "--pause", str(LEADER_PAUSE_MS), "--session", str(PAUSE_SESSION_MS)]), tick_ms=PAUSE_TICK_MS)
 
 
+def run_curator_follower_pause(res, kind, workdir, classes):
+    on_ensemble(kind, workdir, "curator-follower-pause", lambda hosts, pids: run_curator_program(
+        res, workdir, classes, "curator-follower-pause", "CuratorFailover",
+        [hosts, pids, "--pause-follower", str(LEADER_PAUSE_MS), "--session", str(PAUSE_SESSION_MS)]),
+        tick_ms=PAUSE_TICK_MS)
+
+
 def run_go_failover(res, kind, workdir, binary):
     def run(hosts, pids):
         out, rc = run_program([binary, hosts, pids], GO_TIMEOUT_S)
@@ -486,7 +495,7 @@ def run_cli_mt(res, server):
 
 
 PARTS = ["java", "java-tls", "zkcli", "cli_mt", "curator", "curator-pause", "curator-failover", "curator-leader-pause",
-         "go", "go-failover", "go-pause"]
+         "curator-follower-pause", "go", "go-failover", "go-pause"]
 
 
 def run_against(kind, only=PARTS):
@@ -538,6 +547,10 @@ def run_against(kind, only=PARTS):
         if curator and "curator-leader-pause" in only:
             print("=== Curator lock across a leader's pause past the session timeout (3 servers)", flush=True)
             run_curator_leader_pause(res, kind, workdir, curator)
+        if curator and "curator-follower-pause" in only:
+            print("=== Curator lock across a pause of the holder's follower past the session timeout (3 servers)",
+                  flush=True)
+            run_curator_follower_pause(res, kind, workdir, curator)
         if go and "go-failover" in only:
             print("=== Go client across a leader failover (3 servers)", flush=True)
             run_go_failover(res, kind, workdir, go)
