@@ -2241,20 +2241,26 @@ fn scenario_a_client_of_a_follower_paused_within_its_read_timeout_stays_and_is_a
     use super::workload::READ_TIMEOUT_MS;
 
     let (mut sim, _, f, a, b) = clients_on_a_follower(41);
+    // Its ping falls due during the pause.
+    assert!(sim.run_until(WAIT, |s| s.workload.clients[&a].next_ping - s.now < 500));
     // Writes the follower logs (its disk completes during the pause) and whose commits reach
     // it while it is stopped.
     let zs = submit(&mut sim, "while-stopped", 3);
+    let last = *zs.last().expect("3");
     assert!(
-        sim.run_until(WAIT, |s| !s.servers[&f].pending.is_empty()),
+        sim.run_until(WAIT, |s| s.servers[&f].pending.iter().any(
+            |(_, act)| matches!(
+                act,
+                DurableAction::Append(t) if t.iter().any(|t| t.zxid == last)
+            )
+        )),
         "{f} never logged the writes"
     );
-    // Its ping falls due during the pause.
-    assert!(sim.run_until(WAIT, |s| s.workload.clients[&a].next_ping - s.now < 500));
     let at_pause = sim.last_applied(f);
     let paused_at = sim.now;
     sim.pause(f, 1500);
     let xid = sim.client_request(a, create("/held"));
-    assert!(sim.run_until(WAIT, |s| s.committed.contains_key(zs.last().expect("3"))));
+    assert!(sim.run_until(WAIT, |s| s.committed.contains_key(&last)));
     sim.run_for(500);
     sim.send_read(b, exists("/while-stopped2"));
     assert!(sim.waiting(a) && sim.waiting(b));
@@ -2271,7 +2277,7 @@ fn scenario_a_client_of_a_follower_paused_within_its_read_timeout_stays_and_is_a
     let read = sim.workload.reads.last().expect("a read").clone();
     assert_eq!(read.server, f);
     assert!(
-        read.zxid >= *zs.last().expect("3") && read.zxid > at_pause,
+        read.zxid >= last && read.zxid > at_pause,
         "the read saw {:#x}; {f} was at {at_pause:#x} when it was sent",
         read.zxid
     );
