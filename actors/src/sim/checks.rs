@@ -210,8 +210,12 @@ impl Sim {
         for id in &ids {
             self.run_event(Event::Restart(*id));
         }
-        // Quiet period: no faults, writes continue briefly, then stop.
-        self.run(self.settle_writes_ms, false);
+        // Quiet period: no faults, writes continue briefly (past the read timeout of the
+        // clients of a server paused last), then stop.
+        let writes = self
+            .settle_writes_ms
+            .max(self.workload.writes_until - self.now);
+        self.run(writes, false);
         // Then at least QUIET_MS with nothing but the servers' own work (elections, session
         // expiry, catch-up), and on until they converge: a slow disk may still hold the last
         // commits when the window ends (converging late is not diverging), but never longer

@@ -1,8 +1,8 @@
 //! The simulated disk of each server: its log (in segments), epochs and snapshots, written only
 //! when a durable action completes (in order, after a random delay, slow now and then); a crash
 //! loses every action not completed yet (the unsynced log tail); a hook may fail an action as a
-//! full or failing disk does. A restart rebuilds the tree from it, as recovery does: the newest
-//! snapshot, then the log after it.
+//! full or failing disk does. A restart ([`Sim::boot`]) rebuilds the tree from it, as recovery
+//! does: the newest snapshot, then the log after it.
 //!
 //! Like the node's file log, it keeps several snapshots: those a server takes of its own tree
 //! ([`super::localsnap`]) and the one a leader's SNAP installs (which replaces everything); a
@@ -22,8 +22,11 @@ use bytes::Bytes;
 
 use super::hooks::{DurableHookAction, DurableStage};
 use super::{Event, Sim};
-use crate::quorum::core::{self, DurableAction};
+use crate::pipeline::Pipeline;
+use crate::quorum::core::{self, DurableAction, PersistedState};
 use crate::quorum::msg::Sid;
+use crate::session::expiry::ExpiryQueue;
+use crate::session::SessionRegistry;
 use crate::tree::DataTree;
 use crate::txn::{follows, Txn, Zxid};
 use crate::txnlog::{snapshot, LogBackend, LogError};
@@ -298,6 +301,49 @@ pub(crate) fn rebuild(disk: &Disk) -> (DataTree, Vec<Arc<Txn>>, Zxid) {
 }
 
 impl Sim {
+    /// (Re)starts a server from its disk.
+    pub(super) fn boot(&mut self, id: Sid) {
+        let cfg = self.pipeline_config(id);
+        let now = self.clock(id);
+        let keep = self.commit_log_count;
+        let s = self.servers.get_mut(&id).expect("server");
+        s.life += 1;
+        s.pending.clear();
+        s.serving = false;
+        s.frozen = false;
+        let (tree, applied, base) = rebuild(&s.disk);
+        self.snaps_encoded.2 += u64::from(tree.tail_pending());
+        let floor = s.disk.floor();
+        let last = applied.last().map_or(0, |t| t.zxid);
+        let after: Vec<Arc<Txn>> = s
+            .disk
+            .log
+            .iter()
+            .filter(|t| t.zxid > base)
+            .cloned()
+            .collect();
+        let recent = after[after.len().saturating_sub(keep)..].to_vec();
+        s.tree = tree;
+        s.trees += 1;
+        s.applied = applied;
+        s.sessions = SessionRegistry::new(self.timing.tick_ms);
+        s.expiry = ExpiryQueue::new(self.timing.tick_ms);
+        self.sessions_follow_tree(id);
+        self.check_recovered(id);
+        self.start_local_snapshots(id);
+        let s = self.servers.get_mut(&id).expect("server");
+        let persisted = PersistedState {
+            accepted_epoch: s.disk.epochs.0,
+            current_epoch: s.disk.epochs.1,
+            last_zxid: last,
+            recent,
+            floor,
+        };
+        let (pipeline, out) = Pipeline::new(cfg, persisted, now, &s.tree);
+        s.pipeline = Some(pipeline);
+        self.outputs(id, out);
+    }
+
     pub(crate) fn durable_done(&mut self, id: Sid, token: u64, life: u64) {
         let s = self.servers.get_mut(&id).expect("server");
         if s.life != life || s.pipeline.is_none() || s.frozen {

@@ -3,7 +3,9 @@
 //!
 //! The committed history is replayed into a reference tree, in zxid order:
 //!
-//! * every write reply a client got is the result of the txn that answered it, as the
+//! * every write reply a client got (and every reply lost with its connection, the client
+//!   having dropped it first: the write's effects are real) is the result of the txn that
+//!   answered it, as the
 //!   reference tree gives it (error codes included), and for single ops the error code is the
 //!   one ZooKeeper's rules give on the tree before that txn (a small model, independent of
 //!   prep: NoNode, NoAuth, NodeExists, NoChildrenForEphemerals, BadVersion, NotEmpty,
@@ -107,7 +109,7 @@ impl Sim {
     /// Replays the committed history and checks every reply the workload's clients got.
     pub(crate) fn check_replies(&self) {
         let mut by_zxid: BTreeMap<Zxid, Vec<&Answer>> = BTreeMap::new();
-        for a in &self.workload.answers {
+        for a in self.workload.answers.iter().chain(&self.workload.unheard) {
             assert!(
                 self.committed.contains_key(&a.zxid),
                 "a reply names {:#x}, which was never committed",

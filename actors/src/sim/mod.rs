@@ -5,9 +5,10 @@
 //! duplicates messages now and then, partitions servers, crashes them (losing every durable
 //! action not completed yet: the unsynced log tail) and restarts them from their simulated
 //! disk, and pauses them ([`Sim::pause`], SIGSTOP: everything bound for a paused server (its
-//! messages, timers, disk completions) waits in order and runs when it wakes, its clock having
-//! run on; its clients give up on it and move). Clients propose writes to whoever leads. After
-//! every step the invariants are checked:
+//! messages, timers, disk completions, what its clients send) waits in order and runs when it
+//! wakes, its clock having run on; its clients keep their connections until their read timeout,
+//! then move: [`connections`]). Clients propose writes to whoever leads. After every step the
+//! invariants are checked:
 //!
 //! * at most one leader establishes each epoch;
 //! * every txn a server applies was committed by a leader, with the same content;
@@ -20,9 +21,10 @@
 //! snapshot their own trees and purge ([`localsnap`]); a restart's tree must equal its history.
 //!
 //! The random runs (`random.rs`) add skewed clocks (each server's own offset and drift), local
-//! snapshots and purges (most runs), and the client workload ([`workload`]): clients on every server whose writes followers forward,
-//! multi, delete and setACL with versions, sync then read, local reads, pings and session moves,
-//! sessions expired by the session tracker's own check ([`sessions`]); what the clients saw is
+//! snapshots and purges (most runs), and the client workload ([`workload`]): clients on every
+//! server whose writes followers forward, multi, delete and setACL with versions, sync then
+//! read, local reads, pings and session moves (on a read timeout too), sessions expired by the
+//! session tracker's own check ([`sessions`]); what the clients saw is
 //! checked against the committed history at the end ([`history`]).
 //!
 //! A failing seed replays exactly: `ZKR_SIM_SEED=<seed> cargo test -p zkr-actors sim_ -- --nocapture`.
@@ -45,7 +47,7 @@ use rand::{Rng, SeedableRng};
 use crate::pipeline::prep::PrepConfig;
 use crate::pipeline::{Applied, Input, Now, Output, Pipeline, PipelineConfig};
 use crate::quorum::config::{Membership, Timing};
-use crate::quorum::core::{self, CoreConfig, DurableAction, PersistedState, RoleView};
+use crate::quorum::core::{self, CoreConfig, DurableAction, RoleView};
 use crate::quorum::msg::{PeerMsg, Sid, SnapshotMeta};
 use crate::session::expiry::ExpiryQueue;
 use crate::session::SessionRegistry;
@@ -54,6 +56,7 @@ use crate::txn::{SessionId, Txn, Zxid};
 
 mod checks;
 mod clients;
+mod connections;
 mod describe;
 mod disk;
 mod history;
@@ -71,7 +74,7 @@ mod workload;
 
 pub(crate) use clients::{ClientOp, Requests};
 use describe::{short, short_msg};
-pub(crate) use disk::{rebuild, Completion, Disk};
+pub(crate) use disk::{Completion, Disk};
 pub(crate) use hooks::{DurableHook, DurableHookAction, DurableStage, MsgAction, MsgHook};
 pub(crate) use localsnap::{SnapPolicy, SnapStats};
 pub(crate) use network::{kind, pair};
@@ -126,6 +129,14 @@ enum Event {
     LocalSnap {
         id: Sid,
         life: u64,
+    },
+    /// What connection `conn` of `session`'s client sent server `id` (in its life `life`).
+    FromClient {
+        id: Sid,
+        life: u64,
+        session: SessionId,
+        conn: u64,
+        wire: connections::Wire,
     },
 }
 
@@ -417,49 +428,6 @@ impl Sim {
         }
     }
 
-    /// (Re)starts a server from its disk.
-    fn boot(&mut self, id: Sid) {
-        let cfg = self.pipeline_config(id);
-        let now = self.clock(id);
-        let keep = self.commit_log_count;
-        let s = self.servers.get_mut(&id).expect("server");
-        s.life += 1;
-        s.pending.clear();
-        s.serving = false;
-        s.frozen = false;
-        let (tree, applied, base) = rebuild(&s.disk);
-        self.snaps_encoded.2 += u64::from(tree.tail_pending());
-        let floor = s.disk.floor();
-        let last = applied.last().map_or(0, |t| t.zxid);
-        let after: Vec<Arc<Txn>> = s
-            .disk
-            .log
-            .iter()
-            .filter(|t| t.zxid > base)
-            .cloned()
-            .collect();
-        let recent = after[after.len().saturating_sub(keep)..].to_vec();
-        s.tree = tree;
-        s.trees += 1;
-        s.applied = applied;
-        s.sessions = SessionRegistry::new(self.timing.tick_ms);
-        s.expiry = ExpiryQueue::new(self.timing.tick_ms);
-        self.sessions_follow_tree(id);
-        self.check_recovered(id);
-        self.start_local_snapshots(id);
-        let s = self.servers.get_mut(&id).expect("server");
-        let persisted = PersistedState {
-            accepted_epoch: s.disk.epochs.0,
-            current_epoch: s.disk.epochs.1,
-            last_zxid: last,
-            recent,
-            floor,
-        };
-        let (pipeline, out) = Pipeline::new(cfg, persisted, now, &s.tree);
-        s.pipeline = Some(pipeline);
-        self.outputs(id, out);
-    }
-
     /// Steps `id`'s Zab core (through its pipeline).
     fn step(&mut self, id: Sid, input: core::Input) {
         self.step_pipeline(id, Input::Core(input));
@@ -707,6 +675,14 @@ impl Sim {
                 self.step_pipeline(id, input);
             }
             Event::Later { .. } => {}
+            Event::FromClient {
+                id,
+                life,
+                session,
+                conn,
+                wire,
+            } if self.servers[&id].life == life => self.serve_client(id, session, conn, wire),
+            Event::FromClient { .. } => {}
             Event::ClientOp(op) => {
                 if self.submit(op.clone()).is_none() && self.trace {
                     eprintln!(

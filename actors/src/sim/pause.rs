@@ -2,9 +2,10 @@
 //!
 //! Invariants: a paused server runs nothing. Every event bound for it (a message delivered, its
 //! tick, its disk's completion, its shell's own later steps, a pipeline input such as a link
-//! reset) waits in its `deferred` queue in the order it came, and runs in that order when it
-//! wakes, its clock having run on meanwhile (so its timers are all due at once). Its clients
-//! give up on it (the workload treats it as unreachable), and it is no client's leader. A crash
+//! reset, what its clients send) waits in its `deferred` queue in the order it came, and runs in
+//! that order when it wakes, its clock having run on meanwhile (so its timers are all due at
+//! once). Its clients keep their connections until their read timeout, then move
+//! ([`super::connections`]); no new client connects to it, and it is no client's leader. A crash
 //! of a paused server puts what waited back on the queue, where each event finds its server's
 //! life or its link ended, as it would have without the pause.
 
@@ -21,7 +22,8 @@ impl Sim {
             | Event::DurableDone { id, .. }
             | Event::SnapEncode { id, .. }
             | Event::LocalSnap { id, .. }
-            | Event::Later { id, .. } => Some(*id),
+            | Event::Later { id, .. }
+            | Event::FromClient { id, .. } => Some(*id),
             _ => None,
         }
     }
@@ -37,6 +39,10 @@ impl Sim {
         s.tracker_first = false;
         s.pauses += 1;
         let n = s.pauses;
+        // The clients go on (into the settling) until this server's have had their read
+        // timeout, or their replies, and a second more.
+        let until = self.now + ms.min(super::workload::READ_TIMEOUT_MS) + 1000;
+        self.workload.writes_until = self.workload.writes_until.max(until);
         if self.trace {
             eprintln!("{:>6} s{id} PAUSE {ms} ms", self.now);
         }

@@ -39,6 +39,11 @@ pub(crate) struct Totals {
     /// could find it had lost its quorum).
     pauses: u64,
     wake_expiries: u64,
+    /// Clients that dropped a silent server on their read timeout, and the writes a server ran
+    /// after their client had left (their replies lost), of which refused with SessionMoved.
+    read_timeouts: u64,
+    unheard: u64,
+    moved: u64,
     /// Runs with local snapshots; snapshots written, purges (and the snapshots they removed),
     /// cuts refused below a floor, cuts that rebuilt short, restarts from a server's own
     /// snapshot (and those whose log stopped short of what its scan saw).
@@ -64,6 +69,9 @@ impl std::ops::AddAssign for Totals {
         self.restarts_short_of_e += o.restarts_short_of_e;
         self.pauses += o.pauses;
         self.wake_expiries += o.wake_expiries;
+        self.read_timeouts += o.read_timeouts;
+        self.unheard += o.unheard;
+        self.moved += o.moved;
         self.snap_runs += o.snap_runs;
         self.local_snaps += o.local_snaps;
         self.purges += o.purges;
@@ -136,6 +144,7 @@ fn run_seed_with(seed: u64, voters: usize, observers: usize, day: Day) -> Totals
     sim.run(RUN_MS, true);
     sim.settle_and_check();
     let w = &sim.workload;
+    let moved = crate::tree::OpResult::Error(crate::proto::ErrorCode::SessionMoved.code());
     Totals {
         committed: sim.committed.len() as u64,
         replies: w.answers.len() as u64,
@@ -151,6 +160,9 @@ fn run_seed_with(seed: u64, voters: usize, observers: usize, day: Day) -> Totals
         restarts_short_of_e: sim.snaps_encoded.2,
         pauses: sim.pauses(),
         wake_expiries: sim.wake_expiries.values().sum(),
+        read_timeouts: w.timeouts.len() as u64,
+        unheard: w.unheard.len() as u64,
+        moved: w.unheard.iter().filter(|a| a.result == moved).count() as u64,
         snap_runs: u64::from(sim.local_snapshots.is_some()),
         local_snaps: sim.snap_stats.taken,
         purges: sim.snap_stats.purges,

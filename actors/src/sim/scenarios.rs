@@ -2360,3 +2360,242 @@ fn scenario_a_purge_between_followerinfo_and_trunc_gets_the_cut_refused_then_a_s
     sim.restart(l);
     sim.settle_and_check();
 }
+
+/// A 3-server ensemble with the client workload and a syncLimit as long as a real ensemble's
+/// (ZooKeeper's defaults, tickTime 2 s and syncLimit 5, give 10 s: longer than a client's read
+/// timeout, so a follower paused past that timeout is still in the ensemble when it wakes), and
+/// two scripted clients on a follower. Returns (sim, leader, follower, the two sessions).
+fn clients_on_a_follower(seed: u64) -> (Sim, Sid, Sid, SessionId, SessionId) {
+    let mut sim = Sim::new_unbooted(seed, 3, 0);
+    sim.chaos = false;
+    sim.clients_on = true;
+    sim.timing.sync_limit = 100;
+    sim.boot_all();
+    assert!(
+        sim.run_until(WAIT, |s| everyone_serves(s)
+            && s.workload.clients.values().filter(|c| c.open).count() >= 3),
+        "no stable ensemble with clients"
+    );
+    let l = leader(&sim);
+    let (f, _) = others(l);
+    let a = sim.open_session_on(f, true);
+    let b = sim.open_session_on(f, true);
+    assert!(
+        sim.run_until(WAIT, |s| [a, b].iter().all(|x| s.workload.clients[x].open)),
+        "the scripted sessions never opened"
+    );
+    (sim, l, f, a, b)
+}
+
+fn create(path: &str) -> crate::proto::Request {
+    crate::proto::Request::Create(
+        crate::proto::codes::opcode::CREATE,
+        crate::proto::records::CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"x")),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    )
+}
+
+fn exists(path: &str) -> crate::proto::Request {
+    crate::proto::Request::Exists(crate::proto::records::PathWatchRequest {
+        path: path.into(),
+        watch: false,
+    })
+}
+
+/// The txn committed for request `xid` of `session`.
+fn txn_of(sim: &Sim, session: SessionId, xid: i32) -> Option<Arc<Txn>> {
+    sim.committed
+        .values()
+        .find(|t| t.session_id == session && t.cxid == xid)
+        .cloned()
+}
+
+/// A client of a follower paused for less than its read timeout keeps its connection: its
+/// write, sent during the pause, waits in the socket and is answered after the wake, its
+/// session never expires, and its next read is not older than what it saw. Another client's
+/// read, sent during the pause, is executed when the follower runs it: after the commits that
+/// reached the follower before it, which it applies on waking (so it sees writes the follower
+/// had not applied when the read was sent).
+#[test]
+fn scenario_a_client_of_a_follower_paused_within_its_read_timeout_stays_and_is_answered_on_waking()
+{
+    use super::workload::READ_TIMEOUT_MS;
+
+    let (mut sim, _, f, a, b) = clients_on_a_follower(41);
+    // Its ping falls due during the pause.
+    assert!(sim.run_until(WAIT, |s| s.workload.clients[&a].next_ping - s.now < 500));
+    // Writes the follower logs (its disk completes during the pause) and whose commits reach
+    // it while it is stopped.
+    let zs = submit(&mut sim, "while-stopped", 3);
+    let last = *zs.last().expect("3");
+    assert!(
+        sim.run_until(WAIT, |s| s.servers[&f].pending.iter().any(
+            |(_, act)| matches!(
+                act,
+                DurableAction::Append(t) if t.iter().any(|t| t.zxid == last)
+            )
+        )),
+        "{f} never logged the writes"
+    );
+    let at_pause = sim.last_applied(f);
+    let paused_at = sim.now;
+    sim.pause(f, 1500);
+    let xid = sim.client_request(a, create("/held"));
+    assert!(sim.run_until(WAIT, |s| s.committed.contains_key(&last)));
+    sim.run_for(500);
+    sim.send_read(b, exists("/while-stopped2"));
+    assert!(sim.waiting(a) && sim.waiting(b));
+    assert!(
+        sim.run_until(WAIT, |s| !s.servers[&f].paused),
+        "{f} never woke"
+    );
+    let woke = sim.now;
+    assert!(woke - paused_at >= 1500);
+    // Its ping waited too, and touched the session as the follower woke.
+    assert!(sim.workload.clients[&a].touches.contains(&woke));
+    // The read ran as the follower woke, after the commits that had reached it.
+    assert!(!sim.waiting(b), "the read was not answered on waking");
+    let read = sim.workload.reads.last().expect("a read").clone();
+    assert_eq!(read.server, f);
+    assert!(
+        read.zxid >= last && read.zxid > at_pause,
+        "the read saw {:#x}; {f} was at {at_pause:#x} when it was sent",
+        read.zxid
+    );
+    // The write is answered on the connection it was sent on.
+    assert!(
+        sim.run_until(WAIT, |s| !s.waiting(a)),
+        "the write was never answered"
+    );
+    let answer = sim
+        .workload
+        .answers
+        .iter()
+        .find(|x| x.sent.session == a && x.sent.xid == xid)
+        .expect("the client got its reply")
+        .clone();
+    assert!(matches!(answer.result, crate::tree::OpResult::Created(..)));
+    let c = &sim.workload.clients[&a];
+    assert_eq!(c.server, f, "the client moved");
+    assert!(
+        sim.workload
+            .timeouts
+            .iter()
+            .all(|(_, s, _)| *s != a && *s != b),
+        "a client timed out ({READ_TIMEOUT_MS} ms) on a 1.5-s pause"
+    );
+    // Its next read is not older than what it saw.
+    let saw = c.last_zxid;
+    assert!(saw >= answer.zxid);
+    sim.send_read(a, exists("/held"));
+    assert!(sim.run_until(WAIT, |s| !s.waiting(a)));
+    let read = sim.workload.reads.last().expect("a read");
+    assert!(read.zxid >= saw, "{:#x} < {saw:#x}", read.zxid);
+    // Its session outlives the pause by more than a session timeout.
+    sim.run_for(super::workload::SESSION_TIMEOUT_MS + 2000);
+    assert!(sim.workload.clients.get(&a).is_some_and(|c| c.open));
+    assert!(sim.servers[&f].tree.sessions().contains_key(&a));
+    assert_eq!(sim.workload.expiries, 0, "a session expired");
+    sim.settle_and_check();
+}
+
+/// A client of a follower paused for longer than its read timeout keeps its connection until
+/// it has heard nothing for that timeout (not before), then moves its session to another
+/// server, in time: the session survives (the leader heard none of its pings meanwhile).
+#[test]
+fn scenario_a_client_of_a_follower_paused_past_its_read_timeout_moves_then_and_keeps_its_session() {
+    use super::workload::{READ_TIMEOUT_MS, SESSION_TIMEOUT_MS};
+
+    let (mut sim, _, f, a, _) = clients_on_a_follower(42);
+    sim.run_for(300);
+    let heard = sim.workload.clients[&a].heard_at;
+    let paused_at = sim.now;
+    sim.pause(f, 6000);
+    // Not before the read timeout.
+    let before = heard + READ_TIMEOUT_MS - 1 - sim.now;
+    assert!(!sim.run_until(before, |s| s.workload.clients[&a].server != f));
+    assert!(sim.workload.timeouts.iter().all(|(_, s, _)| *s != a));
+    // Then, at its next step.
+    assert!(
+        sim.run_until(100, |s| s.workload.clients[&a].server != f),
+        "the client did not move on its read timeout"
+    );
+    let (at, _, from) = *sim
+        .workload
+        .timeouts
+        .iter()
+        .find(|(_, s, _)| *s == a)
+        .expect("a read timeout");
+    assert_eq!(from, f);
+    assert!(
+        at - heard >= READ_TIMEOUT_MS && at - heard < READ_TIMEOUT_MS + 50,
+        "moved {} ms after it last heard from {f}",
+        at - heard
+    );
+    assert!(sim.servers[&f].paused && at - paused_at < 6000);
+    // Its session survives the pause and the follower's wake.
+    assert!(sim.run_until(WAIT, |s| !s.servers[&f].paused));
+    sim.run_for(SESSION_TIMEOUT_MS + 2000);
+    let c = sim.workload.clients.get(&a).expect("the session lives");
+    assert!(c.open && c.server != f);
+    let l = leader(&sim);
+    assert!(sim.servers[&l].tree.sessions().contains_key(&a));
+    assert_eq!(sim.workload.expiries, 0, "a session expired");
+    sim.settle_and_check();
+}
+
+/// A write a client sent its follower just as the follower stopped waits in the socket; the
+/// client gives up on the follower after its read timeout and resumes its session on another
+/// server, which tells the leader. When the follower wakes it runs the write all the same (the
+/// connection is gone, but its bytes were read): the leader refuses it with SessionMoved (the
+/// session's owner is the other server now), the tree is unchanged, and the reply reaches no
+/// one (as Apache ZooKeeper's PrepRequestProcessor does: `checkSession` against the owner that
+/// the revalidation set).
+#[test]
+fn scenario_a_write_left_on_a_paused_follower_by_a_client_that_moved_gets_session_moved() {
+    use crate::proto::ErrorCode;
+
+    let (mut sim, _, f, a, _) = clients_on_a_follower(43);
+    sim.run_for(300);
+    sim.pause(f, 6000);
+    let xid = sim.client_request(a, create("/left-behind"));
+    assert!(
+        sim.run_until(WAIT, |s| s.workload.clients[&a].server != f),
+        "the client never moved"
+    );
+    assert!(sim.servers[&f].paused);
+    assert!(
+        !sim.waiting(a),
+        "the moved client still waits for the write"
+    );
+    assert!(txn_of(&sim, a, xid).is_none());
+    assert!(
+        sim.run_until(WAIT, |s| txn_of(s, a, xid).is_some()),
+        "the write was never run"
+    );
+    let txn = txn_of(&sim, a, xid).expect("committed");
+    assert_eq!(txn.op, TxnOp::Error(ErrorCode::SessionMoved), "{txn:?}");
+    assert!(
+        sim.run_until(WAIT, |s| s
+            .workload
+            .unheard
+            .iter()
+            .any(|x| x.zxid == txn.zxid)),
+        "{f} never released the reply"
+    );
+    assert!(sim
+        .workload
+        .answers
+        .iter()
+        .all(|x| !(x.sent.session == a && x.sent.xid == xid)));
+    sim.run_for(2000);
+    for s in sim.servers.values() {
+        assert!(s.tree.get("/left-behind").is_none(), "s{}", s.id);
+    }
+    assert!(sim.workload.clients.get(&a).is_some_and(|c| c.open));
+    sim.settle_and_check();
+}

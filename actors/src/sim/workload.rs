@@ -8,12 +8,17 @@
 //!   server's own tree by the store's read code ([`crate::store::read::execute`]);
 //! * pings that touch the session in the server's live session registry (followers report the
 //!   touches to the leader, whose tracker expires the sessions that stop);
-//! * reconnects: a client whose server stops serving (or, now and then, any client) moves its
-//!   session to another serving server that has seen everything it saw (`SessionResumed`).
+//! * reconnects: a client whose server stops serving, or has been silent for the client's read
+//!   timeout (a paused server: [`super::connections`] states the rule), or now and then any
+//!   client, moves its session to another serving server that has seen everything it saw
+//!   (`SessionResumed`). Until then what it sends a paused server waits for it, in order.
 //!
-//! What the clients saw is recorded for the checks ([`super::history`]): every reply (the txn
-//! it answers and its result), every read reply (the frame, at the server's zxid), the
-//! highest zxid acknowledged to any client when each sync started, and each session's touches.
+//! A client sends one request (or read) at a time and waits for its reply, so its replies come
+//! in order. What the clients saw is recorded for the checks ([`super::history`]): every reply
+//! (the txn it answers and its result), every read reply (the frame, at the server's zxid when
+//! the server ran the read), the highest zxid acknowledged to any client when each sync
+//! started, and each session's touches; and the results of the writes whose reply was lost
+//! with their connection (their effects are real).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use rand::Rng;
 
+use super::connections::Wire;
 use super::Sim;
 use crate::acl::AclPolicy;
 use crate::outbox::Outbox;
@@ -40,24 +46,48 @@ use crate::txn::{SessionId, Txn, TxnOp, Zxid};
 /// Session timeout of the workload's clients (ms); they ping every third of it.
 pub(crate) const SESSION_TIMEOUT_MS: i64 = 6000;
 
+/// A client drops a connection it has heard nothing on for this long (ms): 2/3 of the session
+/// timeout, as Apache ZooKeeper's Java client computes its read timeout.
+pub(crate) const READ_TIMEOUT_MS: i64 = SESSION_TIMEOUT_MS * 2 / 3;
+
+/// What a client waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// The reply to the request handed in as this token.
+    Reply(Token),
+    /// The reply to a read.
+    Read,
+}
+
 /// One simulated client and its session.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     /// The server its connection is on, and that server's life then (a crash breaks it).
     pub server: Sid,
-    life: (u64, u64),
+    pub(super) life: (u64, u64),
+    /// Its connection is open (it has not dropped it on a read timeout since it connected).
+    pub(super) up: bool,
+    /// Its connection's number (one more at each connect or drop): what a server runs for an
+    /// older one gets no reply to the client.
+    pub(super) conn: u64,
+    /// When it last heard from its server (a reply, a ping's answer, the connect).
+    pub heard_at: i64,
+    /// Driven by a scenario: the random workload sends nothing on it (its pings and its read
+    /// timeout go on).
+    pub scripted: bool,
     /// The highest zxid it has seen in a reply.
     pub last_zxid: Zxid,
     /// Its createSession committed (it was answered).
     pub open: bool,
     /// It asked to close its session.
     pub closing: bool,
-    /// Times (simulated) its pings landed on a serving server that knows the session.
+    /// Times (simulated) its pings and requests landed on a serving server that knows the
+    /// session (what an older connection left in a paused server's socket lands when it wakes).
     pub touches: Vec<i64>,
-    next_ping: i64,
-    /// Its request in flight: a client sends one request at a time, so its replies come in
+    pub(super) next_ping: i64,
+    /// Its request (or read) in flight: a client sends one at a time, so its replies come in
     /// order (a real client's requests are answered in order on its connection).
-    pending: Option<Token>,
+    pub(super) pending: Option<Waiting>,
 }
 
 /// A request a client sent and is waiting for.
@@ -120,6 +150,16 @@ pub(crate) struct Workload {
     pub expiries: usize,
     /// Times each server stopped serving.
     pub stops: BTreeMap<Sid, u64>,
+    /// Read timeouts: (time, session, the server its client left).
+    pub timeouts: Vec<(i64, SessionId, Sid)>,
+    /// The settling's writes go on until then at least (a second past the read timeout of the
+    /// clients of the last server paused).
+    pub writes_until: i64,
+    /// Requests whose connection its client dropped before their reply, by token.
+    lost: BTreeMap<Token, Sent>,
+    /// The results of the writes among them that a server applied (or refused) all the same:
+    /// replies no client got, whose effects are real.
+    pub unheard: Vec<Answer>,
     next_session: SessionId,
     next_xid: i32,
     outbox: Outbox,
@@ -138,6 +178,10 @@ impl Default for Workload {
             proposed_at: BTreeMap::new(),
             expiries: 0,
             stops: BTreeMap::new(),
+            timeouts: Vec::new(),
+            writes_until: 0,
+            lost: BTreeMap::new(),
+            unheard: Vec::new(),
             next_session: 0x7000,
             next_xid: 1,
             outbox: Outbox::detached(1),
@@ -150,16 +194,36 @@ impl Workload {
     /// The request `token` is out of the pipeline (answered, or its connection closed): its
     /// client may send the next one.
     pub(crate) fn dropped(&mut self, token: Token) -> Option<Sent> {
+        self.lost.remove(&token);
         let sent = self.sent.remove(&token)?;
         if let Some(c) = self.clients.get_mut(&sent.session) {
-            if c.pending == Some(token) {
+            if c.pending == Some(Waiting::Reply(token)) {
                 c.pending = None;
             }
         }
         Some(sent)
     }
 
-    fn connection_life(&self, s: &super::Server) -> (u64, u64) {
+    /// The session's client drops its connection: what it waited for gets no reply
+    /// (ConnectionLoss); what the connection sent that a server still runs is no reply to it.
+    pub(super) fn drop_connection(&mut self, session: SessionId) {
+        let c = self.clients.get_mut(&session).expect("client");
+        c.conn += 1;
+        if let Some(Waiting::Reply(t)) = c.pending.take() {
+            if let Some(sent) = self.sent.remove(&t) {
+                self.lost.insert(t, sent);
+            }
+        }
+    }
+
+    /// The session's client heard from its server now.
+    pub(super) fn heard(&mut self, session: SessionId, now: i64) {
+        if let Some(c) = self.clients.get_mut(&session) {
+            c.heard_at = now;
+        }
+    }
+
+    pub(super) fn connection_life(&self, s: &super::Server) -> (u64, u64) {
         (s.life, self.stops.get(&s.id).copied().unwrap_or(0))
     }
 }
@@ -173,12 +237,13 @@ pub(crate) fn header(frame: &Bytes) -> (Zxid, i32) {
 impl Sim {
     /// One step of the client workload: due pings, then one random request.
     pub(crate) fn workload_step(&mut self) {
+        self.read_timeouts();
         self.ping_due();
         let open: Vec<SessionId> = self
             .workload
             .clients
             .iter()
-            .filter(|(_, c)| c.open && !c.closing)
+            .filter(|(_, c)| c.open && !c.closing && !c.scripted)
             .map(|(s, _)| *s)
             .collect();
         let roll = self.rng.random_range(0..100);
@@ -191,7 +256,9 @@ impl Sim {
             return;
         }
         match roll {
-            0..=2 if open.len() > 4 => self.client_request(session, Request::CloseSession),
+            0..=2 if open.len() > 4 => {
+                self.client_request(session, Request::CloseSession);
+            }
             3..=5 => self.move_session(session),
             6..=20 => {
                 let read = self.random_read();
@@ -199,8 +266,7 @@ impl Sim {
             }
             21..=45 => {
                 let read = self.random_read();
-                let server = self.workload.clients[&session].server;
-                self.client_read(server, session, read, None);
+                self.send_read(session, read);
             }
             _ => {
                 let request = self.random_write(session);
@@ -214,24 +280,18 @@ impl Sim {
         self.workload.next_xid
     }
 
-    /// Serving servers a client that saw `last_zxid` may connect to (optionally one that
-    /// knows `session`), as the connection layer allows.
-    fn reachable(&self, last_zxid: Zxid, session: Option<SessionId>) -> Vec<Sid> {
-        self.servers
-            .values()
-            .filter(|s| s.serving && s.pipeline.is_some() && !s.paused)
-            .filter(|s| s.tree.last_zxid() >= last_zxid)
-            .filter(|s| session.is_none_or(|id| s.sessions.get(id).is_some()))
-            .map(|s| s.id)
-            .collect()
-    }
-
     fn new_session(&mut self) {
         let candidates = self.reachable(0, None);
         if candidates.is_empty() {
             return;
         }
         let server = candidates[self.rng.random_range(0..candidates.len())];
+        self.open_session_on(server, false);
+    }
+
+    /// A new client on `server` (`scripted`: a scenario's, which the random workload leaves
+    /// alone); returns its session id. It is open once its createSession is answered.
+    pub(crate) fn open_session_on(&mut self, server: Sid, scripted: bool) -> SessionId {
         self.workload.next_session += 1;
         let session = self.workload.next_session;
         self.workload.clients.insert(
@@ -239,6 +299,10 @@ impl Sim {
             Client {
                 server,
                 life: self.connection_life(server),
+                up: true,
+                conn: 0,
+                heard_at: self.now,
+                scripted,
                 last_zxid: 0,
                 open: false,
                 closing: false,
@@ -266,91 +330,7 @@ impl Sim {
                 password: Bytes::from_static(b"pw"),
             },
         );
-    }
-
-    /// Is the session's client connected to a serving server that knows it? If not, it tries
-    /// to reconnect elsewhere. (A paused server answers nothing: its clients give up on it and
-    /// move at once, as a client whose server stops answering does after its read timeout.)
-    fn connected(&mut self, session: SessionId) -> bool {
-        let c = &self.workload.clients[&session];
-        let s = &self.servers[&c.server];
-        if s.serving
-            && !s.paused
-            && self.connection_life(c.server) == c.life
-            && s.pipeline.is_some()
-            && s.sessions.get(session).is_some()
-        {
-            return true;
-        }
-        self.move_session(session);
-        let c = &self.workload.clients[&session];
-        self.servers[&c.server].serving && self.connection_life(c.server) == c.life
-    }
-
-    /// A server's connections live while it neither crashes nor stops serving (the node
-    /// closes its client connections then): (its life, times it stopped serving).
-    fn connection_life(&self, id: Sid) -> (u64, u64) {
-        self.workload.connection_life(&self.servers[&id])
-    }
-
-    /// The client reconnects its session to another serving server (one that has seen all it
-    /// saw and knows the session), if there is one.
-    fn move_session(&mut self, session: SessionId) {
-        let c = &self.workload.clients[&session];
-        let candidates = self.reachable(c.last_zxid, Some(session));
-        if candidates.is_empty() {
-            return;
-        }
-        let to = candidates[self.rng.random_range(0..candidates.len())];
-        let life = self.connection_life(to);
-        let c = self.workload.clients.get_mut(&session).expect("client");
-        c.server = to;
-        c.life = life;
-        // The old connection is gone: what was in flight on it gets no reply (ConnectionLoss).
-        if let Some(t) = c.pending.take() {
-            self.workload.sent.remove(&t);
-        }
-        self.touch(session);
-        self.step_pipeline(to, Input::SessionResumed(session));
-    }
-
-    /// Pings of the clients whose ping is due.
-    fn ping_due(&mut self) {
-        let due: Vec<SessionId> = self
-            .workload
-            .clients
-            .iter()
-            .filter(|(_, c)| c.open && !c.closing && c.next_ping <= self.now)
-            .map(|(s, _)| *s)
-            .collect();
-        for session in due {
-            self.workload
-                .clients
-                .get_mut(&session)
-                .expect("client")
-                .next_ping = self.now + SESSION_TIMEOUT_MS / 3;
-            if self.connected(session) {
-                self.touch(session);
-            }
-        }
-    }
-
-    /// The client's connection touches its session at its server (every request does).
-    fn touch(&mut self, session: SessionId) {
-        let server = self.workload.clients[&session].server;
-        let mono = self.clock(server).mono_ms;
-        let s = &self.servers[&server];
-        if !s.serving || s.pipeline.is_none() {
-            return;
-        }
-        if let Some(live) = s.sessions.get(session) {
-            live.touch(mono, self.timing.tick_ms);
-            let c = self.workload.clients.get_mut(&session).expect("client");
-            c.touches.push(self.now);
-            if c.touches.len() > 4 {
-                c.touches.remove(0);
-            }
-        }
+        session
     }
 
     fn random_path(&mut self) -> String {
@@ -466,9 +446,8 @@ impl Sim {
         }
     }
 
-    /// A write (or closeSession) of `session` through its server.
-    fn client_request(&mut self, session: SessionId, request: Request) {
-        self.touch(session);
+    /// A write (or closeSession) of `session` through its server; returns its xid.
+    pub(crate) fn client_request(&mut self, session: SessionId, request: Request) -> i32 {
         let server = self.workload.clients[&session].server;
         let xid = self.xid();
         if matches!(request, Request::CloseSession) {
@@ -493,22 +472,20 @@ impl Sim {
             .clients
             .get_mut(&session)
             .expect("client")
-            .pending = Some(token);
-        self.step_pipeline(
-            server,
-            Input::Write {
-                token: Some(token),
-                session_id: session,
-                xid,
-                ids: Vec::new(),
-                request,
-            },
-        );
+            .pending = Some(Waiting::Reply(token));
+        let input = Input::Write {
+            token: Some(token),
+            session_id: session,
+            xid,
+            ids: Vec::new(),
+            request,
+        };
+        self.client_send(session, Wire::Request(input));
+        xid
     }
 
     /// A sync of `session` through its server, then `read` once it is answered.
     fn client_sync(&mut self, session: SessionId, read: Request) {
-        self.touch(session);
         let server = self.workload.clients[&session].server;
         let xid = self.xid();
         let token = self.requests.handed(server);
@@ -525,28 +502,37 @@ impl Sim {
             .clients
             .get_mut(&session)
             .expect("client")
-            .pending = Some(token);
-        self.step_pipeline(
-            server,
-            Input::Sync {
-                token,
-                session_id: session,
-                xid,
-                path: "/".into(),
-            },
-        );
+            .pending = Some(Waiting::Reply(token));
+        let input = Input::Sync {
+            token,
+            session_id: session,
+            xid,
+            path: "/".into(),
+        };
+        self.client_send(session, Wire::Request(input));
     }
 
-    /// A read of `session` answered by `server` from its tree, by the store's read code.
-    /// `floor`: a sync before it was answered; the read must see at least that zxid.
-    fn client_read(
+    /// A read of `session` through its server (answered when the server runs it).
+    pub(crate) fn send_read(&mut self, session: SessionId, request: Request) {
+        let xid = self.xid();
+        self.workload
+            .clients
+            .get_mut(&session)
+            .expect("client")
+            .pending = Some(Waiting::Read);
+        self.client_send(session, Wire::Read { xid, request });
+    }
+
+    /// A read of `session` answered by `server` from its tree as it is now, by the store's
+    /// read code. `floor`: a sync before it was answered; the read must see at least that zxid.
+    pub(super) fn client_read(
         &mut self,
         server: Sid,
         session: SessionId,
+        xid: i32,
         request: Request,
         floor: Option<Zxid>,
     ) {
-        let xid = self.xid();
         let s = &self.servers[&server];
         let policy = AclPolicy::default();
         let (reply, _) = execute(
@@ -572,6 +558,7 @@ impl Sim {
             c.last_zxid
         );
         c.last_zxid = zxid;
+        self.read_answered(session);
         self.workload.reads.push(ReadSeen {
             server,
             zxid,
@@ -599,19 +586,28 @@ impl Sim {
                     if let Some(sent) = self.workload.dropped(*token) {
                         if self.workload.clients.contains_key(&sent.session) {
                             let (floor, read) = sent.sync.expect("a sync");
-                            self.client_read(id, sent.session, read, Some(floor));
+                            let xid = self.xid();
+                            self.client_read(id, sent.session, xid, read, Some(floor));
                         }
                     }
                 }
                 Applied::Failed { token, .. } => {
-                    self.workload.dropped(*token);
+                    if let Some(sent) = self.workload.dropped(*token) {
+                        self.workload.heard(sent.session, self.now);
+                    }
                 }
             }
         }
     }
 
     fn answered_write(&mut self, id: Sid, token: Token, txn: &Arc<Txn>, result: OpResult) {
-        let Some(sent) = self.workload.dropped(token) else {
+        let lost = self.workload.lost.remove(&token);
+        let Some((sent, heard)) = self
+            .workload
+            .dropped(token)
+            .map(|s| (s, true))
+            .or(lost.map(|s| (s, false)))
+        else {
             return;
         };
         assert_eq!(
@@ -620,8 +616,20 @@ impl Sim {
             "s{id}: request {token} answered by {:#x}, the txn of another request",
             txn.zxid
         );
+        let answer = Answer {
+            sent,
+            zxid: txn.zxid,
+            result,
+        };
+        if !heard {
+            // Its client dropped the connection first: the reply reaches no one.
+            self.workload.unheard.push(answer);
+            return;
+        }
+        let sent = &answer.sent;
         self.workload.max_acked = self.workload.max_acked.max(txn.zxid);
         let session = sent.session;
+        self.workload.heard(session, self.now);
         if let Some(c) = self.workload.clients.get_mut(&session) {
             assert!(
                 txn.zxid >= c.last_zxid,
@@ -638,11 +646,7 @@ impl Sim {
                 _ => {}
             }
         }
-        self.workload.answers.push(Answer {
-            sent,
-            zxid: txn.zxid,
-            result,
-        });
+        self.workload.answers.push(answer);
     }
 
     /// A closeSession committed. If no client asked for it (an expiry), its client must have
