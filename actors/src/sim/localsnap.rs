@@ -7,7 +7,7 @@
 //!
 //! The snapshot is fuzzy, as the node's (`snapshot::write` runs the one `TreeScan`): its zxid
 //! `S` is the last txn applied when it begins, then a few nodes at a time are copied out, one
-//! chunk per simulated event, while the server goes on applying commits; replaying the log
+//! chunk per simulated event 2-12 ms apart, while the server goes on applying commits; replaying the log
 //! after `S` over it gives the exact tree.
 //!
 //! The log actor's invariants, kept here:
@@ -30,7 +30,6 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 
 use super::history::{digest, first_difference};
-use super::snapstream::SIM_CHUNK_NODES;
 use super::{Event, Sim};
 use crate::quorum::core::{self, DurableAction};
 use crate::quorum::msg::Sid;
@@ -112,6 +111,10 @@ impl LocalSnaps {
     }
 }
 
+/// Nodes copied out of the tree per step of a snapshot (a few: commits apply between the steps,
+/// in fewer steps than a SNAP's encode takes, which the simulator runs far more often).
+const LOCAL_CHUNK_NODES: usize = 8;
+
 fn draw(policy: &SnapPolicy, rng: &mut SmallRng) -> u64 {
     rng.random_range(policy.every.0..=policy.every.1.max(policy.every.0))
 }
@@ -167,7 +170,7 @@ impl Sim {
         {
             return;
         }
-        let scan = snapshot::TreeScan::begin(&s.tree, SIM_CHUNK_NODES);
+        let scan = snapshot::TreeScan::begin(&s.tree, LOCAL_CHUNK_NODES);
         assert_eq!(s.applied.last().map_or(0, |t| t.zxid), scan.zxid());
         let writing = Writing {
             life: s.life,

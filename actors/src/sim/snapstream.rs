@@ -27,7 +27,7 @@ use crate::txnlog::{snapshot, stream};
 /// Chunk size of the simulated streams (small: many chunks per snapshot).
 pub(crate) const SIM_CHUNK_BYTES: u64 = 256;
 /// Nodes copied out of the tree per encode step (small: commits apply between the steps).
-pub(crate) const SIM_CHUNK_NODES: usize = 2;
+const SIM_CHUNK_NODES: usize = 2;
 
 /// A snapshot being encoded for a learner.
 pub(crate) struct Encoding {
