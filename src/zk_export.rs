@@ -33,9 +33,10 @@ pub fn run(o: &ExportOptions) -> Result<(), String> {
     let rec = recovery::recover(&Layout::new(&o.data_dir)).map_err(|e| err(&o.data_dir, e))?;
     if let Some(end) = rec.short_of {
         return Err(format!(
-            "{}: the server died while catching up from its leader's snapshot, which is a valid \
-             state only once the log reaches {end:#x} (it stops at {:#x}); start it in its \
-             ensemble to finish the sync, then export",
+            "{}: the server died with its log short of what its newest snapshot holds (a \
+             leader's snapshot it was catching up from, or its own, scanned while txns up to \
+             {end:#x} were applied): a valid state only once the log reaches {end:#x} (it stops \
+             at {:#x}); start it in its ensemble to finish the sync, then export",
             o.data_dir.display(),
             rec.tree.last_zxid()
         ));

@@ -463,9 +463,10 @@ fn restore(config: &NodeConfig) -> Result<Restored, StartError> {
         if let (Some(end), None) = (rec.short_of, &config.ensemble) {
             // Only a sync with a leader makes that tree a valid state (decision 17).
             return Err(StartError::Config(format!(
-                "{} holds a snapshot from a leader that is a valid state only once the log \
-                 reaches {end:#x}, and the log stops at {:#x} (the server died while catching \
-                 up): a standalone server cannot finish that sync; start it in its ensemble",
+                "{} holds a snapshot that is a valid state only once the log reaches \
+                 {end:#x} (a leader's it was catching up from, or its own, scanned while txns \
+                 up to {end:#x} were applied), and the log stops at {:#x} (the server died \
+                 first): a standalone server cannot finish that sync; start it in its ensemble",
                 config.node.data_dir.display(),
                 rec.tree.last_zxid()
             )));

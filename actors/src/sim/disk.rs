@@ -40,10 +40,14 @@ pub(crate) struct Snap {
     pub bytes: Bytes,
     /// For the checks: the history it holds, every txn up to `zxid`.
     pub history: Vec<Arc<Txn>>,
-    /// Installed from a leader's fuzzy encode: where that encode ended (`E`, kept beside it as
-    /// the node's log keeps it): the tree is a valid state once the log reaches it. A server's
-    /// own snapshots keep none, as the node's do not.
+    /// Where its scan or encode ended (`E`, kept beside it as the node's log keeps it) when
+    /// that is after `zxid`: the tree is a valid state once the log reaches it. Installed from
+    /// a leader's fuzzy encode, or the server's own (a server applies txns a quorum of others
+    /// committed before its own write of them completes, so its scan may hold txns its log
+    /// does not have yet).
     pub end: Option<Zxid>,
+    /// The server's own snapshot (not installed from a leader).
+    pub own: bool,
     /// For the checks: the last txn the scanned tree had applied when the scan ended (the
     /// tree it rebuilds is exact once the log reaches it).
     pub scanned_to: Zxid,
@@ -127,6 +131,7 @@ impl LogBackend for Disk {
             bytes: Bytes::copy_from_slice(bytes),
             history: Vec::new(),
             end: Some(zxid),
+            own: false,
             scanned_to: zxid,
         }];
         self.log.clear();
@@ -184,22 +189,19 @@ impl Disk {
         history: Vec<Arc<Txn>>,
         scanned_to: Zxid,
     ) {
+        // As `snapshot::write`: `E` recorded beside it when the scan saw txns after `S` (a
+        // stale record of a snapshot it replaces goes).
+        let snap = Snap {
+            zxid,
+            bytes,
+            history,
+            end: (scanned_to > zxid).then_some(scanned_to),
+            own: true,
+            scanned_to,
+        };
         match self.snapshots.binary_search_by_key(&zxid, |s| s.zxid) {
-            Ok(i) => {
-                self.snapshots[i].bytes = bytes;
-                self.snapshots[i].history = history;
-                self.snapshots[i].scanned_to = scanned_to;
-            }
-            Err(i) => self.snapshots.insert(
-                i,
-                Snap {
-                    zxid,
-                    bytes,
-                    history,
-                    end: None,
-                    scanned_to,
-                },
-            ),
+            Ok(i) => self.snapshots[i] = snap,
+            Err(i) => self.snapshots.insert(i, snap),
         }
     }
 

@@ -334,18 +334,24 @@ impl Sim {
 }
 
 impl Sim {
-    /// After `id` rebuilt its tree from its disk: unless the tree is not a valid state yet (it
-    /// waits for the tail behind a leader's snapshot, or its own snapshot's scan saw txns its
-    /// log lost), it equals its history replayed from nothing, node by node.
+    /// After `id` rebuilt its tree from its disk: unless the tree is not a valid state yet (its
+    /// log stops short of where its snapshot's scan or encode ended: a leader's snapshot whose
+    /// tail never came, or its own snapshot having scanned txns its log then lost), it equals
+    /// its history replayed from nothing, node by node; and if it is not, it is held back
+    /// (`tail_pending`: nothing is served from it, not even read-only, until a sync).
     pub(super) fn check_recovered(&mut self, id: Sid) {
         let s = &self.servers[&id];
-        let own = s.disk.newest().filter(|n| n.end.is_none());
-        if own.is_some() {
-            self.snap_stats.restarts_from_own += 1;
-        }
+        let own = s.disk.newest().is_some_and(|n| n.own);
+        self.snap_stats.restarts_from_own += u64::from(own);
         let last = s.applied.last().map_or(0, |t| t.zxid);
         if s.disk.newest().is_some_and(|n| last < n.scanned_to) {
-            self.snap_stats.restarts_short_of_scan += u64::from(own.is_some());
+            self.snap_stats.restarts_short_of_scan += u64::from(own);
+            assert!(
+                s.tree.tail_pending(),
+                "s{id}: its log stops at {last:#x}, short of where its snapshot's scan ended \
+                 ({:#x}), and the tree rebuilt from them is not held back until a sync",
+                s.disk.newest().map_or(0, |n| n.scanned_to)
+            );
             return;
         }
         let mut replayed = crate::tree::DataTree::new();

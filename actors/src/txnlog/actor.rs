@@ -563,6 +563,7 @@ impl LogActor {
                     tracing::info!(
                         snapshot = %w.path.display(),
                         zxid = %format!("{:#x}", w.zxid),
+                        scan_end = %format!("{:#x}", w.end),
                         nodes = w.nodes,
                         bytes = w.bytes,
                         ms = ms as u64,

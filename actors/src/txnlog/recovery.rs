@@ -19,10 +19,11 @@
 //!   it is read and decoded on a thread of its own ([`super::prefetch`]); if an older snapshot
 //!   has to be used, the replay reads the log itself. Either way every record's framing and CRC
 //!   is checked; the records of txns the snapshot holds have only their zxid decoded.
-//! * A snapshot installed from a leader's fuzzy encode is a state some server had only once
-//!   the txns after it are replayed up to where the encode ended (`E`, kept beside it:
-//!   [`super::stream::tail_end`]). If the log stops short of `E` (the learner died while the
-//!   tail came in), the tree is no valid state: it keeps its orphans and is marked as waiting
+//! * A fuzzy snapshot, installed from a leader's encode or the server's own, is a state some
+//!   server had only once the txns after it are replayed up to where its scan ended (`E`, kept
+//!   beside it: [`super::stream::tail_end`]). If the log stops short of `E` (the learner died
+//!   while the tail came in; the server died before its own log had the txns it had applied,
+//!   on a quorum of others' word, while its snapshot scanned), the tree is no valid state: it keeps its orphans and is marked as waiting
 //!   for its tail ([`DataTree::expect_tail`]), so the node serves nothing from it (not even
 //!   read-only) and takes no snapshot of it until a sync brings it past `E`; the node's last
 //!   zxid is the log's, so the leader continues the replay (DIFF) or sends a new SNAP.
@@ -281,7 +282,7 @@ pub fn recover(layout: &Layout) -> Result<Recovered, RecoveryError> {
             snapshot = %format!("{start:#x}"),
             log_end = %format!("{prev:#x}"),
             encode_end = %format!("{end:#x}"),
-            "the snapshot installed from the leader was encoded while it applied txns up to {end:#x} and the log stops at {prev:#x}: the tree is no valid state until the next sync brings it past {end:#x}"
+            "the snapshot was scanned while txns up to {end:#x} were applied and the log stops at {prev:#x}: the tree is no valid state until the next sync brings it past {end:#x}"
         );
         tree.expect_tail();
     } else {

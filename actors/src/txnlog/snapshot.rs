@@ -9,8 +9,13 @@
 //! one chunk at a time. Some nodes may already show txns after `S`, some created after `S` may
 //! be missing, and a child may come before its parent (ids are reused); recovery replays every
 //! logged txn after `S`, replaying a txn over state that already has it gives the same result,
-//! and loading accepts nodes in any order, so the outcome is exact. Written to a `.tmp` file
-//! (paced, [`super::writeback`]), fsynced, renamed, directory fsynced.
+//! and loading accepts nodes in any order, so the outcome is exact once the replay reaches the
+//! last txn applied when the scan ended (`E`). A server may apply a txn before its own log has
+//! it (a quorum of others had it durable), so `E` is recorded beside the snapshot
+//! ([`super::stream::save_tail_end`], as for a snapshot installed from a leader) when it is
+//! after `S`: a recovery whose log stops short of it holds the tree back until a sync.
+//! Written to a `.tmp` file (paced, [`super::writeback`]), fsynced, `E` recorded, renamed,
+//! directory fsynced.
 //!
 //! Loading streams the file one record at a time into the tree being built: the file is never
 //! held whole in memory next to the tree.
@@ -124,8 +129,11 @@ pub fn list(dir: &Path) -> io::Result<Vec<(Zxid, PathBuf)>> {
 /// What a finished snapshot is.
 #[derive(Debug, Clone)]
 pub struct Written {
-    /// The zxid it covers.
+    /// The zxid it covers (`S`: the last txn applied when its scan began).
     pub zxid: Zxid,
+    /// The last txn applied when its scan ended (`E`): the tree it rebuilds is a state some
+    /// server had once the log after `S` reaches `E`.
+    pub end: Zxid,
     /// Its file.
     pub path: PathBuf,
     /// Its size in bytes.
@@ -137,12 +145,41 @@ pub struct Written {
 /// Writes a snapshot of `store` into `dir` (blocking; run it off the actor threads). An
 /// unfinished temp file is removed (a full disk must not keep it filled).
 pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
+    write_lent(dir, CHUNK_NODES, |f| {
+        f(&store.tree());
+        true
+    })
+}
+
+/// Writes a snapshot of the tree `with_tree` lends into `dir`: each loan is the tree as it is
+/// then (under a short read lock on a node), the first begins the scan and each later one
+/// gives a chunk of `chunk_nodes` nodes, while applies go on between loans.
+pub fn write_lent(
+    dir: &Path,
+    chunk_nodes: usize,
+    mut with_tree: impl FnMut(&mut dyn FnMut(&DataTree)) -> bool,
+) -> io::Result<Written> {
     std::fs::create_dir_all(dir)?;
-    let scan = TreeScan::begin(&store.tree(), CHUNK_NODES);
+    let scan = begin_lent(chunk_nodes, &mut with_tree)?;
     let zxid = scan.zxid();
     let final_path = dir.join(snapshot_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-    let written = write_tmp(store, &tmp, scan).and_then(|(bytes, nodes)| {
+    // `E`: the last txn applied when the scan ended (the last loan sees the newest tree).
+    let mut end = zxid;
+    let scanned = write_tmp(&tmp, scan, |f| {
+        with_tree(&mut |t| {
+            end = end.max(t.last_zxid());
+            f(t)
+        })
+    });
+    let written = scanned.and_then(|(bytes, nodes)| {
+        // A server applies a txn once a quorum of others has it durable, maybe before its own
+        // write of it is: the scan may hold txns the log does not have yet. Where it ended is
+        // recorded before the snapshot is in place, so that a recovery whose log stops short
+        // of it knows the tree is no valid state until a sync replays the rest (as for a
+        // snapshot installed from a leader); an exact snapshot gets no record and loses a stale
+        // one.
+        super::stream::save_tail_end(dir, zxid, end)?;
         std::fs::rename(&tmp, &final_path)?;
         sync_dir(dir)?;
         Ok((bytes, nodes))
@@ -150,10 +187,26 @@ pub fn write(store: &Arc<Store>, dir: &Path) -> io::Result<Written> {
     let (bytes, nodes) = written.inspect_err(|_| remove_tmp(&tmp))?;
     Ok(Written {
         zxid,
+        end,
         path: final_path,
         bytes,
         nodes,
     })
+}
+
+/// Begins a scan of the tree `with_tree` lends (its first loan).
+pub(super) fn begin_lent(
+    chunk_nodes: usize,
+    with_tree: &mut impl FnMut(&mut dyn FnMut(&DataTree)) -> bool,
+) -> io::Result<TreeScan> {
+    let mut scan = None;
+    if !with_tree(&mut |t| scan = Some(TreeScan::begin(t, chunk_nodes))) {
+        return Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "no tree to scan",
+        ));
+    }
+    scan.ok_or_else(|| io::Error::other("the tree was not lent"))
 }
 
 /// Removes an unfinished snapshot's temp file (a full disk must not keep it filled).
@@ -166,15 +219,16 @@ fn remove_tmp(tmp: &Path) {
 }
 
 /// Writes the snapshot's temp file and syncs it; returns (bytes, nodes).
-fn write_tmp(store: &Arc<Store>, tmp: &Path, scan: TreeScan) -> io::Result<(u64, u64)> {
+fn write_tmp(
+    tmp: &Path,
+    scan: TreeScan,
+    with_tree: impl FnMut(&mut dyn FnMut(&DataTree)) -> bool,
+) -> io::Result<(u64, u64)> {
     let file = File::create(tmp)?;
     // Paced: a snapshot's gigabytes are not left dirty for the fsync below to flush in one
     // burst in front of the log's own fsyncs (super::writeback).
     let mut out = io::BufWriter::with_capacity(1 << 20, Paced::new(file));
-    let (bytes, nodes) = scan.run(&mut out, |f| {
-        f(&store.tree());
-        true
-    })?;
+    let (bytes, nodes) = scan.run(&mut out, with_tree)?;
     let file = out.into_inner().map_err(|e| e.into_error())?.into_inner()?;
     file.sync_all()?;
     Ok((bytes, nodes))

@@ -171,14 +171,7 @@ pub fn write_outgoing(
     chunk_nodes: usize,
     mut with_tree: impl FnMut(&mut dyn FnMut(&DataTree)) -> bool,
 ) -> io::Result<SnapshotMeta> {
-    let mut scan = None;
-    if !with_tree(&mut |t| scan = Some(snapshot::TreeScan::begin(t, chunk_nodes))) {
-        return Err(io::Error::new(
-            io::ErrorKind::Interrupted,
-            "no tree to encode",
-        ));
-    }
-    let scan = scan.ok_or_else(|| io::Error::other("the tree was not lent"))?;
+    let scan = snapshot::begin_lent(chunk_nodes, &mut with_tree)?;
     let zxid = scan.zxid();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

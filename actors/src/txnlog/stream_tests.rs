@@ -469,6 +469,106 @@ fn a_learner_restarted_before_its_tail_reached_the_encode_end_recovers_a_tree_wa
     }
 }
 
+/// A server's own snapshot is fuzzy too, and may hold txns its log does not: a server applies
+/// a txn once a quorum of *others* has it durable, possibly before its own write of it
+/// completes, and a scan meanwhile copies it. If the server then dies with its log short of
+/// what the scan saw, that snapshot and that log make no state any server had: recovery must
+/// hold the tree back as it does for a leader's snapshot whose tail never came (nothing served
+/// from it, not even read-only, and no snapshot of it), until a sync replays the rest.
+#[test]
+fn a_restart_whose_log_stops_short_of_what_its_own_snapshot_scanned_recovers_a_tree_waiting_for_it()
+{
+    use super::super::recovery::{recover, Layout};
+    use std::sync::Arc;
+    let arcs =
+        |txns: &[Txn]| -> Vec<Arc<Txn>> { txns.iter().map(|t| Arc::new(t.clone())).collect() };
+    for seed in 0..10 {
+        let mut l = busy_leader(seed);
+        let dir = temp_dir();
+        let layout = Layout::new(&dir.path().join("server"));
+        // Everything up to S is on the server's log.
+        let mut log = file_log(&layout);
+        log.append(&arcs(&l.txns)).expect("append");
+        log.sync().expect("sync");
+        let s = l.tree.last_zxid();
+        // Its snapshot is scanned while it applies txns whose own log writes are not done.
+        let mut loans = 0;
+        let w = snapshot::write_lent(&layout.snap_dir, 7, |f| {
+            if loans > 0 {
+                for _ in 0..3 {
+                    l.random_change();
+                }
+            }
+            loans += 1;
+            f(&l.tree);
+            true
+        })
+        .expect("snapshot");
+        let end = l.tree.last_zxid();
+        assert_eq!(w.zxid, s);
+        assert!(
+            loans > 10 && end > s + 2,
+            "a fuzzy scan: {loans} loans, S {s:#x}, E {end:#x}"
+        );
+        assert_eq!(
+            tail_end(&layout.snap_dir, s),
+            Some(end),
+            "E is kept beside it"
+        );
+        // It dies with half of those txns on its log.
+        let cut = s + (end - s) / 2;
+        let (logged, rest): (Vec<_>, Vec<_>) = arcs(&l.txns)
+            .into_iter()
+            .filter(|t| t.zxid > s)
+            .partition(|t| t.zxid <= cut);
+        log.append(&logged).expect("append");
+        log.sync().expect("sync");
+        drop(log);
+
+        let rec = recover(&layout).expect("recovered");
+        assert_eq!(
+            rec.tree.last_zxid(),
+            cut,
+            "the node's last zxid is its log's"
+        );
+        assert!(
+            rec.tree.tail_pending(),
+            "seed {seed}: a tree rebuilt from a snapshot scanned up to {end:#x} and a log that \
+             stops at {cut:#x} is no state any server had: it must not be served (not even \
+             read-only) nor snapshotted"
+        );
+        assert_eq!(rec.short_of, Some(end));
+        // The next sync continues the replay from the log's end (a DIFF): exact past E.
+        let mut tree = rec.tree;
+        for t in &rest {
+            tree.apply(t);
+        }
+        let orphans = tree.finish_replay();
+        assert!(orphans.is_empty(), "left without a parent: {orphans:?}");
+        assert_same_state(&tree, &l.tree);
+
+        // Once the log reaches E, a restart recovers a valid state.
+        let mut log = file_log(&layout);
+        log.append(&rest).expect("append");
+        log.sync().expect("sync");
+        drop(log);
+        let rec = recover(&layout).expect("recovered");
+        assert!(!rec.tree.tail_pending() && rec.short_of.is_none());
+        let mut tree = rec.tree;
+        tree.finish_replay();
+        assert_same_state(&tree, &l.tree);
+
+        // A snapshot scanned with nothing applied meanwhile is exact: no E beside it.
+        let quiet = snapshot::write_lent(&layout.snap_dir, 7, |f| {
+            f(&l.tree);
+            true
+        })
+        .expect("snapshot");
+        assert_eq!(quiet.zxid, end);
+        assert_eq!(tail_end(&layout.snap_dir, end), None);
+    }
+}
+
 #[test]
 fn where_an_installed_snapshots_encode_ended_is_kept_beside_it_until_it_goes() {
     let dir = temp_dir();
