@@ -404,6 +404,34 @@ fn file_log(layout: &super::super::recovery::Layout) -> super::super::segment::F
         .expect("log")
 }
 
+/// A tree recovered short of its snapshot's `E` (`held`), then `rest` (the txns after the log's
+/// end): the next sync continues the replay from the log's end (a DIFF) and makes it `leader`'s
+/// state; and once the log in `layout` reaches `E`, a restart recovers a valid state.
+fn exact_once_the_rest_is_replayed(
+    layout: &super::super::recovery::Layout,
+    held: DataTree,
+    rest: &[std::sync::Arc<Txn>],
+    leader: &DataTree,
+) {
+    let mut tree = held;
+    for t in rest {
+        tree.apply(t);
+    }
+    let orphans = tree.finish_replay();
+    assert!(orphans.is_empty(), "left without a parent: {orphans:?}");
+    assert_same_state(&tree, leader);
+
+    let mut log = file_log(layout);
+    log.append(rest).expect("append");
+    log.sync().expect("sync");
+    drop(log);
+    let rec = super::super::recovery::recover(layout).expect("recovered");
+    assert!(!rec.tree.tail_pending() && rec.short_of.is_none());
+    let mut tree = rec.tree;
+    tree.finish_replay();
+    assert_same_state(&tree, leader);
+}
+
 #[test]
 fn a_learner_restarted_before_its_tail_reached_the_encode_end_recovers_a_tree_waiting_for_it() {
     use super::super::recovery::{recover, Layout};
@@ -447,25 +475,7 @@ fn a_learner_restarted_before_its_tail_reached_the_encode_end_recovers_a_tree_wa
             m.end
         );
         assert_eq!(rec.short_of, Some(m.end));
-        // The next sync continues the replay from the log's end (a DIFF): exact past E.
-        let mut tree = rec.tree;
-        for t in &rest {
-            tree.apply(t);
-        }
-        let orphans = tree.finish_replay();
-        assert!(orphans.is_empty(), "left without a parent: {orphans:?}");
-        assert_same_state(&tree, &l.tree);
-
-        // Once the log reaches E, a restart recovers a valid state.
-        let mut log = file_log(&layout);
-        log.append(&rest).expect("append");
-        log.sync().expect("sync");
-        drop(log);
-        let rec = recover(&layout).expect("recovered");
-        assert!(!rec.tree.tail_pending() && rec.short_of.is_none());
-        let mut tree = rec.tree;
-        tree.finish_replay();
-        assert_same_state(&tree, &l.tree);
+        exact_once_the_rest_is_replayed(&layout, rec.tree, &rest, &l.tree);
     }
 }
 
@@ -538,25 +548,7 @@ fn a_restart_whose_log_stops_short_of_what_its_own_snapshot_scanned_recovers_a_t
              read-only) nor snapshotted"
         );
         assert_eq!(rec.short_of, Some(end));
-        // The next sync continues the replay from the log's end (a DIFF): exact past E.
-        let mut tree = rec.tree;
-        for t in &rest {
-            tree.apply(t);
-        }
-        let orphans = tree.finish_replay();
-        assert!(orphans.is_empty(), "left without a parent: {orphans:?}");
-        assert_same_state(&tree, &l.tree);
-
-        // Once the log reaches E, a restart recovers a valid state.
-        let mut log = file_log(&layout);
-        log.append(&rest).expect("append");
-        log.sync().expect("sync");
-        drop(log);
-        let rec = recover(&layout).expect("recovered");
-        assert!(!rec.tree.tail_pending() && rec.short_of.is_none());
-        let mut tree = rec.tree;
-        tree.finish_replay();
-        assert_same_state(&tree, &l.tree);
+        exact_once_the_rest_is_replayed(&layout, rec.tree, &rest, &l.tree);
 
         // A snapshot scanned with nothing applied meanwhile is exact: no E beside it.
         let quiet = snapshot::write_lent(&layout.snap_dir, 7, |f| {
