@@ -47,30 +47,44 @@ run "cargo tests"   cargo test --workspace --no-fail-fast -- --test-threads=2
 # each fuzzing step: 1.5 min on 2 cores. Overload: tests/overload.rs at full size on
 # the release build after the simulation (`--quick`: 25 % on the debug build; `cargo test` alone
 # runs it at 5 %). More fuzzing inputs or other seeds: README (Testing).
+# The debug steps below select both packages, zkr and zkr-actors: Cargo resolves dependency
+# features per command from the packages selected, and with both it resolves them as
+# `--workspace` above did, so they compile nothing (zkr alone: 10 crates again, ~20 s; zkr-actors
+# alone: tokio, actix, ..., zkr-actors again, as the release steps below explain).
 fuzz_inputs=${ZKR_FUZZ_INPUTS:-1000000}
 cfg_fuzz_inputs=${ZKR_FUZZ_CFG_INPUTS:-1000000}
 run "fuzzing: configurations (debug, $cfg_fuzz_inputs inputs per format)" \
-  env ZKR_FUZZ_INPUTS=$cfg_fuzz_inputs cargo test -p zkr --bin zkr fuzz_config -- --test-threads=2 --nocapture
+  env ZKR_FUZZ_INPUTS=$cfg_fuzz_inputs cargo test -p zkr -p zkr-actors --bin zkr fuzz_config -- --test-threads=2 --nocapture
 if [ $quick = 1 ]; then
   quick_fuzz_inputs=${ZKR_FUZZ_QUICK_INPUTS:-100000}
   run "fuzzing: decoders (debug, $quick_fuzz_inputs inputs per decoder)" \
-    env ZKR_FUZZ_INPUTS=$quick_fuzz_inputs cargo test -p zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2 --nocapture
+    env ZKR_FUZZ_INPUTS=$quick_fuzz_inputs cargo test -p zkr-actors -p zkr --lib fuzz::tests::fuzz -- --test-threads=2 --nocapture
 fi
 if [ $quick = 1 ]; then
   run "overload (debug, 25 %: 2,500 idle sessions, 25,000 unread writes, 1 MB values, 2,500-watcher storm)" \
-    env ZKR_OVERLOAD_SCALE=0.25 cargo test -p zkr --test overload load_ -- --test-threads=1 --nocapture
+    env ZKR_OVERLOAD_SCALE=0.25 cargo test -p zkr -p zkr-actors --test overload load_ -- --test-threads=1 --nocapture
 fi
 # The random simulation runs, in the release build: fixed seeds (the same on every push) and
 # fresh ones (printed), 4 x (ZKR_SIM_SEEDS or ZKR_SIM_FRESH) runs; README "Tests" gives the
 # long form.
+# `-p zkr` beside `-p zkr-actors`: Cargo resolves dependency features per command, from the
+# packages it selects, and zkr's dependencies turn on features of crates zkr-actors uses too
+# (libc, rustix, tokio, ...). With zkr-actors alone, the overload step below built tokio, actix,
+# serde, zkr-actors, ... a second time (the three release builds: 376 crates compiled, ~10 min
+# at nice 19 on 2 cores); with both, it only compiles what zkr-actors' dev-dependency proptest
+# turns on differently (getrandom, the regex crates, uuid and what uses them: 9 crates) and zkr,
+# and the gate's build nothing (302 crates, ~7 min). The filters match no test of zkr's
+# library: its `running 0 tests` is that library.
 if [ $quick = 0 ]; then
   run "simulation (10,000 random runs, release)" env ZKR_SIM_SEEDS=2500 ZKR_SIM_FRESH=2500 \
-    cargo test --release -p zkr-actors --lib sim::random -- --test-threads=2 --nocapture
-  # The same release test binary: no extra compile.
+    cargo test --release -p zkr-actors -p zkr --lib sim::random -- --test-threads=2 --nocapture
+  # The same release test binary (and the same package selection, or Cargo would resolve and
+  # build the tree again): no extra compile.
   run "fuzzing: decoders (release, $fuzz_inputs inputs per decoder)" \
-    env ZKR_FUZZ_INPUTS=$fuzz_inputs cargo test --release -p zkr-actors --lib fuzz::tests::fuzz -- --test-threads=2 --nocapture
+    env ZKR_FUZZ_INPUTS=$fuzz_inputs cargo test --release -p zkr-actors -p zkr --lib fuzz::tests::fuzz -- --test-threads=2 --nocapture
   # The overload loads at full size on the release build (its server binary is the one the
-  # benchmark gate below measures: one release build for both; the loads take ~20 s).
+  # benchmark gate below measures: one release build for both, as zkr's dev-dependencies add
+  # no feature (Cargo.toml); the loads take ~20 s).
   run "overload (release, full size: 10,000 idle sessions, 100,000 unread writes, 1 MB values, 10,000-watcher storm)" \
     cargo test --release -p zkr --test overload load_ -- --test-threads=1 --nocapture
   # zk-bench, the benchmark gate's client (a workspace of its own: ~80 s of compiling on 2
