@@ -137,7 +137,12 @@ impl Pipeline {
                 session_id,
                 xid,
                 path,
-            } => self.on_sync(token, session_id, xid, path, &mut out),
+            } => {
+                // A leader answers a sync from its own tree: first make sure it still leads.
+                let o = self.core.confirm_leading(now.mono_ms);
+                self.absorb(now, tree, o, &mut out);
+                self.on_sync(token, session_id, xid, path, &mut out)
+            }
             Input::CreateSession {
                 token,
                 session_id,

@@ -477,6 +477,20 @@ impl PeerCore {
         }
     }
 
+    /// Before a leader answers a sync from its own tree: if a quorum of its followers was not
+    /// heard within syncLimit (it may have been paused and replaced meanwhile), it steps down
+    /// now instead of at its next tick. Does nothing in any other role.
+    pub fn confirm_leading(&mut self, now: i64) -> Vec<Output> {
+        let mut out = Vec::new();
+        if let Role::Leading(l) = &self.role {
+            if l.phase_is_broadcast() && !l.quorum_heard(&self.s, now) {
+                tracing::info!("a sync found no quorum heard within syncLimit: stepping down");
+                self.look(now, &mut out);
+            }
+        }
+        out
+    }
+
     /// Is a reconfig proposed and not yet committed?
     pub fn reconfig_in_progress(&self) -> bool {
         match &self.role {

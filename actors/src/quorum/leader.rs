@@ -24,7 +24,11 @@
 //!   the server's loop; until NEWLEADER it gets no proposal or COMMIT of the broadcast, only the
 //!   tail (which takes in what is proposed or committed meanwhile), and the history after what
 //!   it was sent is kept;
-//! * observers get only committed txns and never count.
+//! * observers get only committed txns and never count;
+//! * it leads only while it ran its tick within syncLimit and a quorum of voting followers (it
+//!   included) was heard within syncLimit by what they send as followers (an election
+//!   notification is no such message); checked on every tick and before a sync is answered
+//!   from its tree (`quorum_heard`; docs/architecture.md, decision 22).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -149,6 +153,10 @@ pub struct Leader {
     acked: BTreeMap<Sid, Zxid>,
     newleader_acks: BTreeSet<Sid>,
     last_ping: i64,
+    /// When this leader last ran its tick. A gap longer than syncLimit means it did not run
+    /// (paused, starved) for longer than its followers wait for it: what it heard on waking was
+    /// sent before, and they may have elected another leader meanwhile.
+    last_tick: i64,
     committed: Zxid,
     /// (currentEpoch, last logged zxid) when this server became leader.
     my_history: (u64, Zxid),
@@ -172,6 +180,7 @@ impl Leader {
             acked: BTreeMap::from([(s.cfg.membership.me, s.last_logged)]),
             newleader_acks: BTreeSet::new(),
             last_ping: now,
+            last_tick: now,
             committed: s.last_applied,
             my_history: (s.current_epoch, s.last_logged),
             pending_reconfig: None,
@@ -198,6 +207,11 @@ impl Leader {
             .collect();
         v.insert(s.cfg.membership.me);
         v
+    }
+
+    /// Is the epoch established (a quorum acknowledged NEWLEADER)?
+    pub(super) fn phase_is_broadcast(&self) -> bool {
+        self.phase == Phase::Broadcast
     }
 
     /// Is a reconfig in flight?
@@ -514,8 +528,13 @@ impl Leader {
         msg: PeerMsg,
         out: &mut Vec<Output>,
     ) -> bool {
-        if let Some(x) = self.learners.get_mut(&from) {
-            x.last_heard = now;
+        // What a learner sends while it follows us says it is there; an election notification
+        // says it is looking for (or has) another leader, and one it sent while this leader
+        // was paused arrives late: neither counts as hearing a follower.
+        if !matches!(msg, PeerMsg::Vote(_)) {
+            if let Some(x) = self.learners.get_mut(&from) {
+                x.last_heard = now;
+            }
         }
         match msg {
             PeerMsg::FollowerInfo {
@@ -655,30 +674,40 @@ impl Leader {
         false
     }
 
+    /// Whether this leader, with the voting followers synced and heard within syncLimit, is a
+    /// quorum at `now`, and it has run its tick within syncLimit: what it needs to keep
+    /// leading, checked on every tick and before it answers a sync from its own tree (a leader
+    /// woken from a pause may have been replaced, and reads on waking what was sent before).
+    pub(super) fn quorum_heard(&self, s: &Shared, now: i64) -> bool {
+        let t = s.cfg.timing;
+        if now - self.last_tick > t.sync_ms() {
+            return false;
+        }
+        let me = s.cfg.membership.me;
+        let alive = self
+            .learners
+            .iter()
+            .filter(|(_, x)| {
+                !x.observer && x.phase == LearnerPhase::Acked && now - x.last_heard <= t.sync_ms()
+            })
+            .map(|(id, _)| id)
+            .chain(std::iter::once(&me));
+        s.cfg.membership.is_quorum(alive)
+    }
+
     /// Returns true to step down.
     pub(super) fn on_tick(&mut self, s: &mut Shared, now: i64, out: &mut Vec<Output>) -> bool {
         let t = s.cfg.timing;
+        let held = self.quorum_heard(s, now);
+        self.last_tick = now;
         if self.phase != Phase::Broadcast {
             if now - self.started > t.init_ms() {
                 tracing::info!(phase = ?self.phase, "no quorum within initLimit: stepping down");
                 return true;
             }
-        } else {
-            let me = s.cfg.membership.me;
-            let alive = self
-                .learners
-                .iter()
-                .filter(|(_, x)| {
-                    !x.observer
-                        && x.phase == LearnerPhase::Acked
-                        && now - x.last_heard <= t.sync_ms()
-                })
-                .map(|(id, _)| id)
-                .chain(std::iter::once(&me));
-            if !s.cfg.membership.is_quorum(alive) {
-                tracing::info!("not sufficient followers synced within syncLimit: stepping down");
-                return true;
-            }
+        } else if !held {
+            tracing::info!("not sufficient followers synced within syncLimit: stepping down");
+            return true;
         }
         // Learners silent too long are dropped (they register again).
         let limit = if self.phase == Phase::Broadcast {
