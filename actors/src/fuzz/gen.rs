@@ -188,9 +188,11 @@ pub fn peer_msg(rng: &mut SmallRng) -> PeerMsg {
         13 => PeerMsg::UpToDate,
         14 => PeerMsg::Ping {
             touched: sessions(rng),
+            round: rng.random(),
         },
         15 => PeerMsg::PingReply {
             touched: sessions(rng),
+            round: rng.random(),
         },
         16 => PeerMsg::Request {
             session_id: rng.random(),

@@ -183,11 +183,11 @@ impl QuorumPeer {
         let mut jobs = Vec::new();
         for o in out {
             match o {
-                Output::Send(to, PeerMsg::Ping { .. }) => {
+                Output::Send(to, PeerMsg::Ping { round, .. }) => {
                     let touched = ping_touched
                         .get_or_insert_with(|| self.sessions.take_touched())
                         .clone();
-                    self.links.send(to, PeerMsg::Ping { touched });
+                    self.links.send(to, PeerMsg::Ping { touched, round });
                 }
                 Output::Send(to, msg) => self.send_peer(to, msg),
                 Output::Durably { token, action } => jobs.push(Job { token, action }),
@@ -276,8 +276,9 @@ impl QuorumPeer {
 
     fn send_peer(&mut self, to: Sid, msg: PeerMsg) {
         let msg = match msg {
-            PeerMsg::PingReply { .. } => PeerMsg::PingReply {
+            PeerMsg::PingReply { round, .. } => PeerMsg::PingReply {
                 touched: self.sessions.take_touched(),
+                round,
             },
             m => m,
         };

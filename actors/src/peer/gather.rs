@@ -149,6 +149,7 @@ mod tests {
     fn big_frame(bytes: usize) -> Result<BytesMut, std::io::Error> {
         let m = PeerMsg::Ping {
             touched: vec![i64::MIN; bytes / 9],
+            round: 0,
         };
         Ok(BytesMut::from(&rmp_serde::to_vec(&m).expect("encode")[..]))
     }

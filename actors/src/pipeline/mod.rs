@@ -141,7 +141,7 @@ impl Pipeline {
                 // A leader answers a sync from its own tree: first make sure it still leads.
                 let o = self.core.confirm_leading(now.mono_ms);
                 self.absorb(now, tree, o, &mut out);
-                self.on_sync(token, session_id, xid, path, &mut out)
+                self.on_sync(now, tree, token, session_id, xid, path, &mut out)
             }
             Input::CreateSession {
                 token,
@@ -208,6 +208,10 @@ impl Pipeline {
                 core::Output::Serving(on) => self.on_serving(now, tree, on, out),
                 core::Output::TouchSessions(ids) => out.push(Output::TouchSessions(ids)),
                 core::Output::SessionsAlive(ids) => out.push(Output::SessionsAlive(ids)),
+                core::Output::ReadConfirmed(round) => {
+                    self.syncs.confirmed(round);
+                    self.flush_syncs(out);
+                }
             }
         }
     }

@@ -70,8 +70,11 @@ impl Pipeline {
         ));
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_sync(
         &mut self,
+        now: Now,
+        tree: &impl TreeView,
         token: Token,
         session_id: SessionId,
         xid: i32,
@@ -79,10 +82,7 @@ impl Pipeline {
         out: &mut Vec<Output>,
     ) {
         if self.leading() {
-            self.syncs
-                .queue(self.core.last_logged(), SyncTarget::Local { path, token });
-            // Nothing outstanding: answer right away (in order, through the store).
-            self.flush_syncs(out);
+            self.queue_sync(now, tree, SyncTarget::Local { path, token }, out);
         } else if let Some(leader) = self.leader() {
             self.syncs.forwarded(session_id, xid, path, token);
             out.push(Output::Send(
@@ -92,6 +92,21 @@ impl Pipeline {
         } else {
             out.push(Output::Close(token));
         }
+    }
+
+    /// Leader: a sync waits for the writes logged before it and for a read round that starts
+    /// after it arrived; answered right away (in order, through the store) if nothing holds it.
+    fn queue_sync(
+        &mut self,
+        now: Now,
+        tree: &impl TreeView,
+        to: SyncTarget,
+        out: &mut Vec<Output>,
+    ) {
+        let (round, o) = self.core.read_round_for_sync();
+        self.absorb(now, tree, o, out);
+        self.syncs.queue(self.core.last_logged(), round, to);
+        self.flush_syncs(out);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -258,8 +273,7 @@ impl Pipeline {
                     session_id,
                     xid,
                 };
-                self.syncs.queue(self.core.last_logged(), to);
-                self.flush_syncs(out);
+                self.queue_sync(now, tree, to, out);
             }
             PeerMsg::SyncDone {
                 session_id,

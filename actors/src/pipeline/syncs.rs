@@ -1,13 +1,16 @@
-//! Sync ordering: a sync is answered only once every write logged before it is applied here.
+//! Sync ordering: a sync is answered only once every write logged before it is applied here,
+//! and, on a leader, once a quorum confirmed it still leads after the sync arrived.
 //!
 //! On the leader, a sync waits for the last zxid logged when it arrived, whether a local client
-//! or a learner's client sent it. A learner forwards its clients' syncs to the leader; the
-//! leader's `SyncDone` names the zxid to wait for, and the sync is answered once this learner
-//! applied up to it. Released syncs go out in arrival order, right behind the txns applied
-//! before them.
+//! or a learner's client sent it, and for the read round the quorum core gave it (confirmed by
+//! a quorum of voters after the sync arrived: `quorum/leader_reads.rs`). A learner forwards its
+//! clients' syncs to the leader; the leader's `SyncDone` names the zxid to wait for, and the
+//! sync is answered once this learner applied up to it. Released syncs go out in arrival
+//! order, right behind the txns applied before them.
 //!
-//! Invariant: a sync is released only when `last_applied >= its zxid`, and in the order the
-//! syncs were queued.
+//! Invariant: a sync is released only when `last_applied >= its zxid` and its read round is
+//! confirmed, and in the order the syncs were queued (their zxids and rounds never decrease
+//! along the queue).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -41,8 +44,10 @@ pub enum SyncTarget {
 pub struct Syncs {
     /// The last zxid applied here.
     last_applied: Zxid,
-    /// Syncs waiting for their predecessors (leader).
-    queued: VecDeque<(Zxid, SyncTarget)>,
+    /// The last read round confirmed (leader; round 0 needs no confirmation).
+    confirmed: u64,
+    /// Syncs waiting for their predecessors and their read round (leader).
+    queued: VecDeque<(Zxid, u64, SyncTarget)>,
     /// Syncs of local clients forwarded to the leader (learner), by (session, xid).
     forwarded: BTreeMap<(SessionId, i32), (String, Token)>,
     /// Forwarded syncs the leader answered: released once applied up to their zxid.
@@ -68,9 +73,15 @@ impl Syncs {
         self.last_applied = zxid;
     }
 
-    /// Leader: a sync that waits for everything logged up to `zxid`.
-    pub fn queue(&mut self, zxid: Zxid, to: SyncTarget) {
-        self.queued.push_back((zxid, to));
+    /// Leader: a sync that waits for everything logged up to `zxid`, and for read round
+    /// `round` to be confirmed.
+    pub fn queue(&mut self, zxid: Zxid, round: u64, to: SyncTarget) {
+        self.queued.push_back((zxid, round, to));
+    }
+
+    /// Leader: a quorum confirmed read round `round` and every one before it.
+    pub fn confirmed(&mut self, round: u64) {
+        self.confirmed = self.confirmed.max(round);
     }
 
     /// Learner: a local client's sync was sent to the leader.
@@ -94,7 +105,7 @@ impl Syncs {
     /// be applied): the syncs that waited for them wait only for what is applied.
     pub fn cut_back(&mut self) {
         let to = self.last_applied;
-        for (z, _) in self.queued.iter_mut() {
+        for (z, _, _) in self.queued.iter_mut() {
             *z = (*z).min(to);
         }
     }
@@ -106,9 +117,9 @@ impl Syncs {
         while self
             .queued
             .front()
-            .is_some_and(|(z, _)| *z <= self.last_applied)
+            .is_some_and(|(z, r, _)| *z <= self.last_applied && *r <= self.confirmed)
         {
-            let (_, to) = self.queued.pop_front().expect("front");
+            let (_, _, to) = self.queued.pop_front().expect("front");
             out.push(to);
         }
         while self
@@ -126,7 +137,7 @@ impl Syncs {
     pub fn drop_all(&mut self) -> Vec<Token> {
         let mut tokens: Vec<Token> = std::mem::take(&mut self.queued)
             .into_iter()
-            .filter_map(|(_, to)| match to {
+            .filter_map(|(_, _, to)| match to {
                 SyncTarget::Local { token, .. } => Some(token),
                 SyncTarget::Learner { .. } => None,
             })
@@ -159,9 +170,9 @@ mod tests {
     #[test]
     fn a_sync_waits_for_the_writes_logged_before_it() {
         let mut s = Syncs::new(4);
-        s.queue(6, local(1));
-        s.queue(6, local(2));
-        s.queue(7, local(3));
+        s.queue(6, 0, local(1));
+        s.queue(6, 0, local(2));
+        s.queue(7, 0, local(3));
         assert!(s.release().is_empty());
         s.applied_to(6);
         assert_eq!(s.release(), vec![local(1), local(2)]);
@@ -187,9 +198,29 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_waits_for_its_read_round_too() {
+        let mut s = Syncs::new(4);
+        s.queue(4, 1, local(1));
+        s.queue(4, 2, local(2));
+        s.queue(6, 2, local(3));
+        assert!(s.release().is_empty(), "round 1 not confirmed");
+        s.confirmed(1);
+        assert_eq!(s.release(), vec![local(1)]);
+        s.confirmed(2);
+        assert_eq!(s.release(), vec![local(2)], "the third waits for its write");
+        s.confirmed(1);
+        s.applied_to(6);
+        assert_eq!(
+            s.release(),
+            vec![local(3)],
+            "a late echo confirms nothing less"
+        );
+    }
+
+    #[test]
     fn a_cut_back_log_releases_the_syncs_behind_it() {
         let mut s = Syncs::new(3);
-        s.queue(5, local(1));
+        s.queue(5, 0, local(1));
         s.cut_back();
         assert_eq!(s.release(), vec![local(1)]);
     }
@@ -197,9 +228,10 @@ mod tests {
     #[test]
     fn leaving_a_role_drops_every_local_sync() {
         let mut s = Syncs::new(0);
-        s.queue(3, local(1));
+        s.queue(3, 1, local(1));
         s.queue(
             3,
+            1,
             SyncTarget::Learner {
                 peer: 2,
                 session_id: 9,

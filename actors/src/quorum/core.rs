@@ -132,6 +132,9 @@ pub(super) struct Shared {
     /// a continuation of an earlier sync (`Input::ContinueSync`) is told apart.
     pub syncs: u64,
     round: u64,
+    /// The last read round this server started as leader, in any term (`leader_reads.rs`):
+    /// only grows, so a round confirmed in one term is below every round of a later one.
+    pub read_round: u64,
     /// The vote this server follows or leads (reported to looking peers).
     pub decided: Option<Vote>,
 }
@@ -278,6 +281,7 @@ impl PeerCore {
                 term: 0,
                 syncs: 0,
                 round: 0,
+                read_round: 0,
                 decided: None,
             },
             role: Role::Standalone,
@@ -489,6 +493,18 @@ impl PeerCore {
             }
         }
         out
+    }
+
+    /// A sync reached this server: the read round it must wait for besides the writes logged
+    /// before it ([`Output::ReadConfirmed`]). A leader starts one (or has it start after the
+    /// one in flight); in any other role there is nothing to confirm (0, never waited for).
+    pub fn read_round_for_sync(&mut self) -> (u64, Vec<Output>) {
+        let mut out = Vec::new();
+        let round = match &mut self.role {
+            Role::Leading(l) => l.read_round_for_sync(&mut self.s, &mut out),
+            _ => 0,
+        };
+        (round, out)
     }
 
     /// Is a reconfig proposed and not yet committed?

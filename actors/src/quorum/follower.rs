@@ -261,7 +261,7 @@ impl Follower {
                 self.apply_ready(s, out);
                 out.push(Output::Serving(true));
             }
-            PeerMsg::Ping { touched } => {
+            PeerMsg::Ping { touched, round } => {
                 if !touched.is_empty() {
                     out.push(Output::SessionsAlive(touched));
                 }
@@ -269,6 +269,7 @@ impl Follower {
                     self.leader,
                     PeerMsg::PingReply {
                         touched: Vec::new(),
+                        round,
                     },
                 ));
             }

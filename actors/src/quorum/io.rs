@@ -54,6 +54,9 @@ pub enum Output {
     /// The leader saw these sessions active (learners only): refresh their deadlines here,
     /// without reporting them back.
     SessionsAlive(Vec<SessionId>),
+    /// Leader: a quorum confirmed read round `r` (and every one before): the syncs that wait
+    /// for it may be answered once the writes logged before them are applied.
+    ReadConfirmed(u64),
 }
 
 /// The role, as the shell and the 4lw see it.

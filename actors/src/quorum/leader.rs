@@ -28,7 +28,9 @@
 //! * it leads only while it ran its tick within syncLimit and a quorum of voting followers (it
 //!   included) was heard within syncLimit by what they send as followers (an election
 //!   notification is no such message); checked on every tick and before a sync is answered
-//!   from its tree (`quorum_heard`; docs/architecture.md, decision 22).
+//!   from its tree (`quorum_heard`; docs/architecture.md, decision 22);
+//! * it answers a sync only once a quorum of voters echoed a read round started after the
+//!   sync arrived (`leader_reads.rs`, decision 23).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -38,6 +40,8 @@ use super::msg::{counter_of, epoch_of, make_zxid, PeerMsg, Sid, SnapshotMeta};
 use crate::txn::follows;
 use crate::txn::{Txn, Zxid};
 
+#[path = "leader_reads.rs"]
+mod reads;
 #[path = "leader_sync.rs"]
 mod sync;
 
@@ -95,6 +99,8 @@ struct Learner {
     /// Its tail, while it is sent.
     tail: Option<Tail>,
     uptodate_sent: bool,
+    /// The highest read round it echoed ([`reads`]).
+    echoed: u64,
 }
 
 /// A snapshot being streamed to a learner: chunks below `sent` were sent, below `acked`
@@ -165,6 +171,11 @@ pub struct Leader {
     pending_reconfig: Option<(Zxid, super::config::Membership)>,
     /// Proposals made in this term (how fast the history grows while a learner's tail is sent).
     proposed: u64,
+    /// The last read round a quorum confirmed (`Shared::read_round` when this term began: none
+    /// of this term's yet) ([`reads`]).
+    read_confirmed: u64,
+    /// A sync waits for the round after the one in flight.
+    read_wanted: bool,
 }
 
 impl Leader {
@@ -185,6 +196,8 @@ impl Leader {
             my_history: (s.current_epoch, s.last_logged),
             pending_reconfig: None,
             proposed: 0,
+            read_confirmed: s.read_round,
+            read_wanted: false,
         };
         l.inherited = s.unapplied.len();
         let mut out = Vec::new();
@@ -581,6 +594,7 @@ impl Leader {
                         stream: None,
                         tail: None,
                         uptodate_sent: false,
+                        echoed: 0,
                     },
                 );
                 self.forget_acks(from);
@@ -666,8 +680,11 @@ impl Leader {
                 }
             }
             PeerMsg::SnapAck { seq } => self.on_snap_ack(s, from, seq, out),
-            PeerMsg::PingReply { touched } if !touched.is_empty() => {
-                out.push(Output::TouchSessions(touched));
+            PeerMsg::PingReply { touched, round } => {
+                if !touched.is_empty() {
+                    out.push(Output::TouchSessions(touched));
+                }
+                self.on_read_echo(s, from, round, out);
             }
             _ => {}
         }
@@ -733,6 +750,7 @@ impl Leader {
                     *id,
                     PeerMsg::Ping {
                         touched: Vec::new(),
+                        round: s.read_round,
                     },
                 ));
             }

@@ -21,8 +21,14 @@ pub type Sid = u64;
 /// hello. Version 4: SNAP is streamed (`SnapBegin`, `SnapChunk`, `SnapAck`). Version 5:
 /// `SnapBegin` says where the fuzzy encode ended ([`SnapshotMeta::end`]). Version 6: `Ack` is
 /// cumulative (a follower sends one for the last proposal of a group commit; a leader of
-/// version 5 would wait for the others).
-pub const PEER_PROTOCOL_VERSION: u32 = 6;
+/// version 5 would wait for the others). Version 7: `Ping` carries the leader's read round and
+/// `PingReply` echoes it (a leader answers a sync once a quorum echoed a round started after
+/// the sync arrived: docs/architecture.md, decision 23). A peer of version 6 could not echo;
+/// it is refused at the hello like any other version, so it never follows a leader of
+/// version 7, which therefore never waits on a follower that cannot confirm it: it either
+/// hears a quorum echo, or loses its quorum within syncLimit and steps down, and the syncs
+/// waiting on it are dropped as on any step-down.
+pub const PEER_PROTOCOL_VERSION: u32 = 7;
 
 /// Chunks of a streamed snapshot in flight to one learner (sent, not yet acknowledged): the
 /// leader sends the next chunk only as the learner acknowledges one it has written.
@@ -198,11 +204,17 @@ pub enum PeerMsg {
     Ping {
         /// Sessions active since the last ping.
         touched: Vec<SessionId>,
+        /// The leader's last read round: started (this ping, or an earlier one, sent) after
+        /// every sync that waits for it reached the leader.
+        round: u64,
     },
     /// Learner → leader heartbeat answer, with the sessions it saw activity for.
     PingReply {
         /// Sessions touched since the last reply.
         touched: Vec<SessionId>,
+        /// The round of the ping it answers: this follower still followed the leader after
+        /// that round started.
+        round: u64,
     },
     /// Learner → leader: a client write to propose.
     Request {

@@ -2599,3 +2599,175 @@ fn scenario_a_write_left_on_a_paused_follower_by_a_client_that_moved_gets_sessio
     assert!(sim.workload.clients.get(&a).is_some_and(|c| c.open));
     sim.settle_and_check();
 }
+
+/// A 3-server ensemble (syncLimit `sync_limit` ticks of 100 ms) with two scripted clients and
+/// no random workload: `a` on the leader, `b` on a follower. Returns (sim, leader, its two
+/// followers, a, b).
+fn clients_on_the_leader_and_a_follower(
+    seed: u64,
+    sync_limit: i64,
+) -> (Sim, Sid, (Sid, Sid), SessionId, SessionId) {
+    let mut sim = Sim::new_unbooted(seed, 3, 0);
+    sim.chaos = false;
+    sim.clients_on = true;
+    sim.auto_writes = false;
+    sim.timing.sync_limit = sync_limit;
+    sim.boot_all();
+    assert!(sim.run_until(WAIT, everyone_serves), "no stable ensemble");
+    let l = leader(&sim);
+    let (f, g) = others(l);
+    let a = sim.open_session_on(l, true);
+    let b = sim.open_session_on(f, true);
+    assert!(
+        sim.run_until(WAIT, |s| [a, b].iter().all(|x| s.workload.clients[x].open)),
+        "the scripted sessions never opened"
+    );
+    (sim, l, (f, g), a, b)
+}
+
+/// The followers `f` and `g` of `l` elect one of them, through which `b`'s create of `/after`
+/// is committed and acknowledged; returns its zxid.
+fn a_write_acknowledged_without(sim: &mut Sim, l: Sid, (f, g): (Sid, Sid), b: SessionId) -> Zxid {
+    assert!(
+        sim.run_until(WAIT, |s| s.serving(f)
+            && s.serving(g)
+            && s.leaders.values().any(|x| *x != l)),
+        "the followers elected no new leader"
+    );
+    let xid = sim.client_request(b, create("/after"));
+    assert!(
+        sim.run_until(WAIT, |s| !s.waiting(b)),
+        "the write was never answered"
+    );
+    let acked = txn_of(sim, b, xid).expect("committed").zxid;
+    assert!(sim.workload.max_acked >= acked && sim.last_applied(l) < acked);
+    acked
+}
+
+/// `a`, a client of the replaced leader `l`, syncs and reads `/after`: `l` must not answer
+/// from its old tree (the read's check in `client_read` panics on a read older than what was
+/// acknowledged before the sync began); the sync ends with `l` stepping down.
+fn a_sync_on_the_replaced_leader(sim: &mut Sim, l: Sid, a: SessionId) {
+    use crate::quorum::core::RoleView;
+
+    let reads = sim.workload.reads.len();
+    let synced_at = sim.now;
+    sim.client_sync(a, exists("/after"));
+    assert!(
+        sim.run_until(WAIT, |s| !s.waiting(a)),
+        "the sync was never answered nor its connection closed"
+    );
+    assert!(
+        sim.workload.reads[reads..].iter().all(|r| r.server != l),
+        "{l} answered the sync"
+    );
+    assert!(
+        sim.roles.iter().any(|(t, id, r)| *id == l
+            && *t >= synced_at
+            && !matches!(r, RoleView::Leading { .. })),
+        "{l} never stepped down"
+    );
+    sim.settle_and_check();
+}
+
+/// The followers' messages stop reaching the leader, then the leader's stop reaching them: what
+/// they sent in the last 1.9 s (answers to its pings) arrives all at once, just before the
+/// leader would have found them silent for syncLimit (2 s here), so it counts them as heard
+/// for another syncLimit. They meanwhile give up on it, elect a new leader, which commits and
+/// acknowledges a client's write. A client of the old leader then syncs and reads: the leader
+/// must not answer from its old tree (a quorum heard within syncLimit is no lease: the
+/// followers it heard had already left it). Decision 23.
+#[test]
+fn scenario_a_leader_whose_followers_left_it_answers_no_sync_from_its_old_tree() {
+    use crate::quorum::core::RoleView;
+
+    let (mut sim, l, (f, g), a, b) = clients_on_the_leader_and_a_follower(44, 20);
+    let sync_ms = sim.timing.sync_ms();
+    for x in [f, g] {
+        sim.hold(x, l);
+    }
+    // Half a second later (they answer its pings meanwhile, into the held links).
+    sim.run_for(500);
+    for x in [f, g] {
+        sim.hold(l, x);
+    }
+    sim.run_for(sync_ms - 600);
+    assert!(matches!(sim.role(l), Some(RoleView::Leading { .. })));
+    for x in [f, g] {
+        sim.release(x, l);
+    }
+    let acked = a_write_acknowledged_without(&mut sim, l, (f, g), b);
+    // The old leader still leads and serves: it counts its followers as heard.
+    assert!(
+        matches!(sim.role(l), Some(RoleView::Leading { .. })) && sim.serving(l),
+        "{l} stepped down before the sync"
+    );
+    assert!(epoch_of(acked) > 1);
+    a_sync_on_the_replaced_leader(&mut sim, l, a);
+}
+
+/// Decision 22's case, scripted (found by the fresh seed 29774472745766 of the long form, whose
+/// schedule the read rounds' pings have since changed): a leader paused past syncLimit while
+/// the other two elect a new one, which commits and acknowledges a client's write; a sync a
+/// client of the old leader sent during the pause runs as it wakes. The old leader must not
+/// answer it from its old tree: what it reads on waking was sent before (and none of it echoes
+/// a read round started after the sync arrived).
+#[test]
+fn scenario_a_leader_woken_after_it_was_replaced_answers_no_sync_from_its_old_tree() {
+    let (mut sim, l, followers, a, b) = clients_on_the_leader_and_a_follower(45, 5);
+    sim.pause(l, 1500);
+    a_write_acknowledged_without(&mut sim, l, followers, b);
+    assert!(
+        sim.servers[&l].paused,
+        "{l} woke before the write was acknowledged"
+    );
+    a_sync_on_the_replaced_leader(&mut sim, l, a);
+}
+
+/// Syncs batch onto read rounds: three syncs reaching the leader at once take two rounds (the
+/// first starts one; the other two arrived after it started, so they share the next, started
+/// when it is confirmed), a follower's forwarded sync later takes a third, and each is answered
+/// with everything acknowledged before it began.
+#[test]
+fn scenario_syncs_that_reach_the_leader_together_share_a_read_round() {
+    let (mut sim, l, (f, _), a, b) = clients_on_the_leader_and_a_follower(46, 5);
+    let (c, d) = (sim.open_session_on(l, true), sim.open_session_on(l, true));
+    assert!(
+        sim.run_until(WAIT, |s| [c, d].iter().all(|x| s.workload.clients[x].open)),
+        "the scripted sessions never opened"
+    );
+    let xid = sim.client_request(b, create("/before"));
+    assert!(sim.run_until(WAIT, |s| !s.waiting(b)));
+    let acked = txn_of(&sim, b, xid).expect("committed").zxid;
+    sim.traced_links.insert((l, f));
+    let reads = sim.workload.reads.len();
+    for x in [a, c, d] {
+        sim.client_sync(x, exists("/before"));
+    }
+    assert!(sim.run_until(WAIT, |s| [a, c, d].iter().all(|x| !s.waiting(*x))));
+    let rounds = |sim: &Sim| -> std::collections::BTreeSet<u64> {
+        sim.link_log
+            .iter()
+            .filter(|(_, _, _, m)| m.starts_with("Ping {"))
+            .filter_map(|(_, _, _, m)| {
+                m.rsplit("round: ")
+                    .next()?
+                    .trim_end_matches(" }")
+                    .parse()
+                    .ok()
+            })
+            .filter(|r| *r > 0)
+            .collect()
+    };
+    assert_eq!(rounds(&sim), [1, 2].into(), "{:?}", sim.link_log);
+    sim.client_sync(b, exists("/before"));
+    assert!(sim.run_until(WAIT, |s| !s.waiting(b)));
+    assert_eq!(rounds(&sim), [1, 2, 3].into());
+    let seen: Vec<(Sid, Zxid)> = sim.workload.reads[reads..]
+        .iter()
+        .map(|r| (r.server, r.zxid))
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.iter().all(|(_, z)| *z >= acked), "{seen:?}");
+    sim.settle_and_check();
+}

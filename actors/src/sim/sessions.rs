@@ -93,20 +93,22 @@ impl Sim {
         &mut self,
         id: Sid,
         msg: PeerMsg,
-        round: &mut Option<Vec<SessionId>>,
+        touched_this_round: &mut Option<Vec<SessionId>>,
     ) -> PeerMsg {
         if !self.clients_on {
             return msg;
         }
         let s = &self.servers[&id];
         match msg {
-            PeerMsg::Ping { .. } => PeerMsg::Ping {
-                touched: round
+            PeerMsg::Ping { round, .. } => PeerMsg::Ping {
+                touched: touched_this_round
                     .get_or_insert_with(|| s.sessions.take_touched())
                     .clone(),
+                round,
             },
-            PeerMsg::PingReply { .. } => PeerMsg::PingReply {
+            PeerMsg::PingReply { round, .. } => PeerMsg::PingReply {
                 touched: s.sessions.take_touched(),
+                round,
             },
             m => m,
         }

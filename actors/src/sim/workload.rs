@@ -485,7 +485,7 @@ impl Sim {
     }
 
     /// A sync of `session` through its server, then `read` once it is answered.
-    fn client_sync(&mut self, session: SessionId, read: Request) {
+    pub(crate) fn client_sync(&mut self, session: SessionId, read: Request) {
         let server = self.workload.clients[&session].server;
         let xid = self.xid();
         let token = self.requests.handed(server);
