@@ -21,8 +21,11 @@
 //!   registers again, and a leader that sees a newer accepted epoch steps down), so no newer
 //!   leader had committed anything with it before the syncs of round r arrived;
 //! * a round is never waited on forever: every ping carries the last round started, so a
-//!   quorum that keeps following confirms it within a ping interval, and a leader without one
-//!   steps down within syncLimit (the syncs waiting are then dropped as on any step-down);
+//!   quorum that keeps following confirms it within a ping interval and a round trip; a
+//!   follower whose pings stop arriving gives up on the leader within syncLimit and then sends
+//!   it only election notifications, which count as no hearing, so a leader whose pings no
+//!   longer reach a quorum steps down at most syncLimit after it last heard them (the syncs
+//!   waiting are then dropped as on any step-down);
 //! * observers never count.
 
 use super::{Leader, LearnerPhase};
