@@ -7,8 +7,8 @@
 //!    the servers' cap is raised to match) and sets `/k = old-<round>`, and reads it back;
 //! 2. clients on the two followers send syncs as fast as they are answered: each follower
 //!    forwards them to L, so L's event loop is always busy with its followers' messages, and
-//!    with them (one frame read carries several) their ping replies (a ping every 5 ms at
-//!    this tick) and acknowledgements;
+//!    with them (one read carries several) their ping replies: the short tick makes L ping
+//!    every few milliseconds, so most of what it reads from a follower holds one;
 //! 3. L is stopped with SIGSTOP: some of those messages were read and wait, not yet handled,
 //!    in its quorum actor's mailbox (a real process is stopped in the middle of its work);
 //! 4. once one of the other two leads (`srvr`), a second client sets `/k = new-<round>` there
@@ -23,11 +23,11 @@
 //!    the sync is the bug (a sync answered from the tree of a leader that was replaced).
 //!
 //! Before the fix (commit c1a4131) a woken leader handled what waited in its mailbox before
-//! its first tick (actix polls the mailbox first), each message counting as its follower heard
-//! just now, so that tick found a quorum and the sync was answered from the old tree, in most
-//! rounds. Without the load of step 2 the pre-fix binary passes too: its first tick on waking
-//! comes before anything it reads from its sockets, and finds its followers silent for longer
-//! than syncLimit.
+//! its first tick (actix polls an actor's mailbox before its timers), each message counting as
+//! its follower heard just now, so that tick found a quorum and the sync was answered from the
+//! old tree, in most rounds. Without the load of step 2 the pre-fix binary passed too, in every
+//! round tried: its first tick on waking came before anything it read from its sockets, and
+//! found its followers silent for longer than syncLimit.
 //!
 //! Every round is run and its outcome printed before the test fails, so a run says how many
 //! rounds read the old value. Bounded: [`ROUNDS`] rounds, every wait has a deadline ([`WAIT`]);
