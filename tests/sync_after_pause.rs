@@ -51,7 +51,7 @@ use zkr_actors::proto::records::PathRequest;
 use zkr_actors::proto::{ErrorCode, Request};
 
 /// Rounds, each on the leader of the moment.
-const ROUNDS: usize = 6;
+const ROUNDS: usize = 8;
 /// tickTime, ms.
 const TICK_MS: u32 = 10;
 /// syncLimit, ticks.
@@ -195,16 +195,16 @@ fn run_round(ens: &mut Ensemble, round: usize) -> (u8, Outcome) {
     };
     drop(a);
     let answered = load.stop();
+    // The next round starts from a whole ensemble: the woken server follows the new leader.
+    ens.wait_mode(leader, "follower", WAIT);
     // Which check made it step down (its tick, or the one before a sync), for the record.
     let log = ens.log_since(leader, log_from);
     let step_down = log
         .lines()
         .find(|l| l.contains("stepping down"))
         .and_then(|l| l.split("INFO ").nth(1))
-        .unwrap_or("no step-down logged");
+        .unwrap_or("no step-down logged yet");
     println!("round {round}: {answered} syncs of the load answered; s{leader}: {step_down}");
-    // The next round starts from a whole ensemble: the woken server follows the new leader.
-    ens.wait_mode(leader, "follower", WAIT);
     (leader, outcome)
 }
 
