@@ -700,16 +700,20 @@ impl Leader {
         if now - self.last_tick > t.sync_ms() {
             return false;
         }
-        let me = s.cfg.membership.me;
-        let alive = self
-            .learners
+        let alive = self.synced_voters_and_me(s, |x| now - x.last_heard <= t.sync_ms());
+        s.cfg.membership.is_quorum(&alive)
+    }
+
+    /// This leader and its synced voting followers (NEWLEADER acknowledged) that `keep`
+    /// selects: the ids its liveness quorums (heard within syncLimit, a read round echoed) are
+    /// counted from.
+    fn synced_voters_and_me(&self, s: &Shared, keep: impl Fn(&Learner) -> bool) -> Vec<Sid> {
+        self.learners
             .iter()
-            .filter(|(_, x)| {
-                !x.observer && x.phase == LearnerPhase::Acked && now - x.last_heard <= t.sync_ms()
-            })
-            .map(|(id, _)| id)
-            .chain(std::iter::once(&me));
-        s.cfg.membership.is_quorum(alive)
+            .filter(|(_, x)| !x.observer && x.phase == LearnerPhase::Acked && keep(x))
+            .map(|(id, _)| *id)
+            .chain(std::iter::once(s.cfg.membership.me))
+            .collect()
     }
 
     /// Returns true to step down.

@@ -28,7 +28,7 @@
 //!   waiting are then dropped as on any step-down);
 //! * observers never count.
 
-use super::{Leader, LearnerPhase};
+use super::Leader;
 use crate::quorum::core::{Output, Shared};
 use crate::quorum::msg::{PeerMsg, Sid};
 
@@ -83,14 +83,7 @@ impl Leader {
         if r == self.read_confirmed {
             return;
         }
-        let me = s.cfg.membership.me;
-        let echoed: Vec<Sid> = self
-            .learners
-            .iter()
-            .filter(|(_, x)| !x.observer && x.phase == LearnerPhase::Acked && x.echoed >= r)
-            .map(|(id, _)| *id)
-            .chain(std::iter::once(me))
-            .collect();
+        let echoed = self.synced_voters_and_me(s, |x| x.echoed >= r);
         let next_agrees = self
             .pending_reconfig
             .as_ref()
